@@ -1,0 +1,40 @@
+# rmqd: make build | make test | make run | make stop | make sim | make clean
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+# Fits CI (2 cores): the whole suite must end well inside this.
+TEST_TIMEOUT ?= 15m
+
+.PHONY: all build test vet fuzz sim run stop clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+vet:
+	$(GO) vet $(PKGS)
+
+# Short fuzzing of the wire decoders, then the race-enabled suite.
+test: vet build
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(MAKE) --no-print-directory fuzz
+
+FUZZTIME ?= 5s
+fuzz:
+	@set -e; for f in $$($(GO) test -list '^Fuzz' ./remoting/ | grep '^Fuzz'); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./remoting/ ; done
+
+# Long deterministic seed sweeps of the Raft core.
+SEEDS ?= 5000
+sim:
+	$(GO) test -count=1 -timeout 60m -run 'TestSimSweep' ./dledger/... -args -sim.seeds=$(SEEDS)
+
+run: build
+	./scripts/run.sh start
+
+stop:
+	./scripts/run.sh stop
+
+clean:
+	rm -rf $(BIN) run

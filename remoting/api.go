@@ -1,0 +1,75 @@
+package remoting
+
+import (
+	"context"
+	"time"
+)
+
+// SerializeType is the top byte of a frame's header-length word.
+type SerializeType byte
+
+const (
+	JSON     SerializeType = 0
+	RocketMQ SerializeType = 1
+)
+
+// Flag bits of RemotingCommand.Flag.
+const (
+	FlagResponse int32 = 1 << 0
+	FlagOneway   int32 = 1 << 1
+)
+
+// System response codes every server uses (protocol.md §1.7).
+const (
+	Success                 int16 = 0
+	SystemError             int16 = 1
+	SystemBusy              int16 = 2
+	RequestCodeNotSupported int16 = 3
+)
+
+// RemotingCommand is one frame: a request or a response. ExtFields is the
+// "custom header": every value a string. Body is opaque.
+type RemotingCommand struct {
+	Code      int16
+	Language  string // "JAVA", "GO", ...; we send "JAVA" (safest for Java peers)
+	Version   int16
+	Opaque    int32
+	Flag      int32
+	Remark    string
+	ExtFields map[string]string
+	Body      []byte
+
+	// SerializeType is the header codec this command arrived in (decode) or
+	// will be written in (encode). A response uses its request's type.
+	SerializeType SerializeType
+}
+
+func (c *RemotingCommand) IsResponse() bool { return c.Flag&FlagResponse != 0 }
+func (c *RemotingCommand) IsOneway() bool   { return c.Flag&FlagOneway != 0 }
+
+// Conn is the server's view of one client connection, handed to handlers so
+// they can learn the peer and send it server-initiated requests
+// (CHECK_TRANSACTION_STATE, NOTIFY_CONSUMER_IDS_CHANGED, ...).
+type Conn interface {
+	ID() uint64
+	RemoteAddr() string // "ip:port"
+	LocalAddr() string
+	// Send writes a command without waiting (a response or a oneway request).
+	Send(cmd *RemotingCommand) error
+	// Invoke sends a request on this connection and waits for its response.
+	Invoke(ctx context.Context, req *RemotingCommand, timeout time.Duration) (*RemotingCommand, error)
+	Close() error
+}
+
+// Handler serves one request. It returns the response (the server fills in
+// Opaque, the response flag and the serialize type), or nil to send nothing
+// (oneway requests, or a handler that answers later through Conn.Send, as
+// long polling does).
+type Handler interface {
+	ServeRemoting(c Conn, req *RemotingCommand) *RemotingCommand
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(c Conn, req *RemotingCommand) *RemotingCommand
+
+func (f HandlerFunc) ServeRemoting(c Conn, req *RemotingCommand) *RemotingCommand { return f(c, req) }
