@@ -1,0 +1,506 @@
+package logstore
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqd/rmqd/dledger"
+)
+
+// placement is where one entry of an Append goes.
+type placement struct {
+	pos    int64
+	padAt  int64 // position of the padding written before it, -1 if none
+	padLen int64
+}
+
+// Append writes entries (consecutive indexes, non-decreasing terms) at the
+// positions Layout.Place gives. See dledger.LogStorage for the contract;
+// in addition:
+//   - an empty store accepts any first index and any Pos at or above
+//     Config.StartPos that Place leaves in place (a follower joining a leader
+//     whose log starts later, or after a reset);
+//   - entries[0].Index == FirstIndex replaces the whole log;
+//   - FirstIndex < entries[0].Index <= LastIndex truncates the conflicting
+//     suffix first. Truncation zeroes the removed bytes and fsyncs before the
+//     new entries are written (the only Append that fsyncs; it is rare), so
+//     a crash can never join old and new entries into one log;
+//   - Magic 0 is stored as 1 (normal);
+//   - Append does not fsync: call Sync.
+//
+// An I/O error fails the store (ErrFailed): reopen it to continue.
+func (s *Store) Append(entries []dledger.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if s.failed != nil {
+		return s.failed
+	}
+	s.mu.RLock()
+	closed, first, last, lastTerm, end := s.mu.closed, s.mu.first, s.mu.last, s.mu.lastTerm, s.mu.end
+	idx := s.mu.index
+	s.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	e0 := &entries[0]
+	for i := range entries {
+		e := &entries[i]
+		if e.Index != e0.Index+int64(i) {
+			return fmt.Errorf("%w: entry %d follows %d", ErrBadAppend, e.Index, e0.Index+int64(i)-1)
+		}
+		if e.Term < 0 || e.Pos < 0 {
+			return fmt.Errorf("%w: entry %d: negative term %d or pos %d", ErrBadAppend, e.Index, e.Term, e.Pos)
+		}
+		if i > 0 && e.Term < entries[i-1].Term {
+			return fmt.Errorf("%w: entry %d term %d below previous term %d", ErrBadAppend, e.Index, e.Term, entries[i-1].Term)
+		}
+		if m := magicOf(e); m != MagicNormal && m != MagicNoop {
+			return fmt.Errorf("%w: entry %d magic %d", ErrBadEntry, e.Index, m)
+		}
+		if e.Size()+MinBlank > s.cfg.DataFileSize {
+			return fmt.Errorf("%w: entry %d is %d bytes, data files %d", ErrTooLarge, e.Index, e.Size(), s.cfg.DataFileSize)
+		}
+	}
+
+	// Decide where the new entries start and what they replace.
+	const (
+		appendAtEnd = iota
+		truncate
+		reset
+	)
+	mode := appendAtEnd
+	prevEnd, prevTerm := end, lastTerm
+	switch {
+	case last < 0:
+		if p, _ := s.Place(end, e0.Size()); p != e0.Pos {
+			mode = reset
+		}
+	case e0.Index == last+1:
+	case e0.Index > last+1:
+		return fmt.Errorf("%w: entry %d leaves a gap after last %d", ErrBadAppend, e0.Index, last)
+	case e0.Index < first:
+		return fmt.Errorf("%w: entry %d below first %d", ErrBadAppend, e0.Index, first)
+	case e0.Index == first:
+		mode = reset
+	default:
+		mode = truncate
+		var b [SlotSize]byte
+		if err := readSlots(idx, s.cfg.IndexFileSize, e0.Index-1, b[:]); err != nil {
+			return err
+		}
+		sl := decodeSlot(b[:])
+		if sl.index != e0.Index-1 {
+			return fmt.Errorf("%w: index slot %d holds index %d", dledger.ErrCorrupt, e0.Index-1, sl.index)
+		}
+		prevEnd, prevTerm = sl.pos+int64(sl.size), sl.term
+	}
+	if mode == reset {
+		if p, _ := s.Place(e0.Pos, e0.Size()); p != e0.Pos || e0.Pos < s.cfg.StartPos {
+			return fmt.Errorf("%w: entry %d cannot start a log at pos %d (file size %d, start %d)", ErrBadAppend, e0.Index, e0.Pos, s.cfg.DataFileSize, s.cfg.StartPos)
+		}
+		prevEnd, prevTerm = e0.Pos, 0
+	}
+	if e0.Term < prevTerm {
+		return fmt.Errorf("%w: entry %d term %d below previous term %d", ErrBadAppend, e0.Index, e0.Term, prevTerm)
+	}
+	places := make([]placement, len(entries))
+	pe := prevEnd
+	for i := range entries {
+		e := &entries[i]
+		p, ne := s.Place(pe, e.Size())
+		if p != e.Pos {
+			return fmt.Errorf("%w: entry %d pos %d, layout places it at %d", ErrBadAppend, e.Index, e.Pos, p)
+		}
+		places[i] = placement{pos: p, padAt: -1}
+		if p != pe {
+			places[i].padAt, places[i].padLen = pe, p-pe
+		}
+		pe = ne
+	}
+
+	switch mode {
+	case truncate:
+		if err := s.truncateSuffix(e0.Index, prevEnd, prevTerm); err != nil {
+			return s.fail(err)
+		}
+	case reset:
+		if err := s.resetTo(e0.Pos); err != nil {
+			return s.fail(err)
+		}
+	}
+	if err := s.write(entries, places); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// segment is one WriteAt: buf[lo:hi] at off in f.
+type segment struct {
+	f      *file
+	off    int64
+	lo, hi int
+}
+
+// write encodes the batch into one buffer per file and writes it, then the
+// index slots, then publishes the new end.
+func (s *Store) write(entries []dledger.Entry, places []placement) error {
+	fs := s.cfg.DataFileSize
+	var segs []segment
+	s.wbuf = s.wbuf[:0]
+	var cur *file
+	segStart := 0
+	var segOff int64
+	for i := range entries {
+		e := &entries[i]
+		pl := places[i]
+		if pl.padAt >= 0 {
+			f, err := s.dataFile(pl.padAt - pl.padAt%fs)
+			if err != nil {
+				return err
+			}
+			if f != cur || segOff+int64(len(s.wbuf)-segStart) != pl.padAt-f.start {
+				if cur != nil {
+					segs = append(segs, segment{cur, segOff, segStart, len(s.wbuf)})
+				}
+				cur, segStart, segOff = f, len(s.wbuf), pl.padAt-f.start
+			}
+			var blank [MinBlank]byte
+			putBlank(blank[:], pl.padLen)
+			s.wbuf = append(s.wbuf, blank[:]...)
+		}
+		f, err := s.dataFile(pl.pos - pl.pos%fs)
+		if err != nil {
+			return err
+		}
+		if f != cur || segOff+int64(len(s.wbuf)-segStart) != pl.pos-f.start {
+			if cur != nil && len(s.wbuf) > segStart {
+				segs = append(segs, segment{cur, segOff, segStart, len(s.wbuf)})
+			}
+			cur, segStart, segOff = f, len(s.wbuf), pl.pos-f.start
+		}
+		n := len(s.wbuf)
+		s.wbuf = append(s.wbuf, make([]byte, HeaderSize)...)
+		putHeader(s.wbuf[n:], e, BodyCRC(e.Body))
+		s.wbuf = append(s.wbuf, e.Body...)
+	}
+	segs = append(segs, segment{cur, segOff, segStart, len(s.wbuf)})
+
+	// Index slots are contiguous in index space.
+	ifs := s.cfg.IndexFileSize
+	s.ibuf = s.ibuf[:0]
+	for i := range entries {
+		e := &entries[i]
+		n := len(s.ibuf)
+		s.ibuf = append(s.ibuf, make([]byte, SlotSize)...)
+		putSlot(s.ibuf[n:], magicOf(e), places[i].pos, int32(e.Size()), e.Index, e.Term)
+	}
+	var isegs []segment
+	off := entries[0].Index * SlotSize
+	for lo := 0; lo < len(s.ibuf); {
+		f, err := s.indexFile(off - off%ifs)
+		if err != nil {
+			return err
+		}
+		n := min(int64(len(s.ibuf)-lo), f.start+ifs-off)
+		isegs = append(isegs, segment{f, off - f.start, lo, lo + int(n)})
+		lo += int(n)
+		off += n
+	}
+
+	for _, sg := range segs {
+		if _, err := sg.f.f.WriteAt(s.wbuf[sg.lo:sg.hi], sg.off); err != nil {
+			return fmt.Errorf("logstore: write %s at %d: %w", sg.f.path, sg.off, err)
+		}
+		s.dirty[sg.f] = struct{}{}
+	}
+	for _, sg := range isegs {
+		if _, err := sg.f.f.WriteAt(s.ibuf[sg.lo:sg.hi], sg.off); err != nil {
+			return fmt.Errorf("logstore: write %s at %d: %w", sg.f.path, sg.off, err)
+		}
+		s.dirty[sg.f] = struct{}{}
+	}
+
+	lastE := &entries[len(entries)-1]
+	s.mu.Lock()
+	if s.mu.last < 0 {
+		s.mu.first = entries[0].Index
+		s.mu.runs = s.mu.runs[:0]
+		s.mu.runsFrom = entries[0].Index
+	}
+	for i := range entries {
+		t := entries[i].Term
+		if n := len(s.mu.runs); n == 0 || s.mu.runs[n-1].term != t {
+			s.mu.runs = append(s.mu.runs, termRun{index: entries[i].Index, term: t})
+		}
+	}
+	s.mu.last = lastE.Index
+	s.mu.lastTerm = lastE.Term
+	s.mu.end = places[len(places)-1].pos + lastE.Size()
+	s.mu.Unlock()
+	if cap(s.wbuf) > 64<<20 {
+		s.wbuf = nil // do not pin a huge batch's buffer
+	}
+	return nil
+}
+
+// dataFile returns the data file starting at start, creating it if needed.
+func (s *Store) dataFile(start int64) (*file, error) {
+	return s.getFile(start, false)
+}
+
+func (s *Store) indexFile(start int64) (*file, error) {
+	return s.getFile(start, true)
+}
+
+func (s *Store) getFile(start int64, index bool) (*file, error) {
+	s.mu.RLock()
+	files := s.mu.data
+	size, dir := s.cfg.DataFileSize, s.dataDir
+	if index {
+		files, size, dir = s.mu.index, s.cfg.IndexFileSize, s.indexDir
+	}
+	s.mu.RUnlock()
+	if f := fileAt(files, size, start); f != nil {
+		return f, nil
+	}
+	if n := len(files); n > 0 && start != files[n-1].start+size && start != files[0].start-size {
+		return nil, fmt.Errorf("logstore: file %s would not be adjacent to %s..%s", fileName(start), fileName(files[0].start), fileName(files[n-1].start))
+	}
+	f, err := s.createFile(dir, start, size)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	list := s.mu.data
+	if index {
+		list = s.mu.index
+	}
+	nl := make([]*file, 0, len(list)+1)
+	nl = append(nl, list...)
+	nl = append(nl, f)
+	sort.Slice(nl, func(i, j int) bool { return nl[i].start < nl[j].start })
+	if index {
+		s.mu.index = nl
+	} else {
+		s.mu.data = nl
+	}
+	s.mu.Unlock()
+	s.dirtyDirs[dir] = struct{}{}
+	s.dirty[f] = struct{}{}
+	return f, nil
+}
+
+// createFile creates a zero-filled file of size bytes (sparse on most
+// filesystems) named by its start offset.
+func (s *Store) createFile(dir string, start, size int64) (*file, error) {
+	path := filepath.Join(dir, fileName(start))
+	vf, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: create %s: %w", path, err)
+	}
+	if err := vf.Truncate(size); err != nil {
+		vf.Close()
+		return nil, fmt.Errorf("logstore: preallocate %s: %w", path, err)
+	}
+	s.log.Debug("created file", zap.String("file", path))
+	return &file{start: start, f: vf, path: path}, nil
+}
+
+var zeros = make([]byte, 1<<20)
+
+// writeZeros zeroes [off, off+n) of f.
+func writeZeros(f *file, off, n int64) error {
+	for n > 0 {
+		c := min(n, int64(len(zeros)))
+		if _, err := f.f.WriteAt(zeros[:c], off); err != nil {
+			return fmt.Errorf("logstore: zero %s at %d: %w", f.path, off, err)
+		}
+		off += c
+		n -= c
+	}
+	return nil
+}
+
+// truncateSuffix removes entries from index on. keepEnd is the end of entry
+// index-1 and keepTerm its term. The removed bytes are zeroed and the change
+// is fsynced before returning, so no later crash can bring them back next to
+// new entries.
+func (s *Store) truncateSuffix(index, keepEnd, keepTerm int64) error {
+	fs, ifs := s.cfg.DataFileSize, s.cfg.IndexFileSize
+	s.mu.Lock()
+	oldLast, oldEnd := s.mu.last, s.mu.end
+	data, idx := s.mu.data, s.mu.index
+	keepFile := keepEnd - keepEnd%fs
+	slotOff := index * SlotSize
+	keepIndexFile := slotOff - slotOff%ifs
+	var keepData, dropData, keepIdx, dropIdx []*file
+	for _, f := range data {
+		if f.start <= keepFile {
+			keepData = append(keepData, f)
+		} else {
+			dropData = append(dropData, f)
+		}
+	}
+	for _, f := range idx {
+		if f.start <= keepIndexFile {
+			keepIdx = append(keepIdx, f)
+		} else {
+			dropIdx = append(dropIdx, f)
+		}
+	}
+	s.mu.data, s.mu.index = keepData, keepIdx
+	s.mu.last, s.mu.end, s.mu.lastTerm = index-1, keepEnd, keepTerm
+	s.mu.gen++
+	if index <= s.mu.first {
+		s.mu.first, s.mu.last = -1, -1
+	}
+	for len(s.mu.runs) > 0 && s.mu.runs[len(s.mu.runs)-1].index >= index {
+		s.mu.runs = s.mu.runs[:len(s.mu.runs)-1]
+	}
+	s.mu.Unlock()
+	s.log.Info("truncating log suffix", zap.Int64("from", index), zap.Int64("last", oldLast), zap.Int64("pos", keepEnd), zap.Int64("end", oldEnd))
+
+	// Zero the used part of the kept data file after keepEnd: up to oldEnd
+	// if the log ended in it, else up to the end of its last entry plus the
+	// padding marker (found by binary search over the removed slots).
+	if f := fileAt(keepData, fs, keepEnd); f != nil {
+		usedEnd := oldEnd
+		if oldEnd > f.start+fs || oldEnd < keepEnd {
+			usedEnd = keepEnd + MinBlank
+			lo, hi := index, oldLast // find the last removed entry inside f
+			var b [SlotSize]byte
+			for lo <= hi {
+				mid := lo + (hi-lo)/2
+				if err := readSlots(idx, ifs, mid, b[:]); err != nil {
+					return err
+				}
+				sl := decodeSlot(b[:])
+				if sl.pos >= f.start && sl.pos < f.start+fs {
+					usedEnd = max(usedEnd, sl.pos+int64(sl.size)+MinBlank)
+					lo = mid + 1
+				} else if sl.pos >= f.start+fs {
+					hi = mid - 1
+				} else {
+					lo = mid + 1
+				}
+			}
+			usedEnd = min(usedEnd, f.start+fs)
+		}
+		if usedEnd > keepEnd {
+			if err := writeZeros(f, keepEnd-f.start, usedEnd-keepEnd); err != nil {
+				return err
+			}
+			s.dirty[f] = struct{}{}
+		}
+	}
+	if f := fileAt(keepIdx, ifs, slotOff); f != nil {
+		zeroEnd := min((oldLast+1)*SlotSize, f.start+ifs)
+		if zeroEnd > slotOff {
+			if err := writeZeros(f, slotOff-f.start, zeroEnd-slotOff); err != nil {
+				return err
+			}
+			s.dirty[f] = struct{}{}
+		}
+	}
+	if err := s.removeFiles(dropData, s.dataDir); err != nil {
+		return err
+	}
+	if err := s.removeFiles(dropIdx, s.indexDir); err != nil {
+		return err
+	}
+	return s.Sync()
+}
+
+// resetTo removes every entry and file; the next entry goes at pos.
+func (s *Store) resetTo(pos int64) error {
+	s.mu.Lock()
+	data, idx := s.mu.data, s.mu.index
+	oldFirst, oldLast := s.mu.first, s.mu.last
+	s.mu.data, s.mu.index = nil, nil
+	s.mu.first, s.mu.last, s.mu.lastTerm, s.mu.end = -1, -1, 0, pos
+	s.mu.runs, s.mu.runsFrom = nil, 0
+	s.mu.gen++
+	s.mu.Unlock()
+	s.log.Info("resetting log", zap.Int64("first", oldFirst), zap.Int64("last", oldLast), zap.Int64("pos", pos))
+	if err := s.removeFiles(data, s.dataDir); err != nil {
+		return err
+	}
+	if err := s.removeFiles(idx, s.indexDir); err != nil {
+		return err
+	}
+	return s.Sync()
+}
+
+// removeFiles closes and deletes files already unlinked from the tables.
+func (s *Store) removeFiles(files []*file, dir string) error {
+	for _, f := range files {
+		delete(s.dirty, f)
+		f.f.Close()
+		if err := s.fs.Remove(f.path); err != nil {
+			return fmt.Errorf("logstore: remove %s: %w", f.path, err)
+		}
+		s.dirtyDirs[dir] = struct{}{}
+	}
+	return nil
+}
+
+// fail makes err sticky: a store that saw a write or sync error refuses
+// further writes.
+func (s *Store) fail(err error) error {
+	if s.failed == nil {
+		s.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+		s.log.Error("log store failed", zap.Error(err))
+	}
+	return s.failed
+}
+
+// Sync fsyncs every data and index file written since the last Sync (data
+// first, in position order, stopping at the first error so what is durable
+// is always a prefix), then the directories that gained or lost files. It
+// may also rewrite the checkpoint (see Config.CheckpointInterval).
+func (s *Store) Sync() error {
+	if s.failed != nil {
+		return s.failed
+	}
+	if s.isClosed() {
+		return ErrClosed
+	}
+	files := make([]*file, 0, len(s.dirty))
+	for f := range s.dirty {
+		files = append(files, f)
+	}
+	sort.Slice(files, func(i, j int) bool {
+		di, dj := filepath.Dir(files[i].path) == s.dataDir, filepath.Dir(files[j].path) == s.dataDir
+		if di != dj {
+			return di
+		}
+		return files[i].start < files[j].start
+	})
+	for _, f := range files {
+		if err := f.f.Sync(); err != nil {
+			return s.fail(fmt.Errorf("logstore: fsync %s: %w", f.path, err))
+		}
+		delete(s.dirty, f)
+	}
+	for _, d := range []string{s.dataDir, s.indexDir} {
+		if _, ok := s.dirtyDirs[d]; !ok {
+			continue
+		}
+		if err := s.fs.SyncDir(d); err != nil {
+			return s.fail(fmt.Errorf("logstore: fsync dir %s: %w", d, err))
+		}
+		delete(s.dirtyDirs, d)
+	}
+	if c := s.committed.Load(); c != s.checkpointed && (s.cfg.CheckpointInterval < 0 || time.Since(s.lastCheckpoint) >= s.cfg.CheckpointInterval) {
+		if err := s.writeCheckpoint(); err != nil {
+			s.log.Warn("checkpoint not written", zap.Error(err))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+// Package logstore is the durable log of one DLedger replica: a
+// dledger.LogStorage whose files are byte-compatible with Java DLedger's
+// DLedgerMmapFileStore (dledger.md §2), with checksums, strict recovery and
+// group-committed fsync added. A store written by Java DLedger opens here,
+// and Java can read ours (it ignores the checksum fields).
+//
+// # Directory
+//
+//	<storePathRootDir>/dledger-<selfId>/     the dir passed to Open
+//	    currterm          term and vote (Java properties text)
+//	    checkpoint        endIndex and committedIndex (Java properties text)
+//	    data/00000000000000000000   data files, named by their start position
+//	    data/00000000001073741824   (20 decimal digits), each exactly
+//	    ...                         Config.DataFileSize bytes (1 GiB)
+//	    index/00000000000000000000  index files, named by their start offset
+//	    ...                         in index space, each IndexFileSize bytes
+//
+// Files are created at full size with Truncate (sparse on most filesystems;
+// Java refuses files of another size). Data files are contiguous: file k+1
+// starts where file k ends; positions form one byte space ("pos").
+//
+// # Data entry (all integers big-endian)
+//
+//	 0       4       8               16              24              32
+//	+-------+-------+---------------+---------------+---------------+
+//	| magic | size  |     index     |     term      |      pos      |
+//	+-------+-------+-------+-------+---------------+---------------+
+//	|channel|chainCrc|bodyCrc|bodySize|  body (bodySize bytes) ...
+//	+-------+-------+-------+-------+---------------------------------
+//	32      36      40      44      48
+//
+//	magic     1 normal, 2 no-op (a new leader's first entry); -1 = padding
+//	size      48 + bodySize
+//	index     log index, from 0
+//	term      term of the leader that created the entry
+//	pos       absolute position of this header (file start + offset)
+//	channel   0 (reserved)
+//	chainCrc  0: not computed, by us or by Java
+//	bodyCrc   CRC-32C (Castagnoli) of the body; 0 = not computed (Java)
+//	bodySize  body length
+//
+// End-of-file padding: an entry goes in the current file only if its size
+// plus 8 bytes fit before the file's end; otherwise the 8-byte marker
+//
+//	+----------------+------------------------------+
+//	| int32 -1       | int32 bytes left in the file |   (rest of the file zero)
+//	+----------------+------------------------------+
+//
+// is written where the entry would have started, and the entry goes to the
+// start of the next file. Entries never span files. FileLayout.Place is this
+// rule as a pure function of the file size.
+//
+// # Index slot (32 bytes at index*32 of the index space; no padding)
+//
+//	 0       4               12      16              24              32
+//	+-------+---------------+-------+---------------+---------------+
+//	| magic |      pos      | size  |     index     |     term      |
+//	+-------+---------------+-------+---------------+---------------+
+//
+// # currterm and checkpoint
+//
+//	currterm:    currTerm=<term>\nvoteLeader=<peer id or empty>\n
+//	checkpoint:  endIndex=<last index>\ncommittedIndex=<committed index>\n
+//
+// Same keys as Java (MemberState, DLedgerMmapFileStore). currterm is
+// replaced atomically and durably (write currterm.tmp, fsync, rename, fsync
+// the directory) before SetHardState returns; Java's non-durable
+// tmp/bak/delete/rename leftovers (currterm.tmp, then currterm.bak) are read
+// when currterm is missing. An unparsable currterm is corruption (guessing
+// could let the replica vote twice in a term). The checkpoint is a restart
+// hint: rewritten without fsync by Sync at most every CheckpointInterval and
+// at Close; its committedIndex is capped at the recovered LastIndex.
+//
+// # Checksums
+//
+// Append fills bodyCrc with CRC-32C of the body (hardware-accelerated on
+// amd64/arm64; a body whose CRC is 0 is stored unchecked, as Java's are).
+// Every non-zero bodyCrc is verified on recovery and on every read (Entries,
+// Entry); AppendChecked verifies checksums a follower received from its
+// leader before writing, and EncodeEntry/DecodeEntry give replication the
+// on-disk form with the checksum for end-to-end checking. chainCrc stays 0.
+//
+// # Writing and group commit
+//
+// Append encodes a batch into one buffer and issues one WriteAt per data
+// file touched (usually one), then one WriteAt per index file for the slots,
+// and only then publishes the new end to readers. It never fsyncs, except
+// when it truncates (below). Sync fsyncs the data files, then the index
+// files written since the last Sync, in position order and stopping at the
+// first error (so what is durable is always a prefix of the log), then the
+// directories that gained or lost files. The driver calls Sync once for many
+// Appends (group commit; SYNC_FLUSH acknowledges only after it).
+//
+// A write or fsync error is sticky (ErrFailed): after a failed fsync the
+// kernel may have dropped dirty pages, so nothing later could honestly be
+// called durable. Reopen the store to continue from what the disk holds.
+//
+// # Truncation, reset and retention
+//
+// Append with entries[0].Index <= LastIndex removes the conflicting suffix
+// first: the removed bytes and slots are zeroed, later files deleted, and
+// that is fsynced before the new entries are written, so no crash can join
+// old and new entries into one log. entries[0].Index == FirstIndex, or an
+// empty store given an entry that does not continue End, resets the store:
+// every file is removed and the log restarts at the entry's pos (a follower
+// joining a leader whose log begins later). DeleteBefore removes whole old
+// data files (never the last) and the index files below the new FirstIndex;
+// the caller picks the index (min of committed, applied and the slowest
+// follower's match).
+//
+// # Recovery (Open)
+//
+//  1. Load data and index files; names must be 20 digits, multiples of the
+//     file size, without gaps (a gap in the index drops and rebuilds it).
+//     Short files (preallocation lost in a crash) are extended with zeros;
+//     longer ones are refused as Java does.
+//  2. Pick the scan start: the third-from-last data file whose first entry
+//     is sane and agrees with its index slot (walking back), as Java does;
+//     older files are trusted through their index slots after a spot check
+//     (first entry and the entry before the scan start), else everything is
+//     scanned. Reads still check every entry against its slot and checksum.
+//  3. Scan entry by entry: magic 1 or 2, size == bodySize+48, pos equal to
+//     the absolute position, entry+8 fits in the file, index = previous+1,
+//     term >= previous term, bodyCrc when non-zero. Padding must state the
+//     exact bytes left and moves to the next file. Slots are compared with
+//     the data; from the first disagreement on they are rewritten.
+//  4. At the first entry that fails (or a zero header) decide: if a valid
+//     entry with a checksum and a higher index lies anywhere after it, or a
+//     file two or more files later starts with a sane entry, the log is
+//     damaged below its tail: Open fails with an error wrapping
+//     dledger.ErrCorrupt naming the file, offset and check that failed. The
+//     replica must not vote or lead. Otherwise it is a torn tail: the bytes
+//     after the last valid entry are zeroed, later files and index slots
+//     removed, and all of it fsynced.
+//  5. Load committedIndex from checkpoint. Progress is logged every
+//     ProgressBytes scanned.
+//
+// A torn tail after power loss in async mode can, on real disks, lose an
+// unsynced page while keeping a later one; recovery then reports corruption
+// (as pebble's WAL does) rather than guess. Java-written entries (bodyCrc 0)
+// are not considered when looking for valid entries after a failure, so
+// damage in a Java-written tail truncates as Java would.
+//
+// # Concurrency
+//
+// Append, Sync, SetHardState, SetCommitted, DeleteBefore and Close belong to
+// one goroutine (the driver). Readers (FirstIndex, LastIndex, LastTerm, End,
+// Term, Entry, Entries, ReadAt, Committed) may be called from any goroutine:
+// they copy bounds and file handles under a read lock and do their I/O
+// without it. A read that races with a truncation or retention of the entries
+// it reads returns ErrUnavailable or ErrCompacted, never bytes of the old
+// entries. Terms of recovered and appended entries are kept in memory as
+// runs (one per term change); older terms are read from index slots.
+//
+// Caller duties:
+//  1. Call Sync before acknowledging anything as durable.
+//  2. Persist term and vote with SetHardState before acting on them.
+//  3. Set entry positions with Place from End (the leader) or take them from
+//     the leader (followers); Append checks them.
+//  4. Treat an error wrapping dledger.ErrCorrupt from Open as fatal for
+//     voting and leading; treat ErrFailed from Append or Sync as a reason to
+//     stop and reopen.
+package logstore
