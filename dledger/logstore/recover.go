@@ -616,4 +616,3 @@ func zeroNonZero(f *file, off, size int64) (bool, error) {
 	}
 	return wrote, nil
 }
-

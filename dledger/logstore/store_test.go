@@ -19,7 +19,7 @@ func TestPlace(t *testing.T) {
 	l := FileLayout{FileSize: 100}
 	for _, c := range []struct{ end, size, pos, newEnd int64 }{
 		{0, 48, 0, 48},
-		{0, 92, 0, 92},   // 92 + 8 = 100 fits exactly
+		{0, 92, 0, 92}, // 92 + 8 = 100 fits exactly
 		{0, 93, 0, 93}, // does not fit even in an empty file: Append refuses it
 		{40, 52, 40, 92},
 		{40, 53, 100, 153}, // 53 + 8 > 60 left: padding, next file
@@ -479,7 +479,7 @@ func TestConcurrentReaders(t *testing.T) {
 					t.Errorf("reader: %v", err)
 					return
 				}
-				s.Term(i)                        //nolint:errcheck
+				s.Term(i)                              //nolint:errcheck
 				s.ReadAt(make([]byte, 64), s.End()-64) //nolint:errcheck
 			}
 		}(r)
