@@ -72,14 +72,11 @@ func (s *Store) DeleteBefore(index int64) (int, error) {
 	if err := s.removeFiles(dropIdx, s.indexDir); err != nil {
 		return 0, s.fail(err)
 	}
-	for _, d := range []string{s.dataDir, s.indexDir} {
-		if _, ok := s.dirtyDirs[d]; !ok {
-			continue
-		}
-		if err := s.fs.SyncDir(d); err != nil {
-			return 0, s.fail(fmt.Errorf("logstore: fsync dir %s: %w", d, err))
-		}
-		delete(s.dirtyDirs, d)
+	// Sync, not just the directories: a directory fsync must never make a
+	// newer file durable while an older file's tail is not (recovery relies
+	// on what is durable being a prefix of the log).
+	if err := s.Sync(); err != nil {
+		return 0, err
 	}
 	return k, nil
 }
