@@ -36,7 +36,7 @@
 //	pos       absolute position of this header (file start + offset)
 //	channel   0 (reserved)
 //	chainCrc  0: not computed, by us or by Java
-//	bodyCrc   CRC-32C (Castagnoli) of the body; 0 = not computed (Java)
+//	bodyCrc   CRC-32 (IEEE) of the body; 0 = not computed (Java)
 //	bodySize  body length
 //
 // End-of-file padding: an entry goes in the current file only if its size
@@ -73,8 +73,10 @@
 //
 // # Checksums
 //
-// Append fills bodyCrc with CRC-32C of the body (hardware-accelerated on
-// amd64/arm64; a body whose CRC is 0 is stored unchecked, as Java's are).
+// Append fills bodyCrc with the CRC-32 of the body, IEEE polynomial
+// (java.util.zip.CRC32, as RocketMQ's message BODYCRC and dledger.EncodeEntry;
+// hardware-accelerated on amd64/arm64; a body whose CRC is 0 is stored
+// unchecked, as Java's are).
 // Every non-zero bodyCrc is verified on recovery and on every read (Entries,
 // Entry); AppendChecked verifies checksums a follower received from its
 // leader before writing, and EncodeEntry/DecodeEntry give replication the

@@ -53,14 +53,13 @@ const (
 	fileNameDigits = 20
 )
 
-// crcTable is CRC-32C (Castagnoli), hardware-accelerated on amd64 and arm64.
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// BodyCRC is the checksum stored in an entry header's bodyCrc field: CRC-32C
-// (Castagnoli) of the body. A stored value of 0 means "not computed" (every
-// entry written by Java DLedger) and is never checked; a body whose CRC-32C
-// happens to be 0 is therefore stored unchecked too.
-func BodyCRC(body []byte) uint32 { return crc32.Checksum(body, crcTable) }
+// BodyCRC is the checksum stored in an entry header's bodyCrc field: CRC-32
+// with the IEEE polynomial (java.util.zip.CRC32, the one RocketMQ uses for
+// message bodies, and what dledger.EncodeEntry writes), hardware-accelerated
+// on amd64 and arm64. A stored value of 0 means "not computed" (every entry
+// written by Java DLedger) and is never checked; a body whose CRC happens to
+// be 0 is therefore stored unchecked too.
+func BodyCRC(body []byte) uint32 { return crc32.ChecksumIEEE(body) }
 
 // FileLayout places entries in the data byte space; it implements
 // dledger.Layout and is a pure function of FileSize. The simulator's

@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -202,10 +203,12 @@ func TestTruncatedIndexRebuilt(t *testing.T) {
 // was written, pass its checksums and end at an entry boundary.
 var testConfigHook = func(*Config) {}
 
+var crashSeeds = flag.Int("logstore.seeds", 40, "seeds for TestCrashCloneRandom")
+
 func TestCrashCloneRandom(t *testing.T) {
-	seeds := 40
+	seeds := *crashSeeds
 	if testing.Short() {
-		seeds = 10
+		seeds = min(seeds, 10)
 	}
 	for seed := 1; seed <= seeds; seed++ {
 		rng := rand.New(rand.NewPCG(uint64(seed), 99))

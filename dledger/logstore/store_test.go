@@ -39,8 +39,8 @@ func TestGoldenEntry(t *testing.T) {
 	e := dledger.Entry{Index: 5, Term: 3, Pos: 0x1234, Magic: 1, Body: []byte("hello")}
 	got := EncodeEntry(nil, &e)
 	crc := BodyCRC(e.Body)
-	if crc != 0x9a71bb4c { // CRC-32C("hello")
-		t.Fatalf("crc32c(hello) = %08x", crc)
+	if crc != 0x3610a686 { // CRC-32/IEEE("hello")
+		t.Fatalf("crc32(hello) = %08x", crc)
 	}
 	want := "" +
 		"00000001" + // magic
@@ -50,7 +50,7 @@ func TestGoldenEntry(t *testing.T) {
 		"0000000000001234" + // pos
 		"00000000" + // channel
 		"00000000" + // chainCrc (not computed)
-		"9a71bb4c" + // bodyCrc = CRC-32C(body)
+		"3610a686" + // bodyCrc = CRC-32/IEEE(body)
 		"00000005" + // bodySize
 		hex.EncodeToString([]byte("hello"))
 	if hex.EncodeToString(got) != want {
