@@ -1,0 +1,1001 @@
+package dledger
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"go.uber.org/zap"
+)
+
+// Role is a replica's Raft role.
+type Role uint8
+
+// Roles.
+const (
+	RoleFollower Role = iota
+	RolePreCandidate
+	RoleCandidate
+	RoleLeader
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleFollower:
+		return "follower"
+	case RolePreCandidate:
+		return "pre-candidate"
+	case RoleCandidate:
+		return "candidate"
+	case RoleLeader:
+		return "leader"
+	}
+	return fmt.Sprintf("Role(%d)", uint8(r))
+}
+
+// Magic values of entries.
+const (
+	MagicNormal int32 = 1
+	MagicNoop   int32 = 2 // appended by a new leader at the start of its term
+)
+
+// Errors returned to proposers. ErrNotLeader, ErrLeadershipLost and
+// ErrTransferring are retryable: the caller should retry on the leader.
+var (
+	ErrNotLeader      = errors.New("dledger: not leader")
+	ErrLeadershipLost = errors.New("dledger: leadership lost before the append committed (outcome unknown)")
+	ErrTransferring   = errors.New("dledger: leadership transfer in progress")
+	ErrStopped        = errors.New("dledger: node stopped")
+	ErrHookResized    = errors.New("dledger: append hook changed the body length")
+	ErrUnknownPeer    = errors.New("dledger: unknown peer")
+)
+
+// NotLeaderError is ErrNotLeader carrying the leader's id when known.
+type NotLeaderError struct{ Leader string }
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader == "" {
+		return "dledger: not leader (leader unknown)"
+	}
+	return "dledger: not leader (leader is " + e.Leader + ")"
+}
+
+// Is makes errors.Is(err, ErrNotLeader) hold.
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
+
+// CoreConfig configures a Core. Durations are in ticks.
+type CoreConfig struct {
+	ID      string
+	Peers   []string // every member's id, self included
+	Storage LogStorage
+	// ElectionTick is the base election timeout T: followers campaign after a
+	// random timeout in [T, 2T) without hearing from a leader, and a leader
+	// steps down when a majority has not answered within T (check quorum).
+	ElectionTick  int
+	HeartbeatTick int
+	Rand          *rand.Rand // seeded source for election timeouts (required)
+
+	DisablePreVote     bool
+	DisableCheckQuorum bool
+
+	MaxMsgBytes   int64 // bytes of entries per MsgApp (default 1 MiB)
+	MaxMsgEntries int   // entries per MsgApp (default 4096)
+	MaxInflight   int   // unacknowledged MsgApp batches per follower (default 256)
+
+	// PreferredLeader: when set, a leader that is not it transfers leadership
+	// to it as soon as it is active and caught up.
+	PreferredLeader string
+	Logger          *zap.Logger
+}
+
+func (c *CoreConfig) validate() error {
+	if c.ID == "" {
+		return errors.New("dledger: empty ID")
+	}
+	if !slices.Contains(c.Peers, c.ID) {
+		return fmt.Errorf("dledger: self %q not in peers %v", c.ID, c.Peers)
+	}
+	seen := map[string]bool{}
+	for _, p := range c.Peers {
+		if p == "" || len(p) > maxIDLen || seen[p] {
+			return fmt.Errorf("dledger: bad or duplicate peer id %q", p)
+		}
+		seen[p] = true
+	}
+	if c.PreferredLeader != "" && !seen[c.PreferredLeader] {
+		return fmt.Errorf("dledger: preferred leader %q is not a peer", c.PreferredLeader)
+	}
+	if c.Storage == nil {
+		return errors.New("dledger: nil Storage")
+	}
+	if c.Rand == nil {
+		return errors.New("dledger: nil Rand")
+	}
+	if c.HeartbeatTick <= 0 || c.ElectionTick <= c.HeartbeatTick {
+		return fmt.Errorf("dledger: need 0 < HeartbeatTick (%d) < ElectionTick (%d)", c.HeartbeatTick, c.ElectionTick)
+	}
+	return nil
+}
+
+// SoftState is volatile state worth reporting: it changes on role changes.
+type SoftState struct {
+	Role   Role
+	Term   int64
+	Leader string
+}
+
+// Ready is what the core asks its driver to do. Handle it in this order:
+//
+//  1. send Messages (they do not depend on local persistence);
+//  2. persist HardState (if non-nil; SetHardState fsyncs) and append Entries
+//     (they may overwrite the log from Entries[0].Index); in sync mode also
+//     Sync;
+//  3. send MessagesAfterPersist (acknowledgements and votes: they promise
+//     the state written in step 2);
+//  4. call Advance(rd);
+//  5. publish CommitIndex: entries up to it are committed and, after step 2,
+//     readable from storage.
+//
+// No Step, Tick or Propose may be called between Ready and Advance.
+type Ready struct {
+	SoftState            *SoftState // non-nil when role, term or leader changed
+	HardState            *HardState // non-nil when it must be persisted
+	Entries              []Entry
+	Messages             []Message
+	MessagesAfterPersist []Message
+	CommitIndex          int64
+}
+
+// Core is the Raft state machine of one replica. It is not safe for
+// concurrent use: one goroutine (Node's run loop, or the simulator) calls
+// Step, Tick, Propose, Ready and Advance. It does no I/O except reading its
+// LogStorage, starts no goroutines and reads no clock.
+type Core struct {
+	id     string
+	peers  []string // sorted, self included
+	quorum int
+
+	term   int64
+	vote   string
+	lead   string
+	role   Role
+	log    *raftLog
+	prs    map[string]*progress
+	votes  map[string]bool
+	ticks  int64 // ticks since creation (for last-contact reporting)
+	broken error // storage corruption: never vote or lead
+
+	electionElapsed     int
+	heartbeatElapsed    int
+	electionTimeout     int
+	heartbeatTimeout    int
+	randomizedElection  int
+	checkQuorum         bool
+	preVote             bool
+	pendingSelfVote     bool
+	leadTransferee      string
+	transferElapsed     int
+	preferred           string
+	preferredBackoff    int
+	maxMsgBytes         int64
+	maxMsgEntries       int
+	maxInflight         int
+	msgs, msgsAfter     []Message
+	prevHard            HardState
+	prevSoft            SoftState
+	prevCommit          int64
+	rand                *rand.Rand
+	logger              *zap.Logger
+	tickFn              func()
+	stepFn              func(m *Message) error
+	lastLeaderContactAt int64
+}
+
+// NewCore builds a core from cfg, recovering term, vote, log and the
+// committed-index hint from cfg.Storage. It starts as a follower.
+func NewCore(cfg CoreConfig) (*Core, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Core{
+		id:               cfg.ID,
+		peers:            slices.Sorted(slices.Values(cfg.Peers)),
+		quorum:           len(cfg.Peers)/2 + 1,
+		log:              newRaftLog(cfg.Storage),
+		electionTimeout:  cfg.ElectionTick,
+		heartbeatTimeout: cfg.HeartbeatTick,
+		checkQuorum:      !cfg.DisableCheckQuorum,
+		preVote:          !cfg.DisablePreVote,
+		preferred:        cfg.PreferredLeader,
+		maxMsgBytes:      cfg.MaxMsgBytes,
+		maxMsgEntries:    cfg.MaxMsgEntries,
+		maxInflight:      cfg.MaxInflight,
+		rand:             cfg.Rand,
+		logger:           cfg.Logger,
+	}
+	if r.maxMsgBytes <= 0 {
+		r.maxMsgBytes = 1 << 20
+	}
+	if r.maxMsgEntries <= 0 {
+		r.maxMsgEntries = 4096
+	}
+	if r.maxInflight <= 0 {
+		r.maxInflight = 256
+	}
+	if r.logger == nil {
+		r.logger = zap.NewNop()
+	}
+	r.logger = r.logger.With(zap.String("node", r.id))
+	hs := cfg.Storage.HardState()
+	r.prs = make(map[string]*progress, len(r.peers))
+	for _, p := range r.peers {
+		r.prs[p] = &progress{match: -1}
+	}
+	r.becomeFollower(hs.Term, "")
+	r.vote = hs.VotedFor
+	r.prevHard = hs
+	r.prevSoft = r.softState()
+	r.prevCommit = r.log.committed
+	// Probe the whole log once: corruption below the tail disables voting.
+	if _, err := r.log.term(r.log.lastIndex()); err != nil && errors.Is(err, ErrCorrupt) {
+		r.broken = err
+	}
+	r.logger.Info("dledger core started", zap.Int64("term", r.term), zap.String("vote", r.vote),
+		zap.Int64("lastIndex", r.log.lastIndex()), zap.Int64("commit", r.log.committed))
+	return r, nil
+}
+
+// ID returns the replica's id.
+func (r *Core) ID() string { return r.id }
+
+// Role returns the current role.
+func (r *Core) Role() Role { return r.role }
+
+// Term returns the current term.
+func (r *Core) Term() int64 { return r.term }
+
+// Leader returns the known leader ("" if none).
+func (r *Core) Leader() string { return r.lead }
+
+// CommitIndex returns the committed index (-1 when nothing is committed).
+func (r *Core) CommitIndex() int64 { return r.log.committed }
+
+// LastIndex returns the index of the last entry, persisted or not.
+func (r *Core) LastIndex() int64 { return r.log.lastIndex() }
+
+func (r *Core) softState() SoftState { return SoftState{Role: r.role, Term: r.term, Leader: r.lead} }
+
+func (r *Core) hardState() HardState { return HardState{Term: r.term, VotedFor: r.vote} }
+
+// --- role transitions ---
+
+func (r *Core) reset(term int64) {
+	if term != r.term {
+		r.term = term
+		r.vote = ""
+	}
+	r.lead = ""
+	r.electionElapsed = 0
+	r.heartbeatElapsed = 0
+	r.randomizedElection = r.electionTimeout + r.rand.IntN(r.electionTimeout)
+	r.abortLeaderTransfer()
+	r.votes = map[string]bool{}
+	r.pendingSelfVote = false
+	last := r.log.lastIndex()
+	for id, pr := range r.prs {
+		*pr = progress{match: -1, next: last + 1, inflight: pr.inflight[:0]}
+		if id == r.id {
+			pr.match = r.log.offset - 1 // persisted
+		}
+	}
+}
+
+func (r *Core) becomeFollower(term int64, lead string) {
+	r.reset(term)
+	r.lead = lead
+	r.role = RoleFollower
+	r.tickFn = r.tickElection
+	r.stepFn = r.stepFollower
+}
+
+func (r *Core) becomePreCandidate() {
+	if r.role == RoleLeader {
+		panic("dledger: leader cannot become pre-candidate")
+	}
+	// Term and vote are left alone: a pre-vote changes nothing durable.
+	r.votes = map[string]bool{}
+	r.lead = ""
+	r.role = RolePreCandidate
+	r.tickFn = r.tickElection
+	r.stepFn = r.stepCandidate
+}
+
+func (r *Core) becomeCandidate() {
+	if r.role == RoleLeader {
+		panic("dledger: leader cannot become candidate")
+	}
+	r.reset(r.term + 1)
+	r.vote = r.id
+	// Our own vote counts only once term and vote are durable (Advance).
+	r.pendingSelfVote = true
+	r.role = RoleCandidate
+	r.tickFn = r.tickElection
+	r.stepFn = r.stepCandidate
+}
+
+func (r *Core) becomeLeader() {
+	if r.role != RoleCandidate {
+		panic("dledger: only a candidate can become leader")
+	}
+	r.reset(r.term)
+	r.lead = r.id
+	r.role = RoleLeader
+	r.tickFn = r.tickHeartbeat
+	r.stepFn = r.stepLeader
+	for _, pr := range r.prs {
+		pr.recentActive = true
+		pr.lastContact = r.ticks
+	}
+	r.logger.Info("became leader", zap.Int64("term", r.term), zap.Int64("lastIndex", r.log.lastIndex()))
+	// The no-op lets this term commit entries of earlier terms (Raft §5.4.2).
+	r.appendEntries([]Entry{{Magic: MagicNoop}}, nil)
+}
+
+// --- ticks ---
+
+// Tick advances logical time by one tick.
+func (r *Core) Tick() {
+	r.ticks++
+	if r.preferredBackoff > 0 {
+		r.preferredBackoff--
+	}
+	r.tickFn()
+}
+
+func (r *Core) promotable() bool {
+	return r.broken == nil && r.prs[r.id] != nil
+}
+
+func (r *Core) tickElection() {
+	r.electionElapsed++
+	if r.promotable() && r.electionElapsed >= r.randomizedElection {
+		r.electionElapsed = 0
+		r.campaign(false)
+	}
+}
+
+func (r *Core) tickHeartbeat() {
+	r.heartbeatElapsed++
+	r.electionElapsed++
+	if r.leadTransferee != "" {
+		r.transferElapsed++
+		if r.transferElapsed >= r.electionTimeout {
+			r.logger.Info("leadership transfer timed out", zap.String("to", r.leadTransferee))
+			r.abortLeaderTransfer()
+			r.preferredBackoff = 2 * r.electionTimeout
+		}
+	}
+	if r.electionElapsed >= r.electionTimeout {
+		r.electionElapsed = 0
+		if r.checkQuorum && !r.quorumActive() {
+			r.logger.Warn("stepping down: no quorum heard within an election timeout", zap.Int64("term", r.term))
+			r.becomeFollower(r.term, "")
+			return
+		}
+	}
+	if r.broken != nil {
+		r.becomeFollower(r.term, "")
+		return
+	}
+	if r.heartbeatElapsed >= r.heartbeatTimeout {
+		r.heartbeatElapsed = 0
+		r.bcastHeartbeat()
+		r.maybeTransferToPreferred()
+	}
+}
+
+// quorumActive reports whether a majority (self included) was heard from
+// since the last check, and clears the flags for the next round.
+func (r *Core) quorumActive() bool {
+	n := 0
+	for id, pr := range r.prs {
+		if id == r.id || pr.recentActive {
+			n++
+		}
+		if id != r.id {
+			pr.recentActive = false
+		}
+	}
+	return n >= r.quorum
+}
+
+// --- elections ---
+
+func (r *Core) campaign(transfer bool) {
+	if !r.promotable() {
+		return
+	}
+	var term int64
+	var typ MsgType
+	if r.preVote && !transfer {
+		r.becomePreCandidate()
+		term, typ = r.term+1, MsgPreVote
+		if r.poll(r.id, true) == voteWon {
+			r.campaign(true) // single-node group
+			return
+		}
+	} else {
+		r.becomeCandidate()
+		term, typ = r.term, MsgVote
+	}
+	r.logger.Info("campaigning", zap.Stringer("type", typ), zap.Int64("term", term), zap.Bool("transfer", transfer))
+	li, lt := r.log.lastIndex(), r.log.lastTerm()
+	for _, p := range r.peers {
+		if p != r.id {
+			r.send(Message{Type: typ, To: p, Term: term, Index: li, LogTerm: lt, Force: transfer})
+		}
+	}
+}
+
+type voteResult uint8
+
+const (
+	votePending voteResult = iota
+	voteWon
+	voteLost
+)
+
+func (r *Core) poll(id string, granted bool) voteResult {
+	if _, ok := r.votes[id]; !ok {
+		r.votes[id] = granted
+	}
+	yes, no := 0, 0
+	for _, g := range r.votes {
+		if g {
+			yes++
+		} else {
+			no++
+		}
+	}
+	switch {
+	case yes >= r.quorum:
+		return voteWon
+	case no > len(r.peers)-r.quorum:
+		return voteLost
+	}
+	return votePending
+}
+
+// --- stepping ---
+
+// Step feeds one message from a peer into the core. Invalid messages (bad
+// fields, unknown sender, wrong recipient) are dropped with an error
+// wrapping ErrBadMessage; the core never panics on network input.
+func (r *Core) Step(m Message) error {
+	if err := m.validate(); err != nil {
+		return err
+	}
+	if m.To != r.id {
+		return fmt.Errorf("%w: addressed to %q", ErrBadMessage, m.To)
+	}
+	if m.From == r.id || r.prs[m.From] == nil {
+		return fmt.Errorf("%w: from %q", ErrBadMessage, m.From)
+	}
+	switch {
+	case m.Term > r.term:
+		if m.Type == MsgVote || m.Type == MsgPreVote {
+			inLease := r.checkQuorum && r.lead != "" && r.electionElapsed < r.electionTimeout
+			if inLease && !m.Force {
+				// We heard from a leader recently: a candidate that cannot
+				// reach it must not disturb the group.
+				return nil
+			}
+		}
+		switch {
+		case m.Type == MsgPreVote:
+			// Never change term on a pre-vote.
+		case m.Type == MsgPreVoteResp && !m.Reject:
+			// A granted pre-vote answer carries the future term.
+		default:
+			lead := ""
+			if m.Type == MsgApp || m.Type == MsgHeartbeat {
+				lead = m.From
+			}
+			r.logger.Info("higher term seen", zap.Stringer("msg", m.Type), zap.String("from", m.From),
+				zap.Int64("term", r.term), zap.Int64("msgTerm", m.Term))
+			r.becomeFollower(m.Term, lead)
+		}
+	case m.Term < r.term:
+		switch m.Type {
+		case MsgApp, MsgHeartbeat:
+			// A deposed leader: tell it our term so it steps down.
+			r.send(Message{Type: MsgAppResp, To: m.From, Index: -1, Commit: -1, Hint: -1})
+		case MsgPreVote, MsgVote:
+			r.send(Message{Type: voteRespType(m.Type), To: m.From, Reject: true, Index: -1, Commit: -1, Hint: -1})
+		}
+		return nil
+	}
+
+	switch m.Type {
+	case MsgVote, MsgPreVote:
+		r.handleVote(&m)
+		return nil
+	}
+	return r.stepFn(&m)
+}
+
+func voteRespType(t MsgType) MsgType {
+	if t == MsgPreVote {
+		return MsgPreVoteResp
+	}
+	return MsgVoteResp
+}
+
+func (r *Core) handleVote(m *Message) {
+	canVote := r.vote == m.From ||
+		(r.vote == "" && r.lead == "") ||
+		(m.Type == MsgPreVote && m.Term > r.term)
+	upToDate := m.LogTerm > r.log.lastTerm() || (m.LogTerm == r.log.lastTerm() && m.Index >= r.log.lastIndex())
+	resp := Message{Type: voteRespType(m.Type), To: m.From, Index: -1, Commit: -1, Hint: -1}
+	if canVote && upToDate && r.broken == nil {
+		resp.Term = m.Term
+		if m.Type == MsgVote {
+			r.electionElapsed = 0
+			r.vote = m.From
+		}
+	} else {
+		resp.Term = r.term
+		resp.Reject = true
+	}
+	r.logger.Debug("vote", zap.Stringer("type", m.Type), zap.String("candidate", m.From),
+		zap.Int64("term", m.Term), zap.Bool("granted", !resp.Reject))
+	r.sendRaw(resp, true)
+}
+
+func (r *Core) stepFollower(m *Message) error {
+	switch m.Type {
+	case MsgApp:
+		r.electionElapsed = 0
+		r.lead = m.From
+		r.lastLeaderContactAt = r.ticks
+		r.handleAppend(m)
+	case MsgHeartbeat:
+		r.electionElapsed = 0
+		r.lead = m.From
+		r.lastLeaderContactAt = r.ticks
+		r.log.commitTo(m.Commit)
+		r.send(Message{Type: MsgHeartbeatResp, To: m.From, Index: -1, Commit: -1, Hint: -1})
+	case MsgTimeoutNow:
+		r.logger.Info("timeout-now received: campaigning for leadership transfer", zap.String("from", m.From))
+		r.campaign(true)
+	}
+	return nil
+}
+
+func (r *Core) stepCandidate(m *Message) error {
+	switch m.Type {
+	case MsgApp:
+		r.becomeFollower(m.Term, m.From)
+		r.handleAppend(m)
+	case MsgHeartbeat:
+		r.becomeFollower(m.Term, m.From)
+		return r.stepFollower(m)
+	case MsgVoteResp, MsgPreVoteResp:
+		if (r.role == RoleCandidate) != (m.Type == MsgVoteResp) {
+			return nil // answer to an earlier phase
+		}
+		if m.Type == MsgPreVoteResp && !m.Reject && m.Term != r.term+1 {
+			return nil
+		}
+		switch r.poll(m.From, !m.Reject) {
+		case voteWon:
+			if r.role == RolePreCandidate {
+				r.campaign(true)
+			} else if !r.pendingSelfVote {
+				r.becomeLeader()
+			}
+		case voteLost:
+			r.becomeFollower(r.term, "")
+		}
+	}
+	return nil
+}
+
+func (r *Core) stepLeader(m *Message) error {
+	pr := r.prs[m.From]
+	switch m.Type {
+	case MsgAppResp:
+		pr.recentActive = true
+		pr.lastContact = r.ticks
+		r.handleAppendResponse(m, pr)
+	case MsgHeartbeatResp:
+		pr.recentActive = true
+		pr.lastContact = r.ticks
+		pr.probeSent = false
+		if pr.replicating && len(pr.inflight) >= r.maxInflight {
+			// A batch or its answer may be lost: free a slot so the
+			// next send exposes the gap (the follower rejects it).
+			pr.inflight = pr.inflight[1:]
+		}
+		if pr.match < r.log.lastIndex() {
+			r.sendAppend(m.From, false)
+		}
+	case MsgApp, MsgHeartbeat:
+		r.logger.Error("two leaders in one term", zap.Int64("term", r.term), zap.String("other", m.From))
+	}
+	return nil
+}
+
+// --- replication: follower side ---
+
+func (r *Core) handleAppend(m *Message) {
+	resp := Message{Type: MsgAppResp, To: m.From, Commit: -1, Hint: -1}
+	if m.Index < r.log.committed {
+		// Everything up to our commit matches any leader's log.
+		resp.Index = r.log.committed
+		r.send(resp)
+		return
+	}
+	if !r.log.matchTerm(m.Index, m.LogTerm) {
+		hint := min(m.Index, r.log.lastIndex())
+		hint = r.log.findConflictByTerm(hint, m.LogTerm)
+		ht, _ := r.log.term(hint)
+		resp.Index, resp.Reject, resp.Hint, resp.LogTerm = m.Index, true, hint, ht
+		r.send(resp)
+		return
+	}
+	lastNew := m.Index + int64(len(m.Entries))
+	if ci := r.log.findConflict(m.Entries); ci >= 0 {
+		if ci <= r.log.committed {
+			r.logger.Error("leader tried to overwrite a committed entry; dropping", zap.Int64("index", ci),
+				zap.Int64("commit", r.log.committed), zap.String("leader", m.From))
+			return
+		}
+		ents := m.Entries[ci-(m.Index+1):]
+		if err := r.log.checkPositions(ents); err != nil {
+			r.logger.Error("rejecting entries", zap.Error(err), zap.String("leader", m.From))
+			return
+		}
+		r.log.append(ents)
+	}
+	r.log.commitTo(min(m.Commit, lastNew))
+	resp.Index = lastNew
+	r.send(resp)
+}
+
+// --- replication: leader side ---
+
+// Propose appends bodies as new entries of the current term. For each
+// entry, in order, it assigns Index, Term and Pos, then calls hook (if not
+// nil) so the caller can patch position-dependent bytes into the body; the
+// hook must not change the body's length. It returns the new entries.
+func (r *Core) Propose(bodies [][]byte, hook func(*Entry)) ([]Entry, error) {
+	if r.role != RoleLeader {
+		return nil, &NotLeaderError{Leader: r.lead}
+	}
+	if r.leadTransferee != "" {
+		return nil, ErrTransferring
+	}
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	ents := make([]Entry, len(bodies))
+	for i, b := range bodies {
+		ents[i] = Entry{Magic: MagicNormal, Body: b}
+	}
+	if err := r.appendEntries(ents, hook); err != nil {
+		return nil, err
+	}
+	return ents, nil
+}
+
+// appendEntries places ents after the last entry and replicates them.
+func (r *Core) appendEntries(ents []Entry, hook func(*Entry)) error {
+	last := r.log.lastIndex()
+	end := r.log.end()
+	for i := range ents {
+		e := &ents[i]
+		e.Index = last + 1 + int64(i)
+		e.Term = r.term
+		size := e.Size()
+		e.Pos, end = r.log.storage.Place(end, size)
+		if hook != nil {
+			hook(e)
+			if e.Size() != size {
+				return ErrHookResized
+			}
+		}
+	}
+	r.log.append(ents)
+	r.bcastAppend()
+	return nil
+}
+
+func (r *Core) bcastAppend() {
+	for _, p := range r.peers {
+		if p != r.id {
+			r.sendAppend(p, false)
+		}
+	}
+}
+
+func (r *Core) bcastHeartbeat() {
+	for _, p := range r.peers {
+		if p == r.id {
+			continue
+		}
+		pr := r.prs[p]
+		r.send(Message{Type: MsgHeartbeat, To: p, Commit: min(pr.match, r.log.committed), Index: -1, Hint: -1})
+	}
+}
+
+// sendAppend sends the next batch to peer to if its flow control allows;
+// with sendIfEmpty it sends even without new entries (to carry the commit
+// index or probe). It reports whether a message went out.
+func (r *Core) sendAppend(to string, sendIfEmpty bool) bool {
+	pr := r.prs[to]
+	if pr.paused(r.maxInflight) {
+		return false
+	}
+	last := r.log.lastIndex()
+	prev := pr.next - 1
+	prevTerm, err := r.log.term(prev)
+	if err != nil {
+		r.logger.Error("cannot replicate: entry unavailable", zap.String("peer", to), zap.Int64("index", prev), zap.Error(err))
+		if errors.Is(err, ErrCorrupt) {
+			r.broken = err
+		}
+		return false
+	}
+	ents, err := r.log.entries(pr.next, last+1, r.maxMsgBytes, r.maxMsgEntries)
+	if err != nil {
+		r.logger.Error("cannot read entries", zap.String("peer", to), zap.Int64("from", pr.next), zap.Error(err))
+		if errors.Is(err, ErrCorrupt) {
+			r.broken = err
+		}
+		return false
+	}
+	if len(ents) == 0 && !sendIfEmpty && (pr.replicating || pr.match == last) {
+		return false
+	}
+	r.send(Message{Type: MsgApp, To: to, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: r.log.committed, Hint: -1})
+	if n := len(ents); n > 0 {
+		pr.sent(ents[n-1].Index)
+	} else if !pr.replicating {
+		pr.probeSent = true
+	}
+	return true
+}
+
+func (r *Core) handleAppendResponse(m *Message, pr *progress) {
+	if m.Reject {
+		hint := m.Hint
+		if m.LogTerm > 0 {
+			hint = r.log.findConflictByTerm(m.Hint, m.LogTerm)
+		}
+		if pr.maybeDecrTo(m.Index, hint) {
+			r.sendAppend(m.From, true)
+		}
+		return
+	}
+	if m.Index > r.log.lastIndex() {
+		return // cannot be an answer to this term's appends
+	}
+	if pr.maybeUpdate(m.Index) {
+		if !pr.replicating {
+			pr.becomeReplicate()
+		}
+		if r.maybeCommit() {
+			for _, p := range r.peers {
+				if p != r.id {
+					r.sendAppend(p, true)
+				}
+			}
+		} else {
+			r.sendAppend(m.From, false)
+		}
+		if m.From == r.leadTransferee && pr.match == r.log.lastIndex() {
+			r.sendTimeoutNow(m.From)
+		}
+	} else if !pr.replicating {
+		r.sendAppend(m.From, false)
+	}
+}
+
+// maybeCommit advances the commit index to the highest index stored on a
+// majority, but only if that entry belongs to the current term (Raft §5.4.2,
+// the "Figure 8" rule); earlier entries commit with it.
+func (r *Core) maybeCommit() bool {
+	matches := make([]int64, 0, len(r.peers))
+	for _, p := range r.peers {
+		matches = append(matches, r.prs[p].match)
+	}
+	slices.Sort(matches)
+	mci := matches[len(matches)-r.quorum]
+	if mci <= r.log.committed {
+		return false
+	}
+	if t, err := r.log.term(mci); err != nil || t != r.term {
+		return false
+	}
+	return r.log.commitTo(mci)
+}
+
+// --- leadership transfer ---
+
+// TransferLeadership starts handing leadership to peer to: the leader
+// refuses new proposals, brings to up to date, then sends it MsgTimeoutNow
+// so it campaigns at once. The transfer aborts after an election timeout.
+func (r *Core) TransferLeadership(to string) error {
+	if r.role != RoleLeader {
+		return &NotLeaderError{Leader: r.lead}
+	}
+	if r.prs[to] == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownPeer, to)
+	}
+	if to == r.id {
+		return nil
+	}
+	if r.leadTransferee == to {
+		return nil
+	}
+	r.abortLeaderTransfer()
+	r.leadTransferee = to
+	r.transferElapsed = 0
+	r.logger.Info("leadership transfer started", zap.String("to", to), zap.Int64("term", r.term))
+	if r.prs[to].match == r.log.lastIndex() {
+		r.sendTimeoutNow(to)
+	} else {
+		r.sendAppend(to, false)
+	}
+	return nil
+}
+
+func (r *Core) sendTimeoutNow(to string) {
+	r.send(Message{Type: MsgTimeoutNow, To: to, Index: -1, Commit: -1, Hint: -1})
+}
+
+func (r *Core) abortLeaderTransfer() {
+	r.leadTransferee = ""
+	r.transferElapsed = 0
+}
+
+func (r *Core) maybeTransferToPreferred() {
+	p := r.preferred
+	if p == "" || p == r.id || r.leadTransferee != "" || r.preferredBackoff > 0 {
+		return
+	}
+	pr := r.prs[p]
+	if pr.recentActive && pr.match == r.log.lastIndex() && r.log.committed == r.log.lastIndex() {
+		r.logger.Info("transferring leadership to the preferred leader", zap.String("to", p))
+		_ = r.TransferLeadership(p)
+	}
+}
+
+// --- output ---
+
+// send queues m; responses that promise durable state wait for persistence.
+func (r *Core) send(m Message) {
+	r.sendRaw(m, m.Type.isResponse())
+}
+
+func (r *Core) sendRaw(m Message, afterPersist bool) {
+	m.From = r.id
+	if m.Term == 0 && m.Type != MsgPreVote && m.Type != MsgVote && m.Type != MsgVoteResp && m.Type != MsgPreVoteResp {
+		m.Term = r.term
+	}
+	if afterPersist {
+		r.msgsAfter = append(r.msgsAfter, m)
+	} else {
+		r.msgs = append(r.msgs, m)
+	}
+}
+
+// HasReady reports whether Ready has anything to hand out.
+func (r *Core) HasReady() bool {
+	return len(r.msgs) > 0 || len(r.msgsAfter) > 0 || len(r.log.unstable) > 0 ||
+		r.hardState() != r.prevHard || r.softState() != r.prevSoft || r.log.committed != r.prevCommit
+}
+
+// Ready returns the pending work. See Ready for the driver's duties.
+func (r *Core) Ready() Ready {
+	rd := Ready{
+		Entries:              r.log.unstable,
+		Messages:             r.msgs,
+		MessagesAfterPersist: r.msgsAfter,
+		CommitIndex:          r.log.committed,
+	}
+	if hs := r.hardState(); hs != r.prevHard {
+		rd.HardState = &hs
+	}
+	if ss := r.softState(); ss != r.prevSoft {
+		rd.SoftState = &ss
+	}
+	r.msgs, r.msgsAfter = nil, nil
+	return rd
+}
+
+// Advance tells the core that rd was handled: its HardState and Entries
+// are durable (as durable as the driver's mode promises) and its messages
+// were sent.
+func (r *Core) Advance(rd Ready) {
+	if rd.HardState != nil {
+		r.prevHard = *rd.HardState
+	}
+	if rd.SoftState != nil {
+		r.prevSoft = *rd.SoftState
+	}
+	r.prevCommit = rd.CommitIndex
+	if n := len(rd.Entries); n > 0 {
+		r.log.stableTo(rd.Entries[n-1].Index)
+	}
+	self := r.prs[r.id]
+	self.match = r.log.offset - 1
+	self.next = self.match + 1
+	switch r.role {
+	case RoleCandidate:
+		if r.pendingSelfVote && r.prevHard.Term == r.term && r.prevHard.VotedFor == r.id {
+			r.pendingSelfVote = false
+			switch r.poll(r.id, true) {
+			case voteWon:
+				r.becomeLeader()
+			case voteLost:
+				r.becomeFollower(r.term, "")
+			}
+		}
+	case RoleLeader:
+		if r.maybeCommit() {
+			for _, p := range r.peers {
+				if p != r.id {
+					r.sendAppend(p, true)
+				}
+			}
+		}
+	}
+}
+
+// PeerStatus is the leader's view of one follower.
+type PeerStatus struct {
+	Match             int64
+	Next              int64
+	Replicating       bool
+	Inflight          int
+	RecentActive      bool
+	TicksSinceContact int64
+}
+
+// CoreStatus is a snapshot of the core's state.
+type CoreStatus struct {
+	ID          string
+	Role        Role
+	Term        int64
+	Vote        string
+	Leader      string
+	FirstIndex  int64
+	LastIndex   int64
+	CommitIndex int64
+	Transferee  string
+	Broken      error
+	Peers       map[string]PeerStatus // leader only, followers' progress
+}
+
+// Status returns a snapshot of the core's state.
+func (r *Core) Status() CoreStatus {
+	s := CoreStatus{
+		ID: r.id, Role: r.role, Term: r.term, Vote: r.vote, Leader: r.lead,
+		FirstIndex: r.log.firstIndex(), LastIndex: r.log.lastIndex(), CommitIndex: r.log.committed,
+		Transferee: r.leadTransferee, Broken: r.broken,
+	}
+	if r.role == RoleLeader {
+		s.Peers = make(map[string]PeerStatus, len(r.prs))
+		for id, pr := range r.prs {
+			if id == r.id {
+				continue
+			}
+			s.Peers[id] = PeerStatus{Match: pr.match, Next: pr.next, Replicating: pr.replicating,
+				Inflight: len(pr.inflight), RecentActive: pr.recentActive, TicksSinceContact: r.ticks - pr.lastContact}
+		}
+	}
+	return s
+}

@@ -1,0 +1,244 @@
+package dledger
+
+import (
+	"errors"
+	"fmt"
+)
+
+// raftLog is the core's view of the log: the durable LogStorage plus the
+// unstable tail that a Ready has not handed out for persistence yet.
+//
+// Invariants:
+//   - unstable entries have consecutive indexes starting at offset;
+//   - offset <= storage.LastIndex()+1; when offset <= storage.LastIndex()
+//     the storage entries at offset and above are stale (the next Append
+//     truncates them) and every read of them goes to unstable;
+//   - committed <= lastIndex().
+type raftLog struct {
+	storage   LogStorage
+	unstable  []Entry
+	offset    int64
+	committed int64 // highest index known committed; -1 none
+}
+
+func newRaftLog(s LogStorage) *raftLog {
+	l := &raftLog{storage: s, offset: s.LastIndex() + 1, committed: -1}
+	if c := s.Committed(); c >= 0 {
+		l.committed = min(c, s.LastIndex())
+	}
+	return l
+}
+
+func (l *raftLog) lastIndex() int64 {
+	if n := len(l.unstable); n > 0 {
+		return l.unstable[n-1].Index
+	}
+	return l.storage.LastIndex()
+}
+
+// firstIndex is the first index still readable (-1 or 0 for a log that never
+// dropped entries).
+func (l *raftLog) firstIndex() int64 {
+	if f := l.storage.FirstIndex(); f >= 0 {
+		return f
+	}
+	if len(l.unstable) > 0 {
+		return l.unstable[0].Index
+	}
+	return l.storage.LastIndex() + 1
+}
+
+func (l *raftLog) lastTerm() int64 {
+	t, err := l.term(l.lastIndex())
+	if err != nil {
+		return 0
+	}
+	return t
+}
+
+// term returns the term of the entry at i; index -1 (before the first entry
+// of a log that starts at 0) has term 0.
+func (l *raftLog) term(i int64) (int64, error) {
+	if n := len(l.unstable); n > 0 && i >= l.offset {
+		if i > l.unstable[n-1].Index {
+			return 0, ErrUnavailable
+		}
+		return l.unstable[i-l.offset].Term, nil
+	}
+	if i == -1 {
+		return 0, nil
+	}
+	if i < -1 {
+		return 0, ErrCompacted
+	}
+	if i > l.storage.LastIndex() {
+		return 0, ErrUnavailable
+	}
+	return l.storage.Term(i)
+}
+
+func (l *raftLog) matchTerm(i, t int64) bool {
+	lt, err := l.term(i)
+	return err == nil && lt == t
+}
+
+// end is the byte position just past the last entry.
+func (l *raftLog) end() int64 {
+	if n := len(l.unstable); n > 0 {
+		return l.unstable[n-1].Pos + l.unstable[n-1].Size()
+	}
+	return l.storage.End()
+}
+
+// entryEnd is the byte position just past entry i; ok is false when that is
+// not known (entry compacted or unreadable).
+func (l *raftLog) entryEnd(i int64) (int64, bool) {
+	if n := len(l.unstable); n > 0 && i >= l.offset && i <= l.unstable[n-1].Index {
+		e := &l.unstable[i-l.offset]
+		return e.Pos + e.Size(), true
+	}
+	last := l.storage.LastIndex()
+	if i == last {
+		return l.storage.End(), true
+	}
+	if i == -1 && last == -1 {
+		return l.storage.End(), true
+	}
+	if i < 0 || i > last {
+		return 0, false
+	}
+	e, err := l.storage.Entry(i)
+	if err != nil {
+		return 0, false
+	}
+	return e.Pos + e.Size(), true
+}
+
+// entries returns a fresh slice of entries in [lo, hi), at most maxCount of
+// them and stopping once maxBytes is exceeded (at least one entry).
+func (l *raftLog) entries(lo, hi int64, maxBytes int64, maxCount int) ([]Entry, error) {
+	if hi-lo > int64(maxCount) {
+		hi = lo + int64(maxCount)
+	}
+	if lo >= hi {
+		return nil, nil
+	}
+	var out []Entry
+	var size int64
+	if lo < l.offset {
+		shi := min(hi, l.offset, l.storage.LastIndex()+1)
+		if lo < shi {
+			ents, err := l.storage.Entries(lo, shi, maxBytes)
+			if err != nil {
+				return nil, err
+			}
+			out = append(make([]Entry, 0, hi-lo), ents...)
+			for i := range ents {
+				size += ents[i].Size()
+			}
+			if int64(len(ents)) < shi-lo || size >= maxBytes {
+				return out, nil
+			}
+		}
+	}
+	if n := len(l.unstable); n > 0 && hi > l.offset {
+		from := max(lo, l.offset) - l.offset
+		to := min(hi-l.offset, int64(n))
+		for i := from; i < to; i++ {
+			e := l.unstable[i]
+			if len(out) > 0 && size+e.Size() > maxBytes {
+				break
+			}
+			out = append(out, e)
+			size += e.Size()
+		}
+	}
+	return out, nil
+}
+
+// findConflict returns the index of the first entry in ents whose term
+// differs from the log's (or that is beyond the log), or -1 when all match.
+func (l *raftLog) findConflict(ents []Entry) int64 {
+	for i := range ents {
+		if !l.matchTerm(ents[i].Index, ents[i].Term) {
+			return ents[i].Index
+		}
+	}
+	return -1
+}
+
+// findConflictByTerm returns the largest index <= index whose term is <=
+// term (-1 if none): the leader's and follower's logs cannot match above it.
+func (l *raftLog) findConflictByTerm(index, term int64) int64 {
+	for ; index >= 0; index-- {
+		t, err := l.term(index)
+		if err != nil {
+			if errors.Is(err, ErrUnavailable) {
+				continue
+			}
+			return index
+		}
+		if t <= term {
+			return index
+		}
+	}
+	return -1
+}
+
+// append adds ents (whose first index is in [offset-?, lastIndex+1]) to the
+// unstable tail, truncating any entries at and after ents[0].Index.
+func (l *raftLog) append(ents []Entry) {
+	if len(ents) == 0 {
+		return
+	}
+	after := ents[0].Index
+	switch {
+	case len(l.unstable) > 0 && after == l.offset+int64(len(l.unstable)):
+		l.unstable = append(l.unstable, ents...)
+	case len(l.unstable) == 0 && after == l.offset:
+		l.unstable = append([]Entry(nil), ents...)
+	case after <= l.offset:
+		l.offset = after
+		l.unstable = append([]Entry(nil), ents...)
+	default:
+		keep := l.unstable[:after-l.offset]
+		l.unstable = append(append(make([]Entry, 0, len(keep)+len(ents)), keep...), ents...)
+	}
+}
+
+// stableTo marks everything in the unstable tail as handed to storage.
+func (l *raftLog) stableTo(last int64) {
+	if n := len(l.unstable); n > 0 && l.unstable[n-1].Index == last {
+		l.unstable = nil
+		l.offset = last + 1
+	}
+}
+
+// commitTo raises committed; it never lowers it.
+func (l *raftLog) commitTo(c int64) bool {
+	c = min(c, l.lastIndex())
+	if c > l.committed {
+		l.committed = c
+		return true
+	}
+	return false
+}
+
+var errPosMismatch = errors.New("dledger: entry position does not match the local layout")
+
+// checkPositions verifies that ents, about to be written after index
+// ents[0].Index-1, sit where this replica's Layout would put them.
+func (l *raftLog) checkPositions(ents []Entry) error {
+	end, ok := l.entryEnd(ents[0].Index - 1)
+	if !ok {
+		end = ents[0].Pos // unknown predecessor (compacted): trust the first
+	}
+	for i := range ents {
+		pos, newEnd := l.storage.Place(end, ents[i].Size())
+		if pos != ents[i].Pos {
+			return fmt.Errorf("%w: index %d pos %d, local layout says %d", errPosMismatch, ents[i].Index, ents[i].Pos, pos)
+		}
+		end = newEnd
+	}
+	return nil
+}
