@@ -35,9 +35,11 @@
 //	318 UPDATE_NAMESRV_CONFIG / 319 GET_NAMESRV_CONFIG  (properties text)
 //	322 QUERY_DATA_VERSION, 904 BROKER_HEARTBEAT  (refresh liveness)
 //
-// Route and cluster bodies use fastjson's bare integer brokerAddrs keys for
-// requests with version < 401 (rocketmq-client-go sends 317) and standard
-// JSON otherwise, exactly as a Java name server does (see package protocol).
+// Route bodies use fastjson's bare integer brokerAddrs keys for requests
+// with version < 401 (rocketmq-client-go sends 317) unless the request says
+// acceptStandardJsonOnly=true, and standard JSON otherwise; cluster info is
+// always fastjson. That is exactly what a Java name server does (see
+// package protocol).
 //
 // # The route table
 //

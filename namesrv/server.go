@@ -196,7 +196,8 @@ func (s *Server) serve(c remoting.Conn, req *remoting.RemotingCommand) *remoting
 	case protocol.GetRouteinfoByTopic:
 		return s.getRouteInfo(req)
 	case protocol.GetBrokerClusterInfo:
-		return okBody(s.routes.ClusterInfo().Encode(protocol.RouteJSONStyle(req.Version, false)))
+		// Java name servers of every version answer fastjson here.
+		return okBody(s.routes.ClusterInfo().Encode(protocol.FastJSON))
 	case protocol.GetAllTopicListFromNameserver:
 		if !s.enableAllTopicList.Load() {
 			return reply(protocol.SystemError, "disable")
