@@ -109,7 +109,7 @@ func (s *Store) Append(entries []dledger.Entry) error {
 	if e0.Term < prevTerm {
 		return fmt.Errorf("%w: entry %d term %d below previous term %d", ErrBadAppend, e0.Index, e0.Term, prevTerm)
 	}
-	places := make([]placement, len(entries))
+	places := s.places[:0]
 	pe := prevEnd
 	for i := range entries {
 		e := &entries[i]
@@ -117,10 +117,11 @@ func (s *Store) Append(entries []dledger.Entry) error {
 		if p != e.Pos {
 			return fmt.Errorf("%w: entry %d pos %d, layout places it at %d", ErrBadAppend, e.Index, e.Pos, p)
 		}
-		places[i] = placement{pos: p, padAt: -1}
+		pl := placement{pos: p, padAt: -1}
 		if p != pe {
-			places[i].padAt, places[i].padLen = pe, p-pe
+			pl.padAt, pl.padLen = pe, p-pe
 		}
+		places = append(places, pl)
 		pe = ne
 	}
 
@@ -134,6 +135,7 @@ func (s *Store) Append(entries []dledger.Entry) error {
 			return s.fail(err)
 		}
 	}
+	s.places = places
 	if err := s.write(entries, places); err != nil {
 		return s.fail(err)
 	}
@@ -151,7 +153,7 @@ type segment struct {
 // index slots, then publishes the new end.
 func (s *Store) write(entries []dledger.Entry, places []placement) error {
 	fs := s.cfg.DataFileSize
-	var segs []segment
+	segs := s.segs[:0]
 	s.wbuf = s.wbuf[:0]
 	var cur *file
 	segStart := 0
@@ -200,7 +202,7 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 		s.ibuf = append(s.ibuf, make([]byte, SlotSize)...)
 		putSlot(s.ibuf[n:], magicOf(e), places[i].pos, int32(e.Size()), e.Index, e.Term)
 	}
-	var isegs []segment
+	isegs := s.isegs[:0]
 	off := entries[0].Index * SlotSize
 	for lo := 0; lo < len(s.ibuf); {
 		f, err := s.indexFile(off - off%ifs)
@@ -226,6 +228,7 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 		s.dirty[sg.f] = struct{}{}
 	}
 
+	s.segs, s.isegs = segs[:0], isegs[:0]
 	lastE := &entries[len(entries)-1]
 	s.mu.Lock()
 	if s.mu.last < 0 {

@@ -127,7 +127,9 @@ type Store struct {
 	dirty          map[*file]struct{} // written since the last Sync
 	dirtyDirs      map[string]struct{}
 	failed         error
-	wbuf, ibuf     []byte
+	wbuf, ibuf     []byte      // Append's encoding buffers, reused
+	places         []placement // reused by Append
+	segs, isegs    []segment   // reused by Append
 	checkpointed   int64
 	lastCheckpoint time.Time
 	forceFullScan  bool // recovery: the index was dropped
