@@ -1,0 +1,679 @@
+package dledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rmqd/rmqd/internal/clock"
+	"go.uber.org/zap"
+)
+
+// Transport carries messages between replicas. Send must not block (queue
+// or drop; Raft tolerates loss). Received messages are handed to the
+// destination's Node.Step.
+type Transport interface {
+	Send(m Message)
+}
+
+// Config configures a Node. Zero fields take the defaults in doc.go.
+type Config struct {
+	SelfID    string
+	Peers     map[string]string // id -> address, self included (ids like n0, n1, n2)
+	Storage   LogStorage
+	Transport Transport
+
+	TickInterval      time.Duration // default 50ms
+	HeartbeatInterval time.Duration // default 100ms (2 ticks)
+	ElectionTimeout   time.Duration // default 500ms (10 ticks); randomized in [T, 2T)
+
+	PreferredLeaderID string
+	// SyncMode (flushDiskType=SYNC_FLUSH) acknowledges appends only after
+	// fsync; the default acknowledges after the write reached the page cache.
+	SyncMode bool
+
+	MaxBatchBytes   int64 // bytes per replication batch (default 1 MiB)
+	MaxBatchEntries int   // entries per replication batch (default 4096)
+	MaxInflight     int   // unacknowledged batches per follower (default 256)
+
+	Seed         uint64 // election timeout randomness; 0 = from the clock
+	Clock        clock.Clock
+	Logger       *zap.Logger
+	OnRoleChange func(RoleEvent) // called in order from a dedicated goroutine
+}
+
+// Defaults.
+const (
+	DefaultTickInterval      = 50 * time.Millisecond
+	DefaultHeartbeatInterval = 100 * time.Millisecond
+	DefaultElectionTimeout   = 500 * time.Millisecond
+)
+
+func (c *Config) ticks(d time.Duration) int { return int((d + c.TickInterval - 1) / c.TickInterval) }
+
+// RoleEvent reports a change of role, term or leader.
+type RoleEvent struct {
+	Role   Role
+	Term   int64
+	Leader string
+}
+
+// Future is the outcome of one Propose call (a batch of entries). Index,
+// Term and Positions are known as soon as Propose returns; Done closes
+// when the batch committed or failed.
+type Future struct {
+	first, term int64
+	pos         []int64
+	done        chan struct{}
+	err         error
+}
+
+// Index is the index of the batch's first entry.
+func (f *Future) Index() int64 { return f.first }
+
+// LastIndex is the index of the batch's last entry.
+func (f *Future) LastIndex() int64 { return f.first + int64(len(f.pos)) - 1 }
+
+// Term is the term the batch was appended in.
+func (f *Future) Term() int64 { return f.term }
+
+// Positions are the entries' byte positions (Pos), in order.
+func (f *Future) Positions() []int64 { return f.pos }
+
+// Done is closed once the batch committed or failed.
+func (f *Future) Done() <-chan struct{} { return f.done }
+
+// Err is the outcome once Done is closed: nil when committed;
+// ErrLeadershipLost (retryable, outcome unknown) or ErrStopped or a
+// storage error otherwise.
+func (f *Future) Err() error {
+	select {
+	case <-f.done:
+		return f.err
+	default:
+		return nil
+	}
+}
+
+// Wait blocks until the batch committed (nil) or failed, or ctx ends.
+func (f *Future) Wait(ctx context.Context) error {
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *Future) complete(err error) {
+	f.err = err
+	close(f.done)
+}
+
+// Status is a snapshot of a Node.
+type Status struct {
+	ID               string
+	Role             Role
+	Term             int64
+	Leader           string
+	LedgerBeginIndex int64
+	LedgerEndIndex   int64
+	CommittedIndex   int64
+	CommittedPos     int64 // end of the last committed entry
+	Transferee       string
+	Peers            map[string]PeerProgress // leader only
+	Err              error                   // why the node stopped, if it failed
+}
+
+// PeerProgress is the leader's view of a follower.
+type PeerProgress struct {
+	MatchIndex  int64
+	Lag         int64 // leader's end index - match index
+	LastContact time.Duration
+	Replicating bool
+	Inflight    int
+}
+
+type proposeReq struct {
+	bodies [][]byte
+	hook   func(*Entry)
+	reply  chan proposeReply
+}
+
+type proposeReply struct {
+	f   *Future
+	err error
+}
+
+type transferReq struct {
+	to    string
+	reply chan error
+}
+
+type idxEnd struct{ index, end int64 }
+
+// Node runs a Core on its own goroutine: it turns clock ticks into Tick,
+// received messages into Step, proposals into Propose, persists and sends
+// what Ready asks, and completes futures on commit.
+type Node struct {
+	cfg    Config
+	core   *Core // loop goroutine only
+	store  LogStorage
+	tr     Transport
+	logger *zap.Logger
+	clk    clock.Clock
+
+	propc     chan *proposeReq
+	recvc     chan Message
+	statusc   chan chan Status
+	transferc chan transferReq
+	stopc     chan struct{}
+	donec     chan struct{}
+	stopOnce  sync.Once
+
+	// loop goroutine only
+	pending   []*Future
+	ends      []idxEnd
+	lastCkpt  int64
+	tickCount int64
+	soft      SoftState
+
+	commitIndex atomic.Int64
+	commitPos   atomic.Int64
+	softState   atomic.Pointer[SoftState]
+	failErr     atomic.Pointer[error]
+
+	watchMu sync.Mutex
+	watch   chan struct{}
+
+	evMu    sync.Mutex
+	events  []RoleEvent
+	evSig   chan struct{}
+	evDone  chan struct{}
+	started time.Time
+}
+
+// NewNode validates cfg, recovers the core from cfg.Storage and starts the
+// node's goroutines.
+func NewNode(cfg Config) (*Node, error) {
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = DefaultTickInterval
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.ElectionTimeout <= 0 {
+		cfg.ElectionTimeout = DefaultElectionTimeout
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Transport == nil {
+		return nil, errors.New("dledger: nil Transport")
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = uint64(cfg.Clock.Now().UnixNano())
+	}
+	ids := make([]string, 0, len(cfg.Peers))
+	for id := range cfg.Peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	core, err := NewCore(CoreConfig{
+		ID: cfg.SelfID, Peers: ids, Storage: cfg.Storage,
+		ElectionTick: cfg.ticks(cfg.ElectionTimeout), HeartbeatTick: cfg.ticks(cfg.HeartbeatInterval),
+		Rand:        rand.New(rand.NewPCG(seed, uint64(len(cfg.SelfID))<<32|0x9e3779b9)),
+		MaxMsgBytes: cfg.MaxBatchBytes, MaxMsgEntries: cfg.MaxBatchEntries, MaxInflight: cfg.MaxInflight,
+		PreferredLeader: cfg.PreferredLeaderID, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, core: core, store: cfg.Storage, tr: cfg.Transport, clk: cfg.Clock,
+		logger:    cfg.Logger.With(zap.String("node", cfg.SelfID)),
+		propc:     make(chan *proposeReq, 1024),
+		recvc:     make(chan Message, 4096),
+		statusc:   make(chan chan Status),
+		transferc: make(chan transferReq),
+		stopc:     make(chan struct{}),
+		donec:     make(chan struct{}),
+		watch:     make(chan struct{}),
+		evSig:     make(chan struct{}, 1),
+		evDone:    make(chan struct{}),
+		started:   cfg.Clock.Now(),
+	}
+	n.soft = core.softState()
+	ss := n.soft
+	n.softState.Store(&ss)
+	c := core.CommitIndex()
+	n.commitIndex.Store(c)
+	n.lastCkpt = c
+	n.commitPos.Store(n.endOf(c))
+	go n.run()
+	go n.dispatchEvents()
+	return n, nil
+}
+
+// endOf is the byte position just past entry i (storage.End() of an empty log).
+func (n *Node) endOf(i int64) int64 {
+	if i < 0 {
+		if n.store.LastIndex() < 0 {
+			return n.store.End()
+		}
+		return 0
+	}
+	e, err := n.store.Entry(i)
+	if err != nil {
+		return 0
+	}
+	return e.Pos + e.Size()
+}
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.cfg.SelfID }
+
+// Propose appends bodies as one batch if this node is the leader. It
+// returns once the entries have their Index and Pos (hook, if not nil, was
+// called for each on the node's goroutine before anything was written or
+// sent: it may patch position-dependent bytes but must not change the
+// length, must be fast and must not call the Node). Bodies must not be
+// modified afterwards. The error is immediate and retryable when the node
+// is not leader (*NotLeaderError, errors.Is ErrNotLeader) or transferring
+// leadership (ErrTransferring).
+func (n *Node) Propose(ctx context.Context, bodies [][]byte, hook func(*Entry)) (*Future, error) {
+	if len(bodies) == 0 {
+		return nil, errors.New("dledger: empty proposal")
+	}
+	if ss := n.softState.Load(); ss.Role != RoleLeader {
+		return nil, &NotLeaderError{Leader: ss.Leader}
+	}
+	req := &proposeReq{bodies: bodies, hook: hook, reply: make(chan proposeReply, 1)}
+	select {
+	case n.propc <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.donec:
+		return nil, n.stoppedErr()
+	}
+	select {
+	case r := <-req.reply:
+		return r.f, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.donec:
+		return nil, n.stoppedErr()
+	}
+}
+
+func (n *Node) stoppedErr() error {
+	if p := n.failErr.Load(); p != nil {
+		return *p
+	}
+	return ErrStopped
+}
+
+// Step hands a message received from a peer to the node. It blocks while
+// the node's inbox is full and returns ErrStopped once the node stopped.
+func (n *Node) Step(m Message) error {
+	select {
+	case n.recvc <- m:
+		return nil
+	case <-n.donec:
+		return ErrStopped
+	}
+}
+
+// CommittedIndex is the highest committed index (-1 if none).
+func (n *Node) CommittedIndex() int64 { return n.commitIndex.Load() }
+
+// CommittedPos is the byte position just past the last committed entry
+// (RocketMQ's committedPos / getMaxOffset).
+func (n *Node) CommittedPos() int64 { return n.commitPos.Load() }
+
+// Leader returns the role, term and leader as last published.
+func (n *Node) Leader() RoleEvent {
+	ss := n.softState.Load()
+	return RoleEvent{Role: ss.Role, Term: ss.Term, Leader: ss.Leader}
+}
+
+// IsLeader reports whether this node currently leads.
+func (n *Node) IsLeader() bool { return n.softState.Load().Role == RoleLeader }
+
+// Entry reads one entry by index. Entries above CommittedIndex may still
+// be truncated.
+func (n *Node) Entry(i int64) (Entry, error) { return n.store.Entry(i) }
+
+// Entries reads entries [lo, hi), at most about maxBytes.
+func (n *Node) Entries(lo, hi, maxBytes int64) ([]Entry, error) {
+	return n.store.Entries(lo, hi, maxBytes)
+}
+
+// ReadAt reads stored bytes by position (entry headers included).
+func (n *Node) ReadAt(p []byte, pos int64) (int, error) { return n.store.ReadAt(p, pos) }
+
+// Watch returns a channel closed at the next change of the committed index
+// or of role/term/leader. Typical use: loop { ch := Watch(); check state; <-ch }.
+func (n *Node) Watch() <-chan struct{} {
+	n.watchMu.Lock()
+	defer n.watchMu.Unlock()
+	return n.watch
+}
+
+func (n *Node) notify() {
+	n.watchMu.Lock()
+	close(n.watch)
+	n.watch = make(chan struct{})
+	n.watchMu.Unlock()
+}
+
+// WaitCommitted blocks until index is committed, ctx ends or the node stops.
+func (n *Node) WaitCommitted(ctx context.Context, index int64) error {
+	for {
+		ch := n.Watch()
+		if n.CommittedIndex() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.donec:
+			return n.stoppedErr()
+		}
+	}
+}
+
+// Status returns a snapshot taken by the node's goroutine (or the last
+// known state once stopped).
+func (n *Node) Status() Status {
+	c := make(chan Status, 1)
+	select {
+	case n.statusc <- c:
+		return <-c
+	case <-n.donec:
+		ss := n.softState.Load()
+		st := Status{ID: n.cfg.SelfID, Role: ss.Role, Term: ss.Term, Leader: ss.Leader,
+			LedgerBeginIndex: n.store.FirstIndex(), LedgerEndIndex: n.store.LastIndex(),
+			CommittedIndex: n.CommittedIndex(), CommittedPos: n.CommittedPos()}
+		if p := n.failErr.Load(); p != nil {
+			st.Err = *p
+		}
+		return st
+	}
+}
+
+func (n *Node) status() Status {
+	cs := n.core.Status()
+	st := Status{ID: cs.ID, Role: cs.Role, Term: cs.Term, Leader: cs.Leader,
+		LedgerBeginIndex: cs.FirstIndex, LedgerEndIndex: cs.LastIndex, CommittedIndex: cs.CommitIndex,
+		CommittedPos: n.CommittedPos(), Transferee: cs.Transferee, Err: cs.Broken}
+	if cs.Peers != nil {
+		st.Peers = make(map[string]PeerProgress, len(cs.Peers))
+		for id, p := range cs.Peers {
+			st.Peers[id] = PeerProgress{MatchIndex: p.Match, Lag: cs.LastIndex - p.Match,
+				LastContact: time.Duration(p.TicksSinceContact) * n.cfg.TickInterval,
+				Replicating: p.Replicating, Inflight: p.Inflight}
+		}
+	}
+	return st
+}
+
+// ErrTransferFailed is returned when a leadership transfer did not
+// complete within two election timeouts.
+var ErrTransferFailed = errors.New("dledger: leadership transfer did not complete")
+
+// TransferLeadership asks this node (which must be the leader) to hand
+// leadership to target, and waits until target leads.
+func (n *Node) TransferLeadership(ctx context.Context, target string) error {
+	req := transferReq{to: target, reply: make(chan error, 1)}
+	select {
+	case n.transferc <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.donec:
+		return n.stoppedErr()
+	}
+	if err := <-req.reply; err != nil {
+		return err
+	}
+	deadline := n.clk.After(2*n.cfg.ElectionTimeout + n.cfg.HeartbeatInterval)
+	for {
+		ch := n.Watch()
+		if ss := n.softState.Load(); ss.Leader == target {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			return fmt.Errorf("%w: to %s", ErrTransferFailed, target)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.donec:
+			return n.stoppedErr()
+		}
+	}
+}
+
+// Stop stops the node: pending appends fail with ErrStopped, the commit
+// hint is recorded. It does not close Storage or Transport. Idempotent.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() { close(n.stopc) })
+	<-n.donec
+	<-n.evDone
+}
+
+// Done is closed when the node's goroutine exited (Stop or a storage failure).
+func (n *Node) Done() <-chan struct{} { return n.donec }
+
+func (n *Node) run() {
+	defer close(n.donec)
+	ticker := n.clk.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case req := <-n.propc:
+			n.handlePropose(req)
+		case m := <-n.recvc:
+			n.handleStep(m)
+		case <-ticker.C():
+			n.core.Tick()
+			n.tickCount++
+			if n.tickCount%20 == 0 {
+				n.checkpoint()
+			}
+		case c := <-n.statusc:
+			c <- n.status()
+		case req := <-n.transferc:
+			req.reply <- n.core.TransferLeadership(req.to)
+		case <-n.stopc:
+			n.shutdown(ErrStopped)
+			return
+		}
+		// Group commit: take everything already queued before persisting.
+	drain:
+		for range 4096 {
+			select {
+			case req := <-n.propc:
+				n.handlePropose(req)
+			case m := <-n.recvc:
+				n.handleStep(m)
+			default:
+				break drain
+			}
+		}
+		if err := n.handleReadies(); err != nil {
+			n.logger.Error("storage failure: node stops", zap.Error(err))
+			n.failErr.Store(&err)
+			n.shutdown(err)
+			return
+		}
+	}
+}
+
+func (n *Node) handleStep(m Message) {
+	if err := n.core.Step(m); err != nil {
+		n.logger.Debug("dropped message", zap.Error(err))
+	}
+}
+
+func (n *Node) handlePropose(req *proposeReq) {
+	ents, err := n.core.Propose(req.bodies, req.hook)
+	if err != nil {
+		req.reply <- proposeReply{err: err}
+		return
+	}
+	f := &Future{first: ents[0].Index, term: ents[0].Term, pos: make([]int64, len(ents)), done: make(chan struct{})}
+	for i := range ents {
+		f.pos[i] = ents[i].Pos
+	}
+	n.pending = append(n.pending, f)
+	req.reply <- proposeReply{f: f}
+}
+
+func (n *Node) handleReadies() error {
+	for n.core.HasReady() {
+		rd := n.core.Ready()
+		for _, m := range rd.Messages {
+			n.tr.Send(m)
+		}
+		if rd.HardState != nil {
+			if err := n.store.SetHardState(*rd.HardState); err != nil {
+				return fmt.Errorf("persist hard state: %w", err)
+			}
+		}
+		if len(rd.Entries) > 0 {
+			if err := n.store.Append(rd.Entries); err != nil {
+				return fmt.Errorf("append: %w", err)
+			}
+			if n.cfg.SyncMode {
+				if err := n.store.Sync(); err != nil {
+					return fmt.Errorf("sync: %w", err)
+				}
+			}
+			first := rd.Entries[0].Index
+			k := len(n.ends)
+			for k > 0 && n.ends[k-1].index >= first {
+				k--
+			}
+			n.ends = n.ends[:k]
+			for i := range rd.Entries {
+				e := &rd.Entries[i]
+				n.ends = append(n.ends, idxEnd{e.Index, e.Pos + e.Size()})
+			}
+		}
+		for _, m := range rd.MessagesAfterPersist {
+			n.tr.Send(m)
+		}
+		n.core.Advance(rd)
+		n.publish(rd)
+	}
+	return nil
+}
+
+func (n *Node) publish(rd Ready) {
+	changed := false
+	if c := rd.CommitIndex; c > n.commitIndex.Load() {
+		pos, at := int64(-1), int64(-2)
+		k := 0
+		for k < len(n.ends) && n.ends[k].index <= c {
+			pos, at = n.ends[k].end, n.ends[k].index
+			k++
+		}
+		n.ends = append(n.ends[:0], n.ends[k:]...)
+		if at != c {
+			pos = n.endOf(c)
+		}
+		n.commitPos.Store(pos)
+		n.commitIndex.Store(c)
+		k = 0
+		for k < len(n.pending) && n.pending[k].LastIndex() <= c {
+			n.pending[k].complete(nil)
+			k++
+		}
+		n.pending = append(n.pending[:0], n.pending[k:]...)
+		changed = true
+	}
+	if rd.SoftState != nil {
+		old := n.soft
+		n.soft = *rd.SoftState
+		ss := n.soft
+		n.softState.Store(&ss)
+		if old.Role == RoleLeader && (ss.Role != RoleLeader || ss.Term != old.Term) {
+			n.failPending(ErrLeadershipLost)
+		}
+		n.logger.Info("role change", zap.Stringer("role", ss.Role), zap.Int64("term", ss.Term), zap.String("leader", ss.Leader))
+		n.evMu.Lock()
+		n.events = append(n.events, RoleEvent{Role: ss.Role, Term: ss.Term, Leader: ss.Leader})
+		n.evMu.Unlock()
+		select {
+		case n.evSig <- struct{}{}:
+		default:
+		}
+		changed = true
+	}
+	if changed {
+		n.notify()
+	}
+}
+
+func (n *Node) failPending(err error) {
+	for _, f := range n.pending {
+		f.complete(err)
+	}
+	n.pending = nil
+}
+
+func (n *Node) checkpoint() {
+	if c := n.commitIndex.Load(); c != n.lastCkpt {
+		if err := n.store.SetCommitted(c); err != nil {
+			n.logger.Warn("checkpoint failed", zap.Error(err))
+			return
+		}
+		n.lastCkpt = c
+	}
+}
+
+func (n *Node) shutdown(err error) {
+	n.checkpoint()
+	n.failPending(err)
+	// Answer proposals already queued.
+	for {
+		select {
+		case req := <-n.propc:
+			req.reply <- proposeReply{err: err}
+		default:
+			n.logger.Info("node stopped", zap.Error(err))
+			return
+		}
+	}
+}
+
+func (n *Node) dispatchEvents() {
+	defer close(n.evDone)
+	for {
+		select {
+		case <-n.evSig:
+		case <-n.donec:
+			return
+		}
+		n.evMu.Lock()
+		evs := n.events
+		n.events = nil
+		n.evMu.Unlock()
+		for _, ev := range evs {
+			if n.cfg.OnRoleChange != nil {
+				n.cfg.OnRoleChange(ev)
+			}
+		}
+	}
+}

@@ -1,0 +1,327 @@
+package dledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := checkLeaks(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// checkLeaks fails when goroutines of this package outlive the tests.
+func checkLeaks() error {
+	var stacks string
+	for range 100 {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		leaked := false
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "rmqd/dledger.") && !strings.Contains(g, "checkLeaks") && !strings.Contains(g, "testing.") {
+				leaked = true
+			}
+		}
+		if !leaked {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("leaked goroutines:\n%s", stacks)
+}
+
+// cluster is a set of real Nodes over an InmemNetwork.
+type cluster struct {
+	t      *testing.T
+	nw     *InmemNetwork
+	ids    []string
+	nodes  map[string]*Node
+	stores map[string]*MemoryStorage
+	mod    func(*Config)
+	mu     sync.Mutex
+	events map[string][]RoleEvent
+}
+
+func newCluster(t *testing.T, n int, mod func(*Config)) *cluster {
+	c := &cluster{t: t, nw: NewInmemNetwork(), nodes: map[string]*Node{}, stores: map[string]*MemoryStorage{}, mod: mod,
+		events: map[string][]RoleEvent{}}
+	for i := range n {
+		id := fmt.Sprintf("n%d", i)
+		c.ids = append(c.ids, id)
+		c.stores[id] = NewMemoryStorage(1 << 20)
+	}
+	for _, id := range c.ids {
+		c.start(id)
+	}
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *cluster) start(id string) {
+	peers := map[string]string{}
+	for _, p := range c.ids {
+		peers[p] = p + ":0"
+	}
+	cfg := Config{SelfID: id, Peers: peers, Storage: c.stores[id], Transport: c.nw.Transport(id),
+		TickInterval: 5 * time.Millisecond, HeartbeatInterval: 10 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond,
+		OnRoleChange: func(ev RoleEvent) {
+			c.mu.Lock()
+			c.events[id] = append(c.events[id], ev)
+			c.mu.Unlock()
+		}}
+	if c.mod != nil {
+		c.mod(&cfg)
+	}
+	n, err := NewNode(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.nodes[id] = n
+	c.nw.Register(id, n)
+}
+
+func (c *cluster) kill(id string) {
+	c.nw.Register(id, nil)
+	c.nodes[id].Stop()
+	delete(c.nodes, id)
+	c.stores[id] = c.stores[id].Copy()
+}
+
+func (c *cluster) stop() {
+	for _, id := range c.ids {
+		if n := c.nodes[id]; n != nil {
+			n.Stop()
+		}
+	}
+	c.nw.Close()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (c *cluster) leader() *Node {
+	for _, id := range c.ids {
+		if n := c.nodes[id]; n != nil && n.IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+func (c *cluster) waitLeader() *Node {
+	var l *Node
+	waitFor(c.t, 5*time.Second, "a leader", func() bool { l = c.leader(); return l != nil })
+	return l
+}
+
+func (c *cluster) propose(ctx context.Context, body string) (*Future, error) {
+	for {
+		l := c.leader()
+		if l == nil {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(2 * time.Millisecond):
+				continue
+			}
+		}
+		f, err := l.Propose(ctx, [][]byte{[]byte(body)}, nil)
+		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrTransferring) || errors.Is(err, ErrStopped) {
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		return f, err
+	}
+}
+
+func TestNodeReplicateKillRestart(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	acked := map[int64]string{}
+	write := func(k int) {
+		for i := range k {
+			body := fmt.Sprintf("v%d", len(acked)+i)
+			for {
+				f, err := c.propose(ctx, body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Wait(ctx); err == nil {
+					acked[f.Index()] = body
+					break
+				} else if !errors.Is(err, ErrLeadershipLost) {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	write(20)
+	for round := range 3 {
+		l := c.waitLeader()
+		id := l.ID()
+		c.kill(id)
+		write(10)
+		c.start(id)
+		_ = round
+	}
+	write(5)
+	// Every acknowledged write is committed on every replica.
+	l := c.waitLeader()
+	last := l.CommittedIndex()
+	for _, id := range c.ids {
+		n := c.nodes[id]
+		if err := n.WaitCommitted(ctx, last); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		for idx, body := range acked {
+			e, err := n.Entry(idx)
+			if err != nil || string(e.Body) != body {
+				t.Fatalf("%s: entry %d = %q, %v; want %q", id, idx, e.Body, err, body)
+			}
+		}
+		st := n.Status()
+		if st.CommittedIndex < last || st.LedgerEndIndex < last {
+			t.Fatalf("%s: status %+v", id, st)
+		}
+		if n.CommittedPos() <= 0 {
+			t.Fatalf("%s: committed pos %d", id, n.CommittedPos())
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.events["n0"]) == 0 {
+		t.Fatal("no role events")
+	}
+}
+
+func TestNodeStepDownFailsPending(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	l := c.waitLeader()
+	ctx := context.Background()
+	if _, err := l.Propose(ctx, [][]byte{[]byte("x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Cut the leader off; its pending append must fail at once on step-down.
+	c.nw.Isolate(l.ID())
+	f, err := l.Propose(ctx, [][]byte{[]byte("y")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = f.Wait(ctx)
+	if !errors.Is(err, ErrLeadershipLost) {
+		t.Fatalf("got %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	// The rest elect a new leader.
+	c.nw.Heal()
+	nl := c.waitLeader()
+	_, err = c.nodes[otherThan(c.ids, nl.ID())].Propose(ctx, [][]byte{[]byte("z")}, nil)
+	var nle *NotLeaderError
+	if !errors.As(err, &nle) {
+		t.Fatalf("follower propose: %v", err)
+	}
+}
+
+func otherThan(ids []string, id string) string {
+	for _, x := range ids {
+		if x != id {
+			return x
+		}
+	}
+	return ""
+}
+
+func TestNodeTransferAndPreferred(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	l := c.waitLeader()
+	target := otherThan(c.ids, l.ID())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	f, err := l.Propose(ctx, [][]byte{[]byte("a")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TransferLeadership(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "target leads", func() bool { return c.nodes[target].IsLeader() })
+
+	c2 := newCluster(t, 3, func(cfg *Config) { cfg.PreferredLeaderID = "n2" })
+	waitFor(t, 5*time.Second, "preferred leads", func() bool { return c2.nodes["n2"].IsLeader() })
+}
+
+func TestNodeSyncModeGroupCommit(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.SyncMode = true })
+	c.waitLeader()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				f, err := c.propose(ctx, fmt.Sprintf("w%d-%d", w, i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := f.Wait(ctx); err != nil && !errors.Is(err, ErrLeadershipLost) {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	l := c.waitLeader()
+	syncs := c.stores[l.ID()].Syncs()
+	if syncs >= 16*20 {
+		t.Logf("no group commit: %d syncs for %d appends", syncs, 16*20)
+	}
+	st := l.Status()
+	if len(st.Peers) != 2 {
+		t.Fatalf("status peers %+v", st.Peers)
+	}
+	// Read back by position: the stored header carries the index.
+	e, err := l.Entry(st.CommittedIndex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, e.Size())
+	if _, err := l.ReadAt(buf, e.Pos); err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[EntryHeaderSize:]) != string(e.Body) {
+		t.Fatal("ReadAt body mismatch")
+	}
+}
