@@ -41,23 +41,23 @@ const (
 type BrokerConfig struct {
 	// Identity.
 	RocketmqHome      string     `key:"rocketmqHome" path:"true"`
-	BrokerClusterName string     `key:"brokerClusterName"`
-	BrokerName        string     `key:"brokerName"`
-	BrokerID          int        `key:"brokerId"`
-	BrokerRole        BrokerRole `key:"brokerRole" enum:"ASYNC_MASTER,SYNC_MASTER,SLAVE"`
+	BrokerClusterName string     `key:"brokerClusterName" important:"true"`
+	BrokerName        string     `key:"brokerName" important:"true"`
+	BrokerID          int        `key:"brokerId" important:"true"`
+	BrokerRole        BrokerRole `key:"brokerRole" enum:"ASYNC_MASTER,SYNC_MASTER,SLAVE" important:"true"`
 	BrokerPermission  int        `key:"brokerPermission"`
 
 	// Network.
-	BrokerIP1    string `key:"brokerIP1"`
+	BrokerIP1    string `key:"brokerIP1" important:"true"`
 	BrokerIP2    string `key:"brokerIP2"`
-	ListenPort   int    `key:"listenPort"`
-	NamesrvAddr  string `key:"namesrvAddr"`
+	ListenPort   int    `key:"listenPort" important:"true"`
+	NamesrvAddr  string `key:"namesrvAddr" important:"true"`
 	MaxFrameSize int    `key:"maxFrameSize"`
 
 	// Storage paths. Empty derived paths resolve under StorePathRootDir (see
 	// the CommitLogDir, ConsumeQueueDir, IndexDir, ConfigDir, DLedgerDir methods).
-	StorePathRootDir          string `key:"storePathRootDir" path:"true"`
-	StorePathCommitLog        string `key:"storePathCommitLog" path:"true"`
+	StorePathRootDir          string `key:"storePathRootDir" path:"true" important:"true"`
+	StorePathCommitLog        string `key:"storePathCommitLog" path:"true" important:"true"`
 	StorePathConsumeQueue     string `key:"storePathConsumeQueue" path:"true"`
 	StorePathIndex            string `key:"storePathIndex" path:"true"`
 	StorePathDLedgerCommitLog string `key:"storePathDLedgerCommitLog" path:"true"`
@@ -65,7 +65,7 @@ type BrokerConfig struct {
 	// Store layout and flushing.
 	MappedFileSizeCommitLog        int           `key:"mappedFileSizeCommitLog"`
 	MappedFileSizeConsumeQueue     int           `key:"mappedFileSizeConsumeQueue"`
-	FlushDiskType                  FlushDiskType `key:"flushDiskType" enum:"ASYNC_FLUSH,SYNC_FLUSH"`
+	FlushDiskType                  FlushDiskType `key:"flushDiskType" enum:"ASYNC_FLUSH,SYNC_FLUSH" important:"true"`
 	SyncFlushTimeout               int           `key:"syncFlushTimeout"`
 	FlushIntervalCommitLog         int           `key:"flushIntervalCommitLog"`
 	FlushCommitLogLeastPages       int           `key:"flushCommitLogLeastPages"`
@@ -95,8 +95,8 @@ type BrokerConfig struct {
 	AccessMessageInMemoryMaxRatio     int    `key:"accessMessageInMemoryMaxRatio"`
 
 	// Topics and groups.
-	AutoCreateTopicEnable          bool   `key:"autoCreateTopicEnable"`
-	AutoCreateSubscriptionGroup    bool   `key:"autoCreateSubscriptionGroup"`
+	AutoCreateTopicEnable          bool   `key:"autoCreateTopicEnable" important:"true"`
+	AutoCreateSubscriptionGroup    bool   `key:"autoCreateSubscriptionGroup" important:"true"`
 	DefaultTopicQueueNums          int    `key:"defaultTopicQueueNums"`
 	ClusterTopicEnable             bool   `key:"clusterTopicEnable"`
 	BrokerTopicEnable              bool   `key:"brokerTopicEnable"`
@@ -128,10 +128,10 @@ type BrokerConfig struct {
 	TransactionCheckInterval int `key:"transactionCheckInterval"`
 
 	// DLedger (Raft) mode.
-	EnableDLegerCommitLog bool   `key:"enableDLegerCommitLog"`
-	DLegerGroup           string `key:"dLegerGroup"`
-	DLegerPeers           string `key:"dLegerPeers"`
-	DLegerSelfID          string `key:"dLegerSelfId"`
+	EnableDLegerCommitLog bool   `key:"enableDLegerCommitLog" important:"true"`
+	DLegerGroup           string `key:"dLegerGroup" important:"true"`
+	DLegerPeers           string `key:"dLegerPeers" important:"true"`
+	DLegerSelfID          string `key:"dLegerSelfId" important:"true"`
 	PreferredLeaderID     string `key:"preferredLeaderId"`
 	EnableBatchPush       bool   `key:"enableBatchPush"`
 	// rmqd keys for timers Java hides (dledger owns their semantics).
@@ -276,6 +276,10 @@ func (c *BrokerConfig) Get(key string) (string, bool) { return getKey(c, key) }
 // Properties prints every key as key=value lines, in a fixed order, in a form
 // LoadBroker reads back to an equal config. This is what -p prints.
 func (c *BrokerConfig) Properties() string { return properties(c) }
+
+// ImportantProperties prints only the keys that matter most (Java's
+// @ImportantField set, plus the DLedger keys). This is what -m prints.
+func (c *BrokerConfig) ImportantProperties() string { return importantProperties(c) }
 
 // String is Properties.
 func (c *BrokerConfig) String() string { return properties(c) }

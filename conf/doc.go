@@ -9,7 +9,7 @@
 //	c, warnings, err := conf.LoadBroker(path) // defaults, then the file
 //	for _, w := range warnings { log.Warn(w) } // ignored Java keys, repeats, key case
 //	if addr != "" { err = c.Set("namesrvAddr", addr) } // -n overrides the file
-//	if printOnly { fmt.Print(c.Properties()); return } // -p
+//	if printOnly { fmt.Print(c.Properties()); return } // -p (-m: ImportantProperties)
 //	err = c.Validate() // before starting anything
 //
 // Caller duties:
@@ -20,6 +20,9 @@
 //     publish the clone (e.g. through an atomic.Pointer). Set returns an error
 //     wrapping ErrNotImplemented for Java keys rmqd ignores; report those as
 //     ignored rather than failing the request.
+//  4. To persist a runtime change into the -c file as Java does, call
+//     UpdateFile(path, changedKeys): it rewrites only those entries, keeps
+//     comments and replaces the file atomically.
 //
 // # File format
 //

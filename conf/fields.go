@@ -58,13 +58,15 @@ func invalid(format string, args ...any) error {
 //	key:"listenPort"            the Java spelling (required)
 //	enum:"ASYNC_FLUSH,SYNC_FLUSH" allowed values of a string field
 //	path:"true"                 expand ~ and ${user.home}
+//	important:"true"            printed by ImportantProperties (-m)
 type field struct {
-	key   string
-	lower string
-	index int
-	kind  reflect.Kind
-	enum  []string
-	path  bool
+	key       string
+	lower     string
+	index     int
+	kind      reflect.Kind
+	enum      []string
+	path      bool
+	important bool
 }
 
 type table struct {
@@ -85,7 +87,7 @@ func tableOf(t reflect.Type) *table {
 		if key == "" {
 			continue
 		}
-		f := field{key: key, lower: strings.ToLower(key), index: i, kind: sf.Type.Kind(), path: sf.Tag.Get("path") == "true"}
+		f := field{key: key, lower: strings.ToLower(key), index: i, kind: sf.Type.Kind(), path: sf.Tag.Get("path") == "true", important: sf.Tag.Get("important") == "true"}
 		if e := sf.Tag.Get("enum"); e != "" {
 			f.enum = strings.Split(e, ",")
 		}
@@ -189,11 +191,18 @@ func getKey(ptr any, key string) (string, bool) {
 }
 
 // properties prints every key of ptr in declaration order as key=value lines.
-func properties(ptr any) string {
+func properties(ptr any) string { return printFields(ptr, false) }
+
+func importantProperties(ptr any) string { return printFields(ptr, true) }
+
+func printFields(ptr any, onlyImportant bool) string {
 	tb := tableOf(reflect.TypeOf(ptr).Elem())
 	v := reflect.ValueOf(ptr)
 	var b strings.Builder
 	for _, f := range tb.fields {
+		if onlyImportant && !f.important {
+			continue
+		}
 		b.WriteString(f.key)
 		b.WriteByte('=')
 		b.WriteString(escapeValue(formatField(v, f)))

@@ -10,9 +10,9 @@ import (
 // NamesrvConfig is namesrv.conf (Java NamesrvConfig plus the name server's
 // NettyServerConfig listenPort). Field tags carry the Java key names.
 type NamesrvConfig struct {
-	RocketmqHome                      string `key:"rocketmqHome" path:"true"`
-	ListenPort                        int    `key:"listenPort"`
-	KVConfigPath                      string `key:"kvConfigPath" path:"true"`
+	RocketmqHome                      string `key:"rocketmqHome" path:"true" important:"true"`
+	ListenPort                        int    `key:"listenPort" important:"true"`
+	KVConfigPath                      string `key:"kvConfigPath" path:"true" important:"true"`
 	ConfigStorePath                   string `key:"configStorePath" path:"true"`
 	ProductEnvName                    string `key:"productEnvName"`
 	ClusterTest                       bool   `key:"clusterTest"`
@@ -87,6 +87,9 @@ func (c *NamesrvConfig) Get(key string) (string, bool) { return getKey(c, key) }
 
 // Properties prints every key as key=value lines (for -p).
 func (c *NamesrvConfig) Properties() string { return properties(c) }
+
+// ImportantProperties prints only the most important keys.
+func (c *NamesrvConfig) ImportantProperties() string { return importantProperties(c) }
 
 // String is Properties.
 func (c *NamesrvConfig) String() string { return properties(c) }

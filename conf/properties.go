@@ -32,9 +32,27 @@ type Entry struct {
 // read as UTF-8; invalid UTF-8 bytes are taken as ISO-8859-1, which is what
 // Java reads.
 func ReadProperties(r io.Reader) ([]Entry, error) {
+	spans, err := readSpans(r)
+	out := make([]Entry, len(spans))
+	for i, s := range spans {
+		out[i] = s.Entry
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, err
+}
+
+// span is an entry with the last physical line it occupies (continuations).
+type span struct {
+	Entry
+	end int
+}
+
+func readSpans(r io.Reader) ([]span, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	var out []Entry
+	var out []span
 	lineNo := 0
 	var logical strings.Builder
 	start := 0
@@ -66,7 +84,7 @@ func ReadProperties(r io.Reader) ([]Entry, error) {
 			return out, fmt.Errorf("line %d: %w", start, err)
 		}
 		e.Line = start
-		out = append(out, e)
+		out = append(out, span{e, lineNo})
 	}
 	if err := sc.Err(); err != nil {
 		return out, err
@@ -77,7 +95,7 @@ func ReadProperties(r io.Reader) ([]Entry, error) {
 			return out, fmt.Errorf("line %d: %w", start, err)
 		}
 		e.Line = start
-		out = append(out, e)
+		out = append(out, span{e, lineNo})
 	}
 	return out, nil
 }
