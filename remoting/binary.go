@@ -1,0 +1,117 @@
+package remoting
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+)
+
+// binaryFixedLen is the smallest ROCKETMQ header: code 2, language 1,
+// version 2, opaque 4, flag 4, remark length 4, ext length 4.
+const binaryFixedLen = 21
+
+func appendBinaryHeader(dst []byte, cmd *RemotingCommand) ([]byte, error) {
+	version := cmd.Version
+	if version == 0 {
+		version = DefaultVersion
+	}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(cmd.Code))
+	dst = append(dst, languageCode(cmd.Language))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(version))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(cmd.Opaque))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(cmd.Flag))
+	if len(cmd.Remark) > maxHeaderLength {
+		return dst, ErrHeaderTooLarge
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(cmd.Remark)))
+	dst = append(dst, cmd.Remark...)
+	extAt := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	for k, v := range cmd.ExtFields {
+		if len(k) > 0x7FFF {
+			return dst, fmt.Errorf("%w: ext key of %d bytes", ErrHeaderTooLarge, len(k))
+		}
+		if len(v) > maxHeaderLength {
+			return dst, ErrHeaderTooLarge
+		}
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(k)))
+		dst = append(dst, k...)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
+		dst = append(dst, v...)
+		if len(dst)-extAt > maxHeaderLength {
+			return dst, ErrHeaderTooLarge
+		}
+	}
+	binary.BigEndian.PutUint32(dst[extAt:], uint32(len(dst)-extAt-4))
+	return dst, nil
+}
+
+// aliasString returns a string sharing b's bytes. The decoders use it on
+// frames they own (DecodeFrame's contract: the frame is never modified).
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func decodeBinaryHeader(cmd *RemotingCommand, h []byte) error {
+	if len(h) < binaryFixedLen {
+		return fmt.Errorf("%w: binary header of %d bytes", ErrMalformedFrame, len(h))
+	}
+	cmd.Code = int16(binary.BigEndian.Uint16(h))
+	cmd.Language = languageName(h[2])
+	cmd.Version = int16(binary.BigEndian.Uint16(h[3:]))
+	cmd.Opaque = int32(binary.BigEndian.Uint32(h[5:]))
+	cmd.Flag = int32(binary.BigEndian.Uint32(h[9:]))
+	p := 13
+	remarkLen := binary.BigEndian.Uint32(h[p:])
+	p += 4
+	if uint64(remarkLen) > uint64(len(h)-p-4) {
+		return fmt.Errorf("%w: remark length %d", ErrMalformedFrame, remarkLen)
+	}
+	cmd.Remark = aliasString(h[p : p+int(remarkLen)])
+	p += int(remarkLen)
+	extLen := binary.BigEndian.Uint32(h[p:])
+	p += 4
+	if uint64(extLen) > uint64(len(h)-p) {
+		return fmt.Errorf("%w: ext length %d", ErrMalformedFrame, extLen)
+	}
+	ext := h[p : p+int(extLen)]
+	if len(ext) == 0 {
+		return nil
+	}
+	// First pass: validate and count, so the map is sized once.
+	n, q := 0, 0
+	for q < len(ext) {
+		if len(ext)-q < 2 {
+			return fmt.Errorf("%w: truncated ext key length", ErrMalformedFrame)
+		}
+		kl := int(int16(binary.BigEndian.Uint16(ext[q:])))
+		q += 2
+		if kl < 0 || kl > len(ext)-q-4 {
+			return fmt.Errorf("%w: ext key length %d", ErrMalformedFrame, kl)
+		}
+		q += kl
+		vl := binary.BigEndian.Uint32(ext[q:])
+		q += 4
+		if uint64(vl) > uint64(len(ext)-q) {
+			return fmt.Errorf("%w: ext value length %d", ErrMalformedFrame, vl)
+		}
+		q += int(vl)
+		n++
+	}
+	m := make(map[string]string, n)
+	for q = 0; q < len(ext); {
+		kl := int(binary.BigEndian.Uint16(ext[q:]))
+		q += 2
+		k := aliasString(ext[q : q+kl])
+		q += kl
+		vl := int(binary.BigEndian.Uint32(ext[q:]))
+		q += 4
+		m[k] = aliasString(ext[q : q+vl])
+		q += vl
+	}
+	cmd.ExtFields = m
+	return nil
+}

@@ -1,0 +1,128 @@
+package remoting
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// maxHeaderLength is the largest header the 24-bit length field can carry.
+const maxHeaderLength = 0xFFFFFF
+
+// Encode appends the whole frame of cmd — length word, header word, header
+// and body — to dst and returns the extended slice. The header is written in
+// cmd.SerializeType (JSON or RocketMQ binary). An empty Language is written as
+// DefaultLanguage and a zero Version as DefaultVersion. On error dst is
+// returned unchanged (its length; bytes past it may have been written).
+func Encode(dst []byte, cmd *RemotingCommand) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
+	var err error
+	switch cmd.SerializeType {
+	case JSON:
+		dst = appendJSONHeader(dst, cmd)
+	case RocketMQ:
+		dst, err = appendBinaryHeader(dst, cmd)
+	default:
+		err = fmt.Errorf("%w: %d", ErrUnknownSerializeType, cmd.SerializeType)
+	}
+	if err != nil {
+		return dst[:start], err
+	}
+	headerLen := len(dst) - start - 8
+	if headerLen > maxHeaderLength {
+		return dst[:start], ErrHeaderTooLarge
+	}
+	total := 4 + headerLen + len(cmd.Body)
+	if total > 0x7FFFFFFF {
+		return dst[:start], ErrFrameTooLarge
+	}
+	dst = append(dst, cmd.Body...)
+	binary.BigEndian.PutUint32(dst[start:], uint32(total))
+	binary.BigEndian.PutUint32(dst[start+4:], uint32(cmd.SerializeType)<<24|uint32(headerLen))
+	return dst, nil
+}
+
+// DecodeFrame decodes one frame given without its 4-byte length word (that
+// is, starting at the header word). It takes ownership of frame: the returned
+// command's Body and its string fields alias frame, which must therefore
+// never be modified or reused afterwards. Every failure wraps
+// ErrMalformedFrame (or ErrUnknownSerializeType); nothing in frame can make
+// it panic, and it allocates no more than a small multiple of len(frame).
+func DecodeFrame(frame []byte) (*RemotingCommand, error) {
+	cmd := new(RemotingCommand)
+	if err := decodeFrameInto(cmd, frame); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+func decodeFrameInto(cmd *RemotingCommand, frame []byte) error {
+	if len(frame) < 4 {
+		return fmt.Errorf("%w: frame of %d bytes has no header word", ErrMalformedFrame, len(frame))
+	}
+	word := binary.BigEndian.Uint32(frame)
+	st := SerializeType(word >> 24)
+	headerLen := int(word & maxHeaderLength)
+	if headerLen > len(frame)-4 {
+		return fmt.Errorf("%w: header length %d exceeds frame length %d", ErrMalformedFrame, headerLen, len(frame))
+	}
+	header := frame[4 : 4+headerLen : 4+headerLen]
+	var err error
+	switch st {
+	case JSON:
+		err = decodeJSONHeader(cmd, header)
+	case RocketMQ:
+		err = decodeBinaryHeader(cmd, header)
+	default:
+		return fmt.Errorf("%w: %d", ErrUnknownSerializeType, st)
+	}
+	if err != nil {
+		return err
+	}
+	cmd.SerializeType = st
+	if len(frame) > 4+headerLen {
+		cmd.Body = frame[4+headerLen : len(frame) : len(frame)]
+	}
+	return nil
+}
+
+// ReadFrame reads one frame from r and returns it without its length word,
+// ready for DecodeFrame. A declared length below 4 wraps ErrMalformedFrame
+// and one above maxFrameSize (DefaultMaxFrameSize when ≤ 0) wraps
+// ErrFrameTooLarge; both are detected before anything is allocated. The
+// returned slice is freshly allocated and owned by the caller. io.EOF is
+// returned as is when r ends cleanly before a frame starts.
+func ReadFrame(r io.Reader, maxFrameSize int) ([]byte, error) {
+	if maxFrameSize <= 0 {
+		maxFrameSize = DefaultMaxFrameSize
+	}
+	var lenBuf [4]byte
+	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
+		return nil, err
+	}
+	n, err := checkFrameLength(binary.BigEndian.Uint32(lenBuf[:]), maxFrameSize)
+	if err != nil {
+		return nil, err
+	}
+	frame := make([]byte, n)
+	if _, err := io.ReadFull(r, frame); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return frame, nil
+}
+
+// checkFrameLength validates a declared frame length (the first word of a
+// frame) against the minimum 4 and max.
+func checkFrameLength(declared uint32, max int) (int, error) {
+	if declared < 4 {
+		return 0, fmt.Errorf("%w: frame length %d below 4", ErrMalformedFrame, declared)
+	}
+	if uint64(declared) > uint64(max) {
+		return 0, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, declared, max)
+	}
+	return int(declared), nil
+}

@@ -1,0 +1,88 @@
+// Package remoting implements the RocketMQ "remoting" transport: length-
+// prefixed frames with a JSON or binary (ROCKETMQ) header, a gnet v2 server
+// with a bounded worker pool, a code-keyed ServeMux, and a connection-
+// pooling client. It knows no RocketMQ semantics beyond the four system
+// response codes (design.md §7); request codes and header fields belong to
+// package protocol.
+//
+// # Frame
+//
+// All integers big-endian (protocol.md §1.2):
+//
+//	+----------------+------+-------------------+----------------+-----------+
+//	| length  uint32 | type | headerLength (24) | header         | body      |
+//	+----------------+------+-------------------+----------------+-----------+
+//	  4 bytes          1      3 bytes             headerLength     the rest
+//
+//	length = 4 + headerLength + len(body)   (the length word not included)
+//	type   = 0 JSON, 1 ROCKETMQ (SerializeType); anything else is malformed
+//
+// A frame whose length is < 4 or above the maximum (16 MiB by default) is
+// rejected before anything is allocated; so is a header longer than the
+// frame. Encode writes a frame; ReadFrame reads one from a stream (without
+// its length word) and DecodeFrame decodes that.
+//
+// # JSON header (protocol.md §1.4)
+//
+//	{"code":C,"language":"JAVA","version":409,"opaque":O,"flag":F,"remark":"R","extFields":{"k":"v",...}}
+//
+// Written in this key order, "remark" left out when empty, extFields keys
+// sorted, language "JAVA" and version 409 (DefaultVersion, V4_9_8) unless
+// the command says otherwise. Read like the Go client does: code must be an
+// integer JSON number in int16 range, opaque and flag int32, version int16;
+// remark a string or null; extFields an object of string (or null) values,
+// or null/absent; language any string; unknown keys of any type ignored;
+// keys matched exactly, then case-insensitively as encoding/json does.
+//
+// # ROCKETMQ binary header (protocol.md §1.5)
+//
+//	offset size
+//	  0     2   code      int16
+//	  2     1   language  (JAVA 0 ... GO 9 ... NODE_JS 13; see protocol.md §1.3)
+//	  3     2   version   int16
+//	  5     4   opaque    int32
+//	  9     4   flag      int32 (bit 0 response, bit 1 oneway)
+//	 13     4   R = remark length, then R bytes of UTF-8
+//	17+R    4   E = ext length, then E bytes of entries:
+//	            int16 keyLength, key, int32 valueLength, value
+//
+// # Server
+//
+// NewServer(cfg, handler) then Start; Close is graceful. gnet event loops
+// only cut frames (OnTraffic: check the length, copy, Discard, queue); the
+// Workers goroutines decode, dispatch and encode; replies leave through
+// AsyncWrite. A full queue answers SystemBusy at once; a malformed frame
+// closes that connection only; a handler panic becomes a SystemError
+// response and is logged; oneway requests get no answer.
+//
+// # Client
+//
+// NewClient(cfg); InvokeSync, InvokeAsync, InvokeOneway; Close. One
+// connection per address, dialled on first use and again after it breaks
+// (a break fails all of its pending requests with ErrConnClosed). Requests
+// carry opaques from one process-wide counter; concurrent writes on one
+// connection are combined into single syscalls.
+//
+// # Caller duties
+//
+//  1. A handler returns the response (the server sets its opaque, response
+//     flag and serialize type from the request) or nil. To answer later
+//     (long polling), keep the Conn and send NewResponse(req, code, remark)
+//     — plus ext fields and body — with Conn.Send; Send on a closed
+//     connection returns ErrConnClosed.
+//  2. Requests on one connection are served concurrently by the worker
+//     pool, so their responses may be sent in any order. A handler that
+//     blocks holds a worker: long waits belong off the handler goroutine.
+//  3. Decoded commands alias the frame they came from: treat a request's
+//     Body and strings as read-only, and never modify a frame passed to
+//     DecodeFrame afterwards.
+//  4. Send and Invoke encode the command before returning; the caller may
+//     reuse it (and its Body) afterwards. Invoke never modifies its request:
+//     it sends a copy carrying a fresh opaque.
+//  5. ExtFields values are strings on the wire: format numbers in decimal
+//     and booleans as "true"/"false".
+//  6. Logging goes to the injected *zap.Logger only (default no-op).
+//
+// Errors are the Err* sentinels of errors.go, all prefixed "remoting:";
+// test them with errors.Is.
+package remoting

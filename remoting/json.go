@@ -1,0 +1,565 @@
+package remoting
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// ---------------------------------------------------------------------------
+// Encoder: a hand-written writer in the Go client's key order:
+// {"code":C,"language":"L","version":V,"opaque":O,"flag":F,"remark":"R","extFields":{...}}
+// "remark" is left out when empty; "extFields" is always written ({} when
+// empty), keys sorted so the output is deterministic.
+
+const hexDigits = "0123456789abcdef"
+
+func appendJSONHeader(dst []byte, cmd *RemotingCommand) []byte {
+	lang := cmd.Language
+	if lang == "" {
+		lang = DefaultLanguage
+	}
+	version := cmd.Version
+	if version == 0 {
+		version = DefaultVersion
+	}
+	dst = append(dst, `{"code":`...)
+	dst = strconv.AppendInt(dst, int64(cmd.Code), 10)
+	dst = append(dst, `,"language":`...)
+	dst = appendJSONString(dst, lang)
+	dst = append(dst, `,"version":`...)
+	dst = strconv.AppendInt(dst, int64(version), 10)
+	dst = append(dst, `,"opaque":`...)
+	dst = strconv.AppendInt(dst, int64(cmd.Opaque), 10)
+	dst = append(dst, `,"flag":`...)
+	dst = strconv.AppendInt(dst, int64(cmd.Flag), 10)
+	if cmd.Remark != "" {
+		dst = append(dst, `,"remark":`...)
+		dst = appendJSONString(dst, cmd.Remark)
+	}
+	dst = append(dst, `,"extFields":{`...)
+	var stack [32]string
+	for i, k := range sortedKeys(stack[:0], cmd.ExtFields) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, cmd.ExtFields[k])
+	}
+	return append(dst, "}}"...)
+}
+
+// sortedKeys appends m's keys to buf in byte order (insertion sort: headers
+// are small; buf normally lives on the caller's stack).
+func sortedKeys(buf []string, m map[string]string) []string {
+	for k := range m {
+		buf = append(buf, k)
+		for j := len(buf) - 1; j > 0 && buf[j] < buf[j-1]; j-- {
+			buf[j], buf[j-1] = buf[j-1], buf[j]
+		}
+	}
+	return buf
+}
+
+// appendJSONString writes s as a JSON string. Quotes, backslashes and
+// control characters are escaped; other bytes (UTF-8) are copied as is.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// ---------------------------------------------------------------------------
+// Decoder: a small strict parser over a header the caller owns. Strings
+// without escapes alias the header; the decoded command costs one map plus
+// one string per escaped value.
+
+// maxJSONDepth bounds the nesting of skipped unknown values.
+const maxJSONDepth = 64
+
+type jsonParser struct {
+	b []byte
+	i int
+}
+
+func (p *jsonParser) errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: json header at byte %d: %s", ErrMalformedFrame, p.i, fmt.Sprintf(format, args...))
+}
+
+func (p *jsonParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte (0 at the end) without consuming it.
+func (p *jsonParser) peek() byte {
+	p.ws()
+	if p.i < len(p.b) {
+		return p.b[p.i]
+	}
+	return 0
+}
+
+func (p *jsonParser) expect(c byte) error {
+	if p.peek() != c {
+		return p.errorf("expected %q", c)
+	}
+	p.i++
+	return nil
+}
+
+// literal consumes the keyword s (true, false, null).
+func (p *jsonParser) literal(s string) bool {
+	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+// rawString consumes a string and returns its raw contents (escapes not
+// processed) and whether it contains escapes.
+func (p *jsonParser) rawString() ([]byte, bool, error) {
+	if p.peek() != '"' {
+		return nil, false, p.errorf("expected string")
+	}
+	p.i++
+	start, escaped := p.i, false
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			s := p.b[start:p.i]
+			p.i++
+			return s, escaped, nil
+		case c == '\\':
+			escaped = true
+			if p.i+1 >= len(p.b) {
+				return nil, false, p.errorf("unterminated string")
+			}
+			switch p.b[p.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i += 2
+			case 'u':
+				if _, ok := hexVal(p.b[p.i+2:]); !ok {
+					return nil, false, p.errorf("bad \\u escape")
+				}
+				p.i += 6
+			default:
+				return nil, false, p.errorf("bad escape")
+			}
+		case c < 0x20:
+			return nil, false, p.errorf("control character in string")
+		default:
+			p.i++
+		}
+	}
+	return nil, false, p.errorf("unterminated string")
+}
+
+// str consumes a string value: aliased when it has no escapes.
+func (p *jsonParser) str() (string, error) {
+	raw, escaped, err := p.rawString()
+	if err != nil {
+		return "", err
+	}
+	if !escaped {
+		return aliasString(raw), nil
+	}
+	return p.unescape(raw)
+}
+
+func hexVal(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+func (p *jsonParser) unescape(raw []byte) (string, error) {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i >= len(raw) {
+			return "", p.errorf("bad escape")
+		}
+		switch raw[i] {
+		case '"', '\\', '/':
+			out = append(out, raw[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hexVal(raw[i+1:])
+			if !ok {
+				return "", p.errorf("bad \\u escape")
+			}
+			i += 4
+			if utf8.ValidRune(r) {
+				out = utf8.AppendRune(out, r)
+				break
+			}
+			// A surrogate: combine with a following low surrogate, else U+FFFD.
+			if r >= 0xD800 && r < 0xDC00 && i+2 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
+				if r2, ok := hexVal(raw[i+3:]); ok && r2 >= 0xDC00 && r2 < 0xE000 {
+					out = utf8.AppendRune(out, (r-0xD800)<<10|(r2-0xDC00)+0x10000)
+					i += 6
+					break
+				}
+			}
+			out = utf8.AppendRune(out, utf8.RuneError)
+		default:
+			return "", p.errorf("bad escape")
+		}
+	}
+	return string(out), nil
+}
+
+// integer consumes a JSON number that must be an integer in [lo, hi]
+// (encoding/json into an intN: fractions and exponents are errors).
+func (p *jsonParser) integer(lo, hi int64) (int64, error) {
+	p.ws()
+	start := p.i
+	if p.i < len(p.b) && p.b[p.i] == '-' {
+		p.i++
+	}
+	digits := p.i
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		p.i++
+	}
+	if p.i == digits || (p.b[digits] == '0' && p.i-digits > 1) {
+		return 0, p.errorf("bad number")
+	}
+	if p.i < len(p.b) {
+		if c := p.b[p.i]; c == '.' || c == 'e' || c == 'E' {
+			return 0, p.errorf("number is not an integer")
+		}
+	}
+	if p.i-digits > 19 {
+		return 0, p.errorf("number out of range")
+	}
+	v, err := strconv.ParseInt(aliasString(p.b[start:p.i]), 10, 64)
+	if err != nil || v < lo || v > hi {
+		return 0, p.errorf("number out of range")
+	}
+	return v, nil
+}
+
+// skipNumber consumes any JSON number.
+func (p *jsonParser) skipNumber() error {
+	start := p.i
+	if p.i < len(p.b) && p.b[p.i] == '-' {
+		p.i++
+	}
+	digits := func() int {
+		s := p.i
+		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+			p.i++
+		}
+		return p.i - s
+	}
+	if digits() == 0 {
+		return p.errorf("bad number")
+	}
+	if p.i < len(p.b) && p.b[p.i] == '.' {
+		p.i++
+		if digits() == 0 {
+			return p.errorf("bad number")
+		}
+	}
+	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			return p.errorf("bad number")
+		}
+	}
+	_ = start
+	return nil
+}
+
+// skipValue consumes any JSON value.
+func (p *jsonParser) skipValue(depth int) error {
+	if depth > maxJSONDepth {
+		return p.errorf("nesting too deep")
+	}
+	switch c := p.peek(); {
+	case c == '"':
+		_, _, err := p.rawString()
+		return err
+	case c == '{' || c == '[':
+		close := byte('}')
+		if c == '[' {
+			close = ']'
+		}
+		p.i++
+		if p.peek() == close {
+			p.i++
+			return nil
+		}
+		for {
+			if c == '{' {
+				if _, _, err := p.rawString(); err != nil {
+					return err
+				}
+				if err := p.expect(':'); err != nil {
+					return err
+				}
+			}
+			if err := p.skipValue(depth + 1); err != nil {
+				return err
+			}
+			switch p.peek() {
+			case ',':
+				p.i++
+			case close:
+				p.i++
+				return nil
+			default:
+				return p.errorf("expected ',' or %q", close)
+			}
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.skipNumber()
+	case p.literal("true"), p.literal("false"), p.literal("null"):
+		return nil
+	default:
+		return p.errorf("unexpected %q", c)
+	}
+}
+
+// null consumes a null literal if one comes next.
+func (p *jsonParser) null() bool {
+	p.ws()
+	return p.literal("null")
+}
+
+// header keys, matched exactly first and then case-insensitively as
+// encoding/json does.
+const (
+	keyUnknown = iota
+	keyCode
+	keyLanguage
+	keyVersion
+	keyOpaque
+	keyFlag
+	keyRemark
+	keyExtFields
+)
+
+var headerKeys = [...]string{"", "code", "language", "version", "opaque", "flag", "remark", "extFields"}
+
+func headerKey(k []byte) int {
+	switch string(k) {
+	case "code":
+		return keyCode
+	case "language":
+		return keyLanguage
+	case "version":
+		return keyVersion
+	case "opaque":
+		return keyOpaque
+	case "flag":
+		return keyFlag
+	case "remark":
+		return keyRemark
+	case "extFields":
+		return keyExtFields
+	}
+	for i := keyCode; i < len(headerKeys); i++ {
+		if len(k) == len(headerKeys[i]) && strings.EqualFold(aliasString(k), headerKeys[i]) {
+			return i
+		}
+	}
+	return keyUnknown
+}
+
+func decodeJSONHeader(cmd *RemotingCommand, h []byte) error {
+	p := jsonParser{b: h}
+	if err := p.expect('{'); err != nil {
+		return err
+	}
+	if p.peek() == '}' {
+		p.i++
+		return p.end()
+	}
+	for {
+		raw, escaped, err := p.rawString()
+		if err != nil {
+			return err
+		}
+		key := keyUnknown
+		if !escaped {
+			key = headerKey(raw)
+		} else if s, err := p.unescape(raw); err != nil {
+			return err
+		} else {
+			key = headerKey([]byte(s))
+		}
+		if err := p.expect(':'); err != nil {
+			return err
+		}
+		if err := p.field(cmd, key); err != nil {
+			return err
+		}
+		switch p.peek() {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return p.end()
+		default:
+			return p.errorf("expected ',' or '}'")
+		}
+	}
+}
+
+func (p *jsonParser) end() error {
+	p.ws()
+	if p.i != len(p.b) {
+		return p.errorf("trailing data")
+	}
+	return nil
+}
+
+func (p *jsonParser) field(cmd *RemotingCommand, key int) error {
+	if key == keyUnknown {
+		return p.skipValue(1)
+	}
+	if p.null() {
+		return nil
+	}
+	var err error
+	var v int64
+	switch key {
+	case keyCode:
+		v, err = p.integer(-1<<15, 1<<15-1)
+		cmd.Code = int16(v)
+	case keyVersion:
+		v, err = p.integer(-1<<15, 1<<15-1)
+		cmd.Version = int16(v)
+	case keyOpaque:
+		v, err = p.integer(-1<<31, 1<<31-1)
+		cmd.Opaque = int32(v)
+	case keyFlag:
+		v, err = p.integer(-1<<31, 1<<31-1)
+		cmd.Flag = int32(v)
+	case keyLanguage:
+		raw, escaped, e := p.rawString()
+		if e != nil {
+			return e
+		}
+		if s, ok := internLanguage(raw); ok {
+			cmd.Language = s
+		} else if !escaped {
+			cmd.Language = aliasString(raw)
+		} else {
+			cmd.Language, err = p.unescape(raw)
+		}
+	case keyRemark:
+		cmd.Remark, err = p.str()
+	case keyExtFields:
+		err = p.extFields(cmd)
+	}
+	return err
+}
+
+func (p *jsonParser) extFields(cmd *RemotingCommand) error {
+	if err := p.expect('{'); err != nil {
+		return err
+	}
+	if p.peek() == '}' {
+		p.i++
+		return nil
+	}
+	m := cmd.ExtFields
+	if m == nil {
+		m = make(map[string]string, 8)
+		cmd.ExtFields = m
+	}
+	for {
+		k, err := p.str()
+		if err != nil {
+			return err
+		}
+		if err := p.expect(':'); err != nil {
+			return err
+		}
+		v := ""
+		if !p.null() {
+			if p.peek() != '"' {
+				return p.errorf("extFields value of %q is not a string", k)
+			}
+			if v, err = p.str(); err != nil {
+				return err
+			}
+		}
+		m[k] = v
+		switch p.peek() {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return nil
+		default:
+			return p.errorf("expected ',' or '}'")
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package remoting
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+)
+
+// ServeMux dispatches requests by code, like http.ServeMux does by path.
+// Registering a code twice, or a nil handler, panics (a start-up bug). A
+// request whose code has no handler is answered with
+// RequestCodeNotSupported and the remark " request type <code> not
+// supported", as the Java server does. Handle may be called while serving.
+type ServeMux struct {
+	mu       sync.RWMutex
+	handlers map[int16]Handler
+}
+
+// NewServeMux returns an empty mux.
+func NewServeMux() *ServeMux {
+	return &ServeMux{handlers: make(map[int16]Handler)}
+}
+
+// Handle registers h for code.
+func (m *ServeMux) Handle(code int16, h Handler) {
+	if h == nil {
+		panic(fmt.Sprintf("remoting: nil handler for code %d", code))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.handlers[code]; dup {
+		panic(fmt.Sprintf("remoting: code %d registered twice", code))
+	}
+	m.handlers[code] = h
+}
+
+// HandleFunc registers f for code.
+func (m *ServeMux) HandleFunc(code int16, f func(c Conn, req *RemotingCommand) *RemotingCommand) {
+	if f == nil {
+		panic(fmt.Sprintf("remoting: nil handler for code %d", code))
+	}
+	m.Handle(code, HandlerFunc(f))
+}
+
+// Handler returns the handler registered for code, or nil.
+func (m *ServeMux) Handler(code int16) Handler {
+	m.mu.RLock()
+	h := m.handlers[code]
+	m.mu.RUnlock()
+	return h
+}
+
+// ServeRemoting dispatches req to the handler of its code.
+func (m *ServeMux) ServeRemoting(c Conn, req *RemotingCommand) *RemotingCommand {
+	if h := m.Handler(req.Code); h != nil {
+		return h.ServeRemoting(c, req)
+	}
+	return NotSupported(req)
+}
+
+// NotSupported returns the RequestCodeNotSupported response to req.
+func NotSupported(req *RemotingCommand) *RemotingCommand {
+	return NewResponse(req, RequestCodeNotSupported, " request type "+strconv.Itoa(int(req.Code))+" not supported")
+}

@@ -1,0 +1,194 @@
+package remoting
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// opaqueSeq numbers every request this process sends (client and server
+// connections alike), as the Go client does.
+var opaqueSeq atomic.Int32
+
+func nextOpaque() int32 { return opaqueSeq.Add(1) }
+
+// result is what a pending call ends with.
+type result struct {
+	resp *RemotingCommand
+	err  error
+}
+
+// call is one request waiting for its response: either a synchronous
+// waiter (done) or an asynchronous callback (cb, with its timeout timer).
+type call struct {
+	done  chan result // sync: buffered 1
+	cb    func(*RemotingCommand, error)
+	timer *time.Timer
+}
+
+// finish hands the result to the waiter or runs the callback on its own
+// goroutine (so a slow callback never stalls a reader).
+func (c *call) finish(resp *RemotingCommand, err error) {
+	if c.cb != nil {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		go c.cb(resp, err)
+		return
+	}
+	c.done <- result{resp, err}
+}
+
+var syncCallPool = sync.Pool{New: func() any { return &call{done: make(chan result, 1)} }}
+
+// pendingTable maps opaque → call for one connection. After failAll it
+// refuses new calls with the error it failed the old ones with.
+type pendingTable struct {
+	mu      sync.Mutex
+	calls   map[int32]*call
+	failErr error
+}
+
+func (t *pendingTable) add(opaque int32, c *call) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.failErr != nil {
+		return t.failErr
+	}
+	if t.calls == nil {
+		t.calls = make(map[int32]*call)
+	}
+	t.calls[opaque] = c
+	return nil
+}
+
+// take removes and returns the call waiting for opaque, or nil.
+func (t *pendingTable) take(opaque int32) *call {
+	t.mu.Lock()
+	c := t.calls[opaque]
+	if c != nil {
+		delete(t.calls, opaque)
+	}
+	t.mu.Unlock()
+	return c
+}
+
+// failAll ends every pending call with err and refuses new ones.
+func (t *pendingTable) failAll(err error) {
+	t.mu.Lock()
+	if t.failErr != nil {
+		t.mu.Unlock()
+		return
+	}
+	t.failErr = err
+	calls := t.calls
+	t.calls = nil
+	t.mu.Unlock()
+	for _, c := range calls {
+		c.finish(nil, err)
+	}
+}
+
+// deliver completes the call a response belongs to; it reports false when
+// nobody waits for it (late, or unknown opaque).
+func (t *pendingTable) deliver(resp *RemotingCommand) bool {
+	c := t.take(resp.Opaque)
+	if c == nil {
+		return false
+	}
+	c.finish(resp, nil)
+	return true
+}
+
+// invokeSync registers a synchronous call, sends req with send and waits
+// for the response, the timeout (≤ 0: none), ctx or a connection failure.
+// req itself is not modified: a copy gets the fresh opaque.
+func (t *pendingTable) invokeSync(ctx context.Context, req *RemotingCommand, timeout time.Duration, send func(*RemotingCommand) error) (*RemotingCommand, error) {
+	if req.IsResponse() {
+		return nil, ErrNotRequest
+	}
+	cmd := *req
+	cmd.Opaque = nextOpaque()
+	cmd.Flag &^= FlagOneway
+	c := syncCallPool.Get().(*call)
+	if err := t.add(cmd.Opaque, c); err != nil {
+		syncCallPool.Put(c)
+		return nil, err
+	}
+	if err := send(&cmd); err != nil {
+		if t.take(cmd.Opaque) != nil {
+			syncCallPool.Put(c)
+			return nil, err
+		}
+		// failAll owns it now and will complete it; fall through.
+	}
+	var timerC <-chan time.Time
+	if timeout > 0 {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		timerC = timer.C
+	}
+	select {
+	case r := <-c.done:
+		syncCallPool.Put(c)
+		return r.resp, r.err
+	case <-timerC:
+		return nil, t.abandon(cmd.Opaque, c, ErrTimeout)
+	case <-ctx.Done():
+		return nil, t.abandon(cmd.Opaque, c, ctx.Err())
+	}
+}
+
+// abandon gives up waiting for opaque. If the response raced in, the call
+// is still drained so it can be reused.
+func (t *pendingTable) abandon(opaque int32, c *call, err error) error {
+	if t.take(opaque) == nil {
+		<-c.done // finishing concurrently: wait for it, then recycle
+	}
+	syncCallPool.Put(c)
+	return err
+}
+
+// invokeAsync registers cb for req's response and sends req. cb runs
+// exactly once (on its own goroutine) unless invokeAsync returns an error.
+func (t *pendingTable) invokeAsync(req *RemotingCommand, timeout time.Duration, cb func(*RemotingCommand, error), send func(*RemotingCommand) error) error {
+	if req.IsResponse() {
+		return ErrNotRequest
+	}
+	cmd := *req
+	cmd.Opaque = nextOpaque()
+	cmd.Flag &^= FlagOneway
+	opaque := cmd.Opaque
+	c := &call{cb: cb}
+	var expired atomic.Bool
+	if timeout > 0 {
+		// The timer exists before the call is visible to anyone else; if it
+		// fires before add, the check after add times the call out.
+		c.timer = time.AfterFunc(timeout, func() {
+			expired.Store(true)
+			if t.take(opaque) != nil {
+				cb(nil, ErrTimeout)
+			}
+		})
+	}
+	if err := t.add(opaque, c); err != nil {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		return err
+	}
+	if expired.Load() && t.take(opaque) != nil {
+		go cb(nil, ErrTimeout)
+		return nil
+	}
+	if err := send(&cmd); err != nil {
+		if t.take(opaque) != nil {
+			if c.timer != nil {
+				c.timer.Stop()
+			}
+			return err
+		}
+	}
+	return nil
+}

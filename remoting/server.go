@@ -1,0 +1,441 @@
+package remoting
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+)
+
+// ServerConfig configures a Server. Zero values take the defaults noted.
+type ServerConfig struct {
+	// Addr is the listen address "host:port" (or "tcp://host:port");
+	// port 0 picks a free port (see Server.Addr). Default "127.0.0.1:0".
+	Addr string
+	// MaxFrameSize bounds a frame's declared length (default 16 MiB).
+	// Larger frames close the connection before anything is allocated.
+	MaxFrameSize int
+	// Workers is the number of goroutines running handlers (default 64).
+	Workers int
+	// QueueSize bounds the frames waiting for a worker (default 10000).
+	// When it is full a request is answered SystemBusy at once.
+	QueueSize int
+	// EventLoops is the number of gnet event loops (default: one per CPU).
+	EventLoops int
+	// Logger receives all logs, gnet's included (default zap.NewNop()).
+	Logger *zap.Logger
+	// OnConnClose, if set, is called (on its own goroutine) after a
+	// connection has closed and its pending Invokes have failed.
+	OnConnClose func(Conn)
+}
+
+// Server serves the remoting protocol on gnet event loops. The loops only
+// cut frames; a bounded worker pool decodes them and runs the Handler;
+// replies go back with gnet's AsyncWrite.
+type Server struct {
+	cfg     ServerConfig
+	handler Handler
+	log     *zap.Logger
+
+	tasks     chan task
+	workersWG sync.WaitGroup
+	bgWG      sync.WaitGroup // OnConnClose callbacks
+	connSeq   atomic.Uint64
+
+	mu struct {
+		sync.Mutex
+		state   int // 0 new, 1 running, 2 closed
+		engine  gnet.Engine
+		addr    string
+		runDone chan struct{}
+	}
+}
+
+type task struct {
+	sc    *serverConn
+	frame []byte
+}
+
+// NewServer returns a server for h; call Start to listen.
+func NewServer(cfg ServerConfig, h Handler) (*Server, error) {
+	if h == nil {
+		return nil, fmt.Errorf("remoting: NewServer: nil handler")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.MaxFrameSize <= 0 {
+		cfg.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 64
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Server{cfg: cfg, handler: h, log: cfg.Logger}, nil
+}
+
+// Start listens and returns once the listener is bound.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.state != 0 {
+		return fmt.Errorf("remoting: server already started or closed")
+	}
+	protoAddr := s.cfg.Addr
+	if !strings.Contains(protoAddr, "://") {
+		protoAddr = "tcp://" + protoAddr
+	}
+	s.tasks = make(chan task, s.cfg.QueueSize)
+	for i := 0; i < s.cfg.Workers; i++ {
+		s.workersWG.Add(1)
+		go s.worker()
+	}
+	booted := make(chan bootInfo, 1)
+	runDone := make(chan struct{})
+	var runErr error
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.cfg.EventLoops),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithTCPKeepAlive(time.Minute),
+		gnet.WithLogger(s.log.Sugar()),
+	}
+	go func() {
+		defer close(runDone)
+		runErr = gnet.Run(&engineHandler{s: s, booted: booted}, protoAddr, opts...)
+	}()
+	select {
+	case b := <-booted:
+		s.mu.engine, s.mu.addr, s.mu.runDone = b.engine, b.addr, runDone
+		s.mu.state = 1
+		s.log.Info("remoting server listening", zap.String("addr", b.addr))
+		return nil
+	case <-runDone:
+		close(s.tasks)
+		s.workersWG.Wait()
+		s.mu.state = 2
+		if runErr == nil {
+			runErr = ErrServerClosed
+		}
+		return fmt.Errorf("remoting: listen %s: %w", s.cfg.Addr, runErr)
+	}
+}
+
+// Addr returns the bound "ip:port" (the real port when 0 was asked), or ""
+// before Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.addr
+}
+
+// Close stops listening, closes every connection (failing their pending
+// Invokes), waits for running handlers and OnConnClose callbacks to return,
+// and stops all goroutines it started. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	state := s.mu.state
+	s.mu.state = 2
+	eng, runDone := s.mu.engine, s.mu.runDone
+	s.mu.Unlock()
+	if state != 1 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Stop only has to trigger the shutdown; we wait on Run below.
+	_ = eng.Stop(ctx)
+	<-runDone
+	close(s.tasks) // no loop is left to send on it
+	s.workersWG.Wait()
+	s.bgWG.Wait()
+	return nil
+}
+
+func (s *Server) worker() {
+	defer s.workersWG.Done()
+	for t := range s.tasks {
+		s.serveFrame(t.sc, t.frame)
+	}
+}
+
+// serveFrame decodes and serves one frame on a worker.
+func (s *Server) serveFrame(sc *serverConn, frame []byte) {
+	cmd, err := DecodeFrame(frame)
+	if err != nil {
+		s.log.Warn("remoting: closing connection on malformed frame",
+			zap.String("remote", sc.remote), zap.Error(err))
+		_ = sc.Close()
+		return
+	}
+	if cmd.IsResponse() {
+		if !sc.pending.deliver(cmd) {
+			s.log.Debug("remoting: response without a waiter", zap.String("remote", sc.remote), zap.Int32("opaque", cmd.Opaque))
+		}
+		return
+	}
+	resp := s.serve(sc, cmd)
+	if resp == nil || cmd.IsOneway() {
+		return
+	}
+	MarkResponseTo(resp, cmd)
+	if err := sc.Send(resp); err != nil {
+		s.log.Debug("remoting: response not sent", zap.String("remote", sc.remote), zap.Int16("code", cmd.Code), zap.Error(err))
+	}
+}
+
+// serve runs the handler, turning a panic into a SystemError response.
+func (s *Server) serve(sc *serverConn, req *RemotingCommand) (resp *RemotingCommand) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("remoting: handler panic",
+				zap.Int16("code", req.Code), zap.String("remote", sc.remote),
+				zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			resp = NewResponse(req, SystemError, fmt.Sprintf("handler panic: %v", r))
+		}
+	}()
+	return s.handler.ServeRemoting(sc, req)
+}
+
+// overloaded answers a request that found the worker queue full. It runs
+// on the event loop: decoding is cheap and nothing blocks.
+func (s *Server) overloaded(sc *serverConn, frame []byte) {
+	cmd, err := DecodeFrame(frame)
+	if err != nil {
+		_ = sc.Close()
+		return
+	}
+	if cmd.IsResponse() {
+		sc.pending.deliver(cmd)
+		return
+	}
+	if cmd.IsOneway() {
+		return
+	}
+	_ = sc.Send(NewResponse(cmd, SystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
+}
+
+// ---------------------------------------------------------------------------
+// gnet event handler: framing only.
+
+type bootInfo struct {
+	engine gnet.Engine
+	addr   string
+}
+
+type engineHandler struct {
+	gnet.BuiltinEventEngine
+	s      *Server
+	booted chan bootInfo
+}
+
+func (h *engineHandler) OnBoot(eng gnet.Engine) gnet.Action {
+	addr, err := boundAddr(eng)
+	if err != nil {
+		h.s.log.Error("remoting: cannot read bound address", zap.Error(err))
+		addr = strings.TrimPrefix(h.s.cfg.Addr, "tcp://")
+	}
+	h.booted <- bootInfo{engine: eng, addr: addr}
+	return gnet.None
+}
+
+// boundAddr reads the listener's real address (port 0 resolved) from a
+// duplicate of its descriptor.
+func boundAddr(eng gnet.Engine) (string, error) {
+	fd, err := eng.Dup()
+	if err != nil {
+		return "", err
+	}
+	f := os.NewFile(uintptr(fd), "listener")
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func (h *engineHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	sc := &serverConn{s: h.s, gc: c, id: h.s.connSeq.Add(1)}
+	if a := c.RemoteAddr(); a != nil {
+		sc.remote = a.String()
+	}
+	if a := c.LocalAddr(); a != nil {
+		sc.local = a.String()
+	}
+	c.SetContext(sc)
+	return nil, gnet.None
+}
+
+func (h *engineHandler) OnClose(c gnet.Conn, err error) gnet.Action {
+	sc, ok := c.Context().(*serverConn)
+	if !ok {
+		return gnet.None
+	}
+	sc.mu.Lock()
+	sc.mu.closed = true
+	sc.mu.Unlock()
+	sc.pending.failAll(ErrConnClosed)
+	if f := h.s.cfg.OnConnClose; f != nil {
+		h.s.bgWG.Add(1)
+		go func() {
+			defer h.s.bgWG.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					h.s.log.Error("remoting: OnConnClose panic", zap.Any("panic", r))
+				}
+			}()
+			f(sc)
+		}()
+	}
+	return gnet.None
+}
+
+// OnTraffic cuts every complete frame out of the inbound buffer, copies it
+// and queues it for a worker. It never blocks.
+func (h *engineHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	s := h.s
+	sc := c.Context().(*serverConn)
+	for {
+		buffered := c.InboundBuffered()
+		if buffered < 4 {
+			return gnet.None
+		}
+		n := 8
+		if buffered < n {
+			n = 4
+		}
+		head, err := c.Peek(n)
+		if err != nil {
+			return gnet.None
+		}
+		length, err := checkFrameLength(binary.BigEndian.Uint32(head), s.cfg.MaxFrameSize)
+		if err == nil && n == 8 {
+			word := binary.BigEndian.Uint32(head[4:])
+			if st := SerializeType(word >> 24); st != JSON && st != RocketMQ {
+				err = fmt.Errorf("%w: %d", ErrUnknownSerializeType, st)
+			} else if int(word&maxHeaderLength) > length-4 {
+				err = fmt.Errorf("%w: header length %d exceeds frame length %d", ErrMalformedFrame, word&maxHeaderLength, length)
+			}
+		}
+		if err != nil {
+			s.log.Warn("remoting: closing connection on bad frame", zap.String("remote", sc.remote), zap.Error(err))
+			return gnet.Close
+		}
+		if buffered < 4+length {
+			return gnet.None
+		}
+		buf, err := c.Peek(4 + length)
+		if err != nil {
+			return gnet.None
+		}
+		frame := make([]byte, length)
+		copy(frame, buf[4:])
+		_, _ = c.Discard(4 + length)
+		select {
+		case s.tasks <- task{sc: sc, frame: frame}:
+		default:
+			s.overloaded(sc, frame)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// serverConn: the Conn handed to handlers.
+
+type serverConn struct {
+	s      *Server
+	gc     gnet.Conn
+	id     uint64
+	remote string
+	local  string
+
+	pending pendingTable // Invokes this server sent on the connection
+
+	mu struct {
+		sync.RWMutex
+		closed bool // set on the loop in OnClose; after it gc is not touched
+	}
+}
+
+func (sc *serverConn) ID() uint64         { return sc.id }
+func (sc *serverConn) RemoteAddr() string { return sc.remote }
+func (sc *serverConn) LocalAddr() string  { return sc.local }
+
+// outBuf is a pooled encode buffer with its AsyncWrite callback bound once.
+type outBuf struct {
+	b    []byte
+	done gnet.AsyncCallback
+}
+
+const maxPooledBuf = 1 << 20
+
+var outBufPool sync.Pool
+
+func init() {
+	outBufPool.New = func() any {
+		ob := &outBuf{b: make([]byte, 0, 512)}
+		ob.done = func(gnet.Conn, error) error { putOutBuf(ob); return nil }
+		return ob
+	}
+}
+
+func putOutBuf(ob *outBuf) {
+	if cap(ob.b) <= maxPooledBuf {
+		ob.b = ob.b[:0]
+		outBufPool.Put(ob)
+	}
+}
+
+// Send encodes cmd and queues it on the connection's event loop. It does
+// not wait for the bytes to leave; cmd may be reused when it returns.
+func (sc *serverConn) Send(cmd *RemotingCommand) error {
+	ob := outBufPool.Get().(*outBuf)
+	b, err := Encode(ob.b[:0], cmd)
+	if err != nil {
+		putOutBuf(ob)
+		return err
+	}
+	ob.b = b
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	if sc.mu.closed {
+		putOutBuf(ob)
+		return ErrConnClosed
+	}
+	if err := sc.gc.AsyncWrite(ob.b, ob.done); err != nil {
+		putOutBuf(ob)
+		return fmt.Errorf("%w: %v", ErrConnClosed, err)
+	}
+	return nil
+}
+
+// Invoke sends a server-initiated request on this connection and waits
+// for the client's response.
+func (sc *serverConn) Invoke(ctx context.Context, req *RemotingCommand, timeout time.Duration) (*RemotingCommand, error) {
+	return sc.pending.invokeSync(ctx, req, timeout, sc.Send)
+}
+
+// Close closes the connection (asynchronously, on its event loop).
+func (sc *serverConn) Close() error {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	if sc.mu.closed {
+		return nil
+	}
+	return sc.gc.Close()
+}
