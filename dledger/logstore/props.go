@@ -21,6 +21,10 @@ const (
 	keyVoteLeader  = "voteLeader"
 	keyEndIndex    = "endIndex"
 	keyCommitted   = "committedIndex"
+	// keyCleanEnd is ours (Java ignores unknown keys): the log end recorded
+	// by a clean Close, fsynced. When recovery ends exactly there it skips
+	// the scans of the zero tail (which read up to a whole data file).
+	keyCleanEnd = "rmqdCleanEnd"
 )
 
 // parseProperties reads the subset of java.util.Properties text that DLedger
@@ -100,27 +104,37 @@ func loadHardState(fs vfs.FS, dir string) (dledger.HardState, error) {
 	return dledger.HardState{}, nil
 }
 
-// encodeCheckpoint renders checkpoint as Java's persistCheckPoint does.
-func encodeCheckpoint(endIndex, committed int64) []byte {
-	return []byte(keyEndIndex + "=" + strconv.FormatInt(endIndex, 10) + "\n" + keyCommitted + "=" + strconv.FormatInt(committed, 10) + "\n")
+// encodeCheckpoint renders checkpoint as Java's persistCheckPoint does,
+// plus the clean-shutdown end when cleanEnd >= 0.
+func encodeCheckpoint(endIndex, committed, cleanEnd int64) []byte {
+	s := keyEndIndex + "=" + strconv.FormatInt(endIndex, 10) + "\n" + keyCommitted + "=" + strconv.FormatInt(committed, 10) + "\n"
+	if cleanEnd >= 0 {
+		s += keyCleanEnd + "=" + strconv.FormatInt(cleanEnd, 10) + "\n"
+	}
+	return []byte(s)
 }
 
-// loadCommitted reads committedIndex from checkpoint; -1 when absent or
-// unreadable (it is only a hint, as in Java).
-func loadCommitted(fs vfs.FS, dir string) int64 {
+// loadCheckpoint reads committedIndex and the clean-shutdown end from
+// checkpoint; -1 for each when absent or unreadable (it is only a hint, as
+// in Java).
+func loadCheckpoint(fs vfs.FS, dir string) (committed, cleanEnd int64) {
 	data, err := vfs.ReadFile(fs, filepath.Join(dir, checkpointFile))
 	if err != nil {
-		return -1
+		return -1, -1
 	}
-	v, ok := parseProperties(data)[keyCommitted]
-	if !ok {
-		return -1
+	m := parseProperties(data)
+	num := func(key string) int64 {
+		v, ok := m[key]
+		if !ok {
+			return -1
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < -1 {
+			return -1
+		}
+		return n
 	}
-	c, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || c < -1 {
-		return -1
-	}
-	return c
+	return num(keyCommitted), num(keyCleanEnd)
 }
 
 // writeFileNoSync replaces name through name.tmp and a rename, without

@@ -124,6 +124,17 @@ type recovery struct {
 	pending  []byte
 	pendOff  int64 // index-space offset of pending[0]
 	modified bool
+	clean    bool // the scan ended where the last clean Close said: skip tail scans
+	stopPos  int64
+	// tail lists the non-zero chunks findValid saw after the stop point
+	// (valid when tailScanned), so cutTail zeroes without reading again.
+	tail        []chunk
+	tailScanned bool
+}
+
+type chunk struct {
+	f      *file
+	off, n int64
 }
 
 func (s *Store) recover() error {
@@ -191,10 +202,14 @@ func (s *Store) recover() error {
 		if err != nil {
 			return err
 		}
+		rc.stopPos = stopPos
 		if rc.last < 0 {
 			rc.end = startPos
 		}
-		if reason != "" {
+		rc.clean = s.cleanEnd >= 0 && rc.end == s.cleanEnd && rc.last >= 0 && (reason == "" || reason == "zero header")
+		if rc.clean {
+			s.log.Info("log was closed cleanly here: not scanning the zero tail", zap.Int64("end", rc.end))
+		} else if reason != "" {
 			if err := rc.checkTail(stopPos, reason); err != nil {
 				return err
 			}
@@ -311,7 +326,7 @@ func (rc *recovery) locateFirst(f *file) (int64, bool, error) {
 	if !bytes.Equal(b[:], zeros[:HeaderSize]) {
 		return f.start, true, nil
 	}
-	p, _, ok, err := rc.findValid(f.start, -1, f.start+rc.s.cfg.DataFileSize)
+	p, _, ok, err := rc.findValid(f.start, f.start, -1, f.start+rc.s.cfg.DataFileSize, false)
 	return p, ok, err
 }
 
@@ -453,7 +468,7 @@ func (rc *recovery) checkTail(stopPos int64, reason string) error {
 	fs := rc.s.cfg.DataFileSize
 	f := fileAt(rc.data, fs, stopPos)
 	limit := rc.data[len(rc.data)-1].start + fs
-	p, h, ok, err := rc.findValid(stopPos+1, rc.last, limit)
+	p, h, ok, err := rc.findValid(stopPos, stopPos+1, rc.last, limit, true)
 	if err != nil {
 		return err
 	}
@@ -478,19 +493,23 @@ func (rc *recovery) checkTail(stopPos int64, reason string) error {
 	return nil
 }
 
-// findValid searches [from, limit) byte by byte for an entry with a
+// findValid searches [from, limit) for an entry at or after candFrom with a
 // non-zero, matching body checksum, a pos equal to where it lies and an
-// index above minIndex. All-zero stretches are skipped quickly.
-func (rc *recovery) findValid(from, minIndex, limit int64) (int64, header, bool, error) {
+// index above minIndex. All-zero stretches are skipped quickly. With record,
+// the non-zero chunks it read are remembered for cutTail.
+func (rc *recovery) findValid(from, candFrom, minIndex, limit int64, record bool) (int64, header, bool, error) {
 	fs := rc.s.cfg.DataFileSize
 	const window = 1 << 20
+	buf := make([]byte, window+HeaderSize)
+	if record {
+		rc.tail, rc.tailScanned = nil, false
+	}
 	for _, f := range rc.data {
 		if f.start+fs <= from || f.start >= limit {
 			continue
 		}
 		off := max(from-f.start, 0)
 		fend := min(fs, limit-f.start)
-		buf := make([]byte, window+HeaderSize)
 		for ; off < fend; off += window {
 			n := min(int64(len(buf)), fs-off)
 			b := buf[:n]
@@ -499,6 +518,9 @@ func (rc *recovery) findValid(from, minIndex, limit int64) (int64, header, bool,
 			}
 			if bytes.Equal(b, zeros[:len(b)]) {
 				continue
+			}
+			if record {
+				rc.tail = append(rc.tail, chunk{f, off, n})
 			}
 			for _, m := range [][]byte{{0, 0, 0, 1}, {0, 0, 0, 2}} {
 				for i := 0; i+HeaderSize <= len(b) && int64(i) < window && off+int64(i) < fend; {
@@ -511,7 +533,7 @@ func (rc *recovery) findValid(from, minIndex, limit int64) (int64, header, bool,
 						break
 					}
 					pos := f.start + off + int64(i)
-					if int64(binary.BigEndian.Uint64(b[i+offPos:])) == pos {
+					if pos >= candFrom && int64(binary.BigEndian.Uint64(b[i+offPos:])) == pos {
 						if h, ok := rc.validWithCRC(f, pos, minIndex); ok {
 							return pos, h, true, nil
 						}
@@ -521,6 +543,7 @@ func (rc *recovery) findValid(from, minIndex, limit int64) (int64, header, bool,
 			}
 		}
 	}
+	rc.tailScanned = record
 	return 0, header{}, false, nil
 }
 
@@ -553,11 +576,38 @@ func (rc *recovery) cutTail(first int64) error {
 			drop = append(drop, f)
 		}
 	}
-	if z, err := zeroNonZero(endFile, rc.end-endFile.start, fs); err != nil {
-		return err
-	} else if z {
-		s.dirty[endFile] = struct{}{}
-		rc.modified = true
+	switch {
+	case rc.clean:
+	case rc.tailScanned:
+		// Zero only the non-zero chunks checkTail saw in endFile, and the
+		// padding marker at end when the scan stopped in a later file.
+		if rc.stopPos > rc.end && rc.stopPos-rc.stopPos%fs != endFile.start {
+			if err := writeZeros(endFile, rc.end-endFile.start, min(MinBlank, endFile.start+fs-rc.end)); err != nil {
+				return err
+			}
+			s.dirty[endFile] = struct{}{}
+			rc.modified = true
+		}
+		for _, c := range rc.tail {
+			if c.f != endFile {
+				continue
+			}
+			lo := max(c.off, rc.end-endFile.start)
+			if hi := c.off + c.n; hi > lo {
+				if err := writeZeros(endFile, lo, hi-lo); err != nil {
+					return err
+				}
+				s.dirty[endFile] = struct{}{}
+				rc.modified = true
+			}
+		}
+	default:
+		if z, err := zeroNonZero(endFile, rc.end-endFile.start, fs); err != nil {
+			return err
+		} else if z {
+			s.dirty[endFile] = struct{}{}
+			rc.modified = true
+		}
 	}
 	s.mu.data = keep
 	if len(drop) > 0 {
@@ -578,7 +628,7 @@ func (rc *recovery) cutTail(first int64) error {
 		}
 	}
 	for _, f := range ikeep {
-		if slotEnd >= f.start && slotEnd < f.start+ifs {
+		if !rc.clean && slotEnd >= f.start && slotEnd < f.start+ifs {
 			if z, err := zeroNonZero(f, slotEnd-f.start, ifs); err != nil {
 				return err
 			} else if z {

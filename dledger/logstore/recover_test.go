@@ -268,13 +268,18 @@ func TestCrashCloneRandom(t *testing.T) {
 					term++
 				}
 			}
-			if rng.IntN(4) == 0 {
+			switch rng.IntN(5) {
+			case 0:
 				fs = fs.ProcessCrashClone()
 				synced = m.last() // kill -9 keeps the page cache
-			} else {
+				s.Close()
+			case 1:
+				mustNotErr(t, s.Close(), "clean close") // syncs, marks the end clean
+				synced = m.last()
+			default:
 				fs = fs.CrashClone(rng)
+				s.Close()
 			}
-			s.Close()
 		}
 	}
 }
@@ -500,4 +505,73 @@ func TestOpenRejects(t *testing.T) {
 	if _, err := Open(fs, testDir, Config{DataFileSize: 100}); err == nil {
 		t.Fatal("tiny DataFileSize accepted")
 	}
+}
+
+// TestCleanShutdownMark checks the clean-close mark in checkpoint: written by
+// Close, trusted only when the log ends there, removed durably by Open.
+func TestCleanShutdownMark(t *testing.T) {
+	fs := vfs.NewMem()
+	cfg := testConfig(t)
+	s := mustOpen(t, fs, cfg)
+	rng := rand.New(rand.NewPCG(3, 3))
+	es, _ := batch(s.FileLayout, 0, 0, 20, 1, rng, 10, 300)
+	mustNotErr(t, s.Append(es), "append")
+	mustNotErr(t, s.Close(), "close")
+	cp := filepath.Join(testDir, "checkpoint")
+	b, _ := vfs.ReadFile(fs, cp)
+	if !strings.Contains(string(b), fmt.Sprintf("rmqdCleanEnd=%d\n", es[19].Pos+es[19].Size())) || !strings.HasPrefix(string(b), "endIndex=19\n") {
+		t.Fatalf("checkpoint after close: %q", b)
+	}
+	s = mustOpen(t, fs, cfg)
+	b, _ = vfs.ReadFile(fs.CrashClone(nil), cp)
+	if strings.Contains(string(b), "rmqdCleanEnd") {
+		t.Fatalf("mark not removed durably: %q", b)
+	}
+	checkLog(t, s, es)
+	// Unsynced appends after the clean open, then power loss with a torn
+	// tail: recovery must scan (and zero) the tail again.
+	more, _ := batch(s.FileLayout, s.End(), 20, 10, 1, rng, 10, 300)
+	mustNotErr(t, s.Append(more), "append")
+	crashed := fs.CrashClone(rand.New(rand.NewPCG(1, 1)))
+	s.Close()
+	s = mustOpen(t, crashed, cfg)
+	n := prefixLen(t, s, append(es, more...))
+	if n < 20 {
+		t.Fatalf("lost synced entries: %d", n)
+	}
+	checkZeroAfterEnd(t, crashed, s, cfg)
+	s.Close()
+}
+
+// TestTornEntryAfterPadding tears the first entry of a new file: recovery
+// ends before the padding of the previous file and removes the marker.
+func TestTornEntryAfterPadding(t *testing.T) {
+	fs := vfs.NewMem()
+	cfg := testConfig(t)
+	s := mustOpen(t, fs, cfg)
+	rng := rand.New(rand.NewPCG(4, 4))
+	var all []dledger.Entry
+	for {
+		es, _ := batch(s.FileLayout, s.End(), int64(len(all)), 1, 1, rng, 200, 400)
+		mustNotErr(t, s.Append(es), "append")
+		all = append(all, es...)
+		if es[0].Pos%cfg.DataFileSize == 0 && len(all) > 1 {
+			break
+		}
+	}
+	mustNotErr(t, s.Sync(), "sync")
+	last := all[len(all)-1]
+	for _, garbage := range []bool{false, true} {
+		c := fs.ProcessCrashClone()
+		junk := make([]byte, HeaderSize)
+		if garbage {
+			junk[3], junk[10] = 1, 5
+		}
+		patch(t, c, cfg, last.Pos, junk)
+		s2 := mustOpen(t, c, cfg)
+		checkLog(t, s2, all[:len(all)-1])
+		checkZeroAfterEnd(t, c, s2, cfg)
+		s2.Close()
+	}
+	s.Close()
 }

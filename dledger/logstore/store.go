@@ -132,7 +132,8 @@ type Store struct {
 	segs, isegs    []segment   // reused by Append
 	checkpointed   int64
 	lastCheckpoint time.Time
-	forceFullScan  bool // recovery: the index was dropped
+	forceFullScan  bool  // recovery: the index was dropped
+	cleanEnd       int64 // recovery: end recorded by the last clean Close, -1 if none
 }
 
 var _ dledger.LogStorage = (*Store)(nil)
@@ -165,16 +166,25 @@ func Open(fs vfs.FS, dir string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.hard = hs
+	c, cleanEnd := loadCheckpoint(fs, dir)
+	s.cleanEnd = cleanEnd
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
-	c := loadCommitted(fs, dir)
 	if c > s.mu.last {
 		s.log.Warn("checkpoint committed index beyond the log end, capped", zap.Int64("committed", c), zap.Int64("last", s.mu.last))
 		c = s.mu.last
 	}
 	s.committed.Store(c)
+	if cleanEnd >= 0 {
+		// Drop the clean-shutdown mark durably before anything is written:
+		// after a later crash it would be a lie.
+		if err := vfs.WriteFileAtomic(fs, filepath.Join(dir, checkpointFile), encodeCheckpoint(s.mu.last, c, -1)); err != nil {
+			s.closeFiles()
+			return nil, fmt.Errorf("logstore: rewrite checkpoint: %w", err)
+		}
+	}
 	s.checkpointed = c
 	s.lastCheckpoint = time.Now()
 	s.log.Info("log store opened",
@@ -502,20 +512,25 @@ func readSlots(files []*file, size int64, index int64, b []byte) error {
 	return nil
 }
 
-// Close writes the checkpoint and closes the files. Close does not sync the
-// log: call Sync first for a clean shutdown.
+// Close syncs the log, writes the checkpoint (durably, with a clean-shutdown
+// mark that lets the next Open skip scanning the zero tail) and closes the
+// files. After a write or sync error it only closes the files.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.mu.closed {
-		s.mu.Unlock()
+	if s.isClosed() {
 		return ErrClosed
 	}
-	s.mu.closed = true
-	s.mu.Unlock()
 	var err error
 	if s.failed == nil {
-		err = s.writeCheckpoint()
+		if err = s.Sync(); err == nil {
+			s.mu.RLock()
+			last, end := s.mu.last, s.mu.end
+			s.mu.RUnlock()
+			err = vfs.WriteFileAtomic(s.fs, filepath.Join(s.dir, checkpointFile), encodeCheckpoint(last, s.committed.Load(), end))
+		}
 	}
+	s.mu.Lock()
+	s.mu.closed = true
+	s.mu.Unlock()
 	if cerr := s.closeFiles(); err == nil {
 		err = cerr
 	}
@@ -540,7 +555,7 @@ func (s *Store) writeCheckpoint() error {
 	s.mu.RLock()
 	last := s.mu.last
 	s.mu.RUnlock()
-	if err := writeFileNoSync(s.fs, filepath.Join(s.dir, checkpointFile), encodeCheckpoint(last, c)); err != nil {
+	if err := writeFileNoSync(s.fs, filepath.Join(s.dir, checkpointFile), encodeCheckpoint(last, c, -1)); err != nil {
 		return fmt.Errorf("logstore: write checkpoint: %w", err)
 	}
 	s.checkpointed = c
