@@ -1,0 +1,717 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rmqd/rmqd/conf"
+	"github.com/rmqd/rmqd/metadata"
+	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
+	"go.uber.org/zap"
+)
+
+// Administration (protocol.md §9, ecosystem.md §1.1 tier 1): topic and
+// subscription-group CRUD and listings, offsets and delay offsets, runtime
+// info, statistics, connection lists, broker configuration, and the relay
+// of admin requests to clients.
+
+// brokerVersionDesc is what GET_BROKER_RUNTIME_INFO reports; tools compare
+// against Java version names.
+const brokerVersionDesc = "V5_3_3"
+
+func (b *Broker) registerAdminProcessors() {
+	h := b.mux.HandleFunc
+	h(protocol.UpdateAndCreateTopic, b.handleCreateTopic)
+	h(protocol.DeleteTopicInBroker, b.handleDeleteTopic)
+	h(protocol.GetAllTopicConfig, b.handleGetAllTopicConfig)
+	h(protocol.GetTopicConfig, b.handleGetTopicConfig)
+	h(protocol.UpdateAndCreateSubscriptionGroup, b.handleCreateGroup)
+	h(protocol.DeleteSubscriptionGroup, b.handleDeleteGroup)
+	h(protocol.GetAllSubscriptionGroupConfig, b.handleGetAllGroups)
+	h(protocol.GetSubscriptionGroupConfig, b.handleGetGroup)
+	h(protocol.GetAllConsumerOffset, b.handleGetAllConsumerOffset)
+	h(protocol.GetAllDelayOffset, b.handleGetAllDelayOffset)
+	h(protocol.GetBrokerRuntimeInfo, b.handleRuntimeInfo)
+	h(protocol.GetConsumeStats, b.handleConsumeStats)
+	h(protocol.GetTopicStatsInfo, b.handleTopicStats)
+	h(protocol.GetConsumerConnectionList, b.handleConsumerConnections)
+	h(protocol.GetProducerConnectionList, b.handleProducerConnections)
+	h(protocol.GetBrokerConfig, b.handleGetBrokerConfig)
+	h(protocol.UpdateBrokerConfig, b.handleUpdateBrokerConfig)
+	h(protocol.QueryTopicConsumeByWho, b.handleTopicConsumeByWho)
+	h(protocol.QueryTopicsByConsumer, b.handleTopicsByConsumer)
+	h(protocol.QueryBrokerOffset, b.handleQueryBrokerOffset)
+	h(protocol.GetConsumerRunningInfo, b.handleRelayToClient)
+	h(protocol.ConsumeMessageDirectly, b.handleRelayToClient)
+	h(protocol.InvokeBrokerToResetOffset, b.handleResetOffset)
+	h(protocol.GetSystemTopicListFromBroker, b.handleSystemTopics)
+}
+
+func badHeader(err error) *remoting.RemotingCommand {
+	return respond(protocol.SystemError, "bad request header: "+err.Error())
+}
+
+func jsonResponse(v any) *remoting.RemotingCommand {
+	resp := respond(protocol.Success, "")
+	body, err := json.Marshal(v)
+	if err != nil {
+		return respond(protocol.SystemError, "encode: "+err.Error())
+	}
+	resp.Body = body
+	return resp
+}
+
+func isSystemTopic(name string) bool {
+	if notAllowedSendTopics[name] || strings.HasPrefix(name, metadata.SystemTopicPrefix) {
+		return true
+	}
+	switch name {
+	case metadata.SelfTestTopic, metadata.BenchmarkTopic, metadata.TraceTopic:
+		return true
+	}
+	return false
+}
+
+// ---------------------------------------------------------------------------
+// Topics.
+
+func (b *Broker) handleCreateTopic(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	h := protocol.CreateTopicRequestHeader{ReadQueueNums: 8, WriteQueueNums: 8, Perm: metadata.DefaultPerm}
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	if err := metadata.ValidateTopicName(h.Topic); err != nil {
+		return respond(protocol.InvalidParameter, err.Error())
+	}
+	if h.Topic == b.config().BrokerClusterName || isSystemTopic(h.Topic) && h.Topic != metadata.AutoCreateTopicKeyTopic {
+		return respond(protocol.InvalidParameter, fmt.Sprintf("The topic[%s] is conflict with system topic.", h.Topic))
+	}
+	if h.ReadQueueNums <= 0 || h.WriteQueueNums <= 0 || h.ReadQueueNums > 1024 || h.WriteQueueNums > 1024 {
+		return respond(protocol.InvalidParameter, fmt.Sprintf("invalid queue numbers read=%d write=%d (1..1024)", h.ReadQueueNums, h.WriteQueueNums))
+	}
+	if h.Perm&^7 != 0 {
+		return respond(protocol.InvalidParameter, fmt.Sprintf("invalid perm %d", h.Perm))
+	}
+	tc := metadata.NewTopicConfig(h.Topic, int(h.ReadQueueNums))
+	tc.WriteQueueNums = int(h.WriteQueueNums)
+	tc.Perm = int(h.Perm)
+	tc.TopicSysFlag = int(h.TopicSysFlag)
+	tc.Order = h.Order
+	switch h.TopicFilterType {
+	case "", metadata.SingleTag:
+	case metadata.MultiTag:
+		tc.TopicFilterType = metadata.MultiTag
+	default:
+		return respond(protocol.InvalidParameter, "invalid topicFilterType "+h.TopicFilterType)
+	}
+	if old, ok := b.topicConfig(h.Topic); ok {
+		tc.Attributes = old.Attributes
+	}
+	if err := applyAttributes(tc.Attributes, h.Attributes); err != nil {
+		return respond(protocol.InvalidParameter, err.Error())
+	}
+	if err := b.putTopic(tc); err != nil {
+		return respond(protocol.SystemError, "create topic failed: "+err.Error())
+	}
+	b.log.Info("topic created or updated", zap.String("topic", h.Topic), zap.Int("read", tc.ReadQueueNums),
+		zap.Int("write", tc.WriteQueueNums), zap.Int("perm", tc.Perm))
+	return respond(protocol.Success, "")
+}
+
+// applyAttributes applies mqadmin's "+key=value,-key" syntax.
+func applyAttributes(dst map[string]string, s string) error {
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		switch part[0] {
+		case '+':
+			k, v, ok := strings.Cut(part[1:], "=")
+			if !ok || k == "" {
+				return fmt.Errorf("bad attribute %q (want +key=value)", part)
+			}
+			dst[k] = v
+		case '-':
+			delete(dst, part[1:])
+		default:
+			return fmt.Errorf("bad attribute %q (want +key=value or -key)", part)
+		}
+	}
+	return nil
+}
+
+func (b *Broker) handleDeleteTopic(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.TopicHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	if isSystemTopic(h.Topic) || h.Topic == metadata.AutoCreateTopicKeyTopic {
+		return respond(protocol.InvalidParameter, fmt.Sprintf("The topic[%s] is conflict with system topic.", h.Topic))
+	}
+	if err := b.meta.DeleteTopic(h.Topic); err != nil {
+		return respond(protocol.SystemError, "delete topic failed: "+err.Error())
+	}
+	if err := b.meta.RemoveOffsets(h.Topic, ""); err != nil {
+		b.log.Warn("remove offsets of deleted topic", zap.String("topic", h.Topic), zap.Error(err))
+	}
+	b.store.DeleteTopics([]string{h.Topic})
+	b.stats.forgetTopic(h.Topic)
+	b.log.Info("topic deleted", zap.String("topic", h.Topic))
+	return respond(protocol.Success, "")
+}
+
+func (b *Broker) handleGetAllTopicConfig(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	resp := respond(protocol.Success, "")
+	resp.Body = b.meta.Topics.Encode(false)
+	return resp
+}
+
+func (b *Broker) handleGetTopicConfig(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.TopicHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	tc, ok := b.topicConfig(h.Topic)
+	if !ok {
+		return respond(protocol.TopicNotExist, fmt.Sprintf("No topic in this broker. topic: %s", h.Topic))
+	}
+	return jsonResponse(tc)
+}
+
+func (b *Broker) handleSystemTopics(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var list []string
+	for _, name := range b.meta.Topics.Names() {
+		if isSystemTopic(name) || name == metadata.AutoCreateTopicKeyTopic || name == metadata.OffsetMovedEventTopic {
+			list = append(list, name)
+		}
+	}
+	resp := respond(protocol.Success, "")
+	resp.Body = (&protocol.TopicList{TopicList: list}).Encode()
+	return resp
+}
+
+// ---------------------------------------------------------------------------
+// Subscription groups.
+
+func (b *Broker) handleCreateGroup(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var probe struct {
+		GroupName string `json:"groupName"`
+	}
+	if err := decodeBody(req.Body, &probe); err != nil {
+		return respond(protocol.SystemError, "bad subscription group body: "+err.Error())
+	}
+	if err := metadata.ValidateGroupName(probe.GroupName); err != nil {
+		return respond(protocol.InvalidParameter, err.Error())
+	}
+	gc := metadata.NewSubscriptionGroupConfig(probe.GroupName)
+	if err := json.Unmarshal(req.Body, &gc); err != nil {
+		return respond(protocol.SystemError, "bad subscription group body: "+err.Error())
+	}
+	if gc.RetryQueueNums < 0 || gc.RetryMaxTimes < -1 {
+		return respond(protocol.InvalidParameter, "retryQueueNums and retryMaxTimes must not be negative")
+	}
+	if err := b.meta.PutGroup(gc); err != nil {
+		return respond(protocol.SystemError, "update subscription group failed: "+err.Error())
+	}
+	b.log.Info("subscription group created or updated", zap.String("group", gc.GroupName))
+	return respond(protocol.Success, "")
+}
+
+func (b *Broker) handleDeleteGroup(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.DeleteSubscriptionGroupRequestHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	if err := b.meta.DeleteGroup(h.GroupName); err != nil {
+		return respond(protocol.SystemError, "delete subscription group failed: "+err.Error())
+	}
+	if h.CleanOffset {
+		if err := b.meta.RemoveOffsets("", h.GroupName); err != nil {
+			b.log.Warn("remove offsets of deleted group", zap.String("group", h.GroupName), zap.Error(err))
+		}
+	}
+	return respond(protocol.Success, "")
+}
+
+func (b *Broker) handleGetAllGroups(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	resp := respond(protocol.Success, "")
+	resp.Body = b.meta.Groups.Encode(false)
+	return resp
+}
+
+func (b *Broker) handleGetGroup(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.GetSubscriptionGroupConfigRequestHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	gc, ok := b.groupConfig(h.Group)
+	if !ok {
+		return respond(protocol.SubscriptionGroupNotExist, "the subscription group does not exist: "+h.Group)
+	}
+	return jsonResponse(gc)
+}
+
+func (b *Broker) handleGetAllConsumerOffset(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	resp := respond(protocol.Success, "")
+	resp.Body = b.meta.Offsets.Encode(false)
+	return resp
+}
+
+func (b *Broker) handleGetAllDelayOffset(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	resp := respond(protocol.Success, "")
+	resp.Body = b.meta.Delay.Encode(false)
+	return resp
+}
+
+// ---------------------------------------------------------------------------
+// Runtime info and statistics.
+
+func (b *Broker) handleRuntimeInfo(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	resp := respond(protocol.Success, "")
+	resp.Body = (&protocol.KVTable{Table: b.runtimeInfo()}).Encode()
+	return resp
+}
+
+func formatTps(r10, r60, r600 float64) string {
+	return fmt.Sprintf("%.2f %.2f %.2f", r10, r60, r600)
+}
+
+// runtimeInfo is the KV table mqadmin brokerStatus / clusterList and the
+// dashboard read (Java AdminBrokerProcessor.prepareRuntimeInfo). Keys the
+// store reports override the zero defaults below.
+func (b *Broker) runtimeInfo() map[string]string {
+	now := time.Now()
+	s := b.stats
+	putTps := formatTps(s.putRate.rate(10), s.putRate.rate(60), s.putRate.rate(600))
+	getTps := formatTps(s.getRate.rate(10), s.getRate.rate(60), s.getRate.rate(600))
+	up := now.Sub(b.startTime)
+	producers, consumers := b.clients.counts()
+	t := map[string]string{
+		"brokerVersionDesc":                        brokerVersionDesc,
+		"brokerVersion":                            strconv.Itoa(int(protocol.CurrentVersion)),
+		"brokerActive":                             strconv.FormatBool(b.IsMaster()),
+		"msgPutTotalYesterdayMorning":              "0",
+		"msgPutTotalTodayMorning":                  strconv.FormatInt(s.putYesterday.Load(), 10),
+		"msgPutTotalTodayNow":                      strconv.FormatInt(s.putYesterday.Load()+s.putToday.Load(), 10),
+		"msgGetTotalYesterdayMorning":              "0",
+		"msgGetTotalTodayMorning":                  strconv.FormatInt(s.getYesterday.Load(), 10),
+		"msgGetTotalTodayNow":                      strconv.FormatInt(s.getYesterday.Load()+s.getToday.Load(), 10),
+		"putTps":                                   putTps,
+		"getTransferedTps":                         getTps,
+		"getTransferredTps":                        getTps,
+		"getFoundTps":                              getTps,
+		"getMissTps":                               formatTps(0, 0, 0),
+		"getTotalTps":                              getTps,
+		"sendThreadPoolQueueSize":                  "0",
+		"sendThreadPoolQueueCapacity":              "10000",
+		"pullThreadPoolQueueSize":                  "0",
+		"pullThreadPoolQueueCapacity":              "100000",
+		"litePullThreadPoolQueueSize":              "0",
+		"litePullThreadPoolQueueCapacity":          "100000",
+		"queryThreadPoolQueueSize":                 "0",
+		"queryThreadPoolQueueCapacity":             "20000",
+		"EndTransactionQueueSize":                  "0",
+		"EndTransactionThreadPoolQueueCapacity":    "100000",
+		"sendThreadPoolQueueHeadWaitTimeMills":     "0",
+		"pullThreadPoolQueueHeadWaitTimeMills":     "0",
+		"queryThreadPoolQueueHeadWaitTimeMills":    "0",
+		"litePullThreadPoolQueueHeadWaitTimeMills": "0",
+		"pageCacheLockTimeMills":                   "0",
+		"dispatchBehindBytes":                      "0",
+		"putMessageTimesTotal":                     strconv.FormatInt(s.putNums.Load(), 10),
+		"putMessageSizeTotal":                      strconv.FormatInt(s.putBytes.Load(), 10),
+		"putMessageAverageSize":                    avgSize(s.putBytes.Load(), s.putNums.Load()),
+		"putMessageEntireTimeMax":                  "0",
+		"getMessageEntireTimeMax":                  "0",
+		"putMessageDistributeTime":                 "[<=0ms]:0 [0~10ms]:0 [10~50ms]:0 [50~100ms]:0 [100~200ms]:0 [200~500ms]:0 [500ms~1s]:0 [1~2s]:0 [2~3s]:0 [3~4s]:0 [4~5s]:0 [5~10s]:0 [10s~]:0 ",
+		"remainTransientStoreBufferNumbs":          "0",
+		"remainHowManyDataToFlush":                 "0 B",
+		"startAcceptSendRequestTimeStamp":          "0",
+		"bootTimestamp":                            strconv.FormatInt(b.startTime.UnixMilli(), 10),
+		"runtime":                                  fmt.Sprintf("[ %d days, %d hours, %d minutes, %d seconds ]", int(up.Hours())/24, int(up.Hours())%24, int(up.Minutes())%60, int(up.Seconds())%60),
+		"earliestMessageTimeStamp":                 "0",
+		"commitLogDiskRatio":                       "0.0",
+		"consumeQueueDiskRatio":                    "0.0",
+		"commitLogDirCapacity":                     "",
+		"commitLogMaxOffset":                       strconv.FormatInt(b.store.GetMaxPhyOffset(), 10),
+		"commitLogMinOffset":                       strconv.FormatInt(b.store.GetMinPhyOffset(), 10),
+		"timerReadBehind":                          "0",
+		"timerOffsetBehind":                        "0",
+		"timerCongestNum":                          "0",
+		"timerEnqueueTps":                          "0.0",
+		"timerDequeueTps":                          "0.0",
+		"longPollingHeldRequests":                  strconv.Itoa(b.holds.count()),
+		"producerChannels":                         strconv.Itoa(producers),
+		"consumerChannels":                         strconv.Itoa(consumers),
+	}
+	for k, v := range b.store.RuntimeInfo() {
+		t[k] = v
+	}
+	return t
+}
+
+func avgSize(bytes, n int64) string {
+	if n == 0 {
+		return "0.0"
+	}
+	return strconv.FormatFloat(float64(bytes)/float64(n), 'f', 1, 64)
+}
+
+// fastjsonMQKey renders a MessageQueue as fastjson writes it when it is a
+// map key: {"brokerName":"b","queueId":0,"topic":"T"} (keys sorted). The
+// resulting bodies are not standard JSON; Java tools (fastjson) read them.
+func fastjsonMQKey(buf *bytes.Buffer, topic, brokerName string, queueID int32) {
+	bn, _ := json.Marshal(brokerName)
+	tp, _ := json.Marshal(topic)
+	fmt.Fprintf(buf, `{"brokerName":%s,"queueId":%d,"topic":%s}`, bn, queueID, tp)
+}
+
+func (b *Broker) handleTopicStats(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.TopicHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	tc, ok := b.topicConfig(h.Topic)
+	if !ok {
+		return respond(protocol.TopicNotExist, fmt.Sprintf("topic[%s] not exist", h.Topic))
+	}
+	name := b.config().BrokerName
+	var buf bytes.Buffer
+	buf.WriteString(`{"offsetTable":{`)
+	for q := 0; q < tc.WriteQueueNums; q++ {
+		if q > 0 {
+			buf.WriteByte(',')
+		}
+		qid := int32(q)
+		min := b.store.GetMinOffsetInQueue(h.Topic, qid)
+		max := b.store.GetMaxOffsetInQueue(h.Topic, qid)
+		var last int64
+		if max > 0 {
+			last = b.store.GetMessageStoreTimeStamp(h.Topic, qid, max-1)
+		}
+		fastjsonMQKey(&buf, h.Topic, name, qid)
+		fmt.Fprintf(&buf, `:{"lastUpdateTimestamp":%d,"maxOffset":%d,"minOffset":%d}`, max0(last), max, min)
+	}
+	fmt.Fprintf(&buf, `},"topicPutTps":%.2f}`, 0.0)
+	resp := respond(protocol.Success, "")
+	resp.Body = buf.Bytes()
+	return resp
+}
+
+func max0(v int64) int64 {
+	if v < 0 {
+		return 0
+	}
+	return v
+}
+
+func (b *Broker) handleConsumeStats(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.GetConsumeStatsRequestHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	topics := b.meta.Offsets.WhichTopicByConsumer(h.ConsumerGroup)
+	if h.Topic != "" {
+		topics = []string{h.Topic}
+	}
+	name := b.config().BrokerName
+	var buf bytes.Buffer
+	buf.WriteString(`{"consumeTps":0.0,"offsetTable":{`)
+	first := true
+	for _, topic := range topics {
+		tc, ok := b.topicConfig(topic)
+		if !ok {
+			continue
+		}
+		if h.Topic == "" {
+			// Java skips topics the online group no longer subscribes to.
+			if snap, online := b.clients.consumerGroup(h.ConsumerGroup); online {
+				if _, sub := snap.subs[topic]; !sub {
+					continue
+				}
+			}
+		}
+		for q := 0; q < tc.WriteQueueNums; q++ {
+			qid := int32(q)
+			brokerOffset := b.store.GetMaxOffsetInQueue(topic, qid)
+			consumerOffset := b.queryOffset(h.ConsumerGroup, topic, qid)
+			if consumerOffset < 0 {
+				consumerOffset = 0
+			}
+			pullOffset, ok := b.stats.pullOffset(h.ConsumerGroup, topic, qid)
+			if !ok {
+				pullOffset = consumerOffset
+			}
+			var last int64
+			if consumerOffset > 0 {
+				last = max0(b.store.GetMessageStoreTimeStamp(topic, qid, consumerOffset-1))
+			}
+			if !first {
+				buf.WriteByte(',')
+			}
+			first = false
+			fastjsonMQKey(&buf, topic, name, qid)
+			fmt.Fprintf(&buf, `:{"brokerOffset":%d,"consumerOffset":%d,"lastTimestamp":%d,"pullOffset":%d}`,
+				brokerOffset, consumerOffset, last, pullOffset)
+		}
+	}
+	buf.WriteString("}}")
+	resp := respond(protocol.Success, "")
+	resp.Body = buf.Bytes()
+	return resp
+}
+
+// ---------------------------------------------------------------------------
+// Connections.
+
+func (b *Broker) handleConsumerConnections(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.ConsumerGroupHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	snap, ok := b.clients.consumerGroup(h.ConsumerGroup)
+	if !ok {
+		return respond(protocol.ConsumerNotOnline, fmt.Sprintf("the consumer group[%s] not online", h.ConsumerGroup))
+	}
+	body := consumerConnectionBody{
+		ConnectionSet:     []connection{},
+		SubscriptionTable: map[string]subscriptionData{},
+		ConsumeType:       snap.consumeType,
+		MessageModel:      snap.messageModel,
+		ConsumeFromWhere:  snap.consumeFromWhere,
+	}
+	for i := range snap.channels {
+		body.ConnectionSet = append(body.ConnectionSet, snap.channels[i].connection())
+	}
+	for t, s := range snap.subs {
+		body.SubscriptionTable[t] = s.toWire()
+	}
+	return jsonResponse(body)
+}
+
+func (b *Broker) handleProducerConnections(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.ProducerGroupHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	chs := b.clients.producerChannels(h.ProducerGroup)
+	if len(chs) == 0 {
+		return respond(protocol.SystemError, fmt.Sprintf("the producer group[%s] not exist", h.ProducerGroup))
+	}
+	body := producerConnectionBody{ConnectionSet: []connection{}}
+	for i := range chs {
+		body.ConnectionSet = append(body.ConnectionSet, chs[i].connection())
+	}
+	return jsonResponse(body)
+}
+
+func (b *Broker) handleTopicConsumeByWho(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.TopicHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	set := map[string]bool{}
+	for _, g := range b.clients.groupsOfTopic(h.Topic) {
+		set[g] = true
+	}
+	for _, g := range b.meta.Offsets.WhichGroupByTopic(h.Topic) {
+		set[g] = true
+	}
+	list := make([]string, 0, len(set))
+	for g := range set {
+		list = append(list, g)
+	}
+	sort.Strings(list)
+	return jsonResponse(groupListBody{GroupList: list})
+}
+
+func (b *Broker) handleTopicsByConsumer(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h struct {
+		Group string `ext:"group,required"`
+	}
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	topics := b.meta.Offsets.WhichTopicByConsumer(h.Group)
+	if topics == nil {
+		topics = []string{}
+	}
+	return jsonResponse(struct {
+		TopicList  []string `json:"topicList"`
+		BrokerAddr string   `json:"brokerAddr"`
+	}{topics, b.storeHost})
+}
+
+func (b *Broker) handleQueryBrokerOffset(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	return offsetResponse(b.store.GetMaxPhyOffset())
+}
+
+// ---------------------------------------------------------------------------
+// Broker configuration.
+
+func (b *Broker) configVersionJSON() string {
+	b.configVersion.Lock()
+	defer b.configVersion.Unlock()
+	return string(b.configVersion.v.Encode())
+}
+
+func (b *Broker) handleGetBrokerConfig(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	resp := respond(protocol.Success, "")
+	resp.Body = []byte(b.config().Properties())
+	resp.ExtFields = protocol.EncodeHeader(&protocol.GetBrokerConfigResponseHeader{Version: b.configVersionJSON()})
+	return resp
+}
+
+// handleUpdateBrokerConfig applies key=value lines to a copy of the
+// configuration and publishes it when every key parses and the result
+// validates. Keys that only take effect at start (ports, paths, store
+// layout) are stored but not re-applied.
+func (b *Broker) handleUpdateBrokerConfig(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	if len(req.Body) == 0 {
+		return respond(protocol.SystemError, "empty config body")
+	}
+	entries, err := conf.ReadProperties(bytes.NewReader(req.Body))
+	if err != nil {
+		return respond(protocol.SystemError, "bad properties: "+err.Error())
+	}
+	next := b.config().Clone()
+	var ignored []string
+	set := map[string]string{}
+	for _, e := range entries {
+		if err := next.Set(e.Key, e.Value); err != nil {
+			if errors.Is(err, conf.ErrNotImplemented) {
+				ignored = append(ignored, e.Key)
+				continue
+			}
+			return respond(protocol.SystemError, err.Error())
+		}
+		set[e.Key] = e.Value
+	}
+	if err := next.Validate(); err != nil {
+		return respond(protocol.SystemError, err.Error())
+	}
+	b.cfg.Store(next)
+	if path := b.configFile.Load(); path != nil && *path != "" && len(set) > 0 {
+		// Like Java, the change also goes into the broker's config file.
+		if err := conf.UpdateFile(*path, set); err != nil {
+			b.log.Warn("config file not updated", zap.String("file", *path), zap.Error(err))
+		}
+	}
+	b.configVersion.Lock()
+	b.configVersion.v = b.configVersion.v.Next(time.Now().UnixMilli())
+	b.configVersion.Unlock()
+	b.log.Info("broker config updated", zap.ByteString("properties", req.Body), zap.Strings("ignored", ignored))
+	b.triggerRegister()
+	remark := ""
+	if len(ignored) > 0 {
+		remark = "ignored keys rmqd does not implement: " + strings.Join(ignored, ",")
+	}
+	return respond(protocol.Success, remark)
+}
+
+// ---------------------------------------------------------------------------
+// Relays and resets.
+
+// handleRelayToClient forwards GET_CONSUMER_RUNNING_INFO (307) and
+// CONSUME_MESSAGE_DIRECTLY (309) to the connection of the named client and
+// returns its answer unchanged (protocol.md §9.2).
+func (b *Broker) handleRelayToClient(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.ConsumerClientHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	conn, ok := b.clients.findChannelByClientID(h.ClientID)
+	if !ok {
+		return respond(protocol.SystemError, fmt.Sprintf("The Consumer <%s> <%s> not online", h.ConsumerGroup, h.ClientID))
+	}
+	fwd := b.newRequest(req.Code, req.ExtFields, req.Body)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := conn.Invoke(ctx, fwd, 10*time.Second)
+	if err != nil {
+		return respond(protocol.SystemError, fmt.Sprintf("invoke consumer <%s> <%s> failed: %v", h.ConsumerGroup, h.ClientID, err))
+	}
+	resp := respond(out.Code, out.Remark)
+	resp.ExtFields = out.ExtFields
+	resp.Body = out.Body
+	return resp
+}
+
+// handleResetOffset is INVOKE_BROKER_TO_RESET_OFFSET (222): compute each
+// queue's offset for the timestamp, store it, and push
+// RESET_CONSUMER_CLIENT_OFFSET (220) to the online clients of the group.
+// With no client online the answer is CONSUMER_NOT_ONLINE (the tool then
+// falls back to updating offsets itself), after the broker-side reset.
+func (b *Broker) handleResetOffset(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.ResetOffsetRequestHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	tc, ok := b.topicConfig(h.Topic)
+	if !ok {
+		return respond(protocol.TopicNotExist, fmt.Sprintf("[reset-offset] request topic[%s] not exist", h.Topic))
+	}
+	offsets := map[int32]int64{}
+	for q := 0; q < tc.ReadQueueNums; q++ {
+		qid := int32(q)
+		if h.QueueID != nil && *h.QueueID >= 0 && *h.QueueID != qid {
+			continue
+		}
+		var off int64
+		switch {
+		case h.Timestamp < 0:
+			off = b.store.GetMaxOffsetInQueue(h.Topic, qid)
+		default:
+			off = b.store.GetOffsetInQueueByTime(h.Topic, qid, h.Timestamp)
+		}
+		if cur := b.queryOffset(h.Group, h.Topic, qid); !h.IsForce && cur >= 0 && cur < off {
+			off = cur
+		}
+		offsets[qid] = off
+	}
+	if err := b.meta.ResetOffsets(h.Group, h.Topic, offsets); err != nil {
+		return respond(protocol.SystemError, "reset offsets failed: "+err.Error())
+	}
+	name := b.config().BrokerName
+	var buf bytes.Buffer
+	buf.WriteString(`{"offsetTable":{`)
+	qids := make([]int, 0, len(offsets))
+	for q := range offsets {
+		qids = append(qids, int(q))
+	}
+	sort.Ints(qids)
+	for i, q := range qids {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		fastjsonMQKey(&buf, h.Topic, name, int32(q))
+		fmt.Fprintf(&buf, ":%d", offsets[int32(q)])
+	}
+	buf.WriteString("}}")
+	body := buf.Bytes()
+	conns := b.clients.consumerChannels(h.Group)
+	if len(conns) == 0 {
+		return respond(protocol.ConsumerNotOnline, fmt.Sprintf("Consumer not online, so can not reset offset, Group: %s Topic: %s Timestamp: %d", h.Group, h.Topic, h.Timestamp))
+	}
+	for _, c := range conns {
+		push := b.newRequest(protocol.ResetConsumerClientOffset, map[string]string{
+			"topic": h.Topic, "group": h.Group, "timestamp": strconv.FormatInt(h.Timestamp, 10), "isForce": strconv.FormatBool(h.IsForce),
+		}, body)
+		push.Flag |= remoting.FlagOneway
+		if err := c.Send(push); err != nil {
+			b.log.Debug("reset offset push failed", zap.String("addr", c.RemoteAddr()), zap.Error(err))
+		}
+	}
+	resp := respond(protocol.Success, "")
+	resp.Body = body
+	return resp
+}

@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/rmqd/rmqd/metadata"
+	"github.com/rmqd/rmqd/protocol"
+	"go.uber.org/zap"
+)
+
+// Thin wrappers over metadata used by the processors, so that every topic
+// creation triggers a name-server registration and errors are logged once.
+
+func (b *Broker) topicConfig(name string) (metadata.TopicConfig, bool) {
+	return b.meta.Topics.Get(name)
+}
+
+func (b *Broker) groupConfig(name string) (metadata.SubscriptionGroupConfig, bool) {
+	return b.meta.Groups.Get(name)
+}
+
+// groupConfigOrCreate finds the group, creating it with defaults when
+// autoCreateSubscriptionGroup is on (or for CID_RMQ_SYS_ groups).
+func (b *Broker) groupConfigOrCreate(name string) (metadata.SubscriptionGroupConfig, bool) {
+	if gc, ok := b.meta.Groups.Get(name); ok {
+		return gc, true
+	}
+	if name == "" {
+		return metadata.SubscriptionGroupConfig{}, false
+	}
+	gc, created, err := b.meta.FindOrCreateGroup(name, b.config().AutoCreateSubscriptionGroup)
+	if err != nil {
+		if !errors.Is(err, metadata.ErrGroupNotExist) {
+			b.log.Warn("create subscription group failed", zap.String("group", name), zap.Error(err))
+		}
+		return metadata.SubscriptionGroupConfig{}, false
+	}
+	if created {
+		b.log.Info("subscription group auto-created", zap.String("group", name))
+	}
+	return gc, true
+}
+
+// createTopicIfAbsent creates tc unless a topic of that name exists, and
+// registers with the name servers when it created one.
+func (b *Broker) createTopicIfAbsent(tc metadata.TopicConfig) (metadata.TopicConfig, error) {
+	cur, created, err := b.meta.CreateTopicIfAbsent(tc)
+	if err != nil {
+		return metadata.TopicConfig{}, err
+	}
+	if created {
+		b.triggerRegister()
+	}
+	return cur, nil
+}
+
+// putTopic creates or replaces a topic and registers.
+func (b *Broker) putTopic(tc metadata.TopicConfig) error {
+	if err := b.meta.PutTopic(tc); err != nil {
+		return err
+	}
+	b.triggerRegister()
+	return nil
+}
+
+// commitOffset stores a consumer offset (a lower offset than the stored one
+// is ignored by metadata).
+func (b *Broker) commitOffset(clientAddr, group, topic string, queueID int32, offset int64) {
+	if err := b.meta.CommitOffset(group, topic, queueID, offset); err != nil {
+		b.log.Warn("commit offset failed", zap.String("group", group), zap.String("topic", topic),
+			zap.Int32("queueId", queueID), zap.Int64("offset", offset), zap.String("client", clientAddr), zap.Error(err))
+	}
+}
+
+// queryOffset returns the committed offset, or -1.
+func (b *Broker) queryOffset(group, topic string, queueID int32) int64 {
+	return b.meta.Offsets.Query(group, topic, queueID)
+}
+
+// topicTable is the registration body's topic table.
+func (b *Broker) topicTable() protocol.TopicConfigSerializeWrapper {
+	all, dv := b.meta.Topics.All()
+	w := protocol.TopicConfigSerializeWrapper{
+		DataVersion:      protocol.DataVersion{Counter: dv.Counter, StateVersion: dv.StateVersion, Timestamp: dv.Timestamp},
+		TopicConfigTable: make(map[string]*protocol.TopicConfig, len(all)),
+	}
+	brokerPerm := b.config().BrokerPermission
+	for name, tc := range all {
+		perm := tc.Perm
+		if brokerPerm&int(protocol.PermWrite) == 0 || brokerPerm&int(protocol.PermRead) == 0 {
+			perm &= brokerPerm | int(protocol.PermInherit) // a read-only broker advertises read-only topics
+		}
+		w.TopicConfigTable[name] = &protocol.TopicConfig{
+			Attributes:      tc.Attributes,
+			Order:           tc.Order,
+			Perm:            int32(perm),
+			ReadQueueNums:   int32(tc.ReadQueueNums),
+			TopicFilterType: tc.TopicFilterType,
+			TopicName:       tc.TopicName,
+			TopicSysFlag:    int32(tc.TopicSysFlag),
+			WriteQueueNums:  int32(tc.WriteQueueNums),
+		}
+	}
+	return w
+}

@@ -1,0 +1,77 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
+	"github.com/rmqd/rmqd/store"
+)
+
+// QUERY_MESSAGE (12) and VIEW_MESSAGE_BY_ID (33), protocol.md §2.4, §9.2.
+
+const defaultQueryMaxNum = 32
+
+func (b *Broker) handleQueryMessage(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.QueryMessageRequestHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return respond(protocol.SystemError, "bad request header: "+err.Error())
+	}
+	if h.MaxNum <= 0 || h.MaxNum > 64 {
+		h.MaxNum = defaultQueryMaxNum
+	}
+	if h.UniqueKeyQuery {
+		h.MaxNum = 1 // Java: a unique key names one message (the newest copy wins)
+	}
+	if h.EndTimestamp <= 0 {
+		h.EndTimestamp = time.Now().UnixMilli() + 60_000
+	}
+	res, err := b.store.QueryMessage(h.Topic, h.Key, h.MaxNum, h.BeginTimestamp, h.EndTimestamp)
+	if err != nil {
+		return respond(protocol.SystemError, "query message failed: "+err.Error())
+	}
+	resp := respond(protocol.QueryNotFound, "can not find message, maybe time range not correct")
+	if len(res.Messages) > 0 {
+		resp = respond(protocol.Success, "")
+		size := 0
+		for _, m := range res.Messages {
+			size += len(m)
+		}
+		body := make([]byte, 0, size)
+		for _, m := range res.Messages {
+			body = append(body, m...)
+		}
+		resp.Body = body
+	}
+	resp.ExtFields = protocol.EncodeHeader(&protocol.QueryMessageResponseHeader{
+		IndexLastUpdateTimestamp: res.IndexLastUpdateTimestamp,
+		IndexLastUpdatePhyoffset: res.IndexLastUpdatePhyoffset,
+	})
+	return resp
+}
+
+func (b *Broker) handleViewMessageByID(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.ViewMessageRequestHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return respond(protocol.SystemError, "bad request header: "+err.Error())
+	}
+	if h.Offset < 0 {
+		return respond(protocol.SystemError, fmt.Sprintf("can not find message by the offset, %d", h.Offset))
+	}
+	ext, err := b.store.LookMessageByOffset(h.Offset)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrMalformed) {
+			return respond(protocol.SystemError, fmt.Sprintf("can not find message by the offset, %d", h.Offset))
+		}
+		return respond(protocol.SystemError, "view message failed: "+err.Error())
+	}
+	rec, err := b.store.SelectOneMessageByOffset(h.Offset, ext.StoreSize)
+	if err != nil {
+		return respond(protocol.SystemError, fmt.Sprintf("can not find message by the offset, %d", h.Offset))
+	}
+	resp := respond(protocol.Success, "")
+	resp.Body = rec
+	return resp
+}

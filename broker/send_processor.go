@@ -1,0 +1,305 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/rmqd/rmqd/metadata"
+	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
+	"github.com/rmqd/rmqd/store"
+	"go.uber.org/zap"
+)
+
+// SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and the
+// reply variants (324, 325): protocol.md §2.2, §5.4, §4.5.
+//
+// Order of checks (Java's AbstractSendMessageProcessor.msgCheck and
+// SendMessageProcessor): master, broker write permission, topic name,
+// not-sendable system topic, topic config (auto-created from the header's
+// defaultTopic when allowed), topic write permission, queue id, message size,
+// then the extension send hooks (retry/DLQ redirection, delay, transactions),
+// then the store.
+
+// notAllowedSendTopics are system topics producers may not write to.
+var notAllowedSendTopics = map[string]bool{
+	metadata.ScheduleTopic:           true,
+	metadata.TransHalfTopic:          true,
+	metadata.TransOpHalfTopic:        true,
+	metadata.TransCheckMaxTimeTopic:  true,
+	metadata.OffsetMovedEventTopic:   true,
+	metadata.AutoCreateTopicKeyTopic: true,
+}
+
+const (
+	msgRegionDefault = "DefaultRegion"
+	maxPropertiesLen = 32767
+)
+
+// sendRequest is a decoded send request, whichever code it came with.
+type sendRequest struct {
+	header protocol.SendMessageRequestHeader
+	batch  bool
+	reply  bool
+}
+
+func decodeSendRequest(req *remoting.RemotingCommand) (*sendRequest, error) {
+	sr := &sendRequest{}
+	switch req.Code {
+	case protocol.SendMessageV2, protocol.SendBatchMessage, protocol.SendReplyMessageV2:
+		var v2 protocol.SendMessageRequestHeaderV2
+		if err := protocol.DecodeHeader(req.ExtFields, &v2); err != nil {
+			return nil, err
+		}
+		sr.header = v2.V1()
+	default:
+		if err := protocol.DecodeHeader(req.ExtFields, &sr.header); err != nil {
+			return nil, err
+		}
+	}
+	sr.batch = req.Code == protocol.SendBatchMessage
+	sr.reply = req.Code == protocol.SendReplyMessage || req.Code == protocol.SendReplyMessageV2
+	return sr, nil
+}
+
+func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	sr, err := decodeSendRequest(req)
+	if err != nil {
+		return respond(protocol.SystemError, "bad send request header: "+err.Error())
+	}
+	h := &sr.header
+	cfg := b.config()
+	if resp := b.checkWritable(); resp != nil {
+		return resp
+	}
+	if err := metadata.ValidateTopicName(h.Topic); err != nil {
+		return respond(protocol.InvalidParameter, err.Error())
+	}
+	if notAllowedSendTopics[h.Topic] {
+		return respond(protocol.NoPermission, fmt.Sprintf("Sending message to topic[%s] is forbidden.", h.Topic))
+	}
+	tc, ok := b.topicConfig(h.Topic)
+	if !ok {
+		tc, ok = b.autoCreateTopicForSend(h, c)
+		if !ok {
+			return respond(protocol.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please! %s", h.Topic, faqTopicNotExist))
+		}
+	}
+	if !metadata.IsWriteable(tc.Perm) {
+		return respond(protocol.NoPermission, fmt.Sprintf("the topic[%s] sending message is forbidden", h.Topic))
+	}
+	queues := max(tc.WriteQueueNums, tc.ReadQueueNums)
+	if h.QueueID >= int32(queues) {
+		return respond(protocol.SystemError, fmt.Sprintf("request queueId[%d] is illegal, topic %s has %d queues, producer: %s",
+			h.QueueID, h.Topic, queues, c.RemoteAddr()))
+	}
+	if h.QueueID < 0 {
+		h.QueueID = int32(rand.IntN(max(tc.WriteQueueNums, 1)))
+	}
+	if len(req.Body) == 0 {
+		return respond(protocol.MessageIllegal, "the message body is empty")
+	}
+	if sr.batch {
+		return b.sendBatch(c, sr, tc, req)
+	}
+	if len(req.Body) > cfg.MaxMessageSize {
+		return respond(protocol.MessageIllegal, fmt.Sprintf("the message body size %d is over the limit %d (maxMessageSize)", len(req.Body), cfg.MaxMessageSize))
+	}
+	if len(h.Properties) > maxPropertiesLen {
+		return respond(protocol.MessageIllegal, fmt.Sprintf("the message properties length %d is over the limit %d", len(h.Properties), maxPropertiesLen))
+	}
+	msg := &store.Message{
+		Topic:          h.Topic,
+		Flag:           h.Flag,
+		Body:           req.Body,
+		Properties:     store.StringToProperties(h.Properties),
+		QueueID:        h.QueueID,
+		SysFlag:        h.SysFlag,
+		BornTimestamp:  h.BornTimestamp,
+		BornHost:       c.RemoteAddr(),
+		ReconsumeTimes: h.ReconsumeTimes,
+	}
+	if tc.TopicFilterType == metadata.MultiTag {
+		msg.SysFlag |= store.MultiTagsFlag
+	}
+	if msg.UniqKey() == "" {
+		msg.SetProperty(store.PropertyUniqClientMessageIDKey, b.newUniqID())
+	}
+	msg.SetProperty(store.PropertyCluster, cfg.BrokerClusterName)
+	if code, remark := b.runSendHooks(c, h, msg); code != protocol.Success {
+		return respond(code, remark)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.putTimeout())
+	defer cancel()
+	res := b.store.PutMessage(ctx, msg)
+	resp := b.putResultResponse(res, msg.Topic, msg.QueueID)
+	if res.Status.OK() {
+		b.stats.recordPut(msg.Topic, 1, int64(res.WroteBytes))
+		ext := resp.ExtFields
+		if tid := msg.Property(store.PropertyTransactionID); tid != "" {
+			ext["transactionId"] = tid
+		} else if msg.TransactionType() == store.TransactionPreparedType {
+			ext["transactionId"] = msg.UniqKey()
+		}
+	}
+	return resp
+}
+
+func (b *Broker) sendBatch(c remoting.Conn, sr *sendRequest, tc metadata.TopicConfig, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	h := &sr.header
+	cfg := b.config()
+	if strings.HasPrefix(h.Topic, metadata.RetryGroupTopicPrefix) {
+		return respond(protocol.MessageIllegal, "batch request does not support retry group "+h.Topic)
+	}
+	if len(req.Body) > cfg.MaxFrameSize {
+		return respond(protocol.MessageIllegal, fmt.Sprintf("the batch body size %d is over the limit %d", len(req.Body), cfg.MaxFrameSize))
+	}
+	items, err := store.DecodeBatch(req.Body)
+	if err != nil {
+		return respond(protocol.MessageIllegal, "malformed batch body: "+err.Error())
+	}
+	headerProps := store.StringToProperties(h.Properties)
+	msgs := make([]*store.Message, len(items))
+	for i := range items {
+		m := &items[i]
+		if len(m.Body) > cfg.MaxMessageSize {
+			return respond(protocol.MessageIllegal, fmt.Sprintf("batch item %d: body size %d is over the limit %d (maxMessageSize)", i, len(m.Body), cfg.MaxMessageSize))
+		}
+		if m.DelayTimeLevel() > 0 {
+			return respond(protocol.MessageIllegal, "batch messages do not support a delay level")
+		}
+		m.Topic = h.Topic
+		m.QueueID = h.QueueID
+		m.SysFlag = h.SysFlag &^ store.TransactionTypeMask
+		if tc.TopicFilterType == metadata.MultiTag {
+			m.SysFlag |= store.MultiTagsFlag
+		}
+		m.BornTimestamp = h.BornTimestamp
+		m.BornHost = c.RemoteAddr()
+		m.ReconsumeTimes = h.ReconsumeTimes
+		for k, v := range headerProps {
+			if _, ok := m.Properties[k]; !ok {
+				m.SetProperty(k, v)
+			}
+		}
+		m.SetProperty(store.PropertyCluster, cfg.BrokerClusterName)
+		msgs[i] = m
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.putTimeout())
+	defer cancel()
+	res := b.store.PutMessages(ctx, msgs)
+	resp := b.putResultResponse(res, h.Topic, h.QueueID)
+	if res.Status.OK() {
+		b.stats.recordPut(h.Topic, int64(len(msgs)), int64(res.WroteBytes))
+	}
+	return resp
+}
+
+// putResultResponse maps a store result to the send response (Java's
+// handlePutMessageResult).
+func (b *Broker) putResultResponse(res store.PutMessageResult, topic string, queueID int32) *remoting.RemotingCommand {
+	var code int16
+	remark := ""
+	switch res.Status {
+	case store.PutOK:
+		code = protocol.Success
+	case store.FlushDiskTimeout:
+		code = protocol.FlushDiskTimeout
+	case store.FlushSlaveTimeout:
+		code = protocol.FlushSlaveTimeout
+	case store.SlaveNotAvailable:
+		code = protocol.SlaveNotAvailable
+	case store.ServiceNotAvailable:
+		code, remark = protocol.ServiceNotAvailable, "service not available now, maybe disk full or shutting down"
+	case store.NotLeader:
+		code, remark = protocol.ServiceNotAvailable, notMasterRemark(res.Leader)
+	case store.MessageIllegal, store.PropertiesSizeExceeded:
+		code, remark = protocol.MessageIllegal, "the message is illegal, maybe msg body or properties length not matched"
+	case store.CreateMappedFileFailed:
+		code, remark = protocol.SystemError, "create mapped file failed, server is busy or broken"
+	case store.OSPageCacheBusy:
+		code, remark = protocol.SystemError, "[PC_SYNCHRONIZED]broker busy, start flow control for a while"
+	default:
+		code, remark = protocol.SystemError, "UNKNOWN_ERROR"
+	}
+	if res.Err != nil && remark != "" {
+		remark += ": " + res.Err.Error()
+	}
+	resp := respond(code, remark)
+	if !res.Status.OK() {
+		if res.Err != nil {
+			b.log.Debug("put failed", zap.String("topic", topic), zap.Stringer("status", res.Status), zap.Error(res.Err))
+		}
+		return resp
+	}
+	resp.ExtFields = protocol.EncodeHeader(&protocol.SendMessageResponseHeader{
+		MsgID:       res.MsgID,
+		QueueID:     queueID,
+		QueueOffset: res.QueueOffset,
+		MsgRegion:   msgRegionDefault,
+		TraceOn:     "true",
+	})
+	return resp
+}
+
+// autoCreateTopicForSend creates an unknown topic from the header's default
+// topic (TBW102) when autoCreateTopicEnable allows it and the template has
+// the INHERIT bit (protocol.md §4.5). Retry topics of a known group are
+// created whatever the setting, as Java's send-back fallback path does.
+func (b *Broker) autoCreateTopicForSend(h *protocol.SendMessageRequestHeader, c remoting.Conn) (metadata.TopicConfig, bool) {
+	if strings.HasPrefix(h.Topic, metadata.RetryGroupTopicPrefix) {
+		group := strings.TrimPrefix(h.Topic, metadata.RetryGroupTopicPrefix)
+		if gc, ok := b.groupConfig(group); ok {
+			return b.ensureRetryTopic(group, gc.RetryQueueNums)
+		}
+	}
+	cfg := b.config()
+	if !cfg.AutoCreateTopicEnable {
+		return metadata.TopicConfig{}, false
+	}
+	tmplName := h.DefaultTopic
+	if tmplName == "" {
+		tmplName = metadata.AutoCreateTopicKeyTopic
+	}
+	tmpl, ok := b.topicConfig(tmplName)
+	if !ok || !metadata.IsInherited(tmpl.Perm) {
+		return metadata.TopicConfig{}, false
+	}
+	queues := int(h.DefaultTopicQueueNums)
+	if queues <= 0 || queues > tmpl.WriteQueueNums {
+		queues = tmpl.WriteQueueNums
+	}
+	tc := metadata.NewTopicConfig(h.Topic, queues)
+	tc.Perm = tmpl.Perm &^ metadata.PermInherit
+	tc.TopicSysFlag = tmpl.TopicSysFlag
+	tc.TopicFilterType = tmpl.TopicFilterType
+	created, err := b.createTopicIfAbsent(tc)
+	if err != nil {
+		b.log.Warn("auto-create topic failed", zap.String("topic", h.Topic), zap.Error(err))
+		return metadata.TopicConfig{}, false
+	}
+	b.log.Info("topic auto-created", zap.String("topic", h.Topic), zap.Int("queues", queues), zap.String("producer", c.RemoteAddr()))
+	return created, true
+}
+
+// runSendHooks lets the extensions rewrite or refuse a message.
+func (b *Broker) runSendHooks(c remoting.Conn, h *protocol.SendMessageRequestHeader, msg *store.Message) (int16, string) {
+	for _, hook := range b.sendHooks {
+		if code, remark := hook(c, h, msg); code != protocol.Success {
+			return code, remark
+		}
+	}
+	return protocol.Success, ""
+}
+
+func (b *Broker) putTimeout() time.Duration {
+	return time.Duration(b.config().SyncFlushTimeout)*time.Millisecond + 2*time.Second
+}
+
+const faqTopicNotExist = "See http://rocketmq.apache.org/docs/faq/ for further details."
+
+var errNotMaster = errors.New("broker: not master")
