@@ -68,8 +68,16 @@
 // tmp/bak/delete/rename leftovers (currterm.tmp, then currterm.bak) are read
 // when currterm is missing. An unparsable currterm is corruption (guessing
 // could let the replica vote twice in a term). The checkpoint is a restart
-// hint: rewritten without fsync by Sync at most every CheckpointInterval and
-// at Close; its committedIndex is capped at the recovered LastIndex.
+// hint: rewritten without fsync by Sync at most every CheckpointInterval;
+// its committedIndex is capped at the recovered LastIndex. Close syncs the
+// log and writes the checkpoint durably with one extra key Java ignores,
+//
+//	rmqdCleanEnd=<End()>
+//
+// which tells the next Open that the log was closed cleanly there: if the
+// scan ends exactly at that position, the zero tail after it is not read
+// again (on a crash that read can cover a whole data file). Open removes the
+// key durably before returning, so it never outlives the clean state.
 //
 // # Checksums
 //

@@ -516,7 +516,7 @@ func (rc *recovery) findValid(from, candFrom, minIndex, limit int64, record bool
 			if _, err := f.f.ReadAt(b, off); err != nil {
 				return 0, header{}, false, fmt.Errorf("logstore: read %s: %w", f.path, err)
 			}
-			if bytes.Equal(b, zeros[:len(b)]) {
+			if allZero(b) {
 				continue
 			}
 			if record {
@@ -644,6 +644,18 @@ func (rc *recovery) cutTail(first int64) error {
 		}
 	}
 	return nil
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeros))
+		if !bytes.Equal(b[:n], zeros[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }
 
 // zeroNonZero zeroes the non-zero 1 MiB chunks of f in [off, size).
