@@ -118,3 +118,37 @@ func (w *intTableWriter) dataVersion(d DataVersion, indent string) {
 	w.b.WriteString(strconv.FormatInt(d.Timestamp, 10))
 	w.b.WriteString("\n" + indent + "}")
 }
+
+// fastjsonIndent pretty-prints v as fastjson's PrettyFormat does: tab
+// indentation and no blank after ':'.
+func fastjsonIndent(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "\t")
+	if err != nil {
+		panic("metadata: marshal: " + err.Error()) // only plain structs and maps reach here
+	}
+	out := make([]byte, 0, len(b))
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		out = append(out, c)
+		if inString {
+			switch c {
+			case '\\':
+				i++
+				out = append(out, b[i])
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case ':':
+			if i+1 < len(b) && b[i+1] == ' ' {
+				i++
+			}
+		}
+	}
+	return out
+}

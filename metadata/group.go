@@ -106,12 +106,10 @@ func (g *GroupManager) file(index int64) (groupsFile, uint64) {
 }
 
 func encodeGroups(f groupsFile, pretty bool) []byte {
-	var b []byte
 	if pretty {
-		b, _ = json.MarshalIndent(f, "", "\t")
-	} else {
-		b, _ = json.Marshal(f)
+		return fastjsonIndent(f)
 	}
+	b, _ := json.Marshal(f)
 	return b
 }
 

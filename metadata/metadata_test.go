@@ -156,6 +156,19 @@ func TestEncodeShapes(t *testing.T) {
 			t.Errorf("golden %d:\n got %s\nwant %s", i, g.got, g.want)
 		}
 	}
+	// pretty output is fastjson's: tabs, no blank after ':', strings untouched
+	tricky := NewTopicConfig("Q", 1)
+	tricky.Attributes["k"] = `a\": b: c`
+	must(t, m.Apply(Op{Kind: OpPutTopic, Time: 46, TopicConfig: &tricky}))
+	pretty := string(m.Topics.Encode(true))
+	if !strings.Contains(pretty, "\n\t\t\t\"perm\":6,\n") || !strings.Contains(pretty, `"k":"a\\\": b: c"`) {
+		t.Fatalf("pretty topics:\n%s", pretty)
+	}
+	back, err := decodeTopics([]byte(pretty))
+	must(t, err)
+	if back.TopicConfigTable["Q"].Attributes["k"] != tricky.Attributes["k"] {
+		t.Fatalf("attribute %q", back.TopicConfigTable["Q"].Attributes["k"])
+	}
 	// every encoding is standard JSON once integer keys are quoted
 	for _, b := range [][]byte{m.Offsets.Encode(true), m.Delay.Encode(true), m.Topics.Encode(true), m.Groups.Encode(true)} {
 		if !json.Valid(quoteIntKeys(b)) {

@@ -95,12 +95,10 @@ func (t *TopicManager) Encode(pretty bool) []byte {
 }
 
 func encodeTopics(f topicsFile, pretty bool) []byte {
-	var b []byte
 	if pretty {
-		b, _ = json.MarshalIndent(f, "", "\t")
-	} else {
-		b, _ = json.Marshal(f)
+		return fastjsonIndent(f)
 	}
+	b, _ := json.Marshal(f)
 	return b
 }
 
