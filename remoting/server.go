@@ -274,7 +274,9 @@ func (h *engineHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if a := c.RemoteAddr(); a != nil {
 		sc.remote = a.String()
 	}
-	if a := c.LocalAddr(); a != nil {
+	if name, ok := sockName(c.Fd()); ok {
+		sc.local = name
+	} else if a := c.LocalAddr(); a != nil {
 		sc.local = a.String()
 	}
 	c.SetContext(sc)

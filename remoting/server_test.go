@@ -1,0 +1,563 @@
+package remoting
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// checkGoroutines fails t if the goroutine count has not settled back to
+// its value at the call within a few seconds of the test's end.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n := runtime.NumGoroutine()
+			if n <= before {
+				return
+			}
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+func startServer(t *testing.T, cfg ServerConfig, h Handler) *Server {
+	t.Helper()
+	if cfg.EventLoops == 0 {
+		cfg.EventLoops = 2
+	}
+	s, err := NewServer(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func newTestClient(t *testing.T, cfg ClientConfig) *Client {
+	c := NewClient(cfg)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// echoMux answers code 1 with the request's ext and body, code 2 by
+// panicking, and code 3 by sleeping for the "ms" ext field.
+func echoMux() *ServeMux {
+	m := NewServeMux()
+	m.HandleFunc(1, func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		r := NewResponse(req, Success, "")
+		r.ExtFields = req.ExtFields
+		r.Body = req.Body
+		return r
+	})
+	m.HandleFunc(2, func(Conn, *RemotingCommand) *RemotingCommand { panic("boom") })
+	m.HandleFunc(3, func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		d, _ := time.ParseDuration(req.ExtFields["sleep"])
+		time.Sleep(d)
+		return NewResponse(req, Success, "")
+	})
+	return m
+}
+
+// rawConn is a bare TCP connection for hand-made frames.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+func (r *rawConn) send(cmd *RemotingCommand) {
+	r.t.Helper()
+	if _, err := r.nc.Write(mustEncode(r.t, cmd)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawConn) recv() *RemotingCommand {
+	r.t.Helper()
+	_ = r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	frame, err := ReadFrame(r.br, 0)
+	if err != nil {
+		r.t.Fatalf("read: %v", err)
+	}
+	cmd, err := DecodeFrame(frame)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return cmd
+}
+
+// expectClosed waits for the server to close the connection.
+func (r *rawConn) expectClosed(what string) {
+	r.t.Helper()
+	_ = r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.Copy(io.Discard, r.br)
+	if err != nil {
+		r.t.Errorf("%s: connection not closed by the server: %v", what, err)
+	}
+}
+
+func TestServerBasics(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t, ServerConfig{}, echoMux())
+	if !strings.HasPrefix(s.Addr(), "127.0.0.1:") || strings.HasSuffix(s.Addr(), ":0") {
+		t.Fatalf("Addr() = %q", s.Addr())
+	}
+	for _, st := range []SerializeType{JSON, RocketMQ} {
+		r := dialRaw(t, s.Addr())
+		r.send(&RemotingCommand{Code: 1, Opaque: 11, ExtFields: map[string]string{"a": "b"}, Body: []byte("body"), SerializeType: st})
+		resp := r.recv()
+		if resp.Opaque != 11 || !resp.IsResponse() || resp.Code != Success || resp.ExtFields["a"] != "b" || string(resp.Body) != "body" || resp.SerializeType != st {
+			t.Fatalf("echo (type %d): %+v", st, resp)
+		}
+		// Unknown code.
+		r.send(&RemotingCommand{Code: 999, Opaque: 12, SerializeType: st})
+		resp = r.recv()
+		if resp.Code != RequestCodeNotSupported || resp.Remark != " request type 999 not supported" || resp.Opaque != 12 {
+			t.Fatalf("unknown code: %+v", resp)
+		}
+		// Panic → SystemError, and the connection still works.
+		r.send(&RemotingCommand{Code: 2, Opaque: 13, SerializeType: st})
+		resp = r.recv()
+		if resp.Code != SystemError || resp.Opaque != 13 || !strings.Contains(resp.Remark, "boom") {
+			t.Fatalf("panic: %+v", resp)
+		}
+		// Oneway: no answer; the next response is for the next request.
+		r.send(&RemotingCommand{Code: 1, Opaque: 14, Flag: FlagOneway, SerializeType: st})
+		r.send(&RemotingCommand{Code: 2, Opaque: 15, Flag: FlagOneway, SerializeType: st})
+		r.send(&RemotingCommand{Code: 999, Opaque: 16, Flag: FlagOneway, SerializeType: st})
+		r.send(&RemotingCommand{Code: 1, Opaque: 17, SerializeType: st})
+		if resp = r.recv(); resp.Opaque != 17 {
+			t.Fatalf("oneway answered: %+v", resp)
+		}
+	}
+}
+
+func TestServerRobustness(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t, ServerConfig{MaxFrameSize: 1 << 20}, echoMux())
+	frame := func(word uint32, header string, declared int) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(declared))
+		b = binary.BigEndian.AppendUint32(b, word)
+		return append(b, header...)
+	}
+	jsonFrame := func(h string) []byte { return frame(uint32(len(h)), h, 4+len(h)) }
+	bad := []struct {
+		name string
+		data []byte
+	}{
+		{"absurd length", []byte{0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0}},
+		{"max uint32 length", []byte{0xff, 0xff, 0xff, 0xff}},
+		{"above max frame", binary.BigEndian.AppendUint32(nil, 1<<20+1)},
+		{"length below 4", []byte{0, 0, 0, 2, 0, 0}},
+		{"header longer than frame", frame(100, "{}", 6)},
+		{"unknown serialize type", frame(5<<24|2, "{}", 6)},
+		{"invalid json", jsonFrame(`{"code":`)},
+		{"quoted code", jsonFrame(`{"code":"1"}`)},
+		{"ext number", jsonFrame(`{"code":1,"extFields":{"a":1}}`)},
+		{"truncated binary header", frame(1<<24|10, "0123456789", 14)},
+		{"binary ext overrun", frame(1<<24|21, string([]byte{0, 1, 0, 1, 0xdf, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0}), 25)},
+		{"http", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
+	}
+	for _, b := range bad {
+		r := dialRaw(t, s.Addr())
+		if _, err := r.nc.Write(b.data); err != nil {
+			t.Fatal(err)
+		}
+		r.expectClosed(b.name)
+	}
+	// Random garbage: whatever happens to these connections, the server
+	// must survive.
+	rng := rand.New(rand.NewSource(1))
+	var garbage []net.Conn
+	for i := 0; i < 50; i++ {
+		nc, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		garbage = append(garbage, nc)
+		b := make([]byte, 1+rng.Intn(300))
+		rng.Read(b)
+		if i%2 == 0 {
+			b[0] = 0 // keep the length plausible so headers get parsed
+		}
+		_, _ = nc.Write(b)
+	}
+	// Half-open connections: partial length words, partial frames.
+	var halfOpen []net.Conn
+	for i := 0; i < 300; i++ {
+		nc, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		halfOpen = append(halfOpen, nc)
+		switch i % 3 {
+		case 1:
+			_, _ = nc.Write([]byte{0, 0})
+		case 2:
+			_, _ = nc.Write(mustEncode(t, &RemotingCommand{Code: 1, Body: make([]byte, 100)})[:50])
+		}
+	}
+	// A valid request on a new connection is still answered.
+	r := dialRaw(t, s.Addr())
+	r.send(&RemotingCommand{Code: 1, Opaque: 1, Body: []byte("x")})
+	if resp := r.recv(); resp.Opaque != 1 || string(resp.Body) != "x" {
+		t.Fatalf("after abuse: %+v", resp)
+	}
+	for _, nc := range append(garbage, halfOpen...) {
+		nc.Close()
+	}
+}
+
+func TestServerLargeAndSplitFrames(t *testing.T) {
+	s := startServer(t, ServerConfig{}, echoMux())
+	r := dialRaw(t, s.Addr())
+	// Many frames in one write, and one frame written byte by byte.
+	var batch []byte
+	for i := 0; i < 100; i++ {
+		batch = append(batch, mustEncode(t, &RemotingCommand{Code: 1, Opaque: int32(i), Body: make([]byte, i*100)})...)
+	}
+	big := mustEncode(t, &RemotingCommand{Code: 1, Opaque: 1000, Body: make([]byte, 3<<20)})
+	if _, err := r.nc.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, _ = r.nc.Write(big[:3])
+		time.Sleep(10 * time.Millisecond)
+		_, _ = r.nc.Write(big[3:7])
+		time.Sleep(10 * time.Millisecond)
+		_, _ = r.nc.Write(big[7:])
+	}()
+	seen := map[int32]int{}
+	for i := 0; i < 101; i++ {
+		resp := r.recv()
+		seen[resp.Opaque] = len(resp.Body)
+	}
+	for i := 0; i < 100; i++ {
+		if seen[int32(i)] != i*100 {
+			t.Fatalf("opaque %d: body %d", i, seen[int32(i)])
+		}
+	}
+	if seen[1000] != 3<<20 {
+		t.Fatalf("big frame: %d", seen[1000])
+	}
+}
+
+func TestClientServer(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t, ServerConfig{}, echoMux())
+	c := newTestClient(t, ClientConfig{})
+	ctx := context.Background()
+
+	req := &RemotingCommand{Code: 1, ExtFields: map[string]string{"k": "v"}, Body: []byte("ping")}
+	resp, err := c.InvokeSync(ctx, s.Addr(), req, time.Second)
+	if err != nil || string(resp.Body) != "ping" || resp.ExtFields["k"] != "v" {
+		t.Fatalf("sync: %+v %v", resp, err)
+	}
+	if req.Opaque != 0 || req.Flag != 0 {
+		t.Fatalf("request modified: %+v", req)
+	}
+	// Concurrency: opaques match.
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				body := []byte(strings.Repeat("x", g*10+i))
+				resp, err := c.InvokeSync(ctx, s.Addr(), &RemotingCommand{Code: 1, Body: body}, 5*time.Second)
+				if err != nil || string(resp.Body) != string(body) {
+					t.Errorf("concurrent: %v", err)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	// Async.
+	done := make(chan *RemotingCommand, 1)
+	if err := c.InvokeAsync(ctx, s.Addr(), &RemotingCommand{Code: 1, Body: []byte("a")}, time.Second, func(r *RemotingCommand, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; string(r.Body) != "a" {
+		t.Fatalf("async: %+v", r)
+	}
+	// Timeouts, sync and async.
+	slow := &RemotingCommand{Code: 3, ExtFields: map[string]string{"sleep": "300ms"}}
+	if _, err := c.InvokeSync(ctx, s.Addr(), slow, 50*time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("timeout: %v", err)
+	}
+	errc := make(chan error, 1)
+	if err := c.InvokeAsync(ctx, s.Addr(), slow, 50*time.Millisecond, func(_ *RemotingCommand, err error) { errc <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("async timeout: %v", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	if _, err := c.InvokeSync(cctx, s.Addr(), slow, time.Second); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ctx: %v", err)
+	}
+	cancel()
+	// Oneway: sent with the bit, no response, nothing pending.
+	if err := c.InvokeOneway(ctx, s.Addr(), &RemotingCommand{Code: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Unknown code and panic through the client.
+	if resp, err := c.InvokeSync(ctx, s.Addr(), &RemotingCommand{Code: 77}, time.Second); err != nil || resp.Code != RequestCodeNotSupported {
+		t.Fatalf("unknown: %+v %v", resp, err)
+	}
+	if resp, err := c.InvokeSync(ctx, s.Addr(), &RemotingCommand{Code: 2, SerializeType: RocketMQ}, time.Second); err != nil || resp.Code != SystemError || resp.SerializeType != RocketMQ {
+		t.Fatalf("panic: %+v %v", resp, err)
+	}
+}
+
+func TestClientReconnect(t *testing.T) {
+	checkGoroutines(t)
+	var kill atomic.Bool
+	block := make(chan struct{})
+	mux := echoMux()
+	mux.HandleFunc(4, func(c Conn, req *RemotingCommand) *RemotingCommand {
+		<-block
+		return NewResponse(req, Success, "")
+	})
+	mux.HandleFunc(5, func(c Conn, req *RemotingCommand) *RemotingCommand {
+		if kill.Load() {
+			_ = c.Close()
+			return nil
+		}
+		return NewResponse(req, Success, "")
+	})
+	var closedConns atomic.Int32
+	s := startServer(t, ServerConfig{OnConnClose: func(Conn) { closedConns.Add(1) }}, mux)
+	defer close(block)
+	c := newTestClient(t, ClientConfig{})
+	ctx := context.Background()
+	// Pending requests all fail when the connection breaks.
+	errs := make(chan error, 5)
+	for i := 0; i < 5; i++ {
+		go func() {
+			_, err := c.InvokeSync(ctx, s.Addr(), &RemotingCommand{Code: 4}, 10*time.Second)
+			errs <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	kill.Store(true)
+	if _, err := c.InvokeSync(ctx, s.Addr(), &RemotingCommand{Code: 5}, 10*time.Second); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("killed: %v", err)
+	}
+	for i := 0; i < 5; i++ {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrConnClosed) {
+				t.Fatalf("pending: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("pending request not failed")
+		}
+	}
+	kill.Store(false)
+	if _, err := c.InvokeSync(ctx, s.Addr(), &RemotingCommand{Code: 5}, time.Second); err != nil {
+		t.Fatalf("after re-dial: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for closedConns.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := closedConns.Load(); n != 1 {
+		t.Fatalf("OnConnClose called %d times", n)
+	}
+	// Dial errors.
+	if _, err := c.InvokeSync(ctx, "127.0.0.1:1", &RemotingCommand{Code: 1}, time.Second); err == nil {
+		t.Fatal("dial to a closed port succeeded")
+	}
+}
+
+// Server → client requests through Conn.Invoke, and late answers through
+// Conn.Send (long polling).
+func TestServerInvokeAndLateSend(t *testing.T) {
+	checkGoroutines(t)
+	type held struct {
+		c   Conn
+		req *RemotingCommand
+	}
+	heldCh := make(chan held, 1)
+	conns := make(chan Conn, 1)
+	mux := NewServeMux()
+	mux.HandleFunc(40, func(c Conn, req *RemotingCommand) *RemotingCommand { // register
+		conns <- c
+		return NewResponse(req, Success, "")
+	})
+	mux.HandleFunc(41, func(c Conn, req *RemotingCommand) *RemotingCommand { // long poll
+		heldCh <- held{c, req}
+		return nil
+	})
+	s := startServer(t, ServerConfig{}, mux)
+	cliMux := NewServeMux()
+	cliMux.HandleFunc(39, func(c Conn, req *RemotingCommand) *RemotingCommand {
+		r := NewResponse(req, Success, "state")
+		r.ExtFields = map[string]string{"txId": req.ExtFields["txId"]}
+		return r
+	})
+	cliMux.HandleFunc(40, func(c Conn, req *RemotingCommand) *RemotingCommand { return nil }) // notify: oneway-ish
+	c := newTestClient(t, ClientConfig{Handler: cliMux})
+	ctx := context.Background()
+	if _, err := c.InvokeSync(ctx, s.Addr(), &RemotingCommand{Code: 40}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sc := <-conns
+	for _, st := range []SerializeType{JSON, RocketMQ} {
+		resp, err := sc.Invoke(ctx, &RemotingCommand{Code: 39, ExtFields: map[string]string{"txId": "t1"}, SerializeType: st}, time.Second)
+		if err != nil || resp.Remark != "state" || resp.ExtFields["txId"] != "t1" {
+			t.Fatalf("server invoke: %+v %v", resp, err)
+		}
+	}
+	// Unknown code on the client side → RequestCodeNotSupported from the mux.
+	if resp, err := sc.Invoke(ctx, &RemotingCommand{Code: 38}, time.Second); err != nil || resp.Code != RequestCodeNotSupported {
+		t.Fatalf("server invoke unknown: %+v %v", resp, err)
+	}
+	// Handler returning nil → the Invoke times out.
+	if _, err := sc.Invoke(ctx, &RemotingCommand{Code: 40}, 50*time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("server invoke nil: %v", err)
+	}
+	if err := sc.Send(&RemotingCommand{Code: 40, Flag: FlagOneway}); err != nil {
+		t.Fatal(err)
+	}
+	if sc.RemoteAddr() == "" || sc.LocalAddr() != s.Addr() || sc.ID() == 0 {
+		t.Fatalf("conn info: %q %q %d", sc.RemoteAddr(), sc.LocalAddr(), sc.ID())
+	}
+	// Long polling: answered later with Send.
+	got := make(chan *RemotingCommand, 1)
+	go func() {
+		resp, err := c.InvokeSync(ctx, s.Addr(), &RemotingCommand{Code: 41, SerializeType: RocketMQ}, 5*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- resp
+	}()
+	h := <-heldCh
+	time.Sleep(20 * time.Millisecond)
+	late := NewResponse(h.req, 19, "no new msg")
+	late.ExtFields = map[string]string{"nextBeginOffset": "5"}
+	if err := h.c.Send(late); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-got; r == nil || r.Code != 19 || r.ExtFields["nextBeginOffset"] != "5" || r.SerializeType != RocketMQ {
+		t.Fatalf("late response: %+v", r)
+	}
+	// Closing the client fails a server Invoke in flight and Send returns
+	// ErrConnClosed afterwards.
+	invokeErr := make(chan error, 1)
+	go func() {
+		_, err := sc.Invoke(ctx, &RemotingCommand{Code: 40}, 10*time.Second)
+		invokeErr <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	_ = c.Close()
+	if err := <-invokeErr; !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("invoke on closed: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for sc.Send(&RemotingCommand{Code: 1}) == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := sc.Send(&RemotingCommand{Code: 1}); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("send on closed: %v", err)
+	}
+}
+
+func TestServerOverload(t *testing.T) {
+	checkGoroutines(t)
+	release := make(chan struct{})
+	mux := NewServeMux()
+	mux.HandleFunc(1, func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		<-release
+		return NewResponse(req, Success, "")
+	})
+	s := startServer(t, ServerConfig{Workers: 1, QueueSize: 1}, mux)
+	r := dialRaw(t, s.Addr())
+	for i := 0; i < 10; i++ {
+		r.send(&RemotingCommand{Code: 1, Opaque: int32(i)})
+	}
+	busy := 0
+	for i := 0; i < 8; i++ { // 1 running + 1 queued, the rest busy
+		if resp := r.recv(); resp.Code == SystemBusy {
+			busy++
+		}
+	}
+	close(release)
+	for i := 0; i < 2; i++ {
+		if resp := r.recv(); resp.Code != Success {
+			t.Fatalf("after release: %+v", resp)
+		}
+	}
+	if busy != 8 {
+		t.Fatalf("busy responses: %d", busy)
+	}
+}
+
+func TestServerStartErrors(t *testing.T) {
+	checkGoroutines(t)
+	s := startServer(t, ServerConfig{}, echoMux())
+	s2, _ := NewServer(ServerConfig{Addr: s.Addr()}, echoMux())
+	if err := s2.Start(); err == nil {
+		_ = s2.Close()
+		t.Fatal("second listen on the same address succeeded")
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil {
+		t.Fatal("double start")
+	}
+	if _, err := NewServer(ServerConfig{}, nil); err == nil {
+		t.Fatal("nil handler accepted")
+	}
+}
+
+func TestServeMuxDuplicatePanics(t *testing.T) {
+	m := NewServeMux()
+	m.HandleFunc(1, func(Conn, *RemotingCommand) *RemotingCommand { return nil })
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic")
+		}
+	}()
+	m.HandleFunc(1, func(Conn, *RemotingCommand) *RemotingCommand { return nil })
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package remoting
+
+func sockName(int) (string, bool) { return "", false }
