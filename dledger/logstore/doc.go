@@ -35,7 +35,8 @@
 //	term      term of the leader that created the entry
 //	pos       absolute position of this header (file start + offset)
 //	channel   0 (reserved)
-//	chainCrc  0: not computed, by us or by Java
+//	chainCrc  header checksum: CRC-32 (IEEE) of the other 44 header bytes
+//	          (0-35, 40-47); 0 = not computed (Java). Not a chain, see below
 //	bodyCrc   CRC-32 (IEEE) of the body; 0 = not computed (Java)
 //	bodySize  body length
 //
@@ -88,7 +89,17 @@
 // Every non-zero bodyCrc is verified on recovery and on every read (Entries,
 // Entry); AppendChecked verifies checksums a follower received from its
 // leader before writing, and EncodeEntry/DecodeEntry give replication the
-// on-disk form with the checksum for end-to-end checking. chainCrc stays 0.
+// on-disk form with the checksum for end-to-end checking.
+//
+// chainCrc holds a checksum of the rest of the header (index, term, pos,
+// magic, sizes and bodyCrc), checked like bodyCrc whenever non-zero. Java
+// DLedger neither computes nor reads the field. Without it a flipped bit
+// that raised the last entry's term would pass every consistency check and
+// make this replica's log look more up to date than it is in an election.
+// It is deliberately not a chain over earlier entries: every replica writes
+// identical bytes for an entry whatever its history (a follower that joined
+// late has no predecessor to chain to), and old and new entries cannot be
+// spliced by a crash because truncation is fsynced before new writes.
 //
 // # Writing and group commit
 //

@@ -149,9 +149,27 @@ func putHeader(b []byte, e *dledger.Entry, bodyCRC uint32) {
 	binary.BigEndian.PutUint64(b[offTerm:], uint64(e.Term))
 	binary.BigEndian.PutUint64(b[offPos:], uint64(e.Pos))
 	binary.BigEndian.PutUint32(b[offChannel:], 0)
-	binary.BigEndian.PutUint32(b[offChainCRC:], 0)
 	binary.BigEndian.PutUint32(b[offBodyCRC:], bodyCRC)
 	binary.BigEndian.PutUint32(b[offBodySize:], uint32(len(e.Body)))
+	binary.BigEndian.PutUint32(b[offChainCRC:], headerCRC(b))
+}
+
+// headerCRC is what we store in the chainCrc field: CRC-32 (IEEE) of the
+// other 44 header bytes (0-35 and 40-47). It covers index, term, pos, magic
+// and sizes, which bodyCrc does not: a flipped term bit in the last entry
+// must not make this replica's log look more up to date than it is. It is
+// not a chain (it does not depend on earlier entries), so every replica
+// writes the same bytes for an entry. 0 means not computed (Java).
+func headerCRC(b []byte) uint32 {
+	c := crc32.ChecksumIEEE(b[:offChainCRC])
+	return crc32.Update(c, crc32.IEEETable, b[offBodyCRC:HeaderSize])
+}
+
+// headerCRCOK reports whether the header in b[:HeaderSize] passes its
+// checksum (or carries none).
+func headerCRCOK(b []byte) bool {
+	stored := binary.BigEndian.Uint32(b[offChainCRC:])
+	return stored == 0 || stored == headerCRC(b)
 }
 
 // magicOf maps the zero value to MagicNormal so callers may leave Magic unset.
@@ -215,6 +233,9 @@ func DecodeEntry(b []byte) (e dledger.Entry, bodyCRC uint32, n int, err error) {
 		return e, 0, 0, fmt.Errorf("%w: %d bytes, header needs %d", ErrBadEntry, len(b), HeaderSize)
 	}
 	h := decodeHeader(b)
+	if !headerCRCOK(b) {
+		return e, 0, 0, fmt.Errorf("%w: header crc %08x, stored %08x", ErrChecksum, headerCRC(b), h.chainCRC)
+	}
 	if err := h.check(); err != nil {
 		return e, 0, 0, err
 	}

@@ -268,7 +268,7 @@ func (s *Store) readHeader(f *file, pos int64) (header, bool) {
 		return header{}, false
 	}
 	h := decodeHeader(b[:])
-	if h.check() != nil || h.pos != pos || off+int64(h.size)+MinBlank > fs {
+	if !headerCRCOK(b[:]) || h.check() != nil || h.pos != pos || off+int64(h.size)+MinBlank > fs {
 		return h, false
 	}
 	return h, true
@@ -375,6 +375,9 @@ func (rc *recovery) scan(fi int, pos int64) (stopPos int64, reason string, err e
 			return pos, "zero header", nil
 		}
 		h := decodeHeader(b)
+		if !headerCRCOK(b) {
+			return pos, fmt.Sprintf("header crc %08x, stored %08x", headerCRC(b), h.chainCRC), nil
+		}
 		if err := h.check(); err != nil {
 			return pos, err.Error(), nil
 		}

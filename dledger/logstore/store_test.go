@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"bytes"
+	"hash/crc32"
 	"encoding/binary"
 	"encoding/hex"
 	"io"
@@ -49,10 +50,14 @@ func TestGoldenEntry(t *testing.T) {
 		"0000000000000003" + // term
 		"0000000000001234" + // pos
 		"00000000" + // channel
-		"00000000" + // chainCrc (not computed)
+		"%s" + // chainCrc: CRC-32/IEEE of the other 44 header bytes
 		"3610a686" + // bodyCrc = CRC-32/IEEE(body)
 		"00000005" + // bodySize
 		hex.EncodeToString([]byte("hello"))
+	others, _ := hex.DecodeString(strings.Replace(want, "%s", "", 1)[:88])
+	var hc [4]byte
+	binary.BigEndian.PutUint32(hc[:], crc32.ChecksumIEEE(others))
+	want = strings.Replace(want, "%s", hex.EncodeToString(hc[:]), 1)
 	if hex.EncodeToString(got) != want {
 		t.Fatalf("entry bytes\n got %x\nwant %s", got, want)
 	}
