@@ -2,9 +2,9 @@ package logstore
 
 import (
 	"bytes"
-	"hash/crc32"
 	"encoding/binary"
 	"encoding/hex"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"path/filepath"
