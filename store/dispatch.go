@@ -1,0 +1,322 @@
+package store
+
+import (
+	"errors"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+)
+
+// The dispatcher (RocketMQ's ReputMessageService) follows the commitlog up
+// to confirmOffset and, per record, appends a consume-queue unit (unless it
+// is a PREPARED or ROLLBACK transaction record) and index entries (KEYS
+// words and UNIQ_KEY), then tells the arriving listener. Work is done in
+// rounds of up to dispatchRoundBytes: units of one queue are written with
+// one WriteAt per round, index entries likewise, and dispatched advances
+// only after they are written.
+
+const dispatchRoundBytes = 4 << 20
+
+// dispatcher is the dispatcher goroutine's state (also used by Open and
+// Shutdown, which dispatch synchronously before/after it runs).
+type dispatcher struct {
+	s        *MessageStore
+	fn       func(pos int64, rec []byte) bool
+	view     recordView
+	round    uint64
+	touched  []*consumeQueue
+	idx      []indexReq
+	arrivals []arrival
+	lastTs   int64
+	err      error
+	// indexResume: records below it are already indexed.
+	indexResume int64
+}
+
+type indexReq struct {
+	hash    int32
+	phy     int64
+	storeTs int64
+}
+
+type arrival struct {
+	cq       *consumeQueue
+	offset   int64
+	tagsCode int64
+	storeTs  int64
+	props    map[string]string
+}
+
+func (s *MessageStore) wakeDispatcher() {
+	select {
+	case s.dispatchCh <- struct{}{}:
+	default:
+	}
+}
+
+func (s *MessageStore) runDispatcher() {
+	defer s.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for s.dispatched.Load() < s.cl.confirmOffset() {
+			if err := s.dispatchRoundLocked(); err != nil {
+				s.logger.Error("dispatch failed", zap.Int64("offset", s.dispatched.Load()), zap.Error(err))
+				break
+			}
+		}
+		select {
+		case <-s.stopCh:
+			return
+		case <-s.dispatchCh:
+		case <-t.C:
+		}
+	}
+}
+
+// dispatchUntil dispatches synchronously up to end.
+func (s *MessageStore) dispatchUntil(end int64) error {
+	for s.dispatched.Load() < end {
+		before := s.dispatched.Load()
+		if err := s.dispatchRoundLocked(); err != nil {
+			return err
+		}
+		if s.dispatched.Load() == before {
+			return errors.New("store: dispatch makes no progress")
+		}
+	}
+	return nil
+}
+
+func (s *MessageStore) dispatchRoundLocked() error {
+	s.dispatchMu.Lock()
+	defer s.dispatchMu.Unlock()
+	return s.dispatchRound()
+}
+
+func (s *MessageStore) dispatchRound() error {
+	d := &s.disp
+	if d.fn == nil {
+		d.s = s
+		d.fn = d.handle
+		d.indexResume = -1
+		if s.index != nil {
+			d.indexResume = s.index.resume
+		}
+	}
+	from := s.dispatched.Load()
+	to := min(s.cl.confirmOffset(), from+dispatchRoundBytes)
+	if from >= to {
+		return nil
+	}
+	d.round++
+	d.err = nil
+	next, err := s.cl.scan(from, to, d.fn)
+	if err == nil {
+		err = d.err
+	}
+	// Write what was gathered even on error: it is valid up to next.
+	for _, cq := range d.touched {
+		if werr := cq.flushPending(); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	d.touched = d.touched[:0]
+	if s.index != nil && len(d.idx) > 0 {
+		s.index.mu.Lock()
+		for _, r := range d.idx {
+			if ierr := s.index.put(r.hash, r.phy, r.storeTs); ierr != nil && err == nil {
+				err = ierr
+				break
+			}
+		}
+		if werr := s.index.writePending(); werr != nil && err == nil {
+			err = werr
+		}
+		s.index.mu.Unlock()
+		d.idx = d.idx[:0]
+	}
+	if next > from {
+		s.dispatched.Store(next)
+		s.dispatchedTs.Store(d.lastTs)
+		s.stats.dispatchedMsgs.Add(int64(len(d.arrivals)))
+	}
+	if l := s.listener.Load(); l != nil {
+		for i := range d.arrivals {
+			a := &d.arrivals[i]
+			(*l)(a.cq.topic, a.cq.queueID, a.offset, a.tagsCode, a.storeTs, a.props)
+		}
+	}
+	clear(d.arrivals)
+	d.arrivals = d.arrivals[:0]
+	s.dispatchDone.Lock()
+	close(s.dispatchDone.ch)
+	s.dispatchDone.ch = make(chan struct{})
+	s.dispatchDone.Unlock()
+	return err
+}
+
+// handle dispatches one record (scan callback).
+func (d *dispatcher) handle(pos int64, rec []byte) bool {
+	s := d.s
+	v := &d.view
+	if err := parseRecord(rec, v, false); err != nil {
+		d.err = err
+		return false
+	}
+	tx := v.sysFlag & TransactionTypeMask
+	tags, _ := lookupProperty(v.props, PropertyTags)
+	tagsCode := tagsHashCodeBytes(tags)
+	if string(v.topic) == ScheduleTopic {
+		if lv, ok := lookupProperty(v.props, PropertyDelayTimeLevel); ok {
+			if level, err := strconv.Atoi(string(lv)); err == nil && level > 0 {
+				level = min(level, len(s.delayLevels)-1)
+				tagsCode = v.storeTimestamp + s.delayLevels[level]
+			}
+		}
+	}
+	if tx == TransactionNotType || tx == TransactionCommitType {
+		cq := s.findOrCreateConsumeQueue(v.topic, v.queueID)
+		if !cq.add(v.queueOffset, pos, v.totalSize, tagsCode) {
+			next := cq.pendStart + int64(len(cq.pend))/CQUnitSize
+			if v.queueOffset > next {
+				s.logger.Error("consume queue hole: unit after a gap", zap.String("topic", cq.topic),
+					zap.Int32("queueId", cq.queueID), zap.Int64("expected", next), zap.Int64("queueOffset", v.queueOffset))
+				if err := cq.flushPending(); err != nil {
+					d.err = err
+					return false
+				}
+				cq.add(v.queueOffset, pos, v.totalSize, tagsCode)
+			}
+		}
+		if cq.touched != d.round {
+			cq.touched = d.round
+			d.touched = append(d.touched, cq)
+		}
+		if s.listener.Load() != nil {
+			d.arrivals = append(d.arrivals, arrival{cq: cq, offset: v.queueOffset, tagsCode: tagsCode,
+				storeTs: v.storeTimestamp, props: StringToProperties(string(v.props))})
+		} else {
+			d.arrivals = append(d.arrivals, arrival{})
+		}
+	}
+	if s.index != nil && tx != TransactionRollbackType && pos >= d.indexResume {
+		if uk, ok := lookupProperty(v.props, PropertyUniqClientMessageIDKey); ok && len(uk) > 0 {
+			d.idx = append(d.idx, indexReq{hash: topicKeyHash(v.topic, uk), phy: pos, storeTs: v.storeTimestamp})
+		}
+		if keys, ok := lookupProperty(v.props, PropertyKeys); ok {
+			for len(keys) > 0 {
+				i := indexByte(keys, ' ')
+				word := keys
+				if i >= 0 {
+					word, keys = keys[:i], keys[i+1:]
+				} else {
+					keys = nil
+				}
+				if len(word) > 0 {
+					d.idx = append(d.idx, indexReq{hash: topicKeyHash(v.topic, word), phy: pos, storeTs: v.storeTimestamp})
+				}
+			}
+		}
+	}
+	d.lastTs = v.storeTimestamp
+	return true
+}
+
+// topicKeyHash is keyHash(topic + "#" + key) without building the string.
+func topicKeyHash(topic, key []byte) int32 {
+	h := javaHashAppend(0, topic)
+	h = 31*h + '#'
+	h = javaHashAppend(h, key)
+	if h < 0 {
+		h = -h
+	}
+	if h < 0 {
+		h = 0
+	}
+	return h
+}
+
+func javaHashAppend(h int32, b []byte) int32 {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			h = 31*h + int32(c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		i += size
+		if r >= 0x10000 {
+			r -= 0x10000
+			h = 31*h + int32(0xD800+(r>>10))
+			h = 31*h + int32(0xDC00+(r&0x3FF))
+		} else {
+			h = 31*h + int32(r)
+		}
+	}
+	return h
+}
+
+// waitDispatched blocks until everything below off is dispatched or the
+// timeout passes.
+func (s *MessageStore) waitDispatched(off int64, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.dispatchDone.Lock()
+		ch := s.dispatchDone.ch
+		s.dispatchDone.Unlock()
+		if s.dispatched.Load() >= off {
+			return true
+		}
+		s.wakeDispatcher()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return s.dispatched.Load() >= off
+		}
+	}
+}
+
+// runLogicFlusher fsyncs consume queues and the index every FlushInterval
+// and then writes the checkpoint (RocketMQ FlushConsumeQueueService).
+func (s *MessageStore) runLogicFlusher() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCh:
+			return
+		case <-t.C:
+			if err := s.flushLogics(); err != nil {
+				s.logger.Error("consume queue flush failed", zap.Error(err))
+			}
+		}
+	}
+}
+
+func (s *MessageStore) flushLogics() error {
+	ts := s.dispatchedTs.Load()
+	var firstErr error
+	for _, cq := range s.allQueues() {
+		if err := cq.sync(); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if s.index != nil {
+		if err := s.index.sync(); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	s.ckpt.physicMsgTimestamp = s.classic.flushedTs.Load()
+	s.ckpt.logicsMsgTimestamp = ts
+	s.ckpt.indexMsgTimestamp = ts
+	return s.ckpt.flush()
+}

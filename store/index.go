@@ -1,0 +1,401 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rmqd/rmqd/internal/vfs"
+)
+
+// Key index files (protocol.md §6.3): a hash table on disk per file.
+//
+//	header (40 bytes)  beginTimestamp int64 | endTimestamp int64 |
+//	                   beginPhyOffset int64 | endPhyOffset int64 |
+//	                   hashSlotCount int32  | indexCount int32 (starts at 1)
+//	slots              hashSlotNum x int32: newest entry number of the slot, 0 = empty
+//	entries            indexNum x 20 bytes: keyHash int32 | phyOffset int64 |
+//	                   timeDiff int32 (seconds since beginTimestamp) | prevIndex int32
+const indexHeaderSize = 40
+
+const indexEntrySize = 20
+
+type indexFile struct {
+	file     vfs.File
+	path     string
+	slotNum  int32
+	indexNum int32
+
+	beginTs, endTs, beginPhy, endPhy int64
+	hashSlotCount, indexCount        int32
+
+	// Only for the writable (newest) file: the slot table in memory, the
+	// entries and slots not yet written.
+	slots       []int32
+	pendEntries []byte
+	pendFrom    int32
+	dirtySlots  []int32
+	dirty       bool
+}
+
+func (f *indexFile) full() bool { return f.indexCount >= f.indexNum }
+
+func (f *indexFile) slotPos(slot int32) int64 { return indexHeaderSize + int64(slot)*4 }
+
+func (f *indexFile) entryPos(i int32) int64 {
+	return indexHeaderSize + int64(f.slotNum)*4 + int64(i)*indexEntrySize
+}
+
+func (f *indexFile) headerBytes() []byte {
+	var h [indexHeaderSize]byte
+	be := binary.BigEndian
+	be.PutUint64(h[0:], uint64(f.beginTs))
+	be.PutUint64(h[8:], uint64(f.endTs))
+	be.PutUint64(h[16:], uint64(f.beginPhy))
+	be.PutUint64(h[24:], uint64(f.endPhy))
+	be.PutUint32(h[32:], uint32(f.hashSlotCount))
+	be.PutUint32(h[36:], uint32(f.indexCount))
+	return h[:]
+}
+
+// keyHash is |String.hashCode(key)|, 0 when negative (Java indexKeyHashMethod).
+func keyHash(key string) int32 {
+	h := JavaStringHashCode(key)
+	if h < 0 {
+		h = -h
+	}
+	if h < 0 {
+		h = 0
+	}
+	return h
+}
+
+// indexService owns the index files. The dispatcher adds keys in batches
+// (put + writePending under mu); queries hold mu for reading.
+type indexService struct {
+	fs       vfs.FS
+	dir      string
+	slotNum  int32
+	indexNum int32
+	now      func() time.Time
+
+	mu    sync.RWMutex
+	files []*indexFile // oldest first
+	// resume: records at lower commitlog offsets are already indexed (set by load).
+	resume int64
+}
+
+func newIndexService(cfg *Config) *indexService {
+	return &indexService{fs: cfg.FS, dir: filepath.Join(cfg.RootDir, "index"),
+		slotNum: cfg.MaxHashSlotNum, indexNum: cfg.MaxIndexNum, now: cfg.Now}
+}
+
+func (s *indexService) fileSize() int64 {
+	return indexHeaderSize + int64(s.slotNum)*4 + int64(s.indexNum)*indexEntrySize
+}
+
+// load opens the index files; phyEnd is the recovered commitlog end: a
+// header claiming more is pulled back so the tail is indexed again (stale
+// entries are filtered at query time by reading the records).
+func (s *indexService) load(phyEnd int64) error {
+	names, err := s.fs.ReadDir(s.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if len(name) != 17 || strings.HasSuffix(name, ".tmp") {
+			continue
+		}
+		path := filepath.Join(s.dir, name)
+		fl, err := s.fs.OpenFile(path, os.O_RDWR)
+		if err != nil {
+			return err
+		}
+		f := &indexFile{file: fl, path: path, slotNum: s.slotNum, indexNum: s.indexNum}
+		var h [indexHeaderSize]byte
+		if _, err := fl.ReadAt(h[:], 0); err != nil {
+			fl.Close()
+			return fmt.Errorf("store: index %s: %w", path, err)
+		}
+		be := binary.BigEndian
+		f.beginTs, f.endTs = int64(be.Uint64(h[0:])), int64(be.Uint64(h[8:]))
+		f.beginPhy, f.endPhy = int64(be.Uint64(h[16:])), int64(be.Uint64(h[24:]))
+		f.hashSlotCount, f.indexCount = int32(be.Uint32(h[32:])), int32(be.Uint32(h[36:]))
+		if size, _ := fl.Size(); size < s.fileSize() {
+			fl.Truncate(s.fileSize())
+		}
+		if f.indexCount < 1 || f.indexCount > f.indexNum {
+			f.indexCount = 1
+		}
+		s.resume = 0
+		if f.endPhy > phyEnd {
+			f.endPhy = phyEnd
+			s.resume = phyEnd
+		} else if f.indexCount > 1 || len(s.files) > 0 {
+			s.resume = f.endPhy + 1
+		}
+		s.files = append(s.files, f)
+	}
+	if n := len(s.files); n > 0 && !s.files[n-1].full() {
+		return s.loadSlots(s.files[n-1])
+	}
+	return nil
+}
+
+func (s *indexService) loadSlots(f *indexFile) error {
+	raw := make([]byte, int64(f.slotNum)*4)
+	if _, err := f.file.ReadAt(raw, indexHeaderSize); err != nil {
+		return fmt.Errorf("store: index %s slots: %w", f.path, err)
+	}
+	f.slots = make([]int32, f.slotNum)
+	for i := range f.slots {
+		f.slots[i] = int32(binary.BigEndian.Uint32(raw[i*4:]))
+	}
+	f.pendFrom = f.indexCount
+	return nil
+}
+
+// endPhyOffset is where indexing resumes (-1 with no files).
+func (s *indexService) endPhyOffset() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.files) == 0 {
+		return -1
+	}
+	return s.files[len(s.files)-1].endPhy
+}
+
+func (s *indexService) newFile() (*indexFile, error) {
+	if err := s.fs.MkdirAll(s.dir); err != nil {
+		return nil, err
+	}
+	t := s.now()
+	var path string
+	for {
+		path = filepath.Join(s.dir, strings.Replace(t.Format("20060102150405.000"), ".", "", 1))
+		if len(s.files) == 0 || path > s.files[len(s.files)-1].path {
+			if !vfs.Exists(s.fs, path) {
+				break
+			}
+		}
+		t = t.Add(time.Millisecond)
+	}
+	fl, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE)
+	if err != nil {
+		return nil, err
+	}
+	if err := fl.Truncate(s.fileSize()); err != nil {
+		fl.Close()
+		return nil, err
+	}
+	f := &indexFile{file: fl, path: path, slotNum: s.slotNum, indexNum: s.indexNum, indexCount: 1, pendFrom: 1,
+		slots: make([]int32, s.slotNum)}
+	if len(s.files) > 0 {
+		prev := s.files[len(s.files)-1]
+		f.beginPhy, f.endPhy, f.beginTs, f.endTs = prev.endPhy, prev.endPhy, prev.endTs, prev.endTs
+	}
+	if _, err := fl.WriteAt(f.headerBytes(), 0); err != nil {
+		fl.Close()
+		return nil, err
+	}
+	if err := fl.Sync(); err != nil {
+		fl.Close()
+		return nil, err
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		fl.Close()
+		return nil, err
+	}
+	s.files = append(s.files, f)
+	return f, nil
+}
+
+// put adds key -> phy (mu held for writing, by the dispatcher).
+func (s *indexService) put(h int32, phy, storeTs int64) error {
+	f := s.writable()
+	if f == nil || f.full() {
+		if f != nil {
+			if err := s.writePendingFile(f); err != nil {
+				return err
+			}
+			f.file.Sync()
+			f.slots = nil
+		}
+		var err error
+		if f, err = s.newFile(); err != nil {
+			return err
+		}
+	}
+	slot := h % f.slotNum
+	prev := f.slots[slot]
+	if prev <= 0 || prev > f.indexCount {
+		prev = 0
+	}
+	if f.indexCount <= 1 {
+		f.beginTs, f.beginPhy = storeTs, phy
+	}
+	diff := (storeTs - f.beginTs) / 1000
+	if f.beginTs <= 0 || diff < 0 {
+		diff = 0
+	}
+	var e [indexEntrySize]byte
+	binary.BigEndian.PutUint32(e[0:], uint32(h))
+	binary.BigEndian.PutUint64(e[4:], uint64(phy))
+	binary.BigEndian.PutUint32(e[12:], uint32(int32(min(diff, 1<<31-1))))
+	binary.BigEndian.PutUint32(e[16:], uint32(prev))
+	f.pendEntries = append(f.pendEntries, e[:]...)
+	if prev == 0 {
+		f.hashSlotCount++
+	}
+	f.slots[slot] = f.indexCount
+	f.dirtySlots = append(f.dirtySlots, slot)
+	f.indexCount++
+	f.endPhy, f.endTs = phy, storeTs
+	f.dirty = true
+	return nil
+}
+
+func (s *indexService) writable() *indexFile {
+	if n := len(s.files); n > 0 && s.files[n-1].slots != nil {
+		return s.files[n-1]
+	}
+	return nil
+}
+
+// writePending writes queued entries, dirty slots and the header of the
+// writable file (mu held for writing).
+func (s *indexService) writePending() error {
+	if f := s.writable(); f != nil {
+		return s.writePendingFile(f)
+	}
+	return nil
+}
+
+func (s *indexService) writePendingFile(f *indexFile) error {
+	if len(f.pendEntries) > 0 {
+		if _, err := f.file.WriteAt(f.pendEntries, f.entryPos(f.pendFrom)); err != nil {
+			return err
+		}
+		f.pendEntries = f.pendEntries[:0]
+		f.pendFrom = f.indexCount
+	}
+	var b [4]byte
+	for _, slot := range f.dirtySlots {
+		binary.BigEndian.PutUint32(b[:], uint32(f.slots[slot]))
+		if _, err := f.file.WriteAt(b[:], f.slotPos(slot)); err != nil {
+			return err
+		}
+	}
+	f.dirtySlots = f.dirtySlots[:0]
+	_, err := f.file.WriteAt(f.headerBytes(), 0)
+	return err
+}
+
+// sync fsyncs the writable file if it changed.
+func (s *indexService) sync() error {
+	s.mu.RLock()
+	f := s.writable()
+	dirty := f != nil && f.dirty
+	s.mu.RUnlock()
+	if !dirty {
+		return nil
+	}
+	s.mu.Lock()
+	f.dirty = false
+	s.mu.Unlock()
+	return f.file.Sync()
+}
+
+// query returns commitlog offsets of entries for key within [begin, end]
+// (ms), newest first, at most maxNum.
+func (s *indexService) query(key string, maxNum int, begin, end int64) []int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h := keyHash(key)
+	var out []int64
+	for i := len(s.files) - 1; i >= 0 && len(out) < maxNum; i-- {
+		f := s.files[i]
+		if f.indexCount <= 1 || f.endTs < begin || f.beginTs > end {
+			continue
+		}
+		slot := h % f.slotNum
+		var next int32
+		if f.slots != nil {
+			next = f.slots[slot]
+		} else {
+			var b [4]byte
+			if _, err := f.file.ReadAt(b[:], f.slotPos(slot)); err != nil {
+				continue
+			}
+			next = int32(binary.BigEndian.Uint32(b[:]))
+		}
+		var e [indexEntrySize]byte
+		for steps := 0; next > 0 && next < f.indexCount && len(out) < maxNum && steps < int(f.indexCount); steps++ {
+			if _, err := f.file.ReadAt(e[:], f.entryPos(next)); err != nil {
+				break
+			}
+			kh := int32(binary.BigEndian.Uint32(e[0:]))
+			phy := int64(binary.BigEndian.Uint64(e[4:]))
+			t := f.beginTs + int64(int32(binary.BigEndian.Uint32(e[12:])))*1000
+			prev := int32(binary.BigEndian.Uint32(e[16:]))
+			if kh == h && t >= begin && t <= end {
+				out = append(out, phy)
+			}
+			if t < begin || prev >= next {
+				break
+			}
+			next = prev
+		}
+	}
+	return out
+}
+
+// lastUpdate returns the newest file's endTimestamp and endPhyOffset.
+func (s *indexService) lastUpdate() (int64, int64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.files) == 0 {
+		return 0, 0
+	}
+	f := s.files[len(s.files)-1]
+	return f.endTs, f.endPhy
+}
+
+// deleteExpired removes files whose entries all point below minPhy (never the newest).
+func (s *indexService) deleteExpired(minPhy int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for n < len(s.files)-1 && s.files[n].endPhy < minPhy {
+		f := s.files[n]
+		f.file.Close()
+		s.fs.Remove(f.path)
+		n++
+	}
+	if n > 0 {
+		s.files = s.files[n:]
+		s.fs.SyncDir(s.dir)
+	}
+	return n
+}
+
+func (s *indexService) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.writable(); f != nil {
+		s.writePendingFile(f)
+		f.file.Sync()
+	}
+	for _, f := range s.files {
+		f.file.Close()
+	}
+	s.files = nil
+}
