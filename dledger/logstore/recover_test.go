@@ -209,7 +209,14 @@ func TestTruncatedIndexRebuilt(t *testing.T) {
 // was written, pass its checksums and end at an entry boundary.
 var testConfigHook = func(*Config) {}
 
-var crashSeeds = flag.Int("logstore.seeds", 40, "seeds for TestCrashCloneRandom")
+var (
+	crashSeeds  = flag.Int("logstore.seeds", 40, "seeds for TestCrashCloneRandom")
+	damageIters = 300
+)
+
+func init() {
+	flag.IntVar(&damageIters, "logstore.damage", 300, "iterations of TestRandomDamageNeverPanics")
+}
 
 func TestCrashCloneRandom(t *testing.T) {
 	seeds := *crashSeeds
@@ -580,4 +587,72 @@ func TestTornEntryAfterPadding(t *testing.T) {
 		s2.Close()
 	}
 	s.Close()
+}
+
+// TestRandomDamageNeverPanics damages files at random (bit flips, garbage,
+// truncation, in data, index, currterm and checkpoint). Open may fail; it
+// and every read after it must not panic.
+
+func TestRandomDamageNeverPanics(t *testing.T) {
+	base, cfg, all := buildStore(t, 120, 6)
+	rng := rand.New(rand.NewPCG(42, 42))
+	var paths []string
+	for _, d := range []string{"data", "index"} {
+		names, _ := base.ReadDir(filepath.Join(testDir, d))
+		for _, n := range names {
+			paths = append(paths, filepath.Join(testDir, d, n))
+		}
+	}
+	paths = append(paths, filepath.Join(testDir, "checkpoint"), filepath.Join(testDir, "currterm"))
+	opened := 0
+	for iter := 0; iter < damageIters; iter++ {
+		fs := base.ProcessCrashClone()
+		for k := 0; k < 1+rng.IntN(3); k++ {
+			p := paths[rng.IntN(len(paths))]
+			f, err := fs.OpenFile(p, os.O_RDWR|os.O_CREATE)
+			if err != nil {
+				continue
+			}
+			size, _ := f.Size()
+			switch rng.IntN(4) {
+			case 0:
+				f.Truncate(rng.Int64N(size + 1))
+			case 1:
+				junk := make([]byte, 1+rng.IntN(200))
+				for i := range junk {
+					junk[i] = byte(rng.Uint32())
+				}
+				f.WriteAt(junk, rng.Int64N(size+1))
+			default:
+				if size > 0 {
+					off := rng.Int64N(size)
+					b := make([]byte, 1)
+					f.ReadAt(b, off)
+					b[0] ^= byte(1 << rng.IntN(8))
+					f.WriteAt(b, off)
+				}
+			}
+			f.Close()
+		}
+		s, err := Open(fs, testDir, cfg)
+		if err != nil {
+			continue
+		}
+		opened++
+		if f, l := s.FirstIndex(), s.LastIndex(); l >= 0 {
+			s.Entries(f, l+1, 0) //nolint:errcheck
+			for i := f; i <= l; i++ {
+				s.Term(i)  //nolint:errcheck
+				s.Entry(i) //nolint:errcheck
+			}
+			s.ReadAt(make([]byte, 5000), s.BeginPos()) //nolint:errcheck
+		}
+		es, _ := batch(s.FileLayout, s.End(), s.LastIndex()+1, 2, max(s.LastTerm(), 1), rng, 10, 100)
+		if s.LastIndex() < 0 {
+			es, _ = batch(s.FileLayout, s.End(), all[0].Index, 2, 1, rng, 10, 100)
+		}
+		s.Append(es) //nolint:errcheck
+		s.Close()
+	}
+	t.Logf("%d of %d damaged stores opened", opened, damageIters)
 }

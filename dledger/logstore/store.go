@@ -373,7 +373,7 @@ func (s *Store) Entries(lo, hi int64, maxBytes int64) ([]dledger.Entry, error) {
 		}
 		for i := int64(0); i < n; i++ {
 			sl := decodeSlot(b[i*SlotSize:])
-			if sl.index != next+i || sl.size < HeaderSize {
+			if sl.index != next+i || sl.size < HeaderSize || int64(sl.size)+MinBlank > s.cfg.DataFileSize {
 				return nil, s.readError(gen, next+i, fmt.Errorf("%w: index slot %d holds index %d size %d", dledger.ErrCorrupt, next+i, sl.index, sl.size))
 			}
 			if len(slots) > 0 && maxBytes > 0 && total+int64(sl.size) > maxBytes {
