@@ -206,7 +206,7 @@ func (s *Store) recover() error {
 		if rc.last < 0 {
 			rc.end = startPos
 		}
-		rc.clean = s.cleanEnd >= 0 && rc.end == s.cleanEnd && rc.last >= 0 && (reason == "" || reason == "zero header")
+		rc.clean = s.cleanEnd >= 0 && rc.end == s.cleanEnd && (reason == "" || reason == "zero header")
 		if rc.clean {
 			s.log.Info("log was closed cleanly here: not scanning the zero tail", zap.Int64("end", rc.end))
 		} else if reason != "" {

@@ -99,3 +99,27 @@ func (s *Store) AppendChecked(entries []dledger.Entry, crcs []uint32) error {
 	}
 	return s.Append(entries)
 }
+
+// DataFile describes one data file, for retention policies.
+type DataFile struct {
+	Start      int64 // position of its first byte (its name)
+	FirstIndex int64 // index of its first entry at Start, -1 if none starts there
+}
+
+// DataFiles lists the data files, oldest first. A policy that deletes by
+// disk usage picks the oldest files whose successor's FirstIndex is at or
+// below the safe index and passes that index to DeleteBefore. Safe to call
+// from any goroutine.
+func (s *Store) DataFiles() []DataFile {
+	s.mu.RLock()
+	data, last := s.mu.data, s.mu.last
+	s.mu.RUnlock()
+	out := make([]DataFile, len(data))
+	for i, f := range data {
+		out[i] = DataFile{Start: f.start, FirstIndex: -1}
+		if h, ok := s.readHeader(f, f.start); ok && h.index <= last {
+			out[i].FirstIndex = h.index
+		}
+	}
+	return out
+}

@@ -345,6 +345,10 @@ func TestDeleteBefore(t *testing.T) {
 	mustNotErr(t, s.Append(es), "append")
 	mustNotErr(t, s.Sync(), "sync")
 	nfiles := len(s.mu.data)
+	dfs := s.DataFiles()
+	if len(dfs) != nfiles || dfs[0].Start != 0 || dfs[0].FirstIndex != 0 || dfs[1].FirstIndex <= 0 || dfs[1].Start != 4096 {
+		t.Fatalf("data files %+v", dfs)
+	}
 	n, err := s.DeleteBefore(0)
 	if n != 0 || err != nil {
 		t.Fatalf("delete before 0: %d %v", n, err)
