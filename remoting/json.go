@@ -302,7 +302,6 @@ func (p *jsonParser) integer(lo, hi int64) (int64, error) {
 
 // skipNumber consumes any JSON number.
 func (p *jsonParser) skipNumber() error {
-	start := p.i
 	if p.i < len(p.b) && p.b[p.i] == '-' {
 		p.i++
 	}
@@ -313,7 +312,8 @@ func (p *jsonParser) skipNumber() error {
 		}
 		return p.i - s
 	}
-	if digits() == 0 {
+	intStart := p.i
+	if n := digits(); n == 0 || (n > 1 && p.b[intStart] == '0') {
 		return p.errorf("bad number")
 	}
 	if p.i < len(p.b) && p.b[p.i] == '.' {
@@ -331,7 +331,6 @@ func (p *jsonParser) skipNumber() error {
 			return p.errorf("bad number")
 		}
 	}
-	_ = start
 	return nil
 }
 
