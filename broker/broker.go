@@ -42,7 +42,7 @@
 // # Master or not
 //
 // Every "may I write?" decision goes through IsMaster. In classic mode it is
-// brokerId == 0 and brokerRole != SLAVE; DLedger mode (issue 5) replaces it
+// brokerRole != SLAVE (Java then forces brokerId 0); DLedger mode (issue 5) replaces it
 // by the store's role. Sends, offset commits and locks on a non-master get
 // SERVICE_NOT_AVAILABLE (14), which rocketmq-client-go retries elsewhere.
 package broker
@@ -485,8 +485,9 @@ func (b *Broker) GroupHasLiveLocks(group string) bool { return b.locks.groupHasL
 // commits, locks) and runs the master-only services. The one place that
 // answers the question; DLedger mode replaces its body.
 func (b *Broker) IsMaster() bool {
-	cfg := b.config()
-	return int64(cfg.BrokerID) == protocol.MasterID && cfg.BrokerRole != conf.Slave
+	// As in Java, a broker whose brokerRole is not SLAVE is the master
+	// whatever brokerId says (Java forces brokerId to 0).
+	return b.config().BrokerRole != conf.Slave
 }
 
 // masterHint names the master's address when known, for remarks.
@@ -498,7 +499,12 @@ func (b *Broker) masterHint() string {
 	return ""
 }
 
-func (b *Broker) registeredBrokerID() int64 { return int64(b.config().BrokerID) }
+func (b *Broker) registeredBrokerID() int64 {
+	if b.IsMaster() {
+		return protocol.MasterID
+	}
+	return int64(b.config().BrokerID)
+}
 
 func notMasterRemark(leader string) string {
 	if leader != "" {
