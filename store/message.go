@@ -394,8 +394,8 @@ type recordView struct {
 }
 
 // parseRecord validates the record at the start of b (which must hold the
-// whole record) and fills v. It checks size, magic and field bounds; the body
-// CRC only when checkCRC.
+// whole record) and fills v. It checks size, magic and field bounds; with
+// checkCRC (recovery) also the body CRC and the shape of the trailing fields.
 func parseRecord(b []byte, v *recordView, checkCRC bool) error {
 	be := binary.BigEndian
 	if len(b) < 8 {
@@ -483,8 +483,19 @@ func parseRecord(b []byte, v *recordView, checkCRC bool) error {
 	if p != len(r) {
 		return fmt.Errorf("%w: total size %d but fields end at %d", ErrMalformed, len(r), p)
 	}
-	if checkCRC && BodyCRC(v.body) != v.bodyCRC {
-		return fmt.Errorf("%w: body crc %#x, stored %#x", ErrMalformed, BodyCRC(v.body), v.bodyCRC)
+	if checkCRC {
+		if BodyCRC(v.body) != v.bodyCRC {
+			return fmt.Errorf("%w: body crc %#x, stored %#x", ErrMalformed, BodyCRC(v.body), v.bodyCRC)
+		}
+		// Only the body is CRC-protected. A torn suffix zeroes (or garbles)
+		// the trailing fields: a written properties string always ends with
+		// 0x02 and a topic never holds NUL.
+		if len(v.props) > 0 && v.props[len(v.props)-1] != PropertySeparator {
+			return fmt.Errorf("%w: properties do not end with 0x02 (torn record?)", ErrMalformed)
+		}
+		if len(v.topic) == 0 || indexByte(v.topic, 0) >= 0 {
+			return fmt.Errorf("%w: empty or NUL in topic (torn record?)", ErrMalformed)
+		}
 	}
 	return nil
 }
