@@ -1,0 +1,123 @@
+// Command broker runs an rmqd broker.
+//
+//	broker [-c broker.conf] [-n "ns1:9876;ns2:9876"] [-p] [-h]
+//
+//	-c FILE  RocketMQ properties file (broker.conf); defaults when absent
+//	-n ADDR  name servers, overriding namesrvAddr
+//	-p       print the effective configuration and exit
+//	-h       help
+//
+// It builds a broker.Broker from the configuration and starts it: the
+// remoting protocol on listenPort and on the VIP port listenPort-2 (the
+// same handlers), the store and metadata under storePathRootDir, and the
+// name-server registration loop (every registerNameServerPeriod, to every
+// name server in namesrvAddr, with the topic table, TBW102 included when
+// autoCreateTopicEnable). Logs are JSON (zap) on stdout and appended to
+// <storePathRootDir>/logs/broker.log. SIGTERM or SIGINT unregisters from
+// the name servers and shuts down gracefully.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqd/rmqd/broker"
+	"github.com/rmqd/rmqd/conf"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	confPath := fs.String("c", "", "broker config `file` (RocketMQ properties)")
+	namesrvAddr := fs.String("n", "", "name server `addresses`, ';'-separated (overrides namesrvAddr)")
+	printConf := fs.Bool("p", false, "print the effective configuration and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: broker [-c broker.conf] [-n \"ns1:9876;ns2:9876\"] [-p] [-h]\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "broker: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+
+	cfg := conf.DefaultBroker()
+	var warnings []string
+	if *confPath != "" {
+		var err error
+		cfg, warnings, err = conf.LoadBroker(*confPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "broker: %v\n", err)
+			return 1
+		}
+	}
+	if *namesrvAddr != "" {
+		if err := cfg.Set("namesrvAddr", *namesrvAddr); err != nil {
+			fmt.Fprintf(stderr, "broker: -n: %v\n", err)
+			return 1
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "broker: invalid configuration: %v\n", err)
+		return 1
+	}
+	if *printConf {
+		fmt.Fprint(stdout, cfg.Properties())
+		return 0
+	}
+
+	log, closeLog, err := newLogger(stdout, filepath.Join(cfg.StorePathRootDir, "logs", "broker.log"))
+	if err != nil {
+		fmt.Fprintf(stderr, "broker: %v\n", err)
+		return 1
+	}
+	defer closeLog()
+	log = log.With(zap.String("brokerName", cfg.BrokerName))
+	for _, w := range warnings {
+		log.Warn("config", zap.String("file", *confPath), zap.String("warning", w))
+	}
+
+	b, err := broker.New(cfg, log)
+	if err != nil {
+		log.Error("broker init failed", zap.Error(err))
+		return 1
+	}
+	if *confPath != "" {
+		b.SetConfigFile(*confPath) // updateBrokerConfig rewrites it, as Java does
+	}
+	if err := b.Start(); err != nil {
+		log.Error("broker start failed", zap.Error(err))
+		b.Shutdown()
+		return 1
+	}
+	brokerAddr := net.JoinHostPort(cfg.BrokerIP1, strconv.Itoa(cfg.ListenPort))
+	fmt.Fprintf(stdout, "The broker[%s, %s] boot success. rmqd broker listening on 0.0.0.0:%d (VIP 0.0.0.0:%d), name servers %q\n",
+		cfg.BrokerName, brokerAddr, cfg.ListenPort, cfg.VIPPort(), cfg.NamesrvAddr)
+
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+	sig := <-sigc
+	signal.Stop(sigc)
+	log.Info("shutting down", zap.String("signal", sig.String()))
+	b.Shutdown()
+	return 0
+}
