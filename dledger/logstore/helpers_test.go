@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -114,7 +115,7 @@ func checkLog(t testing.TB, s *Store, want []dledger.Entry) {
 	if e := want[len(want)-1]; s.End() != e.Pos+e.Size() {
 		t.Fatalf("end %d, want %d", s.End(), e.Pos+e.Size())
 	}
-	got, err := s.Entries(first, last+1, 0)
+	got, err := s.Entries(first, last+1, math.MaxInt64)
 	if err != nil {
 		t.Fatalf("entries [%d, %d]: %v", first, last, err)
 	}

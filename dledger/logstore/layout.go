@@ -242,7 +242,7 @@ func DecodeEntry(b []byte) (e dledger.Entry, bodyCRC uint32, n int, err error) {
 	if int64(h.size) > int64(len(b)) {
 		return e, 0, 0, fmt.Errorf("%w: size %d but %d bytes", ErrBadEntry, h.size, len(b))
 	}
-	body := b[HeaderSize:h.size]
+	body := b[HeaderSize:h.size:h.size] // capped: appending to one body cannot clobber the next
 	if h.bodyCRC != 0 && BodyCRC(body) != h.bodyCRC {
 		return e, 0, 0, fmt.Errorf("%w: entry %d body crc %08x, stored %08x", ErrChecksum, h.index, BodyCRC(body), h.bodyCRC)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -640,7 +641,7 @@ func TestRandomDamageNeverPanics(t *testing.T) {
 		}
 		opened++
 		if f, l := s.FirstIndex(), s.LastIndex(); l >= 0 {
-			s.Entries(f, l+1, 0) //nolint:errcheck
+			s.Entries(f, l+1, math.MaxInt64) //nolint:errcheck
 			for i := f; i <= l; i++ {
 				s.Term(i)  //nolint:errcheck
 				s.Entry(i) //nolint:errcheck

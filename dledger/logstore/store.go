@@ -338,11 +338,12 @@ const slotBatch = 1024
 
 // Entries reads [lo, hi), stopping before the entry that would take the
 // total size (headers included) past maxBytes; it always returns at least
-// one entry. maxBytes <= 0 means no limit. Bodies point into one buffer
+// one entry (so maxBytes <= 0 reads exactly one; pass math.MaxInt64 for no
+// limit). An empty range returns nil. Bodies point into one buffer
 // allocated for this call, which the store never touches again.
 func (s *Store) Entries(lo, hi int64, maxBytes int64) ([]dledger.Entry, error) {
 	if lo >= hi {
-		return nil, fmt.Errorf("%w: empty range [%d, %d)", ErrBadAppend, lo, hi)
+		return nil, nil
 	}
 	s.mu.RLock()
 	if s.mu.closed {
@@ -363,10 +364,14 @@ func (s *Store) Entries(lo, hi int64, maxBytes int64) ([]dledger.Entry, error) {
 	// Pick the entries from their slots.
 	var slots []slot
 	var total int64
-	buf := make([]byte, SlotSize*min(hi-lo, slotBatch))
+	batchLen := min(hi-lo, slotBatch)
+	if maxBytes < int64(slotBatch)*HeaderSize {
+		batchLen = min(batchLen, max(maxBytes/HeaderSize, 0)+1)
+	}
+	buf := make([]byte, SlotSize*batchLen)
 	done := false
 	for next := lo; next < hi && !done; {
-		n := min(hi-next, slotBatch)
+		n := min(hi-next, batchLen)
 		b := buf[:n*SlotSize]
 		if err := readSlots(idx, s.cfg.IndexFileSize, next, b); err != nil {
 			return nil, s.readError(gen, next, err)
@@ -376,7 +381,7 @@ func (s *Store) Entries(lo, hi int64, maxBytes int64) ([]dledger.Entry, error) {
 			if sl.index != next+i || sl.size < HeaderSize || int64(sl.size)+MinBlank > s.cfg.DataFileSize {
 				return nil, s.readError(gen, next+i, fmt.Errorf("%w: index slot %d holds index %d size %d", dledger.ErrCorrupt, next+i, sl.index, sl.size))
 			}
-			if len(slots) > 0 && maxBytes > 0 && total+int64(sl.size) > maxBytes {
+			if len(slots) > 0 && total+int64(sl.size) > maxBytes {
 				done = true
 				break
 			}
