@@ -613,13 +613,14 @@ func (r *Core) stepLeader(m *Message) error {
 		pr.recentActive = true
 		pr.lastContact = r.ticks
 		pr.probeSent = false
-		if pr.replicating && len(pr.inflight) >= r.maxInflight {
-			// A batch or its answer may be lost: free a slot so the
-			// next send exposes the gap (the follower rejects it).
-			pr.inflight = pr.inflight[1:]
+		if pr.replicating && pr.match < r.log.lastIndex() && pr.match == pr.matchAtHeartbeat {
+			// No progress for a heartbeat interval: a batch or its
+			// answer was lost. Resend from the last known match.
+			pr.becomeProbe()
 		}
+		pr.matchAtHeartbeat = pr.match
 		if pr.match < r.log.lastIndex() {
-			r.sendAppend(m.From, false)
+			r.sendAppends(m.From)
 		}
 	case MsgApp, MsgHeartbeat:
 		r.logger.Error("two leaders in one term", zap.Int64("term", r.term), zap.String("other", m.From))
@@ -715,8 +716,15 @@ func (r *Core) appendEntries(ents []Entry, hook func(*Entry)) error {
 func (r *Core) bcastAppend() {
 	for _, p := range r.peers {
 		if p != r.id {
-			r.sendAppend(p, false)
+			r.sendAppends(p)
 		}
+	}
+}
+
+// sendAppends sends batches to peer to while flow control allows and
+// entries remain (pipelining).
+func (r *Core) sendAppends(to string) {
+	for i := 0; i < r.maxInflight && r.sendAppend(to, false); i++ {
 	}
 }
 
@@ -790,16 +798,17 @@ func (r *Core) handleAppendResponse(m *Message, pr *progress) {
 			for _, p := range r.peers {
 				if p != r.id {
 					r.sendAppend(p, true)
+					r.sendAppends(p)
 				}
 			}
 		} else {
-			r.sendAppend(m.From, false)
+			r.sendAppends(m.From)
 		}
 		if m.From == r.leadTransferee && pr.match == r.log.lastIndex() {
 			r.sendTimeoutNow(m.From)
 		}
 	} else if !pr.replicating {
-		r.sendAppend(m.From, false)
+		r.sendAppends(m.From)
 	}
 }
 
@@ -846,8 +855,9 @@ func (r *Core) TransferLeadership(to string) error {
 	r.logger.Info("leadership transfer started", zap.String("to", to), zap.Int64("term", r.term))
 	if r.prs[to].match == r.log.lastIndex() {
 		r.sendTimeoutNow(to)
-	} else {
-		r.sendAppend(to, false)
+	} else if !r.sendAppend(to, true) {
+		r.prs[to].becomeProbe()
+		r.sendAppend(to, true)
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ type net struct {
 
 func testConfig(id string, ids []string, s LogStorage) CoreConfig {
 	return CoreConfig{ID: id, Peers: ids, Storage: s, ElectionTick: 10, HeartbeatTick: 1,
-		Rand: rand.New(rand.NewPCG(uint64(len(id)), 7))}
+		Rand: rand.New(rand.NewPCG(uint64(id[len(id)-1]), 7))}
 }
 
 func newNet(t *testing.T, n int, mod func(*CoreConfig)) *net {

@@ -240,7 +240,7 @@ func (s *MemoryStorage) Append(ents []Entry) error {
 		}
 		end = ne
 	}
-	s.ents = append(s.ents[:keep:keep], ents...)
+	s.ents = append(s.ents[:keep], ents...)
 	s.synced = min(s.synced, keep)
 	return nil
 }

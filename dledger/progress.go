@@ -15,6 +15,9 @@ type progress struct {
 	inflight     []int64 // replicate state: last index of each unacknowledged batch, ascending
 	recentActive bool    // heard from since the last check-quorum round
 	lastContact  int64   // core tick of the last response
+	// match when the previous heartbeat answer arrived: no progress
+	// between two answers means a lost batch (resend from match+1)
+	matchAtHeartbeat int64
 }
 
 func (pr *progress) becomeProbe() {

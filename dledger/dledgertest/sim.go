@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rmqd/rmqd/dledger"
+	"go.uber.org/zap"
 )
 
 // Options describe one simulated schedule. Zero fields are drawn from the
@@ -35,12 +36,13 @@ type Options struct {
 	MidReadyCrash float64 // per Ready: crash at a random point inside its handling
 	PartitionProb float64
 	TransferProb  float64
+	Logger        *zap.Logger // nil: silent
 }
 
 // Randomize fills the schedule's knobs from its seed.
 func Randomize(seed uint64) Options {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
-	o := Options{Seed: seed, Nodes: 3, ChaosTicks: 1000, HealTicks: 600, ElectionTick: 10}
+	o := Options{Seed: seed, Nodes: 3, ChaosTicks: 1000, HealTicks: 2000, ElectionTick: 10}
 	if r.IntN(4) == 0 {
 		o.Nodes = 5
 	}
@@ -51,7 +53,7 @@ func Randomize(seed uint64) Options {
 		o.MaxMsgEntries = 1 + r.IntN(8)
 	}
 	if r.IntN(3) == 0 {
-		o.MaxMsgBytes = 100 + int64(r.IntN(200))
+		o.MaxMsgBytes = 100 + int64(r.IntN(400))
 	}
 	if r.IntN(2) == 0 {
 		o.FileSize = 256 + int64(r.IntN(512))
@@ -72,13 +74,13 @@ func Randomize(seed uint64) Options {
 
 // Result of one run.
 type Result struct {
-	TraceHash  uint64
-	Delivered  int
-	Acked      int
-	Committed  int64
-	Elections  int
-	Crashes    int
-	Err        error
+	TraceHash uint64
+	Delivered int
+	Acked     int
+	Committed int64
+	Elections int
+	Crashes   int
+	Err       error
 }
 
 type inflight struct {
@@ -118,14 +120,14 @@ type entryKey struct {
 }
 
 type node struct {
-	id       string
-	core     *dledger.Core
-	store    *dledger.MemoryStorage
-	up       bool
-	commit   int64
-	role     dledger.Role
-	prefix   []uint64 // prefix hash per index
-	pending  []proposal
+	id      string
+	core    *dledger.Core
+	store   *dledger.MemoryStorage
+	up      bool
+	commit  int64
+	role    dledger.Role
+	prefix  []uint64 // prefix hash per index
+	pending []proposal
 }
 
 // Sim is a deterministic single-goroutine cluster simulator.
@@ -150,6 +152,7 @@ type Sim struct {
 	dropProb  float64
 	dupProb   float64
 	maxDelay  int
+	debug     func(string)
 }
 
 // New builds a simulator for o.
@@ -175,7 +178,7 @@ func (s *Sim) coreConfig(n *node) dledger.CoreConfig {
 		ElectionTick: s.o.ElectionTick, HeartbeatTick: s.o.HeartbeatTick,
 		Rand:        rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
 		MaxInflight: s.o.MaxInflight, MaxMsgEntries: s.o.MaxMsgEntries, MaxMsgBytes: s.o.MaxMsgBytes,
-		PreferredLeader: s.o.Preferred,
+		PreferredLeader: s.o.Preferred, Logger: s.o.Logger,
 	}
 }
 
@@ -436,6 +439,9 @@ func (s *Sim) deliverDue() {
 		binary.LittleEndian.PutUint64(hb[:], uint64(s.now))
 		s.mix(append(hb[:], b[:min(len(b), 64)]...))
 		s.res.Delivered++
+		if s.debug != nil {
+			s.debug(m.String())
+		}
 		if err := n.core.Step(m); err != nil {
 			s.fail("step %s: %v", m.String(), err)
 			return

@@ -1,10 +1,14 @@
 package dledgertest
 
 import (
+	"os"
+
+	"go.uber.org/zap"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rmqd/rmqd/dledger/internal/simflag"
 )
@@ -13,7 +17,11 @@ import (
 // deterministic simulator with every invariant checked after each step.
 func TestSimSweep(t *testing.T) {
 	if seed := simflag.Seed(); seed != 0 {
-		r := Run(Randomize(seed))
+		o := Randomize(seed)
+		if os.Getenv("SIM_LOG") != "" {
+			o.Logger, _ = zap.NewDevelopment()
+		}
+		r := Run(o)
 		t.Logf("seed %d: %+v", seed, Randomize(seed))
 		t.Logf("delivered=%d acked=%d committed=%d elections=%d crashes=%d trace=%x",
 			r.Delivered, r.Acked, r.Committed, r.Elections, r.Crashes, r.TraceHash)
@@ -27,7 +35,9 @@ func TestSimSweep(t *testing.T) {
 	var failed atomic.Int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var acked, elections int
+	var acked, elections, slowDelivered int
+	var slowest time.Duration
+	var slowSeed uint64
 	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
@@ -37,8 +47,13 @@ func TestSimSweep(t *testing.T) {
 				if seed > uint64(n) || failed.Load() > 5 {
 					return
 				}
+				start := time.Now()
 				r := Run(Randomize(seed))
+				d := time.Since(start)
 				mu.Lock()
+				if d > slowest {
+					slowest, slowSeed, slowDelivered = d, seed, r.Delivered
+				}
 				acked += r.Acked
 				elections += r.Elections
 				if r.Err != nil {
@@ -50,7 +65,8 @@ func TestSimSweep(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d seeds: %d acknowledged proposals, %d elections", n, acked, elections)
+	t.Logf("%d seeds: %d acknowledged proposals, %d elections; slowest seed %d (%v, %d messages)",
+		n, acked, elections, slowSeed, slowest, slowDelivered)
 }
 
 // TestSimDeterminism runs one seed twice: the traces must be identical.
