@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,7 +170,7 @@ func TestBlankMarkersAndConsumeQueueUnits(t *testing.T) {
 
 type tagFilter map[int64]bool
 
-func (f tagFilter) IsMatchedByConsumeQueue(code int64) bool                 { return f[code] }
+func (f tagFilter) IsMatchedByConsumeQueue(code int64) bool                   { return f[code] }
 func (f tagFilter) IsMatchedByCommitLog(rec []byte, p map[string]string) bool { return true }
 
 type propFilter string
@@ -257,16 +258,17 @@ func TestFilterAndStatuses(t *testing.T) {
 func TestQueryMessageAndTimeSearch(t *testing.T) {
 	fs := vfs.NewMem()
 	cfg := testConfig(t, fs)
-	now := time.UnixMilli(1_700_000_000_000)
-	cfg.Now = func() time.Time { return now }
+	var now atomic.Int64
+	now.Store(1_700_000_000_000)
+	cfg.Now = func() time.Time { return time.UnixMilli(now.Load()) }
 	s := openStore(t, cfg)
 	var puts []PutMessageResult
 	for i := 0; i < 50; i++ {
-		now = now.Add(10 * time.Second)
+		now.Add(10_000)
 		puts = append(puts, mustPut(t, s, newMsg("Q", 0, i, "")))
 	}
 	waitAll(t, s)
-	all := [2]int64{0, now.UnixMilli() + 1}
+	all := [2]int64{0, now.Load() + 1}
 	res, err := s.QueryMessage("Q", "k7", 32, all[0], all[1])
 	if err != nil || len(res.Messages) != 1 {
 		t.Fatalf("by key: %d %v", len(res.Messages), err)
