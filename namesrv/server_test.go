@@ -657,3 +657,26 @@ func TestConcurrentAccess(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func BenchmarkGetRouteInfo(b *testing.B) {
+	s, _ := New(DefaultConfig())
+	for i := 0; i < 4; i++ {
+		topics := map[string]*protocol.TopicConfig{}
+		for j := 0; j < 200; j++ {
+			name := fmt.Sprintf("T%d", j)
+			topics[name] = &protocol.TopicConfig{TopicName: name, Perm: 6, ReadQueueNums: 8, WriteQueueNums: 8}
+		}
+		s.Routes().Register(Registration{Cluster: "c", BrokerName: fmt.Sprintf("b%d", i), BrokerAddr: fmt.Sprintf("h:%d", i), Topics: &protocol.TopicConfigSerializeWrapper{TopicConfigTable: topics}})
+	}
+	h := s.Handler()
+	c := &fakeConn{id: 1}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req := &remoting.RemotingCommand{Code: protocol.GetRouteinfoByTopic, Version: protocol.VersionV4_5_2, ExtFields: map[string]string{"topic": "T7"}}
+		for pb.Next() {
+			if resp := h.ServeRemoting(c, req); resp.Code != protocol.Success {
+				b.Fatal(resp.Remark)
+			}
+		}
+	})
+}

@@ -102,7 +102,7 @@ func (r *TopicRouteData) Encode(style JSONStyle) []byte {
 	}
 	if r.OrderTopicConf != "" {
 		b = append(b, `,"orderTopicConf":`...)
-		b = appendMarshal(b, r.OrderTopicConf)
+		b = appendString(b, r.OrderTopicConf)
 	}
 	b = append(b, `,"queueDatas":`...)
 	if len(r.QueueDatas) == 0 {
@@ -121,7 +121,7 @@ func (c *ClusterInfo) Encode(style JSONStyle) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendMarshal(b, name)
+		b = appendString(b, name)
 		b = append(b, ':')
 		bd := c.BrokerAddrTable[name]
 		b = bd.appendJSON(b, style)
@@ -131,7 +131,7 @@ func (c *ClusterInfo) Encode(style JSONStyle) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendMarshal(b, name)
+		b = appendString(b, name)
 		b = append(b, ':')
 		names := c.ClusterAddrTable[name]
 		if names == nil {
@@ -161,17 +161,17 @@ func (bd *BrokerData) appendJSON(b []byte, style JSONStyle) []byte {
 			b = append(b, '"')
 		}
 		b = append(b, ':')
-		b = appendMarshal(b, bd.BrokerAddrs[id])
+		b = appendString(b, bd.BrokerAddrs[id])
 	}
 	b = append(b, `},"brokerName":`...)
-	b = appendMarshal(b, bd.BrokerName)
+	b = appendString(b, bd.BrokerName)
 	b = append(b, `,"cluster":`...)
-	b = appendMarshal(b, bd.Cluster)
+	b = appendString(b, bd.Cluster)
 	b = append(b, `,"enableActingMaster":`...)
 	b = strconv.AppendBool(b, bd.EnableActingMaster)
 	if bd.ZoneName != "" {
 		b = append(b, `,"zoneName":`...)
-		b = appendMarshal(b, bd.ZoneName)
+		b = appendString(b, bd.ZoneName)
 	}
 	return append(b, '}')
 }
@@ -192,6 +192,19 @@ func DecodeClusterInfo(body []byte) (*ClusterInfo, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// appendString appends s as a JSON string: directly when it is plain
+// printable ASCII (names and addresses always are), else via encoding/json.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return appendMarshal(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func appendMarshal(b []byte, v any) []byte {

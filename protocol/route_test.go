@@ -186,3 +186,12 @@ func FuzzQuoteIntKeys(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "broker-a", "10.0.0.1:10911", `q"uote`, `back\slash`, "tab\t", "<&>", "ünïcode", "\xff"} {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}

@@ -132,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	mux := remoting.NewServeMux()
 	ns.Register(mux)
 	srv, err := remoting.NewServer(remoting.ServerConfig{
-		Addr:         fmt.Sprintf(":%d", cfg.ListenPort),
+		Addr:         fmt.Sprintf("0.0.0.0:%d", cfg.ListenPort),
 		MaxFrameSize: cfg.MaxFrameSize,
 		Workers:      cfg.DefaultThreadPoolNums,
 		Logger:       log.Named("remoting"),
