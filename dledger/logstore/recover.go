@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"bytes"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -126,6 +127,7 @@ type recovery struct {
 	modified bool
 	clean    bool // the scan ended where the last clean Close said: skip tail scans
 	stopPos  int64
+	ioErr    error // first read error seen by a check that returns only ok/not ok
 	// tail lists the non-zero chunks findValid saw after the stop point
 	// (valid when tailScanned), so cutTail zeroes without reading again.
 	tail        []chunk
@@ -178,7 +180,7 @@ func (s *Store) recover() error {
 		start = 0
 	}
 	for ; start > 0; start-- {
-		if h, ok := s.readHeader(data[start], data[start].start); ok && rc.slotAgrees(h, data[start].start) {
+		if h, ok := rc.header(data[start], data[start].start); ok && rc.slotAgrees(h, data[start].start) {
 			break
 		}
 	}
@@ -203,6 +205,9 @@ func (s *Store) recover() error {
 			return err
 		}
 		rc.stopPos = stopPos
+		if rc.ioErr != nil {
+			return rc.ioErr
+		}
 		if rc.last < 0 {
 			rc.end = startPos
 		}
@@ -213,6 +218,9 @@ func (s *Store) recover() error {
 			if err := rc.checkTail(stopPos, reason); err != nil {
 				return err
 			}
+		}
+		if rc.ioErr != nil {
+			return rc.ioErr
 		}
 		if rc.last >= 0 || start == 0 {
 			break
@@ -229,10 +237,13 @@ func (s *Store) recover() error {
 		if p, ok, err := rc.locateFirst(data[0]); err != nil {
 			return err
 		} else if ok {
-			if h, ok := s.readHeader(data[0], p); ok {
+			if h, ok := rc.header(data[0], p); ok {
 				first = h.index
 			}
 		}
+	}
+	if rc.ioErr != nil {
+		return rc.ioErr
 	}
 	if err := rc.cutTail(first); err != nil {
 		return err
@@ -256,28 +267,43 @@ func (s *Store) recover() error {
 }
 
 // readHeader decodes and sanity-checks the header at absolute position pos
-// in data file f.
-func (s *Store) readHeader(f *file, pos int64) (header, bool) {
+// in data file f; ok is false for an invalid header, err is set only for an
+// I/O error (which must never be mistaken for a torn tail).
+func (s *Store) readHeader(f *file, pos int64) (h header, ok bool, err error) {
 	fs := s.cfg.DataFileSize
 	off := pos - f.start
 	if off < 0 || off+HeaderSize > fs {
-		return header{}, false
+		return header{}, false, nil
 	}
 	var b [HeaderSize]byte
 	if _, err := f.f.ReadAt(b[:], off); err != nil {
-		return header{}, false
+		return header{}, false, fmt.Errorf("logstore: read %s at %d: %w", f.path, off, err)
 	}
-	h := decodeHeader(b[:])
+	h = decodeHeader(b[:])
 	if !headerCRCOK(b[:]) || h.check() != nil || h.pos != pos || off+int64(h.size)+MinBlank > fs {
-		return h, false
+		return h, false, nil
 	}
-	return h, true
+	return h, true, nil
+}
+
+// header is readHeader remembering the first I/O error in rc.ioErr.
+func (rc *recovery) header(f *file, pos int64) (header, bool) {
+	h, ok, err := rc.s.readHeader(f, pos)
+	rc.noteErr(err)
+	return h, ok
+}
+
+func (rc *recovery) noteErr(err error) {
+	if err != nil && rc.ioErr == nil && !errors.Is(err, dledger.ErrCorrupt) {
+		rc.ioErr = err
+	}
 }
 
 // slotAgrees compares a header with its index slot.
 func (rc *recovery) slotAgrees(h header, pos int64) bool {
 	var b [SlotSize]byte
-	if readSlots(rc.index, rc.s.cfg.IndexFileSize, h.index, b[:]) != nil {
+	if err := readSlots(rc.index, rc.s.cfg.IndexFileSize, h.index, b[:]); err != nil {
+		rc.noteErr(err)
 		return false
 	}
 	sl := decodeSlot(b[:])
@@ -291,16 +317,17 @@ func (rc *recovery) trustedPrefixOK(start int) bool {
 	if err != nil || !ok {
 		return false
 	}
-	h0, ok := rc.s.readHeader(rc.data[0], p)
+	h0, ok := rc.header(rc.data[0], p)
 	if !ok || !rc.slotAgrees(h0, p) {
 		return false
 	}
-	hs, ok := rc.s.readHeader(rc.data[start], rc.data[start].start)
+	hs, ok := rc.header(rc.data[start], rc.data[start].start)
 	if !ok || hs.index <= h0.index {
 		return false
 	}
 	var b [SlotSize]byte
-	if readSlots(rc.index, rc.s.cfg.IndexFileSize, hs.index-1, b[:]) != nil {
+	if err := readSlots(rc.index, rc.s.cfg.IndexFileSize, hs.index-1, b[:]); err != nil {
+		rc.noteErr(err)
 		return false
 	}
 	sl := decodeSlot(b[:])
@@ -311,7 +338,7 @@ func (rc *recovery) trustedPrefixOK(start int) bool {
 	if g == nil {
 		return false
 	}
-	h, ok := rc.s.readHeader(g, sl.pos)
+	h, ok := rc.header(g, sl.pos)
 	return ok && rc.slotAgrees(h, sl.pos)
 }
 
@@ -478,7 +505,7 @@ func (rc *recovery) checkTail(stopPos int64, reason string) error {
 	if !ok {
 		for _, g := range rc.data {
 			if g.start > f.start+fs {
-				if hh, good := rc.s.readHeader(g, g.start); good && hh.index > rc.last {
+				if hh, good := rc.header(g, g.start); good && hh.index > rc.last {
 					p, h, ok = g.start, hh, true
 					break
 				}
@@ -551,12 +578,13 @@ func (rc *recovery) findValid(from, candFrom, minIndex, limit int64, record bool
 }
 
 func (rc *recovery) validWithCRC(f *file, pos, minIndex int64) (header, bool) {
-	h, ok := rc.s.readHeader(f, pos)
+	h, ok := rc.header(f, pos)
 	if !ok || h.bodyCRC == 0 || h.index <= minIndex {
 		return h, false
 	}
 	body := make([]byte, h.bodySize)
 	if _, err := f.f.ReadAt(body, pos-f.start+HeaderSize); err != nil {
+		rc.noteErr(fmt.Errorf("logstore: read %s: %w", f.path, err))
 		return h, false
 	}
 	return h, BodyCRC(body) == h.bodyCRC

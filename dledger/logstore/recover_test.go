@@ -657,3 +657,43 @@ func TestRandomDamageNeverPanics(t *testing.T) {
 	}
 	t.Logf("%d of %d damaged stores opened", opened, damageIters)
 }
+
+// TestOpenWithErrors fails the n-th filesystem operation of any kind during
+// recovery of a store with a torn tail: Open returns the error (or
+// succeeds), never panics, and a successful Open serves the whole log.
+func TestOpenWithErrors(t *testing.T) {
+	base, cfg, all := buildStore(t, 80, 9)
+	last := all[len(all)-1]
+	torn := base.ProcessCrashClone()
+	patch(t, torn, cfg, last.Pos+HeaderSize/2, make([]byte, last.Size()-HeaderSize/2))
+	failures := 0
+	for n := 1; n <= 400; n++ {
+		mem := torn.ProcessCrashClone()
+		count := 0
+		efs := &vfs.ErrorFS{FS: mem, Inject: func(op vfs.Op, path string) error {
+			count++
+			if count == n {
+				return vfs.ErrInjected
+			}
+			return nil
+		}}
+		s, err := Open(efs, testDir, cfg)
+		efs.Inject = nil
+		if err != nil {
+			failures++
+			if !strings.Contains(err.Error(), "injected") {
+				t.Fatalf("n=%d: %v", n, err)
+			}
+			// Whatever the failed Open left, a clean retry recovers.
+			s2 := mustOpen(t, mem, cfg)
+			checkLog(t, s2, all[:len(all)-1])
+			s2.Close()
+			continue
+		}
+		checkLog(t, s, all[:len(all)-1])
+		s.Close()
+	}
+	if failures == 0 {
+		t.Fatal("no injected failure hit Open")
+	}
+}

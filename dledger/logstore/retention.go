@@ -30,7 +30,10 @@ func (s *Store) DeleteBefore(index int64) (int, error) {
 	}
 	k, newFirst := 0, int64(-1)
 	for i := 0; i+1 < len(data); i++ {
-		h, ok := s.readHeader(data[i+1], data[i+1].start)
+		h, ok, err := s.readHeader(data[i+1], data[i+1].start)
+		if err != nil {
+			return 0, err
+		}
 		if !ok || h.index > index || h.index > last {
 			break
 		}
@@ -117,7 +120,7 @@ func (s *Store) DataFiles() []DataFile {
 	out := make([]DataFile, len(data))
 	for i, f := range data {
 		out[i] = DataFile{Start: f.start, FirstIndex: -1}
-		if h, ok := s.readHeader(f, f.start); ok && h.index <= last {
+		if h, ok, _ := s.readHeader(f, f.start); ok && h.index <= last {
 			out[i].FirstIndex = h.index
 		}
 	}
