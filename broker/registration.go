@@ -46,6 +46,12 @@ type RegistrarConfig struct {
 	// Period is the time between registrations (registerNameServerPeriod,
 	// default 30 s). Trigger registers in between.
 	Period time.Duration
+	// SkipUnchanged is Java's forceRegister=false: a periodic round first
+	// asks each name server QUERY_DATA_VERSION and sends the full
+	// REGISTER_BROKER only to those whose copy of the data version differs
+	// (the query itself refreshes the broker's liveness there). Rounds
+	// started by Trigger always register.
+	SkipUnchanged bool
 	// Timeout bounds each REGISTER_BROKER (registerBrokerTimeoutMills,
 	// default 24 s) and UNREGISTER_BROKER (capped at 3 s).
 	Timeout time.Duration
@@ -67,7 +73,11 @@ type RegistrarConfig struct {
 // RegisterOutcome is the result of one REGISTER_BROKER to one name server.
 type RegisterOutcome struct {
 	NamesrvAddr string
+	Time        time.Time
 	Err         error
+	// Skipped is true when SkipUnchanged found the name server up to date
+	// and no REGISTER_BROKER was sent.
+	Skipped bool
 	// MasterAddr and HAServerAddr are the master's, as the name server
 	// knows it (set for slave registrations).
 	MasterAddr   string
@@ -95,6 +105,7 @@ type Registrar struct {
 		masterAddr   string
 		haServerAddr string
 		okByNamesrv  map[string]bool // last outcome per name server, for logging transitions
+		last         map[string]RegisterOutcome
 	}
 }
 
@@ -140,6 +151,7 @@ func NewRegistrar(cfg RegistrarConfig, inv NamesrvInvoker) (*Registrar, error) {
 	}
 	r.mu.namesrvAddrs = SplitNamesrvAddr(cfg.NamesrvAddr)
 	r.mu.okByNamesrv = map[string]bool{}
+	r.mu.last = map[string]RegisterOutcome{}
 	return r, nil
 }
 
@@ -207,20 +219,40 @@ func (r *Registrar) loop() {
 	}()
 	t := time.NewTicker(r.cfg.Period)
 	defer t.Stop()
+	force := true
 	for {
-		r.RegisterAll(ctx)
+		r.register(ctx, force)
 		select {
 		case <-r.stopc:
 			return
 		case <-t.C:
+			force = false
 		case <-r.triggerc:
+			force = true
 		}
 	}
 }
 
 // RegisterAll sends REGISTER_BROKER to every name server in parallel and
-// waits for all of them. It is what the loop runs each round.
+// waits for all of them, whatever SkipUnchanged says.
 func (r *Registrar) RegisterAll(ctx context.Context) []RegisterOutcome {
+	return r.register(ctx, true)
+}
+
+// LastOutcomes returns the latest outcome per name server (for status pages).
+func (r *Registrar) LastOutcomes() []RegisterOutcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]RegisterOutcome, 0, len(r.mu.last))
+	for _, addr := range r.mu.namesrvAddrs {
+		if o, ok := r.mu.last[addr]; ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (r *Registrar) register(ctx context.Context, force bool) []RegisterOutcome {
 	addrs := r.NamesrvAddrs()
 	if len(addrs) == 0 {
 		return nil
@@ -253,7 +285,12 @@ func (r *Registrar) RegisterAll(ctx context.Context) []RegisterOutcome {
 		wg.Add(1)
 		go func(i int, addr string) {
 			defer wg.Done()
-			out[i] = r.registerOne(ctx, addr, ext, body)
+			if !force && r.cfg.SkipUnchanged && !r.changedOn(ctx, addr, brokerID, wrapper.DataVersion) {
+				out[i] = RegisterOutcome{NamesrvAddr: addr, Skipped: true}
+			} else {
+				out[i] = r.registerOne(ctx, addr, ext, body)
+			}
+			out[i].Time = time.Now()
 		}(i, addr)
 	}
 	wg.Wait()
@@ -261,6 +298,10 @@ func (r *Registrar) RegisterAll(ctx context.Context) []RegisterOutcome {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, o := range out {
+		r.mu.last[o.NamesrvAddr] = o
+		if o.Skipped {
+			continue
+		}
 		was, seen := r.mu.okByNamesrv[o.NamesrvAddr]
 		ok := o.Err == nil
 		r.mu.okByNamesrv[o.NamesrvAddr] = ok
@@ -284,6 +325,23 @@ func (r *Registrar) RegisterAll(ctx context.Context) []RegisterOutcome {
 		r.mu.masterAddr, r.mu.haServerAddr = "", ""
 	}
 	return out
+}
+
+// changedOn asks one name server QUERY_DATA_VERSION; any failure counts as
+// changed, so the full registration follows.
+func (r *Registrar) changedOn(ctx context.Context, addr string, brokerID int64, dv protocol.DataVersion) bool {
+	ext := protocol.EncodeHeader(&protocol.QueryDataVersionRequestHeader{
+		BrokerName: r.cfg.BrokerName, BrokerAddr: r.cfg.BrokerAddr, ClusterName: r.cfg.ClusterName, BrokerID: brokerID,
+	})
+	resp, err := r.inv.InvokeSync(ctx, addr, newRegistrationRequest(protocol.QueryDataVersion, ext, dv.Encode()), r.cfg.Timeout)
+	if err != nil || resp.Code != protocol.Success {
+		return true
+	}
+	var h protocol.QueryDataVersionResponseHeader
+	if err := protocol.DecodeHeader(resp.ExtFields, &h); err != nil {
+		return true
+	}
+	return h.Changed
 }
 
 func (r *Registrar) registerOne(ctx context.Context, addr string, ext map[string]string, body []byte) RegisterOutcome {

@@ -232,3 +232,49 @@ func regWait(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+func TestRegistrarSkipUnchanged(t *testing.T) {
+	ns := &regFakeNamesrv{reply: func(addr string, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+		if req.Code == protocol.QueryDataVersion {
+			var h protocol.QueryDataVersionRequestHeader
+			if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil || len(req.Body) == 0 {
+				return &remoting.RemotingCommand{Code: protocol.SystemError}
+			}
+			return &remoting.RemotingCommand{Code: protocol.Success, ExtFields: map[string]string{"changed": strconv.FormatBool(addr == "ns2:9876")}}
+		}
+		return &remoting.RemotingCommand{Code: protocol.Success}
+	}}
+	cfg := regTestConfig()
+	cfg.Period = 10 * time.Millisecond
+	cfg.SkipUnchanged = true
+	r, _ := NewRegistrar(cfg, ns)
+	r.Start()
+	defer r.Close(context.Background())
+	count := func(addr string) int {
+		n := 0
+		for _, c := range ns.byCode(protocol.RegisterBroker) {
+			if c.addr == addr {
+				n++
+			}
+		}
+		return n
+	}
+	regWait(t, "periodic registrations to the changed name server", func() bool { return count("ns2:9876") >= 4 })
+	if n := count("ns1:9876"); n != 1 {
+		t.Fatalf("up-to-date name server got %d registrations, want only the initial one", n)
+	}
+	if len(ns.byCode(protocol.QueryDataVersion)) == 0 {
+		t.Fatal("no QUERY_DATA_VERSION sent")
+	}
+	var skipped bool
+	for _, o := range r.LastOutcomes() {
+		if o.NamesrvAddr == "ns1:9876" && o.Skipped {
+			skipped = true
+		}
+	}
+	if !skipped {
+		t.Fatalf("outcomes %+v", r.LastOutcomes())
+	}
+	r.Trigger()
+	regWait(t, "triggered registration is forced", func() bool { return count("ns1:9876") >= 2 })
+}
