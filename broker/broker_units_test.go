@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,6 +114,7 @@ func TestLockManager(t *testing.T) {
 // fakeConn is a remoting.Conn that records what is sent to it.
 type fakeConn struct {
 	id     uint64
+	mu     sync.Mutex
 	sent   []*remoting.RemotingCommand
 	closed bool
 }
@@ -121,13 +123,26 @@ func (f *fakeConn) ID() uint64         { return f.id }
 func (f *fakeConn) RemoteAddr() string { return "127.0.0.1:1" }
 func (f *fakeConn) LocalAddr() string  { return "127.0.0.1:2" }
 func (f *fakeConn) Send(c *remoting.RemotingCommand) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.sent = append(f.sent, c)
 	return nil
+}
+
+func (f *fakeConn) sentCommands() []*remoting.RemotingCommand {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*remoting.RemotingCommand(nil), f.sent...)
 }
 func (f *fakeConn) Invoke(context.Context, *remoting.RemotingCommand, time.Duration) (*remoting.RemotingCommand, error) {
 	return nil, context.DeadlineExceeded
 }
-func (f *fakeConn) Close() error { f.closed = true; return nil }
+func (f *fakeConn) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	return nil
+}
 
 func TestClientRegistry(t *testing.T) {
 	r := newClientRegistry()

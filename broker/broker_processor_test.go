@@ -1,0 +1,332 @@
+package broker
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqd/rmqd/conf"
+	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
+	"github.com/rmqd/rmqd/store"
+)
+
+// Processor tests on an in-process broker (real store and metadata in a
+// temporary directory, no name server), calling the handlers directly with
+// a fake connection.
+
+func freeBrokerPort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if p < 1100 {
+			continue
+		}
+		if l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p-2)); err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func startTestBroker(t *testing.T, set map[string]string) *Broker {
+	t.Helper()
+	cfg := conf.DefaultBroker()
+	cfg.BrokerName = "unit-broker"
+	cfg.StorePathRootDir = t.TempDir()
+	cfg.ListenPort = freeBrokerPort(t)
+	cfg.NamesrvAddr = ""
+	cfg.MappedFileSizeCommitLog = 4 << 20
+	cfg.MaxHashSlotNum = 1000
+	cfg.MaxIndexNum = 4000
+	for k, v := range set {
+		if err := cfg.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Shutdown)
+	return b
+}
+
+func sendReq(topic string, queueID int, body string, props map[string]string) *remoting.RemotingCommand {
+	return remoting.NewRequest(protocol.SendMessage, protocol.EncodeHeader(&protocol.SendMessageRequestHeader{
+		ProducerGroup: "pg", Topic: topic, DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, QueueID: int32(queueID),
+		BornTimestamp: time.Now().UnixMilli(), Properties: store.PropertiesToString(props),
+	}), []byte(body))
+}
+
+func pullReq(group, topic string, queueID int, offset int64, sysFlag int32, sub string, suspend time.Duration) *remoting.RemotingCommand {
+	return remoting.NewRequest(protocol.PullMessage, protocol.EncodeHeader(&protocol.PullMessageRequestHeader{
+		ConsumerGroup: group, Topic: topic, QueueID: int32(queueID), QueueOffset: offset, MaxMsgNums: 32,
+		SysFlag: sysFlag, CommitOffset: 0, SuspendTimeoutMillis: suspend.Milliseconds(), Subscription: sub, ExpressionType: "TAG",
+	}), nil)
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSendPullAndAutoCreate(t *testing.T) {
+	b := startTestBroker(t, map[string]string{"defaultTopicQueueNums": "2"})
+	c := &fakeConn{id: 1}
+	resp := b.processSend(c, sendReq("AutoTopic", 1, "hello", map[string]string{"TAGS": "TagA", "KEYS": "k1"}))
+	if resp.Code != protocol.Success {
+		t.Fatalf("send: %d %q", resp.Code, resp.Remark)
+	}
+	if len(resp.ExtFields["msgId"]) != 32 || resp.ExtFields["queueId"] != "1" || resp.ExtFields["queueOffset"] != "0" {
+		t.Fatalf("send response ext %v", resp.ExtFields)
+	}
+	tc, ok := b.topicConfig("AutoTopic")
+	if !ok || tc.WriteQueueNums != 2 || tc.Perm != 6 {
+		t.Fatalf("auto-created topic %+v %v", tc, ok)
+	}
+	waitFor(t, 5*time.Second, "dispatch", func() bool { return b.maxOffset("AutoTopic", 1) == 1 })
+
+	// Tag filter: TagB subscribers see nothing (20), TagA subscribers the message.
+	r := b.processPull(c, pullReq("g1", "AutoTopic", 1, 0, protocol.PullFlagSubscription, "TagB", 0), true)
+	if r.Code != protocol.PullRetryImmediately || r.ExtFields["nextBeginOffset"] != "1" {
+		t.Fatalf("filtered pull: %d %v", r.Code, r.ExtFields)
+	}
+	r = b.processPull(c, pullReq("g1", "AutoTopic", 1, 0, protocol.PullFlagSubscription, "TagA || TagC", 0), true)
+	if r.Code != protocol.Success {
+		t.Fatalf("pull: %d %q", r.Code, r.Remark)
+	}
+	msgs, err := store.DecodeMessages(r.Body, true)
+	if err != nil || len(msgs) != 1 || string(msgs[0].Body) != "hello" || msgs[0].UniqKey() == "" || msgs[0].Property(store.PropertyCluster) != "DefaultCluster" {
+		t.Fatalf("pulled %v %v", msgs, err)
+	}
+	for _, k := range []string{"nextBeginOffset", "minOffset", "maxOffset", "suggestWhichBrokerId"} {
+		if _, ok := r.ExtFields[k]; !ok {
+			t.Errorf("pull response lacks %s", k)
+		}
+	}
+	// Without the subscription flag and without a heartbeat: 24.
+	if r := b.processPull(c, pullReq("g2", "AutoTopic", 1, 0, 0, "", 0), true); r.Code != protocol.SubscriptionNotExist {
+		t.Fatalf("pull without heartbeat: %d", r.Code)
+	}
+}
+
+func TestLongPollingWakesOnArrival(t *testing.T) {
+	b := startTestBroker(t, nil)
+	c := &fakeConn{id: 7}
+	if r := b.processSend(c, sendReq("LPTopic", 0, "first", nil)); r.Code != protocol.Success {
+		t.Fatalf("send: %d %q", r.Code, r.Remark)
+	}
+	waitFor(t, 5*time.Second, "dispatch", func() bool { return b.maxOffset("LPTopic", 0) == 1 })
+	req := pullReq("lp", "LPTopic", 0, 1, protocol.PullFlagSuspend|protocol.PullFlagSubscription, "*", 15*time.Second)
+	req.Opaque = 4242
+	if r := b.processPull(c, req, true); r != nil {
+		t.Fatalf("caught-up pull was answered at once: %d", r.Code)
+	}
+	if n := b.holds.count(); n != 1 {
+		t.Fatalf("held pulls = %d", n)
+	}
+	start := time.Now()
+	if r := b.processSend(c, sendReq("LPTopic", 0, "second", nil)); r.Code != protocol.Success {
+		t.Fatalf("send: %d", r.Code)
+	}
+	waitFor(t, 5*time.Second, "held pull answered", func() bool { return len(c.sentCommands()) == 1 })
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("wake-up took %v", d)
+	}
+	resp := c.sentCommands()[0]
+	if resp.Opaque != 4242 || !resp.IsResponse() || resp.Code != protocol.Success {
+		t.Fatalf("held answer: opaque %d flag %d code %d", resp.Opaque, resp.Flag, resp.Code)
+	}
+	msgs, err := store.DecodeMessages(resp.Body, true)
+	if err != nil || len(msgs) != 1 || string(msgs[0].Body) != "second" {
+		t.Fatalf("held answer body: %v %v", msgs, err)
+	}
+
+	// A held pull whose deadline passes is answered PULL_NOT_FOUND.
+	req = pullReq("lp", "LPTopic", 0, 2, protocol.PullFlagSuspend|protocol.PullFlagSubscription, "*", 300*time.Millisecond)
+	if r := b.processPull(c, req, true); r != nil {
+		t.Fatal("not held")
+	}
+	waitFor(t, 5*time.Second, "timeout answer", func() bool { return len(c.sentCommands()) == 2 })
+	if r := c.sentCommands()[1]; r.Code != protocol.PullNotFound || r.ExtFields["nextBeginOffset"] != "2" {
+		t.Fatalf("timeout answer %d %v", r.Code, r.ExtFields)
+	}
+	// A closed connection's held pulls are dropped.
+	req = pullReq("lp", "LPTopic", 0, 2, protocol.PullFlagSuspend|protocol.PullFlagSubscription, "*", 10*time.Second)
+	if r := b.processPull(c, req, true); r != nil {
+		t.Fatal("not held")
+	}
+	b.onConnClose(c)
+	if n := b.holds.count(); n != 0 {
+		t.Fatalf("held after close: %d", n)
+	}
+}
+
+func TestHeartbeatConsumerListAndNotify(t *testing.T) {
+	b := startTestBroker(t, nil)
+	hb := func(client string) []byte {
+		return []byte(`{"clientID":"` + client + `","producerDataSet":[{"groupName":"pg"}],"consumerDataSet":[{"groupName":"cg","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"classFilterMode":false,"topic":"HBTopic","subString":"a || b","tagsSet":["a","b"],"codeSet":["97","98"],"subVersion":1,"expressionType":"TAG"}],"unitMode":false}]}`)
+	}
+	c1, c2 := &fakeConn{id: 1}, &fakeConn{id: 2}
+	if r := b.handleHeartbeat(c1, remoting.NewRequest(protocol.HeartBeat, nil, hb("c1"))); r.Code != protocol.Success {
+		t.Fatalf("heartbeat: %d %q", r.Code, r.Remark)
+	}
+	if _, ok := b.topicConfig("%RETRY%cg"); !ok {
+		t.Fatal("retry topic not created")
+	}
+	if _, ok := b.groupConfig("cg"); !ok {
+		t.Fatal("group not created")
+	}
+	if r := b.handleHeartbeat(c2, remoting.NewRequest(protocol.HeartBeat, nil, hb("c2"))); r.Code != protocol.Success {
+		t.Fatal("heartbeat 2")
+	}
+	// c2 joining notifies both channels.
+	notified := func(c *fakeConn) int {
+		n := 0
+		for _, cmd := range c.sentCommands() {
+			if cmd.Code == protocol.NotifyConsumerIdsChanged && cmd.ExtFields["consumerGroup"] == "cg" && cmd.IsOneway() {
+				n++
+			}
+		}
+		return n
+	}
+	if notified(c1) < 2 || notified(c2) < 1 {
+		t.Fatalf("notifications: c1 %d c2 %d", notified(c1), notified(c2))
+	}
+	r := b.handleGetConsumerList(c1, remoting.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": "cg"}, nil))
+	if r.Code != protocol.Success || string(r.Body) != `{"consumerIdList":["c1","c2"]}` {
+		t.Fatalf("consumer list: %d %s", r.Code, r.Body)
+	}
+	// The heartbeat subscription filters pulls (no subscription flag).
+	if r := b.processSend(c1, sendReq("HBTopic", 0, "x", map[string]string{"TAGS": "c"})); r.Code != protocol.Success {
+		t.Fatalf("send: %d %q", r.Code, r.Remark)
+	}
+	waitFor(t, 5*time.Second, "dispatch", func() bool { return b.maxOffset("HBTopic", 0) == 1 })
+	if r := b.processPull(c1, pullReq("cg", "HBTopic", 0, 0, 0, "", 0), true); r.Code != protocol.PullRetryImmediately {
+		t.Fatalf("tag c pulled by an a||b group: %d", r.Code)
+	}
+	// Closing c1 notifies c2 and removes c1 from the list.
+	b.onConnClose(c1)
+	r = b.handleGetConsumerList(c2, remoting.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": "cg"}, nil))
+	if string(r.Body) != `{"consumerIdList":["c2"]}` || notified(c2) < 2 {
+		t.Fatalf("after close: %s, c2 notified %d", r.Body, notified(c2))
+	}
+	if chs := b.ProducerChannels("pg"); len(chs) != 1 || chs[0].ID() != 2 {
+		t.Fatalf("producer channels %v", chs)
+	}
+}
+
+func TestOffsetsAndAdmin(t *testing.T) {
+	b := startTestBroker(t, map[string]string{"autoCreateTopicEnable": "false"})
+	c := &fakeConn{id: 3}
+	ext := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	if r := b.processSend(c, sendReq("Nope", 0, "x", nil)); r.Code != protocol.TopicNotExist || !strings.Contains(r.Remark, "Nope") {
+		t.Fatalf("unknown topic: %d %q", r.Code, r.Remark)
+	}
+	r := b.handleCreateTopic(c, remoting.NewRequest(protocol.UpdateAndCreateTopic, ext("topic", "AdminTopic", "readQueueNums", "2", "writeQueueNums", "2", "perm", "6"), nil))
+	if r.Code != protocol.Success {
+		t.Fatalf("create topic: %d %q", r.Code, r.Remark)
+	}
+	if r := b.handleCreateTopic(c, remoting.NewRequest(protocol.UpdateAndCreateTopic, ext("topic", "bad topic!"), nil)); r.Code == protocol.Success {
+		t.Fatal("bad topic name accepted")
+	}
+	q := func(group string) *remoting.RemotingCommand {
+		return b.handleQueryConsumerOffset(c, remoting.NewRequest(protocol.QueryConsumerOffset, ext("consumerGroup", group, "topic", "AdminTopic", "queueId", "0"), nil))
+	}
+	// A young queue: a new group starts at 0.
+	if r := q("og"); r.Code != protocol.Success || r.ExtFields["offset"] != "0" {
+		t.Fatalf("query new group: %d %v", r.Code, r.ExtFields)
+	}
+	upd := remoting.NewRequest(protocol.UpdateConsumerOffset, ext("consumerGroup", "og", "topic", "AdminTopic", "queueId", "0", "commitOffset", "5"), nil)
+	if r := b.handleUpdateConsumerOffset(c, upd); r.Code != protocol.SubscriptionGroupNotExist {
+		t.Fatalf("update for an unknown group: %d", r.Code)
+	}
+	body := []byte(`{"groupName":"og","consumeEnable":true,"retryMaxTimes":3}`)
+	if r := b.handleCreateGroup(c, remoting.NewRequest(protocol.UpdateAndCreateSubscriptionGroup, nil, body)); r.Code != protocol.Success {
+		t.Fatalf("create group: %d %q", r.Code, r.Remark)
+	}
+	if gc, _ := b.groupConfig("og"); gc.RetryMaxTimes != 3 || gc.RetryQueueNums != 1 {
+		t.Fatalf("group config %+v", gc)
+	}
+	if r := b.handleUpdateConsumerOffset(c, upd); r.Code != protocol.Success {
+		t.Fatalf("update: %d %q", r.Code, r.Remark)
+	}
+	if r := q("og"); r.ExtFields["offset"] != "5" {
+		t.Fatalf("query after update: %v", r.ExtFields)
+	}
+	for _, code := range []int16{protocol.GetAllTopicConfig, protocol.GetAllSubscriptionGroupConfig, protocol.GetAllConsumerOffset,
+		protocol.GetAllDelayOffset, protocol.GetBrokerRuntimeInfo, protocol.GetBrokerConfig} {
+		r := b.mux.ServeRemoting(c, remoting.NewRequest(code, nil, nil))
+		if r.Code != protocol.Success || len(r.Body) == 0 {
+			t.Errorf("code %d: %d %q", code, r.Code, r.Remark)
+		}
+	}
+	r = b.mux.ServeRemoting(c, remoting.NewRequest(protocol.GetBrokerRuntimeInfo, nil, nil))
+	for _, k := range []string{"brokerVersionDesc", "putTps", "getTransferedTps", "msgPutTotalTodayNow", "earliestMessageTimeStamp", "commitLogDiskRatio"} {
+		if !strings.Contains(string(r.Body), `"`+k+`"`) {
+			t.Errorf("runtime info lacks %s", k)
+		}
+	}
+	r = b.handleTopicStats(c, remoting.NewRequest(protocol.GetTopicStatsInfo, ext("topic", "AdminTopic"), nil))
+	if r.Code != protocol.Success || !strings.Contains(string(r.Body), `{"brokerName":"unit-broker","queueId":1,"topic":"AdminTopic"}:{`) {
+		t.Fatalf("topic stats: %d %s", r.Code, r.Body)
+	}
+	// Broker config: update a key, read it back.
+	r = b.handleUpdateBrokerConfig(c, remoting.NewRequest(protocol.UpdateBrokerConfig, nil, []byte("maxMessageSize=1024\n")))
+	if r.Code != protocol.Success || b.Config().MaxMessageSize != 1024 {
+		t.Fatalf("update config: %d %q", r.Code, r.Remark)
+	}
+	if r := b.handleUpdateBrokerConfig(c, remoting.NewRequest(protocol.UpdateBrokerConfig, nil, []byte("noSuchKey=1\n"))); r.Code == protocol.Success {
+		t.Fatal("unknown key accepted")
+	}
+	if r := b.processSend(c, sendReq("AdminTopic", 0, strings.Repeat("x", 2000), nil)); r.Code != protocol.MessageIllegal {
+		t.Fatalf("oversized after update: %d", r.Code)
+	}
+	// Delete the topic.
+	if r := b.handleDeleteTopic(c, remoting.NewRequest(protocol.DeleteTopicInBroker, ext("topic", "AdminTopic"), nil)); r.Code != protocol.Success {
+		t.Fatalf("delete: %d %q", r.Code, r.Remark)
+	}
+	if _, ok := b.topicConfig("AdminTopic"); ok {
+		t.Fatal("topic still there")
+	}
+	if r := b.handleDeleteTopic(c, remoting.NewRequest(protocol.DeleteTopicInBroker, ext("topic", "SCHEDULE_TOPIC_XXXX"), nil)); r.Code == protocol.Success {
+		t.Fatal("system topic deleted")
+	}
+}
+
+func TestNotMasterRefusesWrites(t *testing.T) {
+	b := startTestBroker(t, map[string]string{"brokerRole": "SLAVE", "brokerId": "1"})
+	c := &fakeConn{id: 9}
+	if r := b.processSend(c, sendReq("TBW102", 0, "x", nil)); r.Code != protocol.ServiceNotAvailable {
+		t.Fatalf("send on a slave: %d %q", r.Code, r.Remark)
+	}
+	upd := remoting.NewRequest(protocol.UpdateConsumerOffset, map[string]string{"consumerGroup": "TOOLS_CONSUMER", "topic": "TBW102", "queueId": "0", "commitOffset": "1"}, nil)
+	if r := b.handleUpdateConsumerOffset(c, upd); r.Code != protocol.ServiceNotAvailable {
+		t.Fatalf("offset commit on a slave: %d", r.Code)
+	}
+}
