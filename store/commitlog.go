@@ -30,7 +30,8 @@ type commitLog interface {
 	// for (end). It does no I/O except creating the next file on a roll.
 	append(recs []byte, storeTimestamp int64) (first, end int64, err error)
 	// write makes queued bytes up to end readable (group commit: one caller
-	// writes everything queued so far with one WriteAt).
+	// writes everything queued so far with one WriteAt). In SyncFlush mode
+	// it may leave that to the flusher, which writes and fsyncs together.
 	write(end int64) error
 	// waitDurable blocks until end is as durable as the flush type requires.
 	waitDurable(ctx context.Context, end int64) PutMessageStatus
@@ -67,10 +68,18 @@ type classicLog struct {
 
 	// Guarded by the store's put lock (append is called under it).
 	wrotePos int64        // next append position
+	appended atomic.Int64 // mirror of wrotePos for lock-free readers
 	pending  *writeBatch  // queued, not yet written
 	putMu    *sync.Mutex  // the store's put lock, taken by write to swap batches
-	spare    *writeBatch  // guarded by writeMu: the batch being written
-	writeMu  sync.Mutex   // one writer at a time
+	spare    *writeBatch  // owned by the current writer: the batch being written
+	// writing elects one writer at a time (flat combining): it writes batch
+	// after batch while others append and wait on writeMu.done, so the
+	// number of WriteAt calls per message falls as concurrency rises.
+	writing atomic.Bool
+	writeMu struct {
+		sync.Mutex
+		done chan struct{} // closed after every written batch
+	}
 	written  atomic.Int64 // bytes [0, written) are readable
 	// writtenTs is the STORETIMESTAMP of the last written record.
 	writtenTs atomic.Int64
@@ -86,6 +95,9 @@ type classicLog struct {
 	}
 	flushLock sync.Mutex // one flush at a time
 	notify    atomic.Pointer[func()]
+
+	scanMu  sync.Mutex // scans are serial (the dispatcher); guards scanBuf
+	scanBuf []byte
 
 	stopCh chan struct{}
 	doneCh chan struct{}
@@ -146,6 +158,7 @@ func newClassicLog(cfg *Config, dir string, putMu *sync.Mutex) *classicLog {
 		doneCh:   make(chan struct{}),
 	}
 	l.flushMu.done = make(chan struct{})
+	l.writeMu.done = make(chan struct{})
 	return l
 }
 
@@ -153,6 +166,7 @@ func newClassicLog(cfg *Config, dir string, putMu *sync.Mutex) *classicLog {
 // written and (after recovery's sync) durable.
 func (l *classicLog) setEnd(end, lastTs int64) {
 	l.wrotePos = end
+	l.appended.Store(end)
 	l.written.Store(end)
 	l.flushed.Store(end)
 	l.writtenTs.Store(lastTs)
@@ -207,40 +221,93 @@ func (l *classicLog) append(recs []byte, storeTimestamp int64) (int64, int64, er
 		l.pending.maxTs = storeTimestamp
 	}
 	l.wrotePos += n
+	l.appended.Store(l.wrotePos)
 	return first, l.wrotePos, nil
 }
 
 func (l *classicLog) write(end int64) error {
-	if l.written.Load() >= end {
+	if l.cfg.FlushDiskType == SyncFlush {
+		// The put waits for an fsync anyway: let the group-commit flusher
+		// write everything queued with one WriteAt right before its fsync.
 		return nil
 	}
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	if l.written.Load() >= end {
-		return nil
+	return l.writeUpTo(end)
+}
+
+func (l *classicLog) writeUpTo(end int64) error {
+	for {
+		if l.written.Load() >= end {
+			return nil
+		}
+		if errp := l.failed.Load(); errp != nil {
+			return *errp
+		}
+		l.writeMu.Lock()
+		done := l.writeMu.done
+		l.writeMu.Unlock()
+		if l.written.Load() >= end {
+			return nil
+		}
+		if l.writing.CompareAndSwap(false, true) {
+			l.writeBatches()
+			continue
+		}
+		<-done
 	}
+}
+
+// writeBatches is run by the elected writer: it writes queued batches until
+// none is left, then steps down. A put that appended while it was writing
+// and lost the election is covered: after stepping down the writer looks
+// at pending again.
+func (l *classicLog) writeBatches() {
+	for {
+		for {
+			l.putMu.Lock()
+			b := l.pending
+			if len(b.segs) == 0 {
+				l.putMu.Unlock()
+				break
+			}
+			l.pending = l.spare
+			target := l.wrotePos
+			l.putMu.Unlock()
+			l.spare = b
+			err := l.writeBatch(b, target)
+			l.writeMu.Lock()
+			close(l.writeMu.done)
+			l.writeMu.done = make(chan struct{})
+			l.writeMu.Unlock()
+			if err != nil {
+				break
+			}
+		}
+		l.writing.Store(false)
+		l.putMu.Lock()
+		more := len(l.pending.segs) > 0 && l.failed.Load() == nil
+		l.putMu.Unlock()
+		if !more || !l.writing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+func (l *classicLog) writeBatch(b *writeBatch, target int64) error {
+	defer b.reset()
 	if errp := l.failed.Load(); errp != nil {
 		return *errp
 	}
-	l.putMu.Lock()
-	b := l.pending
-	l.pending = l.spare
-	target := l.wrotePos
-	l.putMu.Unlock()
-	l.spare = b
 	for _, s := range b.segs {
 		if _, err := s.file.file.WriteAt(s.data, s.pos); err != nil {
 			err = fmt.Errorf("store: commitlog write at %d: %w", s.file.from+s.pos, err)
 			l.failed.Store(&err)
 			l.logger.Error("commitlog write failed; store refuses writes until restarted", zap.Error(err))
-			b.reset()
 			return err
 		}
 	}
 	if b.maxTs > 0 {
 		l.writtenTs.Store(b.maxTs)
 	}
-	b.reset()
 	l.written.Store(target)
 	if fn := l.notify.Load(); fn != nil {
 		(*fn)()
@@ -264,6 +331,10 @@ func (l *classicLog) minOffset() int64 {
 // or nothing to do.
 func (l *classicLog) flush() error {
 	l.flushLock.Lock()
+	l.putMu.Lock()
+	queued := l.wrotePos
+	l.putMu.Unlock()
+	werr := l.writeUpTo(queued)
 	target := l.written.Load()
 	ts := l.writtenTs.Load()
 	from := l.flushed.Load()
@@ -282,6 +353,9 @@ func (l *classicLog) flush() error {
 			l.flushed.Store(target)
 			l.flushedTs.Store(ts)
 		}
+	}
+	if err == nil {
+		err = werr
 	}
 	l.flushLock.Unlock()
 	l.flushMu.Lock()
@@ -309,7 +383,7 @@ func (l *classicLog) runFlusher() {
 		case <-l.flushReq:
 		case <-t.C:
 		}
-		if l.flushed.Load() < l.written.Load() {
+		if l.flushed.Load() < l.appended.Load() {
 			l.flush()
 		}
 	}
@@ -389,8 +463,12 @@ const scanChunk = 1 << 20
 
 // scan reads [from, to) in chunks of up to 1 MiB.
 func (l *classicLog) scan(from, to int64, fn func(pos int64, rec []byte) bool) (int64, error) {
-	buf := make([]byte, scanChunk)
-	return scanFiles(l.files, from, to, buf, fn)
+	l.scanMu.Lock()
+	defer l.scanMu.Unlock()
+	if l.scanBuf == nil {
+		l.scanBuf = make([]byte, scanChunk)
+	}
+	return scanFiles(l.files, from, to, l.scanBuf, fn)
 }
 
 // scanFiles walks records of a file queue (shared by the dispatcher and
