@@ -80,7 +80,7 @@ type classicLog struct {
 		sync.Mutex
 		done chan struct{} // closed after every written batch
 	}
-	written  atomic.Int64 // bytes [0, written) are readable
+	written atomic.Int64 // bytes [0, written) are readable
 	// writtenTs is the STORETIMESTAMP of the last written record.
 	writtenTs atomic.Int64
 	failed    atomic.Pointer[error] // sticky write error: the log refuses appends
