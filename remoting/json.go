@@ -39,29 +39,39 @@ func appendJSONHeader(dst []byte, cmd *RemotingCommand) []byte {
 		dst = appendJSONString(dst, cmd.Remark)
 	}
 	dst = append(dst, `,"extFields":{`...)
-	var stack [32]string
-	for i, k := range sortedKeys(stack[:0], cmd.ExtFields) {
+	var stack [32]kv
+	for i, p := range sortedPairs(stack[:0], cmd.ExtFields) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, k)
+		dst = appendJSONString(dst, p.k)
 		dst = append(dst, ':')
-		dst = appendJSONString(dst, cmd.ExtFields[k])
+		dst = appendJSONString(dst, p.v)
 	}
 	return append(dst, "}}"...)
 }
 
-// sortedKeys appends m's keys to buf in byte order (insertion sort: headers
-// are small; buf normally lives on the caller's stack).
-func sortedKeys(buf []string, m map[string]string) []string {
-	for k := range m {
-		buf = append(buf, k)
-		for j := len(buf) - 1; j > 0 && buf[j] < buf[j-1]; j-- {
+type kv struct{ k, v string }
+
+// sortedPairs appends m's entries to buf in key order (insertion sort:
+// headers are small; buf normally lives on the caller's stack).
+func sortedPairs(buf []kv, m map[string]string) []kv {
+	for k, v := range m {
+		buf = append(buf, kv{k, v})
+		for j := len(buf) - 1; j > 0 && buf[j].k < buf[j-1].k; j-- {
 			buf[j], buf[j-1] = buf[j-1], buf[j]
 		}
 	}
 	return buf
 }
+
+// jsonSafe[c] is true for bytes copied into a JSON string unescaped.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // appendJSONString writes s as a JSON string. Quotes, backslashes and
 // control characters are escaped; other bytes (UTF-8) are copied as is.
@@ -70,7 +80,7 @@ func appendJSONString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if jsonSafe[c] {
 			continue
 		}
 		dst = append(dst, s[start:i]...)
@@ -156,6 +166,10 @@ func (p *jsonParser) rawString() ([]byte, bool, error) {
 	start, escaped := p.i, false
 	for p.i < len(p.b) {
 		c := p.b[p.i]
+		if jsonSafe[c] {
+			p.i++
+			continue
+		}
 		switch {
 		case c == '"':
 			s := p.b[start:p.i]
@@ -528,11 +542,8 @@ func (p *jsonParser) extFields(cmd *RemotingCommand) error {
 		p.i++
 		return nil
 	}
-	m := cmd.ExtFields
-	if m == nil {
-		m = make(map[string]string, 8)
-		cmd.ExtFields = m
-	}
+	var stack [32]kv
+	pairs := stack[:0]
 	for {
 		k, err := p.str()
 		if err != nil {
@@ -550,15 +561,25 @@ func (p *jsonParser) extFields(cmd *RemotingCommand) error {
 				return err
 			}
 		}
-		m[k] = v
+		pairs = append(pairs, kv{k, v})
 		switch p.peek() {
 		case ',':
 			p.i++
+			continue
 		case '}':
 			p.i++
-			return nil
 		default:
 			return p.errorf("expected ',' or '}'")
 		}
+		break
 	}
+	m := cmd.ExtFields
+	if m == nil {
+		m = make(map[string]string, len(pairs))
+		cmd.ExtFields = m
+	}
+	for _, e := range pairs {
+		m[e.k] = e.v
+	}
+	return nil
 }

@@ -24,7 +24,8 @@ type result struct {
 type call struct {
 	done  chan result // sync: buffered 1
 	cb    func(*RemotingCommand, error)
-	timer *time.Timer
+	timer *time.Timer // async: the timeout; sync: a pooled, stopped timer
+	cmd   RemotingCommand // sync: the copy of the request being sent
 }
 
 // finish hands the result to the waiter or runs the callback on its own
@@ -40,7 +41,11 @@ func (c *call) finish(resp *RemotingCommand, err error) {
 	c.done <- result{resp, err}
 }
 
-var syncCallPool = sync.Pool{New: func() any { return &call{done: make(chan result, 1)} }}
+var syncCallPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &call{done: make(chan result, 1), timer: t}
+}}
 
 // pendingTable maps opaque → call for one connection. After failAll it
 // refuses new calls with the error it failed the old ones with.
@@ -108,16 +113,21 @@ func (t *pendingTable) invokeSync(ctx context.Context, req *RemotingCommand, tim
 	if req.IsResponse() {
 		return nil, ErrNotRequest
 	}
-	cmd := *req
+	c := syncCallPool.Get().(*call)
+	c.cmd = *req
+	cmd := &c.cmd
 	cmd.Opaque = nextOpaque()
 	cmd.Flag &^= FlagOneway
-	c := syncCallPool.Get().(*call)
-	if err := t.add(cmd.Opaque, c); err != nil {
+	opaque := cmd.Opaque
+	if err := t.add(opaque, c); err != nil {
+		c.cmd = RemotingCommand{}
 		syncCallPool.Put(c)
 		return nil, err
 	}
-	if err := send(&cmd); err != nil {
-		if t.take(cmd.Opaque) != nil {
+	err := send(cmd)
+	c.cmd = RemotingCommand{} // encoded by now; drop the references
+	if err != nil {
+		if t.take(opaque) != nil {
 			syncCallPool.Put(c)
 			return nil, err
 		}
@@ -125,18 +135,19 @@ func (t *pendingTable) invokeSync(ctx context.Context, req *RemotingCommand, tim
 	}
 	var timerC <-chan time.Time
 	if timeout > 0 {
-		timer := time.NewTimer(timeout)
-		defer timer.Stop()
-		timerC = timer.C
+		c.timer.Reset(timeout)
+		timerC = c.timer.C
 	}
 	select {
 	case r := <-c.done:
+		c.timer.Stop() // since Go 1.23 no stale tick can be received after Stop
 		syncCallPool.Put(c)
 		return r.resp, r.err
 	case <-timerC:
-		return nil, t.abandon(cmd.Opaque, c, ErrTimeout)
+		return nil, t.abandon(opaque, c, ErrTimeout)
 	case <-ctx.Done():
-		return nil, t.abandon(cmd.Opaque, c, ctx.Err())
+		c.timer.Stop()
+		return nil, t.abandon(opaque, c, ctx.Err())
 	}
 }
 

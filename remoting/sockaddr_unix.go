@@ -23,3 +23,28 @@ func sockName(fd int) (string, bool) {
 	}
 	return "", false
 }
+
+// directWrites: on Unix, workers write responses straight to the socket
+// (see serverConn.Send).
+const directWrites = true
+
+// writeFD writes as much of b to the non-blocking socket fd as it accepts
+// now. EAGAIN is not an error: the caller queues the rest.
+func writeFD(fd int, b []byte) (int, error) {
+	for {
+		n, err := syscall.Write(fd, b)
+		if n < 0 {
+			n = 0
+		}
+		switch err {
+		case syscall.EINTR:
+			if n == 0 {
+				continue
+			}
+			return n, nil
+		case syscall.EAGAIN:
+			return n, nil
+		}
+		return n, err
+	}
+}

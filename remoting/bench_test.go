@@ -1,0 +1,279 @@
+package remoting
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchCmd is a typical SEND_MESSAGE-sized request: 10 ext fields and a
+// 128-byte body.
+func benchCmd(st SerializeType) *RemotingCommand {
+	return &RemotingCommand{
+		Code: 10, Language: "GO", Version: 317, Opaque: 123456,
+		ExtFields: map[string]string{
+			"producerGroup": "PG", "topic": "TestTopic", "defaultTopic": "TBW102",
+			"defaultTopicQueueNums": "4", "queueId": "3", "sysFlag": "0",
+			"bornTimestamp": "1700000000000", "flag": "0", "properties": "UNIQ_KEY\x017F000001\x02WAIT\x01true\x02",
+			"reconsumeTimes": "0",
+		},
+		Body:          make([]byte, 128),
+		SerializeType: st,
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		st   SerializeType
+	}{{"JSON", JSON}, {"RocketMQ", RocketMQ}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cmd := benchCmd(tc.st)
+			buf := make([]byte, 0, 1024)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				var err error
+				if buf, err = Encode(buf[:0], cmd); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		st   SerializeType
+	}{{"JSON", JSON}, {"RocketMQ", RocketMQ}} {
+		b.Run(tc.name, func(b *testing.B) {
+			wire, err := Encode(nil, benchCmd(tc.st))
+			if err != nil {
+				b.Fatal(err)
+			}
+			frame := wire[4:]
+			b.SetBytes(int64(len(wire)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := DecodeFrame(frame); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+const echoConns = 16
+
+var benchLoops = func() int { n, _ := strconv.Atoi(os.Getenv("RMQD_BENCH_LOOPS")); return n }()
+
+// runConcurrent runs b.N calls of op spread over echoConns goroutines;
+// op(g) is called by goroutine g.
+func runConcurrent(b *testing.B, op func(g int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for g := 0; g < echoConns; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := op(g); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	b.StopTimer()
+}
+
+var echoReq = &RemotingCommand{Code: 1, ExtFields: map[string]string{"topic": "TestTopic", "queueId": "1"}, Body: make([]byte, 128)}
+
+// echoSetup starts an echo server and echoConns callers; op(g) performs one
+// round trip on caller g. stop releases everything.
+type echoSetup struct {
+	op   func(g int) error
+	stop func()
+}
+
+// remotingEcho: our gnet server with an echo handler, echoConns Clients
+// (one connection each) doing InvokeSync.
+func remotingEcho(b *testing.B) echoSetup {
+	mux := NewServeMux()
+	mux.HandleFunc(1, func(_ Conn, r *RemotingCommand) *RemotingCommand {
+		resp := NewResponse(r, Success, "")
+		resp.ExtFields = r.ExtFields
+		resp.Body = r.Body
+		return resp
+	})
+	s, err := NewServer(ServerConfig{EventLoops: benchLoops}, mux)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	clients := make([]*Client, echoConns)
+	for i := range clients {
+		clients[i] = NewClient(ClientConfig{})
+	}
+	ctx := context.Background()
+	addr := s.Addr()
+	return echoSetup{
+		op: func(g int) error {
+			_, err := clients[g].InvokeSync(ctx, addr, echoReq, 5*time.Second)
+			return err
+		},
+		stop: func() {
+			for _, c := range clients {
+				c.Close()
+			}
+			s.Close()
+		},
+	}
+}
+
+// bareEcho: net.Listen, a goroutine per connection reading a length-
+// prefixed frame and writing it back; callers write a frame and read one.
+func bareEcho(b *testing.B) echoSetup {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				var buf []byte
+				for {
+					var l [4]byte
+					if _, err := io.ReadFull(br, l[:]); err != nil {
+						return
+					}
+					n := int(binary.BigEndian.Uint32(l[:]))
+					if cap(buf) < 4+n {
+						buf = make([]byte, 4+n)
+					}
+					buf = buf[:4+n]
+					copy(buf, l[:])
+					if _, err := io.ReadFull(br, buf[4:]); err != nil {
+						return
+					}
+					if _, err := nc.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	wire, err := Encode(nil, echoReq)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conns := make([]net.Conn, echoConns)
+	readers := make([]*bufio.Reader, echoConns)
+	for i := range conns {
+		if conns[i], err = net.Dial("tcp", ln.Addr().String()); err != nil {
+			b.Fatal(err)
+		}
+		readers[i] = bufio.NewReader(conns[i])
+	}
+	return echoSetup{
+		op: func(g int) error {
+			if _, err := conns[g].Write(wire); err != nil {
+				return err
+			}
+			_, err := ReadFrame(readers[g], 0)
+			return err
+		},
+		stop: func() {
+			ln.Close()
+			for _, c := range conns {
+				c.Close()
+			}
+			wg.Wait()
+		},
+	}
+}
+
+// BenchmarkEcho measures each echo separately (ns per round trip with 16
+// concurrent callers).
+func BenchmarkEcho(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		setup func(*testing.B) echoSetup
+	}{{"remoting", remotingEcho}, {"bareTCP", bareEcho}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := tc.setup(b)
+			defer e.stop()
+			b.ReportAllocs()
+			runConcurrent(b, e.op)
+		})
+	}
+}
+
+// BenchmarkEchoRatio runs both echoes side by side, alternating 100 ms
+// windows so that background load hits both alike, and reports their round
+// trips per second and remoting/bare as "ratio". Run with -benchtime=1x
+// (one iteration = 20 window pairs).
+func BenchmarkEchoRatio(b *testing.B) {
+	r, bare := remotingEcho(b), bareEcho(b)
+	defer r.stop()
+	defer bare.stop()
+	window := func(op func(int) error) int64 {
+		var ops atomic.Int64
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(100 * time.Millisecond)
+		for g := 0; g < echoConns; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for time.Now().Before(deadline) {
+					if err := op(g); err != nil {
+						b.Error(err)
+						return
+					}
+					ops.Add(1)
+				}
+			}(g)
+		}
+		wg.Wait()
+		return ops.Load()
+	}
+	window(r.op) // warm up
+	window(bare.op)
+	var rOps, bOps int64
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		for w := 0; w < 20; w++ {
+			rOps += window(r.op)
+			bOps += window(bare.op)
+		}
+	}
+	secs := time.Since(start).Seconds() / 2
+	b.ReportMetric(float64(rOps)/secs, "remoting-rt/s")
+	b.ReportMetric(float64(bOps)/secs, "bare-rt/s")
+	b.ReportMetric(float64(rOps)/float64(bOps), "ratio")
+}
