@@ -38,8 +38,8 @@ func (s *Store) Append(entries []dledger.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if s.failed != nil {
-		return s.failed
+	if err := s.failure(); err != nil {
+		return err
 	}
 	s.mu.RLock()
 	closed, first, last, lastTerm, end := s.mu.closed, s.mu.first, s.mu.last, s.mu.lastTerm, s.mu.end
@@ -219,14 +219,21 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 		if _, err := sg.f.f.WriteAt(s.wbuf[sg.lo:sg.hi], sg.off); err != nil {
 			return fmt.Errorf("logstore: write %s at %d: %w", sg.f.path, sg.off, err)
 		}
-		s.dirty[sg.f] = struct{}{}
 	}
 	for _, sg := range isegs {
 		if _, err := sg.f.f.WriteAt(s.ibuf[sg.lo:sg.hi], sg.off); err != nil {
 			return fmt.Errorf("logstore: write %s at %d: %w", sg.f.path, sg.off, err)
 		}
+	}
+	// Mark before publishing: SyncIndex relies on it.
+	s.syncMu.Lock()
+	for _, sg := range segs {
 		s.dirty[sg.f] = struct{}{}
 	}
+	for _, sg := range isegs {
+		s.dirty[sg.f] = struct{}{}
+	}
+	s.syncMu.Unlock()
 
 	s.segs, s.isegs = segs[:0], isegs[:0]
 	lastE := &entries[len(entries)-1]
@@ -294,8 +301,8 @@ func (s *Store) getFile(start int64, index bool) (*file, error) {
 		s.mu.data = nl
 	}
 	s.mu.Unlock()
-	s.dirtyDirs[dir] = struct{}{}
-	s.dirty[f] = struct{}{}
+	s.markDir(dir)
+	s.markDirty(f)
 	return f, nil
 }
 
@@ -335,6 +342,8 @@ func writeZeros(f *file, off, n int64) error {
 // is fsynced before returning, so no later crash can bring them back next to
 // new entries.
 func (s *Store) truncateSuffix(index, keepEnd, keepTerm int64) error {
+	s.flushMu.Lock() // no fsync may be in flight on files we remove
+	defer s.flushMu.Unlock()
 	fs, ifs := s.cfg.DataFileSize, s.cfg.IndexFileSize
 	s.mu.Lock()
 	oldLast, oldEnd := s.mu.last, s.mu.end
@@ -399,7 +408,7 @@ func (s *Store) truncateSuffix(index, keepEnd, keepTerm int64) error {
 			if err := writeZeros(f, keepEnd-f.start, usedEnd-keepEnd); err != nil {
 				return err
 			}
-			s.dirty[f] = struct{}{}
+			s.markDirty(f)
 		}
 	}
 	if f := fileAt(keepIdx, ifs, slotOff); f != nil {
@@ -408,7 +417,7 @@ func (s *Store) truncateSuffix(index, keepEnd, keepTerm int64) error {
 			if err := writeZeros(f, slotOff-f.start, zeroEnd-slotOff); err != nil {
 				return err
 			}
-			s.dirty[f] = struct{}{}
+			s.markDirty(f)
 		}
 	}
 	if err := s.removeFiles(dropData, s.dataDir); err != nil {
@@ -417,11 +426,14 @@ func (s *Store) truncateSuffix(index, keepEnd, keepTerm int64) error {
 	if err := s.removeFiles(dropIdx, s.indexDir); err != nil {
 		return err
 	}
-	return s.Sync()
+	_, err := s.syncLocked()
+	return err
 }
 
 // resetTo removes every entry and file; the next entry goes at pos.
 func (s *Store) resetTo(pos int64) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	data, idx := s.mu.data, s.mu.index
 	oldFirst, oldLast := s.mu.first, s.mu.last
@@ -437,18 +449,19 @@ func (s *Store) resetTo(pos int64) error {
 	if err := s.removeFiles(idx, s.indexDir); err != nil {
 		return err
 	}
-	return s.Sync()
+	_, err := s.syncLocked()
+	return err
 }
 
 // removeFiles closes and deletes files already unlinked from the tables.
 func (s *Store) removeFiles(files []*file, dir string) error {
 	for _, f := range files {
-		delete(s.dirty, f)
+		s.unmark(f)
 		f.f.Close()
 		if err := s.fs.Remove(f.path); err != nil {
 			return fmt.Errorf("logstore: remove %s: %w", f.path, err)
 		}
-		s.dirtyDirs[dir] = struct{}{}
+		s.markDir(dir)
 	}
 	return nil
 }
@@ -456,6 +469,8 @@ func (s *Store) removeFiles(files []*file, dir string) error {
 // fail makes err sticky: a store that saw a write or sync error refuses
 // further writes.
 func (s *Store) fail(err error) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	if s.failed == nil {
 		s.failed = fmt.Errorf("%w: %w", ErrFailed, err)
 		s.log.Error("log store failed", zap.Error(err))
@@ -463,21 +478,79 @@ func (s *Store) fail(err error) error {
 	return s.failed
 }
 
+func (s *Store) failure() error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	return s.failed
+}
+
+func (s *Store) markDirty(f *file) {
+	s.syncMu.Lock()
+	s.dirty[f] = struct{}{}
+	s.syncMu.Unlock()
+}
+
+func (s *Store) markDir(dir string) {
+	s.syncMu.Lock()
+	s.dirtyDirs[dir] = struct{}{}
+	s.syncMu.Unlock()
+}
+
+func (s *Store) unmark(f *file) {
+	s.syncMu.Lock()
+	delete(s.dirty, f)
+	s.syncMu.Unlock()
+}
+
 // Sync fsyncs every data and index file written since the last Sync (data
 // first, in position order, stopping at the first error so what is durable
-// is always a prefix), then the directories that gained or lost files. It
-// may also rewrite the checkpoint (see Config.CheckpointInterval).
+// is always a prefix of the log), then the directories that gained or lost
+// files. It may also rewrite the checkpoint (see Config.CheckpointInterval).
 func (s *Store) Sync() error {
-	if s.failed != nil {
-		return s.failed
+	_, err := s.SyncIndex()
+	return err
+}
+
+// SyncIndex is Sync returning the last index it made durable: every entry
+// Appended (and not truncated) before the call. Unlike the other writing
+// methods, Sync and SyncIndex may run on a flusher goroutine concurrently
+// with Append on the driver (pipelined group commit); calls are serialized,
+// and truncation, reset, retention and Close wait for an fsync in flight.
+func (s *Store) SyncIndex() (int64, error) {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	return s.syncLocked()
+}
+
+// syncLocked is SyncIndex with flushMu held.
+func (s *Store) syncLocked() (int64, error) {
+	if err := s.failure(); err != nil {
+		return -1, err
 	}
-	if s.isClosed() {
-		return ErrClosed
+	s.syncMu.Lock()
+	s.mu.RLock()
+	closed, last := s.mu.closed, s.mu.last
+	s.mu.RUnlock()
+	if closed {
+		s.syncMu.Unlock()
+		return -1, ErrClosed
 	}
+	// Append marks files dirty before it publishes entries, so every entry
+	// published now has its files in this set or synced by an earlier call.
 	files := make([]*file, 0, len(s.dirty))
 	for f := range s.dirty {
 		files = append(files, f)
 	}
+	clear(s.dirty)
+	var dirs []string
+	for _, d := range []string{s.dataDir, s.indexDir} {
+		if _, ok := s.dirtyDirs[d]; ok {
+			dirs = append(dirs, d)
+		}
+	}
+	clear(s.dirtyDirs)
+	s.syncMu.Unlock()
+
 	sort.Slice(files, func(i, j int) bool {
 		di, dj := filepath.Dir(files[i].path) == s.dataDir, filepath.Dir(files[j].path) == s.dataDir
 		if di != dj {
@@ -487,23 +560,18 @@ func (s *Store) Sync() error {
 	})
 	for _, f := range files {
 		if err := f.f.Sync(); err != nil {
-			return s.fail(fmt.Errorf("logstore: fsync %s: %w", f.path, err))
+			return -1, s.fail(fmt.Errorf("logstore: fsync %s: %w", f.path, err))
 		}
-		delete(s.dirty, f)
 	}
-	for _, d := range []string{s.dataDir, s.indexDir} {
-		if _, ok := s.dirtyDirs[d]; !ok {
-			continue
-		}
+	for _, d := range dirs {
 		if err := s.fs.SyncDir(d); err != nil {
-			return s.fail(fmt.Errorf("logstore: fsync dir %s: %w", d, err))
+			return -1, s.fail(fmt.Errorf("logstore: fsync dir %s: %w", d, err))
 		}
-		delete(s.dirtyDirs, d)
 	}
 	if c := s.committed.Load(); c != s.checkpointed && (s.cfg.CheckpointInterval < 0 || time.Since(s.lastCheckpoint) >= s.cfg.CheckpointInterval) {
 		if err := s.writeCheckpoint(); err != nil {
 			s.log.Warn("checkpoint not written", zap.Error(err))
 		}
 	}
-	return nil
+	return last, nil
 }

@@ -164,8 +164,12 @@
 //
 // # Concurrency
 //
-// Append, Sync, SetHardState, SetCommitted, DeleteBefore and Close belong to
-// one goroutine (the driver). Readers (FirstIndex, LastIndex, LastTerm, End,
+// Append, SetHardState, SetCommitted, DeleteBefore and Close belong to one
+// goroutine (the driver). Sync and SyncIndex may also run on a separate
+// flusher goroutine, concurrently with Append, so fsync can be pipelined
+// with appends: SyncIndex returns the last index it made durable (everything
+// appended before the call); calls are serialized, and truncation, reset,
+// retention and Close wait for an fsync in flight. Readers (FirstIndex, LastIndex, LastTerm, End,
 // Term, Entry, Entries, ReadAt, Committed) may be called from any goroutine:
 // they copy bounds and file handles under a read lock and do their I/O
 // without it. A read that races with a truncation or retention of the entries

@@ -53,7 +53,7 @@ func (s *Store) loadFiles(dir string, size int64, index bool) ([]*file, error) {
 				closeAll(files)
 				return nil, fmt.Errorf("logstore: extend %s: %w", path, err)
 			}
-			s.dirty[f] = struct{}{}
+			s.markDirty(f)
 		}
 		if len(files) > 1 && files[len(files)-2].start+size != start {
 			if index {
@@ -64,10 +64,10 @@ func (s *Store) loadFiles(dir string, size int64, index bool) ([]*file, error) {
 					if err := s.fs.Remove(g.path); err != nil {
 						return nil, fmt.Errorf("logstore: remove %s: %w", g.path, err)
 					}
-					delete(s.dirty, g)
+					s.unmark(g)
 				}
 				files = nil
-				s.dirtyDirs[dir] = struct{}{}
+				s.markDir(dir)
 				s.forceFullScan = true
 				continue
 			}
@@ -260,10 +260,7 @@ func (s *Store) recover() error {
 	if s.mu.first >= 0 && s.mu.first > rc.first {
 		s.mu.runsFrom = s.mu.first
 	}
-	if rc.modified || len(s.dirty) > 0 || len(s.dirtyDirs) > 0 {
-		return s.Sync()
-	}
-	return nil
+	return s.Sync() // a no-op unless recovery changed something
 }
 
 // readHeader decodes and sanity-checks the header at absolute position pos
@@ -483,7 +480,7 @@ func (rc *recovery) flushSlots() error {
 		if _, err := f.f.WriteAt(b[:n], off-f.start); err != nil {
 			return fmt.Errorf("logstore: write %s: %w", f.path, err)
 		}
-		s.dirty[f] = struct{}{}
+		s.markDirty(f)
 		rc.modified = true
 		b, off = b[n:], off+n
 	}
@@ -616,7 +613,7 @@ func (rc *recovery) cutTail(first int64) error {
 			if err := writeZeros(endFile, rc.end-endFile.start, min(MinBlank, endFile.start+fs-rc.end)); err != nil {
 				return err
 			}
-			s.dirty[endFile] = struct{}{}
+			s.markDirty(endFile)
 			rc.modified = true
 		}
 		for _, c := range rc.tail {
@@ -628,7 +625,7 @@ func (rc *recovery) cutTail(first int64) error {
 				if err := writeZeros(endFile, lo, hi-lo); err != nil {
 					return err
 				}
-				s.dirty[endFile] = struct{}{}
+				s.markDirty(endFile)
 				rc.modified = true
 			}
 		}
@@ -636,7 +633,7 @@ func (rc *recovery) cutTail(first int64) error {
 		if z, err := zeroNonZero(endFile, rc.end-endFile.start, fs); err != nil {
 			return err
 		} else if z {
-			s.dirty[endFile] = struct{}{}
+			s.markDirty(endFile)
 			rc.modified = true
 		}
 	}
@@ -663,7 +660,7 @@ func (rc *recovery) cutTail(first int64) error {
 			if z, err := zeroNonZero(f, slotEnd-f.start, ifs); err != nil {
 				return err
 			} else if z {
-				s.dirty[f] = struct{}{}
+				s.markDirty(f)
 				rc.modified = true
 			}
 		}

@@ -16,8 +16,8 @@ import (
 // prefix. It returns how many data files were removed. Removal is made
 // durable (directory fsync) before it returns. Driver goroutine only.
 func (s *Store) DeleteBefore(index int64) (int, error) {
-	if s.failed != nil {
-		return 0, s.failed
+	if err := s.failure(); err != nil {
+		return 0, err
 	}
 	s.mu.RLock()
 	closed, data, last := s.mu.closed, s.mu.data, s.mu.last
@@ -28,6 +28,8 @@ func (s *Store) DeleteBefore(index int64) (int, error) {
 	if last < 0 {
 		return 0, nil
 	}
+	s.flushMu.Lock() // no fsync may be in flight on files we remove
+	defer s.flushMu.Unlock()
 	k, newFirst := 0, int64(-1)
 	for i := 0; i+1 < len(data); i++ {
 		h, ok, err := s.readHeader(data[i+1], data[i+1].start)
@@ -78,7 +80,7 @@ func (s *Store) DeleteBefore(index int64) (int, error) {
 	// Sync, not just the directories: a directory fsync must never make a
 	// newer file durable while an older file's tail is not (recovery relies
 	// on what is durable being a prefix of the log).
-	if err := s.Sync(); err != nil {
+	if _, err := s.syncLocked(); err != nil {
 		return 0, err
 	}
 	return k, nil

@@ -122,11 +122,20 @@ type Store struct {
 
 	committed atomic.Int64
 
+	// flushMu serializes Sync with itself and with everything that removes
+	// or closes files (truncation, reset, retention, Close), so an fsync in
+	// flight never meets a closed file. It also guards checkpointed and
+	// lastCheckpoint.
+	flushMu sync.Mutex
+	// syncMu guards dirty, dirtyDirs and failed, shared by the driver
+	// (Append marks) and Sync (which takes the marks).
+	syncMu    sync.Mutex
+	dirty     map[*file]struct{} // written since the last Sync
+	dirtyDirs map[string]struct{}
+	failed    error
+
 	// Owned by the driver goroutine.
 	hard           dledger.HardState
-	dirty          map[*file]struct{} // written since the last Sync
-	dirtyDirs      map[string]struct{}
-	failed         error
 	wbuf, ibuf     []byte      // Append's encoding buffers, reused
 	places         []placement // reused by Append
 	segs, isegs    []segment   // reused by Append
@@ -521,12 +530,14 @@ func readSlots(files []*file, size int64, index int64, b []byte) error {
 // mark that lets the next Open skip scanning the zero tail) and closes the
 // files. After a write or sync error it only closes the files.
 func (s *Store) Close() error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	if s.isClosed() {
 		return ErrClosed
 	}
 	var err error
-	if s.failed == nil {
-		if err = s.Sync(); err == nil {
+	if s.failure() == nil {
+		if _, err = s.syncLocked(); err == nil {
 			s.mu.RLock()
 			last, end := s.mu.last, s.mu.end
 			s.mu.RUnlock()
