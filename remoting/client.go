@@ -26,6 +26,10 @@ type ClientConfig struct {
 	ConnectTimeout time.Duration
 	// MaxFrameSize bounds frames read (default 16 MiB).
 	MaxFrameSize int
+	// WriteTimeout bounds one socket write (default 30 s; < 0: none). A
+	// peer that stops reading for that long breaks the connection, which
+	// fails its pending requests.
+	WriteTimeout time.Duration
 }
 
 // Client keeps one connection per address, re-dialled lazily after it
@@ -54,6 +58,9 @@ func NewClient(cfg ClientConfig) *Client {
 	}
 	if cfg.MaxFrameSize <= 0 {
 		cfg.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger}
 	c.mu.conns = make(map[string]*clientConn)
@@ -345,7 +352,7 @@ func (cc *clientConn) Send(cmd *RemotingCommand) error {
 	cc.wmu.buf = cc.wmu.spare[:0]
 	cc.wmu.Unlock()
 
-	_, werr := cc.nc.Write(out)
+	werr := cc.writeOut(out)
 
 	cc.wmu.Lock()
 	if cap(out) <= maxSpareBuf {
@@ -390,7 +397,7 @@ func (cc *clientConn) writeLoop() {
 			out := cc.wmu.buf
 			cc.wmu.buf = cc.wmu.spare[:0]
 			cc.wmu.Unlock()
-			_, werr := cc.nc.Write(out)
+			werr := cc.writeOut(out)
 			cc.wmu.Lock()
 			if cap(out) <= maxSpareBuf {
 				cc.wmu.spare = out[:0]
@@ -406,6 +413,15 @@ func (cc *clientConn) writeLoop() {
 		cc.wmu.writing = false
 		cc.wmu.Unlock()
 	}
+}
+
+// writeOut writes one batch to the socket under the write timeout.
+func (cc *clientConn) writeOut(b []byte) error {
+	if wt := cc.c.cfg.WriteTimeout; wt > 0 {
+		_ = cc.nc.SetWriteDeadline(time.Now().Add(wt))
+	}
+	_, err := cc.nc.Write(b)
+	return err
 }
 
 func (cc *clientConn) ID() uint64         { return cc.id }

@@ -53,7 +53,11 @@ type pendingTable struct {
 	mu      sync.Mutex
 	calls   map[int32]*call
 	failErr error
+	n       atomic.Int32 // len(calls), readable without mu
 }
+
+// waiting reports whether any call is pending.
+func (t *pendingTable) waiting() bool { return t.n.Load() > 0 }
 
 func (t *pendingTable) add(opaque int32, c *call) error {
 	t.mu.Lock()
@@ -65,6 +69,7 @@ func (t *pendingTable) add(opaque int32, c *call) error {
 		t.calls = make(map[int32]*call)
 	}
 	t.calls[opaque] = c
+	t.n.Store(int32(len(t.calls)))
 	return nil
 }
 
@@ -74,6 +79,7 @@ func (t *pendingTable) take(opaque int32) *call {
 	c := t.calls[opaque]
 	if c != nil {
 		delete(t.calls, opaque)
+		t.n.Store(int32(len(t.calls)))
 	}
 	t.mu.Unlock()
 	return c
@@ -89,6 +95,7 @@ func (t *pendingTable) failAll(err error) {
 	t.failErr = err
 	calls := t.calls
 	t.calls = nil
+	t.n.Store(0)
 	t.mu.Unlock()
 	for _, c := range calls {
 		c.finish(nil, err)

@@ -64,9 +64,11 @@ type Server struct {
 	}
 }
 
+// task is a frame for a worker, or a request already decoded on the loop.
 type task struct {
 	sc    *serverConn
 	frame []byte
+	cmd   *RemotingCommand
 }
 
 // NewServer returns a server for h; call Start to listen.
@@ -175,19 +177,22 @@ func (s *Server) Close() error {
 func (s *Server) worker() {
 	defer s.workersWG.Done()
 	for t := range s.tasks {
-		s.serveFrame(t.sc, t.frame)
+		cmd := t.cmd
+		if cmd == nil {
+			var err error
+			if cmd, err = DecodeFrame(t.frame); err != nil {
+				s.log.Warn("remoting: closing connection on malformed frame",
+					zap.String("remote", t.sc.remote), zap.Error(err))
+				_ = t.sc.Close()
+				continue
+			}
+		}
+		s.serveCommand(t.sc, cmd)
 	}
 }
 
-// serveFrame decodes and serves one frame on a worker.
-func (s *Server) serveFrame(sc *serverConn, frame []byte) {
-	cmd, err := DecodeFrame(frame)
-	if err != nil {
-		s.log.Warn("remoting: closing connection on malformed frame",
-			zap.String("remote", sc.remote), zap.Error(err))
-		_ = sc.Close()
-		return
-	}
+// serveCommand serves one decoded frame on a worker.
+func (s *Server) serveCommand(sc *serverConn, cmd *RemotingCommand) {
 	if cmd.IsResponse() {
 		if !sc.pending.deliver(cmd) {
 			s.log.Debug("remoting: response without a waiter", zap.String("remote", sc.remote), zap.Int32("opaque", cmd.Opaque))
@@ -355,8 +360,23 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) gnet.Action {
 		frame := make([]byte, length)
 		copy(frame, buf[4:])
 		_, _ = c.Discard(4 + length)
+		t := task{sc: sc, frame: frame}
+		if sc.pending.waiting() {
+			// A handler may be blocked in Invoke on this connection: deliver
+			// responses here, so they never wait for a free worker.
+			cmd, err := DecodeFrame(frame)
+			if err != nil {
+				s.log.Warn("remoting: closing connection on malformed frame", zap.String("remote", sc.remote), zap.Error(err))
+				return gnet.Close
+			}
+			if cmd.IsResponse() {
+				sc.pending.deliver(cmd)
+				continue
+			}
+			t = task{sc: sc, cmd: cmd}
+		}
 		select {
-		case s.tasks <- task{sc: sc, frame: frame}:
+		case s.tasks <- t:
 		default:
 			s.overloaded(sc, frame)
 		}

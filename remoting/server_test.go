@@ -561,3 +561,70 @@ func TestServeMuxDuplicatePanics(t *testing.T) {
 	}()
 	m.HandleFunc(1, func(Conn, *RemotingCommand) *RemotingCommand { return nil })
 }
+
+// Sends that outrun the socket fall back to gnet's queue; the order of
+// one sender's frames must survive the switch both ways.
+func TestServerSendOrderUnderBackpressure(t *testing.T) {
+	checkGoroutines(t)
+	const n = 200
+	mux := NewServeMux()
+	mux.HandleFunc(6, func(c Conn, req *RemotingCommand) *RemotingCommand {
+		body := make([]byte, 64<<10)
+		for i := 0; i < n; i++ {
+			r := NewResponse(req, Success, "")
+			r.Opaque = int32(i)
+			r.Body = body
+			if err := c.Send(r); err != nil {
+				t.Error(err)
+				return nil
+			}
+		}
+		return nil
+	})
+	s2 := startServer(t, ServerConfig{}, mux)
+	r := dialRaw(t, s2.Addr())
+	r.send(&RemotingCommand{Code: 6, Opaque: 1})
+	time.Sleep(200 * time.Millisecond) // let the socket buffers fill
+	for i := 0; i < n; i++ {
+		resp := r.recv()
+		if resp.Opaque != int32(i) || len(resp.Body) != 64<<10 {
+			t.Fatalf("frame %d: opaque %d, body %d", i, resp.Opaque, len(resp.Body))
+		}
+		if i == n/2 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// Back to direct writes: still answered in order.
+	for i := 0; i < 4; i++ {
+		r.send(&RemotingCommand{Code: 6, Opaque: 2})
+		for j := 0; j < n; j++ {
+			if resp := r.recv(); resp.Opaque != int32(j) {
+				t.Fatalf("round %d frame %d: opaque %d", i, j, resp.Opaque)
+			}
+		}
+	}
+}
+
+// A handler blocked in Conn.Invoke must not starve the delivery of the
+// response it waits for, even with a single worker.
+func TestServerInvokeFromHandlerSingleWorker(t *testing.T) {
+	checkGoroutines(t)
+	mux := NewServeMux()
+	mux.HandleFunc(50, func(c Conn, req *RemotingCommand) *RemotingCommand {
+		resp, err := c.Invoke(context.Background(), &RemotingCommand{Code: 51}, 2*time.Second)
+		if err != nil {
+			return NewResponse(req, SystemError, err.Error())
+		}
+		return NewResponse(req, Success, resp.Remark)
+	})
+	s := startServer(t, ServerConfig{Workers: 1}, mux)
+	cli := NewServeMux()
+	cli.HandleFunc(51, func(c Conn, req *RemotingCommand) *RemotingCommand { return NewResponse(req, Success, "pong") })
+	c := newTestClient(t, ClientConfig{Handler: cli})
+	for i := 0; i < 3; i++ {
+		resp, err := c.InvokeSync(context.Background(), s.Addr(), &RemotingCommand{Code: 50}, 5*time.Second)
+		if err != nil || resp.Code != Success || resp.Remark != "pong" {
+			t.Fatalf("nested invoke: %+v %v", resp, err)
+		}
+	}
+}
