@@ -721,6 +721,25 @@ func (r *Core) bcastAppend() {
 	}
 }
 
+// bcastCommit tells followers about a new commit index. A follower with
+// batches in flight learns it from the next batch or the answer-driven
+// sends; an idle one gets an (empty) MsgApp at once, so followers' readers
+// see commits promptly without doubling the traffic under load.
+func (r *Core) bcastCommit() {
+	for _, p := range r.peers {
+		if p == r.id {
+			continue
+		}
+		pr := r.prs[p]
+		if pr.replicating && len(pr.inflight) > 0 {
+			r.sendAppends(p)
+			continue
+		}
+		r.sendAppend(p, true)
+		r.sendAppends(p)
+	}
+}
+
 // sendAppends sends batches to peer to while flow control allows and
 // entries remain (pipelining).
 func (r *Core) sendAppends(to string) {
@@ -795,12 +814,7 @@ func (r *Core) handleAppendResponse(m *Message, pr *progress) {
 			pr.becomeReplicate()
 		}
 		if r.maybeCommit() {
-			for _, p := range r.peers {
-				if p != r.id {
-					r.sendAppend(p, true)
-					r.sendAppends(p)
-				}
-			}
+			r.bcastCommit()
 		} else {
 			r.sendAppends(m.From)
 		}
@@ -956,11 +970,7 @@ func (r *Core) Advance(rd Ready) {
 		}
 	case RoleLeader:
 		if r.maybeCommit() {
-			for _, p := range r.peers {
-				if p != r.id {
-					r.sendAppend(p, true)
-				}
-			}
+			r.bcastCommit()
 		}
 	}
 }

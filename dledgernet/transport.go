@@ -69,6 +69,8 @@ type Transport struct {
 	peers  map[string]*peer
 	wg     sync.WaitGroup
 	stopc  chan struct{}
+	ctx    context.Context // cancelled by Close (bounds dials)
+	cancel context.CancelFunc
 
 	mu       sync.RWMutex
 	receiver dledger.Receiver
@@ -101,6 +103,7 @@ func New(cfg Config) (*Transport, error) {
 		cfg.ListenAddr = cfg.Peers[cfg.SelfID]
 	}
 	t := &Transport{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.SelfID)), peers: map[string]*peer{}, stopc: make(chan struct{})}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.client = remoting.NewClient(remoting.ClientConfig{Logger: cfg.Logger, ConnectTimeout: cfg.DialTimeout,
 		MaxFrameSize: cfg.MaxFrameBytes + 1<<20})
 	for id, addr := range cfg.Peers {
@@ -204,9 +207,7 @@ func (t *Transport) sendLoop(p *peer) {
 			buf = append(buf, msg...)
 		}
 		req := &remoting.RemotingCommand{Code: CodeRaftMessages, Language: "GO", Body: buf}
-		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.DialTimeout)
-		err := t.client.InvokeOneway(ctx, p.addr, req)
-		cancel()
+		err := t.client.InvokeOneway(t.ctx, p.addr, req)
 		if err != nil {
 			t.log.Debug("send failed", zap.String("peer", p.id), zap.String("addr", p.addr), zap.Int("messages", len(batch)), zap.Error(err))
 			if errors.Is(err, remoting.ErrClientClosed) {
@@ -270,6 +271,7 @@ func (t *Transport) Close() error {
 	srv := t.server
 	t.mu.Unlock()
 	close(t.stopc)
+	t.cancel()
 	_ = t.client.Close()
 	t.wg.Wait()
 	if srv != nil {
