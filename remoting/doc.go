@@ -48,20 +48,45 @@
 //
 // # Server
 //
-// NewServer(cfg, handler) then Start; Close is graceful. gnet event loops
-// only cut frames (OnTraffic: check the length, copy, Discard, queue); the
-// Workers goroutines decode, dispatch and encode; replies leave through
-// AsyncWrite. A full queue answers SystemBusy at once; a malformed frame
-// closes that connection only; a handler panic becomes a SystemError
-// response and is logged; oneway requests get no answer.
+// NewServer(cfg, handler) then Start; Addr gives the bound address (port 0
+// resolved); Close is graceful and leaves no goroutine behind. The gnet
+// event loops (one by default) only cut frames: OnTraffic checks the
+// declared length against MaxFrameSize before anything is allocated, loops
+// over every complete frame, copies it before Discard and queues it for a
+// bounded pool of Workers goroutines, which decode it, run the Handler and
+// encode the reply. A worker writes the reply straight to the non-blocking
+// socket; whatever the socket does not take at once is queued with gnet's
+// AsyncWrite (and later frames follow it there until it drains, so the
+// order of one sender's frames is kept). Nothing blocks a loop.
+//
+//   - a full queue: the request is answered SystemBusy ("[OVERLOAD]...")
+//   - a malformed frame (bad length, header longer than the frame, unknown
+//     serialize type, undecodable header): that connection is closed
+//   - a handler panic: logged, answered SystemError, the server goes on
+//   - an unknown code (ServeMux): RequestCodeNotSupported, remark
+//     " request type <code> not supported"
+//   - a oneway request (flag bit 1): never answered
+//   - a response (flag bit 0): completes the Conn.Invoke waiting for its
+//     opaque; while an Invoke is pending on a connection its frames are
+//     decoded on the loop so the response never waits for a free worker
+//
+// With Workers = 1 the requests of all connections are served one at a
+// time in arrival order.
 //
 // # Client
 //
-// NewClient(cfg); InvokeSync, InvokeAsync, InvokeOneway; Close. One
-// connection per address, dialled on first use and again after it breaks
-// (a break fails all of its pending requests with ErrConnClosed). Requests
-// carry opaques from one process-wide counter; concurrent writes on one
-// connection are combined into single syscalls.
+// NewClient(cfg); InvokeSync, InvokeAsync, InvokeOneway; CloseConn; Close.
+// One connection per address, dialled on first use and again after it
+// breaks (a break fails all of its pending requests at once with
+// ErrConnClosed). Requests carry opaques from one process-wide counter. A
+// caller that finds the connection idle writes its frame itself; frames
+// encoded while a write is in flight are combined and flushed in one
+// syscall by the connection's writer goroutine. A reader goroutine per
+// connection matches responses by opaque and runs ClientConfig.Handler for
+// server-initiated requests, each on its own goroutine.
+//
+// Package remotingtest has an in-memory Conn for handler tests, a
+// RoundTrip through the real codec, and server/client helpers.
 //
 // # Caller duties
 //

@@ -24,7 +24,7 @@ type result struct {
 type call struct {
 	done  chan result // sync: buffered 1
 	cb    func(*RemotingCommand, error)
-	timer *time.Timer // async: the timeout; sync: a pooled, stopped timer
+	timer *time.Timer     // async: the timeout; sync: a pooled, stopped timer
 	cmd   RemotingCommand // sync: the copy of the request being sent
 }
 
