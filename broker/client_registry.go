@@ -53,6 +53,11 @@ type clientRegistry struct {
 		sync.Mutex
 		consumers map[string]*consumerGroupInfo
 		producers map[string]map[uint64]*clientChannel
+		// requesters maps the client id of a request/reply requester (the
+		// REPLY_TO_CLIENT property of its request messages) to the
+		// connection the request came on, for clients that have not sent a
+		// heartbeat to this broker yet (Go sends the first one 30 s late).
+		requesters map[string]remoting.Conn
 	}
 }
 
@@ -60,7 +65,24 @@ func newClientRegistry() *clientRegistry {
 	r := &clientRegistry{}
 	r.mu.consumers = map[string]*consumerGroupInfo{}
 	r.mu.producers = map[string]map[uint64]*clientChannel{}
+	r.mu.requesters = map[string]remoting.Conn{}
 	return r
+}
+
+// learnRequester remembers the connection of a request/reply requester.
+func (r *clientRegistry) learnRequester(clientID string, c remoting.Conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.mu.requesters[clientID]; ok && old.ID() == c.ID() {
+		return
+	}
+	if len(r.mu.requesters) >= 100000 { // bound it; entries also leave with their connection
+		for k := range r.mu.requesters {
+			delete(r.mu.requesters, k)
+			break
+		}
+	}
+	r.mu.requesters[clientID] = c
 }
 
 // registerConsumer adds or refreshes ch in group and replaces the group's
@@ -168,6 +190,11 @@ func (r *clientRegistry) removeConn(connID uint64) []string {
 		delete(m, connID)
 		if len(m) == 0 {
 			delete(r.mu.producers, name)
+		}
+	}
+	for id, c := range r.mu.requesters {
+		if c.ID() == connID {
+			delete(r.mu.requesters, id)
 		}
 	}
 	sort.Strings(left)
@@ -347,6 +374,9 @@ func (r *clientRegistry) findChannelByClientID(clientID string) (remoting.Conn, 
 				return ch.conn, true
 			}
 		}
+	}
+	if c, ok := r.mu.requesters[clientID]; ok {
+		return c, true
 	}
 	return nil, false
 }

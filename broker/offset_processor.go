@@ -29,14 +29,25 @@ func (b *Broker) handleQueryConsumerOffset(_ remoting.Conn, req *remoting.Remoti
 	if h.SetZeroIfNotFound != nil && !*h.SetZeroIfNotFound {
 		return respond(protocol.QueryNotFound, "Not found, do not set to zero, maybe this group boot first")
 	}
-	// A young queue whose first message is still there: a new group starts
-	// at 0 even with CONSUME_FROM_LAST_OFFSET (protocol.md §7.5). Our store
-	// keeps recent data readable, so "still in page cache" is approximated
-	// by "offset 0 not yet removed".
-	if min := b.store.GetMinOffsetInQueue(h.Topic, h.QueueID); min <= 0 {
+	// A young queue whose first message is still in memory: a new group
+	// starts at 0 even with CONSUME_FROM_LAST_OFFSET (protocol.md §7.5).
+	// "In page cache" is Java's test: the message is within the newest
+	// accessMessageInMemoryMaxRatio percent of RAM of the commit log.
+	if min := b.store.GetMinOffsetInQueue(h.Topic, h.QueueID); min <= 0 && b.inMemory(h.Topic, h.QueueID, 0) {
 		return offsetResponse(0)
 	}
 	return respond(protocol.QueryNotFound, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
+}
+
+// inMemory reports whether the message at queue offset off is within the
+// part of the commit log Java would expect in page cache.
+func (b *Broker) inMemory(topic string, queueID int32, off int64) bool {
+	if b.store.GetMaxOffsetInQueue(topic, queueID) <= off {
+		return true // nothing there yet: the first message will be new
+	}
+	phy := b.store.GetCommitLogOffsetInQueue(topic, queueID, off)
+	limit := int64(physicalMemory()) * int64(b.config().AccessMessageInMemoryMaxRatio) / 100
+	return b.store.GetMaxPhyOffset()-phy <= limit
 }
 
 func (b *Broker) handleUpdateConsumerOffset(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -100,9 +101,6 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 	if h.QueueID < 0 {
 		h.QueueID = int32(rand.IntN(max(tc.WriteQueueNums, 1)))
 	}
-	if len(req.Body) == 0 {
-		return respond(protocol.MessageIllegal, "the message body is empty")
-	}
 	if sr.batch {
 		return b.sendBatch(c, sr, tc, req)
 	}
@@ -130,6 +128,16 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 		msg.SetProperty(store.PropertyUniqClientMessageIDKey, b.newUniqID())
 	}
 	msg.SetProperty(store.PropertyCluster, cfg.BrokerClusterName)
+	if sr.reply {
+		// Go sends reply bodies uncompressed with the compressed bit set
+		// (protocol.md §10.18); a zlib stream starts with 0x78.
+		if msg.SysFlag&store.CompressedFlag != 0 && (len(msg.Body) < 2 || msg.Body[0] != 0x78) {
+			msg.SysFlag &^= store.CompressedFlag
+		}
+		b.pushReply(c, h, msg)
+	} else if requester := msg.Property(propReplyToClient); requester != "" {
+		b.clients.learnRequester(requester, c)
+	}
 	if code, remark := b.runSendHooks(c, h, msg); code != protocol.Success {
 		return respond(code, remark)
 	}
@@ -157,6 +165,9 @@ func (b *Broker) sendBatch(c remoting.Conn, sr *sendRequest, tc metadata.TopicCo
 	}
 	if len(req.Body) > cfg.MaxFrameSize {
 		return respond(protocol.MessageIllegal, fmt.Sprintf("the batch body size %d is over the limit %d", len(req.Body), cfg.MaxFrameSize))
+	}
+	if len(req.Body) == 0 {
+		return respond(protocol.MessageIllegal, "the batch body is empty")
 	}
 	items, err := store.DecodeBatch(req.Body)
 	if err != nil {
@@ -295,6 +306,44 @@ func (b *Broker) runSendHooks(c remoting.Conn, h *protocol.SendMessageRequestHea
 	}
 	return protocol.Success, ""
 }
+
+// pushReply delivers a reply message to the requesting client
+// (PUSH_REPLY_MESSAGE_TO_CLIENT, 326), found by the REPLY_TO_CLIENT
+// property among the registered channels. Failures are logged: the reply
+// is still stored, as Java does with storeReplyMessageEnable.
+func (b *Broker) pushReply(c remoting.Conn, h *protocol.SendMessageRequestHeader, msg *store.Message) {
+	target := msg.Property(propReplyToClient)
+	conn, ok := b.clients.findChannelByClientID(target)
+	if !ok {
+		b.log.Info("reply message: requester not connected", zap.String("client", target), zap.String("topic", msg.Topic))
+		return
+	}
+	ext := map[string]string{
+		"producerGroup":         h.ProducerGroup,
+		"topic":                 msg.Topic,
+		"defaultTopic":          h.DefaultTopic,
+		"defaultTopicQueueNums": strconv.Itoa(int(h.DefaultTopicQueueNums)),
+		"queueId":               strconv.Itoa(int(msg.QueueID)),
+		"sysFlag":               strconv.Itoa(int(msg.SysFlag)),
+		"bornTimestamp":         strconv.FormatInt(msg.BornTimestamp, 10),
+		"flag":                  strconv.Itoa(int(msg.Flag)),
+		"properties":            store.PropertiesToString(msg.Properties),
+		"reconsumeTimes":        strconv.Itoa(int(msg.ReconsumeTimes)),
+		"unitMode":              strconv.FormatBool(h.UnitMode),
+		"bornHost":              c.RemoteAddr(),
+		"storeHost":             b.storeHost,
+		"storeTimestamp":        strconv.FormatInt(time.Now().UnixMilli(), 10),
+	}
+	req := b.newRequest(protocol.PushReplyMessageToClient, ext, msg.Body)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	resp, err := conn.Invoke(ctx, req, 3*time.Second)
+	if err != nil || resp.Code != protocol.Success {
+		b.log.Info("push reply message failed", zap.String("client", target), zap.Error(err))
+	}
+}
+
+const propReplyToClient = "REPLY_TO_CLIENT"
 
 func (b *Broker) putTimeout() time.Duration {
 	return time.Duration(b.config().SyncFlushTimeout)*time.Millisecond + 2*time.Second

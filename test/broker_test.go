@@ -720,3 +720,49 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("after bad input: %v", msgs)
 	}
 }
+
+// TestRequestReply: producer.Request gets the reply a consumer sends back
+// with SEND_REPLY_MESSAGE, pushed by the broker (PUSH_REPLY_MESSAGE_TO_CLIENT).
+func TestRequestReply(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, nil)
+	const topic = "RequestTopic"
+	c.createTopic(t, topic, 1)
+	replier := c.newProducer(t)
+	pc, err := consumer.NewPushConsumer(consumer.WithNameServer([]string{c.ns}), consumer.WithGroupName("replyGroup"),
+		consumer.WithInstance(uniqueInstance("rc")), consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pc.Subscribe(topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"},
+		func(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+			for _, m := range msgs {
+				reply, err := consumer.CreateReplyMessage(m, nil)
+				if err != nil {
+					return consumer.ConsumeRetryLater, nil
+				}
+				reply.Body = append([]byte("re: "), m.Body...) // CreateReplyMessage drops the body it is given
+				if _, err := replier.SendSync(ctx, reply); err != nil {
+					return consumer.ConsumeRetryLater, nil
+				}
+			}
+			return consumer.ConsumeSuccess, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Shutdown() })
+	requester := c.newProducer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reply, err := requester.Request(ctx, 25*time.Second, primitive.NewMessage(topic, []byte("ping")))
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	if string(reply.Body) != "re: ping" {
+		t.Fatalf("reply body %q", reply.Body)
+	}
+}
