@@ -132,3 +132,31 @@ func TestRedirectRetrySend(t *testing.T) {
 		t.Fatal("plain topic touched")
 	}
 }
+
+func TestExtrasSendHookOrder(t *testing.T) {
+	f := newSendBackFixture()
+	x := &extras{levels: testLevels(), sendBack: f.svc}
+	two := int32(2)
+	h := &protocol.SendMessageRequestHeader{MaxReconsumeTimes: &two}
+
+	half := &store.Message{Topic: "T", SysFlag: sysFlagTransPrepared, Properties: map[string]string{propTransPrepared: "true", propDelay: "2"}}
+	if code, _ := x.sendHook(nil, h, half); code != protocol.Success || half.Topic != transHalfTopic {
+		t.Fatalf("prepared message: %d %+v", code, half)
+	}
+	delayed := &store.Message{Topic: "T", QueueID: 1, Properties: map[string]string{propDelay: "2"}}
+	if code, _ := x.sendHook(nil, h, delayed); code != protocol.Success || delayed.Topic != scheduleTopic || delayed.QueueID != 1 {
+		t.Fatalf("delayed message: %d %+v", code, delayed)
+	}
+	retry := &store.Message{Topic: "%RETRY%cg", ReconsumeTimes: 1, Properties: map[string]string{propDelay: "4"}}
+	if code, _ := x.sendHook(nil, h, retry); code != protocol.Success || retry.Topic != scheduleTopic || retry.Property(propRealTopic) != "%RETRY%cg" {
+		t.Fatalf("retry fallback within max: %d %+v", code, retry)
+	}
+	dead := &store.Message{Topic: "%RETRY%cg", ReconsumeTimes: 3, Properties: map[string]string{propDelay: "5"}}
+	if code, _ := x.sendHook(nil, h, dead); code != protocol.Success || dead.Topic != "%DLQ%cg" {
+		t.Fatalf("retry fallback beyond max: %d %+v", code, dead)
+	}
+	plain := &store.Message{Topic: "T", QueueID: 3}
+	if code, _ := x.sendHook(nil, h, plain); code != protocol.Success || plain.Topic != "T" || plain.QueueID != 3 {
+		t.Fatalf("plain message: %d %+v", code, plain)
+	}
+}
