@@ -890,8 +890,14 @@ func (r *Core) maybeTransferToPreferred() {
 	if p == "" || p == r.id || r.leadTransferee != "" || r.preferredBackoff > 0 {
 		return
 	}
+	// The preferred peer must be active and hold everything committed,
+	// and this term's no-op must be committed; the transfer itself pauses
+	// proposals and brings it fully up to date before MsgTimeoutNow.
 	pr := r.prs[p]
-	if pr.recentActive && pr.match == r.log.lastIndex() && r.log.committed == r.log.lastIndex() {
+	if t, err := r.log.term(r.log.committed); err != nil || t != r.term {
+		return
+	}
+	if pr.recentActive && pr.match >= r.log.committed {
 		r.logger.Info("transferring leadership to the preferred leader", zap.String("to", p))
 		_ = r.TransferLeadership(p)
 	}

@@ -326,6 +326,11 @@ func (n *Node) stoppedErr() error {
 // the node's inbox is full and returns ErrStopped once the node stopped.
 func (n *Node) Step(m Message) error {
 	select {
+	case <-n.donec:
+		return ErrStopped
+	default:
+	}
+	select {
 	case n.recvc <- m:
 		return nil
 	case <-n.donec:

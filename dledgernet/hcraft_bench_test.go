@@ -23,9 +23,9 @@ import (
 
 type nopFSM struct{}
 
-func (nopFSM) Apply(*raft.Log) any                  { return nil }
+func (nopFSM) Apply(*raft.Log) any                 { return nil }
 func (nopFSM) Snapshot() (raft.FSMSnapshot, error) { return nopSnap{}, nil }
-func (nopFSM) Restore(r io.ReadCloser) error        { return r.Close() }
+func (nopFSM) Restore(r io.ReadCloser) error       { return r.Close() }
 
 type nopSnap struct{}
 

@@ -105,7 +105,7 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.SelfID)), peers: map[string]*peer{}, stopc: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.client = remoting.NewClient(remoting.ClientConfig{Logger: cfg.Logger, ConnectTimeout: cfg.DialTimeout,
-		MaxFrameSize: cfg.MaxFrameBytes + 1<<20})
+		MaxFrameSize: t.maxFrame()})
 	for id, addr := range cfg.Peers {
 		if id == cfg.SelfID {
 			continue
@@ -118,6 +118,10 @@ func New(cfg Config) (*Transport, error) {
 	return t, nil
 }
 
+// maxFrame bounds frames: a frame holds up to MaxFrameBytes of entries, or
+// a single message with one entry of up to 64 MiB.
+func (t *Transport) maxFrame() int { return max(t.cfg.MaxFrameBytes, 64<<20) + 1<<20 }
+
 // Start listens on the self address and delivers incoming messages to r.
 func (t *Transport) Start(r dledger.Receiver) error {
 	t.mu.Lock()
@@ -129,7 +133,7 @@ func (t *Transport) Start(r dledger.Receiver) error {
 		return remoting.NewResponse(req, remoting.Success, "")
 	})
 	srv, err := remoting.NewServer(remoting.ServerConfig{Addr: t.cfg.ListenAddr, Workers: 1, QueueSize: 65536,
-		MaxFrameSize: t.cfg.MaxFrameBytes + 1<<20, Logger: t.cfg.Logger, EventLoops: 1}, mux)
+		MaxFrameSize: t.maxFrame(), Logger: t.cfg.Logger, EventLoops: 1}, mux)
 	if err != nil {
 		return err
 	}
@@ -176,26 +180,33 @@ func (t *Transport) Send(m dledger.Message) {
 func (t *Transport) sendLoop(p *peer) {
 	defer t.wg.Done()
 	var buf, msg []byte
+	var carry *dledger.Message // did not fit in the previous frame
+	var batch []dledger.Message
 	for {
-		var first dledger.Message
-		select {
-		case first = <-p.q:
-		case <-t.stopc:
-			return
-		}
-		batch := []dledger.Message{first}
-		bytes := 0
-		for i := range first.Entries {
-			bytes += len(first.Entries[i].Body) + 32
-		}
-	drain:
-		for bytes < t.cfg.MaxFrameBytes && len(batch) < 4096 {
+		batch = batch[:0]
+		if carry != nil {
+			batch = append(batch, *carry)
+			carry = nil
+		} else {
 			select {
 			case m := <-p.q:
 				batch = append(batch, m)
-				for i := range m.Entries {
-					bytes += len(m.Entries[i].Body) + 32
+			case <-t.stopc:
+				return
+			}
+		}
+		bytes := entryBytes(&batch[0])
+	drain:
+		for len(batch) < 4096 {
+			select {
+			case m := <-p.q:
+				if n := entryBytes(&m); bytes+n > t.cfg.MaxFrameBytes {
+					carry = &m
+					break drain
+				} else {
+					bytes += n
 				}
+				batch = append(batch, m)
 			default:
 				break drain
 			}
@@ -213,8 +224,8 @@ func (t *Transport) sendLoop(p *peer) {
 			if errors.Is(err, remoting.ErrClientClosed) {
 				return
 			}
-			// Do not spin on a dead peer: back off a little, dropping
-			// what queued meanwhile (Raft resends).
+			// Do not spin on a dead peer: back off a little (Raft
+			// resends what is lost).
 			select {
 			case <-time.After(20 * time.Millisecond):
 			case <-t.stopc:
@@ -225,6 +236,14 @@ func (t *Transport) sendLoop(p *peer) {
 			buf = nil
 		}
 	}
+}
+
+func entryBytes(m *dledger.Message) int {
+	n := 64
+	for i := range m.Entries {
+		n += len(m.Entries[i].Body) + 32
+	}
+	return n
 }
 
 func (t *Transport) serve(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
