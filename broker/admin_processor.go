@@ -53,6 +53,10 @@ func (b *Broker) registerAdminProcessors() {
 	h(protocol.ConsumeMessageDirectly, b.handleRelayToClient)
 	h(protocol.InvokeBrokerToResetOffset, b.handleResetOffset)
 	h(protocol.GetSystemTopicListFromBroker, b.handleSystemTopics)
+	h(protocol.ViewBrokerStatsData, b.handleViewBrokerStats)
+	h(protocol.GetBrokerConsumeStats, b.handleBrokerConsumeStats)
+	h(protocol.CloneGroupOffset, b.handleCloneGroupOffset)
+	h(protocol.QueryConsumeTimeSpan, b.handleConsumeTimeSpan)
 }
 
 func badHeader(err error) *remoting.RemotingCommand {
@@ -412,62 +416,6 @@ func max0(v int64) int64 {
 		return 0
 	}
 	return v
-}
-
-func (b *Broker) handleConsumeStats(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
-	var h protocol.GetConsumeStatsRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
-		return badHeader(err)
-	}
-	topics := b.meta.Offsets.WhichTopicByConsumer(h.ConsumerGroup)
-	if h.Topic != "" {
-		topics = []string{h.Topic}
-	}
-	name := b.config().BrokerName
-	var buf bytes.Buffer
-	buf.WriteString(`{"consumeTps":0.0,"offsetTable":{`)
-	first := true
-	for _, topic := range topics {
-		tc, ok := b.topicConfig(topic)
-		if !ok {
-			continue
-		}
-		if h.Topic == "" {
-			// Java skips topics the online group no longer subscribes to.
-			if snap, online := b.clients.consumerGroup(h.ConsumerGroup); online {
-				if _, sub := snap.subs[topic]; !sub {
-					continue
-				}
-			}
-		}
-		for q := 0; q < tc.WriteQueueNums; q++ {
-			qid := int32(q)
-			brokerOffset := b.store.GetMaxOffsetInQueue(topic, qid)
-			consumerOffset := b.queryOffset(h.ConsumerGroup, topic, qid)
-			if consumerOffset < 0 {
-				consumerOffset = 0
-			}
-			pullOffset, ok := b.stats.pullOffset(h.ConsumerGroup, topic, qid)
-			if !ok {
-				pullOffset = consumerOffset
-			}
-			var last int64
-			if consumerOffset > 0 {
-				last = max0(b.store.GetMessageStoreTimeStamp(topic, qid, consumerOffset-1))
-			}
-			if !first {
-				buf.WriteByte(',')
-			}
-			first = false
-			fastjsonMQKey(&buf, topic, name, qid)
-			fmt.Fprintf(&buf, `:{"brokerOffset":%d,"consumerOffset":%d,"lastTimestamp":%d,"pullOffset":%d}`,
-				brokerOffset, consumerOffset, last, pullOffset)
-		}
-	}
-	buf.WriteString("}}")
-	resp := respond(protocol.Success, "")
-	resp.Body = buf.Bytes()
-	return resp
 }
 
 // ---------------------------------------------------------------------------

@@ -330,3 +330,47 @@ func TestNotMasterRefusesWrites(t *testing.T) {
 		t.Fatalf("offset commit on a slave: %d", r.Code)
 	}
 }
+
+func TestStatsProcessors(t *testing.T) {
+	b := startTestBroker(t, nil)
+	c := &fakeConn{id: 11}
+	for i := 0; i < 3; i++ {
+		if r := b.processSend(c, sendReq("StatsTopic", 0, "m"+strconv.Itoa(i), nil)); r.Code != protocol.Success {
+			t.Fatalf("send: %d %q", r.Code, r.Remark)
+		}
+	}
+	waitFor(t, 5*time.Second, "dispatch", func() bool { return b.maxOffset("StatsTopic", 0) == 3 })
+	if r := b.processPull(c, pullReq("sg", "StatsTopic", 0, 0, protocol.PullFlagSubscription, "*", 0), true); r.Code != protocol.Success {
+		t.Fatalf("pull: %d", r.Code)
+	}
+	b.commitOffset("", "sg", "StatsTopic", 0, 2)
+	view := func(name, key string) *remoting.RemotingCommand {
+		return b.handleViewBrokerStats(c, remoting.NewRequest(protocol.ViewBrokerStatsData, map[string]string{"statsName": name, "statsKey": key}, nil))
+	}
+	if r := view("TOPIC_PUT_NUMS", "StatsTopic"); r.Code != protocol.Success || !strings.Contains(string(r.Body), `"sum":3`) {
+		t.Fatalf("TOPIC_PUT_NUMS: %d %s", r.Code, r.Body)
+	}
+	if r := view("GROUP_GET_NUMS", "StatsTopic@sg"); r.Code != protocol.Success || !strings.Contains(string(r.Body), `"sum":3`) {
+		t.Fatalf("GROUP_GET_NUMS: %d %s", r.Code, r.Body)
+	}
+	if r := view("TOPIC_PUT_NUMS", "nothing"); r.Code != protocol.SystemError {
+		t.Fatalf("unknown stats: %d", r.Code)
+	}
+	r := b.handleConsumeStats(c, remoting.NewRequest(protocol.GetConsumeStats, map[string]string{"consumerGroup": "sg"}, nil))
+	want := `{"brokerName":"unit-broker","queueId":0,"topic":"StatsTopic"}:{"brokerOffset":3,"consumerOffset":2,`
+	if r.Code != protocol.Success || !strings.Contains(string(r.Body), want) {
+		t.Fatalf("consume stats: %s", r.Body)
+	}
+	r = b.handleConsumeTimeSpan(c, remoting.NewRequest(protocol.QueryConsumeTimeSpan, map[string]string{"topic": "StatsTopic", "group": "sg"}, nil))
+	if r.Code != protocol.Success || !strings.Contains(string(r.Body), `"consumeTimeSpanSet"`) {
+		t.Fatalf("time span: %d %s", r.Code, r.Body)
+	}
+	r = b.handleCloneGroupOffset(c, remoting.NewRequest(protocol.CloneGroupOffset, map[string]string{"srcGroup": "sg", "destGroup": "sg2", "topic": "StatsTopic"}, nil))
+	if r.Code != protocol.Success || b.queryOffset("sg2", "StatsTopic", 0) != 2 {
+		t.Fatalf("clone: %d, offset %d", r.Code, b.queryOffset("sg2", "StatsTopic", 0))
+	}
+	r = b.handleBrokerConsumeStats(c, remoting.NewRequest(protocol.GetBrokerConsumeStats, nil, nil))
+	if r.Code != protocol.Success || !strings.Contains(string(r.Body), `"consumeStatsList":[`) {
+		t.Fatalf("broker consume stats: %s", r.Body)
+	}
+}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,7 +72,94 @@ type brokerStats struct {
 		topicLast   map[string]int64 // unix ms of the last put
 		groupGet    map[groupTopic]int64
 		pullOffsets map[queueRef]int64
+		items       map[statsKey]*windowCounter
 	}
+}
+
+// Statistic names of VIEW_BROKER_STATS_DATA (Java BrokerStatsManager).
+const (
+	statsTopicPutNums  = "TOPIC_PUT_NUMS"
+	statsTopicPutSize  = "TOPIC_PUT_SIZE"
+	statsGroupGetNums  = "GROUP_GET_NUMS"
+	statsGroupGetSize  = "GROUP_GET_SIZE"
+	statsBrokerPutNums = "BROKER_PUT_NUMS"
+	statsBrokerGetNums = "BROKER_GET_NUMS"
+)
+
+type statsKey struct{ name, key string }
+
+// windowCounter counts events in per-second, per-minute and per-hour
+// buckets, enough for sums over the last minute, hour and day.
+type windowCounter struct {
+	mu                   sync.Mutex
+	sec, min, hour       [60]int64
+	secAt, minAt, hourAt [60]int64 // the unix second/minute/hour each bucket holds
+}
+
+func (w *windowCounter) add(unix, n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	bump := func(b, at *[60]int64, slot, mod int64) {
+		i := slot % mod
+		if at[i] != slot {
+			at[i], b[i] = slot, 0
+		}
+		b[i] += n
+	}
+	bump(&w.sec, &w.secAt, unix, 60)
+	bump(&w.min, &w.minAt, unix/60, 60)
+	bump(&w.hour, &w.hourAt, unix/3600, 24)
+}
+
+// sums returns the counts of the last 60 s, 60 min and 24 h.
+func (w *windowCounter) sums() (minute, hour, day int64) {
+	now := time.Now().Unix()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := 0; i < 60; i++ {
+		if now-w.secAt[i] < 60 {
+			minute += w.sec[i]
+		}
+		if now/60-w.minAt[i] < 60 {
+			hour += w.min[i]
+		}
+		if i < 24 && now/3600-w.hourAt[i] < 24 {
+			day += w.hour[i]
+		}
+	}
+	return
+}
+
+func (s *brokerStats) count(name, key string, n int64, unix int64) {
+	k := statsKey{name, key}
+	w := s.mu.items[k]
+	if w == nil {
+		w = &windowCounter{}
+		s.mu.items[k] = w
+	}
+	w.add(unix, n)
+}
+
+// item returns the counter of one statistic, nil if it never counted.
+func (s *brokerStats) item(name, key string) *windowCounter {
+	if name == statsBrokerPutNums || name == statsBrokerGetNums {
+		key = ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.items[statsKey{name, key}]
+}
+
+// groupTps is the group's get rate over the last minute on topics.
+func (s *brokerStats) groupTps(group string, topics []string) float64 {
+	var sum int64
+	for _, t := range topics {
+		if w := s.item(statsGroupGetNums, t+"@"+group); w != nil {
+			m, _, _ := w.sums()
+			sum += m
+		}
+	}
+	return float64(sum) / 60
 }
 
 func newBrokerStats() *brokerStats {
@@ -80,6 +168,7 @@ func newBrokerStats() *brokerStats {
 	s.mu.topicLast = map[string]int64{}
 	s.mu.groupGet = map[groupTopic]int64{}
 	s.mu.pullOffsets = map[queueRef]int64{}
+	s.mu.items = map[statsKey]*windowCounter{}
 	s.dayStart.Store(midnight(time.Now()).UnixMilli())
 	return s
 }
@@ -93,10 +182,13 @@ func (s *brokerStats) recordPut(topic string, n, bytes int64) {
 	s.putNums.Add(n)
 	s.putBytes.Add(bytes)
 	s.putToday.Add(n)
-	now := time.Now().UnixMilli()
+	now := time.Now()
 	s.mu.Lock()
 	s.mu.topicPut[topic] += n
-	s.mu.topicLast[topic] = now
+	s.mu.topicLast[topic] = now.UnixMilli()
+	s.count(statsTopicPutNums, topic, n, now.Unix())
+	s.count(statsTopicPutSize, topic, bytes, now.Unix())
+	s.count(statsBrokerPutNums, "", n, now.Unix())
 	s.mu.Unlock()
 }
 
@@ -104,8 +196,12 @@ func (s *brokerStats) recordGet(group, topic string, n, bytes int64) {
 	s.getNums.Add(n)
 	s.getBytes.Add(bytes)
 	s.getToday.Add(n)
+	now := time.Now().Unix()
 	s.mu.Lock()
 	s.mu.groupGet[groupTopic{group, topic}] += n
+	s.count(statsGroupGetNums, topic+"@"+group, n, now)
+	s.count(statsGroupGetSize, topic+"@"+group, bytes, now)
+	s.count(statsBrokerGetNums, "", n, now)
 	s.mu.Unlock()
 }
 
@@ -144,6 +240,11 @@ func (s *brokerStats) forgetTopic(topic string) {
 	defer s.mu.Unlock()
 	delete(s.mu.topicPut, topic)
 	delete(s.mu.topicLast, topic)
+	for k := range s.mu.items {
+		if k.key == topic || strings.HasPrefix(k.key, topic+"@") {
+			delete(s.mu.items, k)
+		}
+	}
 	for k := range s.mu.pullOffsets {
 		if k.topic == topic {
 			delete(s.mu.pullOffsets, k)
