@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rmqd/rmqd/cmd/benchmark/benchkit"
+	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
+)
+
+type producerOpts struct {
+	common
+	threads      int
+	size         int
+	asyncWindow  int
+	client       string
+	group        string
+	createTopic  bool
+	queues       int
+	routeRefresh time.Duration
+}
+
+// producerStats is one worker's counters (its histogram counts and sums
+// the successful sends).
+type producerStats struct {
+	hist benchkit.Histogram
+}
+
+func runProducer(args []string) error {
+	var o producerOpts
+	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
+	o.common.register(fs)
+	fs.IntVar(&o.threads, "w", 64, "producer threads (goroutines)")
+	fs.IntVar(&o.size, "s", 128, "message body size, bytes")
+	fs.IntVar(&o.asyncWindow, "async-window", 0, "sends kept in flight per thread (0: synchronous sends)")
+	fs.StringVar(&o.client, "client", "rmqd", "client: rmqd (own remoting client) or rocketmq-client-go")
+	fs.StringVar(&o.group, "group", "benchmark_producer", "producer group")
+	fs.BoolVar(&o.createTopic, "create-topic", true, "create the topic on every master first (UPDATE_AND_CREATE_TOPIC)")
+	fs.IntVar(&o.queues, "queues", 8, "queues of a created topic")
+	fs.DurationVar(&o.routeRefresh, "route-refresh", 3*time.Second, "route re-resolve period (also after errors)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	if o.threads <= 0 || o.size <= 0 || o.asyncWindow < 0 || o.queues <= 0 {
+		return fmt.Errorf("-w, -s and --queues must be > 0, --async-window >= 0")
+	}
+	var (
+		res *Result
+		err error
+	)
+	switch o.client {
+	case "rmqd":
+		res, err = produceOwn(&o)
+	case "rocketmq-client-go":
+		res, err = produceGoClient(&o)
+	default:
+		return fmt.Errorf("--client must be rmqd or rocketmq-client-go")
+	}
+	if err != nil {
+		return err
+	}
+	return res.print(os.Stdout, o.json)
+}
+
+func serializeType(s string) remoting.SerializeType {
+	if s == "json" {
+		return remoting.JSON
+	}
+	return remoting.RocketMQ
+}
+
+// makeBody returns a body of size printable bytes.
+func makeBody(size int) []byte {
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return b
+}
+
+func newResult(o *producerOpts, client string) *Result {
+	return &Result{Mode: "producer", System: "rmqd", Client: client, Scenario: o.scenario, Flush: o.flush,
+		Topic: o.topic, Threads: o.threads, AsyncWindow: o.asyncWindow, Size: o.size, Latency: "send_rt"}
+}
+
+// finishProducer merges the workers' histograms into r.
+func finishProducer(r *Result, stats []*producerStats, errs *errorLog, elapsed time.Duration, size int) {
+	var all benchkit.Histogram
+	for _, s := range stats {
+		all.Merge(&s.hist)
+	}
+	r.DurationSec = elapsed.Seconds()
+	r.Sent = int64(all.Count())
+	r.Errors = errs.count()
+	r.FirstError = errs.firstError()
+	r.MsgsPerSec = float64(r.Sent) / r.DurationSec
+	r.MBPerSec = float64(r.Sent) * float64(size) / r.DurationSec / 1e6
+	r.fillLatency(&all)
+}
+
+func snapOf(stats []*producerStats, errs *errorLog, size int) func() snapshot {
+	return func() snapshot {
+		var s snapshot
+		for _, st := range stats {
+			s.count += st.hist.Count()
+			s.sumUs += st.hist.Sum()
+		}
+		s.bytes = s.count * uint64(size)
+		s.errors = errs.count()
+		return s
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Own remoting client
+
+// ownProducer is the state the workers share.
+type ownProducer struct {
+	o      *producerOpts
+	client *remoting.Client
+	router *router
+	st     remoting.SerializeType
+	body   []byte
+	props  string
+	stop   atomic.Bool
+	errs   errorLog
+}
+
+func produceOwn(o *producerOpts) (*Result, error) {
+	p := &ownProducer{
+		o:      o,
+		client: remoting.NewClient(remoting.ClientConfig{}),
+		st:     serializeType(o.serialize),
+		body:   makeBody(o.size),
+		// WAIT=true as every RocketMQ producer sends (waitStoreMsgOK).
+		props: "WAIT\x01true\x02",
+	}
+	defer p.client.Close()
+	p.router = newRouter(p.client, o.namesrvs(), o.topic, p.st, o.timeout)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if o.createTopic {
+		if err := p.router.createTopic(ctx, o.queues, 20*time.Second); err != nil {
+			return nil, err
+		}
+	} else if err := p.router.waitRoute(ctx, 20*time.Second); err != nil {
+		return nil, err
+	}
+	go p.router.run(ctx, o.routeRefresh)
+
+	stats := make([]*producerStats, o.threads)
+	for i := range stats {
+		stats[i] = &producerStats{}
+	}
+	cpu := startCPU(o.pids)
+	stopProgress := make(chan struct{})
+	go progress("send", stopProgress, snapOf(stats, &p.errs, o.size))
+	start := time.Now()
+	timer := time.AfterFunc(o.duration(), func() { p.stop.Store(true) })
+	defer timer.Stop()
+	var wg sync.WaitGroup
+	for i := range stats {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if o.asyncWindow > 0 {
+				p.asyncWorker(i, stats[i])
+			} else {
+				p.syncWorker(i, stats[i])
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(stopProgress)
+	res := newResult(o, "rmqd")
+	finishProducer(res, stats, &p.errs, elapsed, o.size)
+	cpu.finish(res, res.Sent)
+	return res, nil
+}
+
+// request is a worker's reusable SEND_MESSAGE_V2 request: the header map,
+// body and command are built once; only queueId, brokerName and the born
+// timestamp change between sends. remoting encodes the command before
+// InvokeSync/InvokeAsync return, so reusing it for the next send is safe.
+type request struct {
+	ext     map[string]string
+	cmd     remoting.RemotingCommand
+	bornMs  int64
+	bornStr string
+}
+
+func (p *ownProducer) newRequest() *request {
+	ext := map[string]string{
+		"a": p.o.group, "b": p.o.topic, "c": "TBW102", "d": strconv.Itoa(p.o.queues),
+		"e": "0", "f": "0", "g": "0", "h": "0", "i": p.props, "j": "0", "k": "false", "m": "false", "n": "",
+	}
+	return &request{ext: ext, cmd: remoting.RemotingCommand{Code: protocol.SendMessageV2, ExtFields: ext, Body: p.body, SerializeType: p.st}}
+}
+
+// prepare addresses the request to q and stamps the born time (the string
+// is formatted at most once per millisecond per worker).
+func (r *request) prepare(q *queueRef, now time.Time) {
+	r.ext["e"] = q.queueIDStr
+	r.ext["n"] = q.brokerName
+	if ms := now.UnixMilli(); ms != r.bornMs {
+		r.bornMs = ms
+		r.bornStr = strconv.FormatInt(ms, 10)
+		r.ext["g"] = r.bornStr
+	}
+}
+
+// pick returns the next queue round robin, or nil without a route.
+func (p *ownProducer) pick(rr *int) *queueRef {
+	t := p.router.cur.Load()
+	if len(t.write) == 0 {
+		return nil
+	}
+	q := &t.write[*rr%len(t.write)]
+	*rr++
+	return q
+}
+
+// failed counts an error, asks for a fresh route and backs off a little so
+// a dead broker does not turn into a hot loop.
+func (p *ownProducer) failed(q *queueRef, err error, resp *remoting.RemotingCommand) {
+	if err != nil {
+		p.errs.add("send to %s (%s q%d): %v", q.addr, q.brokerName, q.queueID, err)
+	} else {
+		p.errs.add("send to %s (%s q%d): code %d %s", q.addr, q.brokerName, q.queueID, resp.Code, resp.Remark)
+	}
+	p.router.kick()
+}
+
+func (p *ownProducer) syncWorker(id int, st *producerStats) {
+	req := p.newRequest()
+	rr := id
+	ctx := context.Background()
+	for !p.stop.Load() {
+		q := p.pick(&rr)
+		if q == nil {
+			p.router.kick()
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		t0 := time.Now()
+		req.prepare(q, t0)
+		resp, err := p.client.InvokeSync(ctx, q.addr, &req.cmd, p.o.timeout)
+		if err != nil || resp.Code != protocol.Success {
+			p.failed(q, err, resp)
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		st.hist.Record(time.Since(t0).Microseconds())
+	}
+}
+
+// slot is one in-flight asynchronous send; its callback is bound once, so
+// keeping the window full allocates nothing of ours.
+type slot struct {
+	p    *ownProducer
+	st   *producerStats
+	free chan *slot
+	q    *queueRef
+	t0   time.Time
+	cb   func(*remoting.RemotingCommand, error)
+}
+
+func (s *slot) done(resp *remoting.RemotingCommand, err error) {
+	if err != nil || resp.Code != protocol.Success {
+		s.p.failed(s.q, err, resp)
+	} else {
+		s.st.hist.Record(time.Since(s.t0).Microseconds())
+	}
+	s.free <- s
+}
+
+func (p *ownProducer) asyncWorker(id int, st *producerStats) {
+	req := p.newRequest()
+	rr := id
+	ctx := context.Background()
+	free := make(chan *slot, p.o.asyncWindow)
+	for range p.o.asyncWindow {
+		s := &slot{p: p, st: st, free: free}
+		s.cb = s.done
+		free <- s
+	}
+	for !p.stop.Load() {
+		s := <-free
+		q := p.pick(&rr)
+		if q == nil {
+			free <- s
+			p.router.kick()
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		s.q = q
+		s.t0 = time.Now()
+		req.prepare(q, s.t0)
+		if err := p.client.InvokeAsync(ctx, q.addr, &req.cmd, p.o.timeout, s.cb); err != nil {
+			p.failed(q, err, nil)
+			free <- s
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Drain the window: every callback runs (a response or the timeout).
+	deadline := time.After(p.o.timeout + 2*time.Second)
+	for range p.o.asyncWindow {
+		select {
+		case <-free:
+		case <-deadline:
+			return
+		}
+	}
+}
