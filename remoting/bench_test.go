@@ -33,10 +33,13 @@ func benchCmd(st SerializeType) *RemotingCommand {
 func BenchmarkEncode(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		st   SerializeType
-	}{{"JSON", JSON}, {"RocketMQ", RocketMQ}} {
+		cmd  *RemotingCommand
+	}{
+		{"JSON-10ext", benchCmd(JSON)}, {"RocketMQ-10ext", benchCmd(RocketMQ)},
+		{"JSON-2ext", smallCmd(JSON)}, {"RocketMQ-2ext", smallCmd(RocketMQ)},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
-			cmd := benchCmd(tc.st)
+			cmd := tc.cmd
 			buf := make([]byte, 0, 1024)
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
@@ -50,13 +53,21 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
+// smallCmd is a PULL-response-sized command: 2 ext fields, 128-byte body.
+func smallCmd(st SerializeType) *RemotingCommand {
+	return &RemotingCommand{Code: 0, Opaque: 7, Flag: FlagResponse, ExtFields: map[string]string{"nextBeginOffset": "100", "minOffset": "0"}, Body: make([]byte, 128), SerializeType: st}
+}
+
 func BenchmarkDecode(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		st   SerializeType
-	}{{"JSON", JSON}, {"RocketMQ", RocketMQ}} {
+		cmd  *RemotingCommand
+	}{
+		{"JSON-10ext", benchCmd(JSON)}, {"RocketMQ-10ext", benchCmd(RocketMQ)},
+		{"JSON-2ext", smallCmd(JSON)}, {"RocketMQ-2ext", smallCmd(RocketMQ)},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
-			wire, err := Encode(nil, benchCmd(tc.st))
+			wire, err := Encode(nil, tc.cmd)
 			if err != nil {
 				b.Fatal(err)
 			}
