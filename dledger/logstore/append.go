@@ -31,7 +31,8 @@ type placement struct {
 //     new entries are written (the only Append that fsyncs; it is rare), so
 //     a crash can never join old and new entries into one log;
 //   - Magic 0 is stored as 1 (normal);
-//   - Append does not fsync: call Sync.
+//   - Append does not fsync (call Sync), except when it truncates and when
+//     it rolls into a new data file (see the package doc).
 //
 // An I/O error fails the store (ErrFailed): reopen it to continue.
 func (s *Store) Append(entries []dledger.Entry) error {
@@ -142,56 +143,55 @@ func (s *Store) Append(entries []dledger.Entry) error {
 	return nil
 }
 
-// segment is one WriteAt: buf[lo:hi] at off in f.
+// segment is one WriteAt: buf[lo:hi] at off in the file starting at start.
 type segment struct {
-	f      *file
+	start  int64
+	f      *file // resolved (and created if needed) just before writing
 	off    int64
 	lo, hi int
 }
 
 // write encodes the batch into one buffer per file and writes it, then the
 // index slots, then publishes the new end.
+//
+// Rolling into a new data file first fsyncs the data written so far (the
+// file being closed, padding included). That keeps one invariant recovery
+// leans on: only the last data file ever holds unsynced bytes, so a newer
+// file can never be durable while an older one has a hole, even when Sync
+// runs on another goroutine and its directory fsync publishes a file
+// created a moment ago. It costs one fsync per DataFileSize bytes.
 func (s *Store) write(entries []dledger.Entry, places []placement) error {
 	fs := s.cfg.DataFileSize
 	segs := s.segs[:0]
 	s.wbuf = s.wbuf[:0]
-	var cur *file
+	cur := int64(-1)
 	segStart := 0
 	var segOff int64
+	add := func(at int64, b []byte) {
+		fstart := at - at%fs
+		if fstart != cur || segOff+int64(len(s.wbuf)-segStart) != at-fstart {
+			if cur >= 0 && len(s.wbuf) > segStart {
+				segs = append(segs, segment{start: cur, off: segOff, lo: segStart, hi: len(s.wbuf)})
+			}
+			cur, segStart, segOff = fstart, len(s.wbuf), at-fstart
+		}
+	}
 	for i := range entries {
 		e := &entries[i]
 		pl := places[i]
 		if pl.padAt >= 0 {
-			f, err := s.dataFile(pl.padAt - pl.padAt%fs)
-			if err != nil {
-				return err
-			}
-			if f != cur || segOff+int64(len(s.wbuf)-segStart) != pl.padAt-f.start {
-				if cur != nil {
-					segs = append(segs, segment{cur, segOff, segStart, len(s.wbuf)})
-				}
-				cur, segStart, segOff = f, len(s.wbuf), pl.padAt-f.start
-			}
+			add(pl.padAt, nil)
 			var blank [MinBlank]byte
 			putBlank(blank[:], pl.padLen)
 			s.wbuf = append(s.wbuf, blank[:]...)
 		}
-		f, err := s.dataFile(pl.pos - pl.pos%fs)
-		if err != nil {
-			return err
-		}
-		if f != cur || segOff+int64(len(s.wbuf)-segStart) != pl.pos-f.start {
-			if cur != nil && len(s.wbuf) > segStart {
-				segs = append(segs, segment{cur, segOff, segStart, len(s.wbuf)})
-			}
-			cur, segStart, segOff = f, len(s.wbuf), pl.pos-f.start
-		}
+		add(pl.pos, nil)
 		n := len(s.wbuf)
 		s.wbuf = append(s.wbuf, make([]byte, HeaderSize)...)
 		putHeader(s.wbuf[n:], e, BodyCRC(e.Body))
 		s.wbuf = append(s.wbuf, e.Body...)
 	}
-	segs = append(segs, segment{cur, segOff, segStart, len(s.wbuf)})
+	segs = append(segs, segment{start: cur, off: segOff, lo: segStart, hi: len(s.wbuf)})
 
 	// Index slots are contiguous in index space.
 	ifs := s.cfg.IndexFileSize
@@ -205,24 +205,36 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 	isegs := s.isegs[:0]
 	off := entries[0].Index * SlotSize
 	for lo := 0; lo < len(s.ibuf); {
-		f, err := s.indexFile(off - off%ifs)
-		if err != nil {
-			return err
-		}
-		n := min(int64(len(s.ibuf)-lo), f.start+ifs-off)
-		isegs = append(isegs, segment{f, off - f.start, lo, lo + int(n)})
+		fstart := off - off%ifs
+		n := min(int64(len(s.ibuf)-lo), fstart+ifs-off)
+		isegs = append(isegs, segment{start: fstart, off: off - fstart, lo: lo, hi: lo + int(n)})
 		lo += int(n)
 		off += n
 	}
 
-	for _, sg := range segs {
-		if _, err := sg.f.f.WriteAt(s.wbuf[sg.lo:sg.hi], sg.off); err != nil {
-			return fmt.Errorf("logstore: write %s at %d: %w", sg.f.path, sg.off, err)
+	newData, newIndex := false, false
+	for i := range segs {
+		sg := &segs[i]
+		f, created, err := s.getFile(sg.start, false, func() error { return s.syncBeforeRoll(segs[:i]) })
+		if err != nil {
+			return err
+		}
+		newData = newData || created
+		sg.f = f
+		if _, err := f.f.WriteAt(s.wbuf[sg.lo:sg.hi], sg.off); err != nil {
+			return fmt.Errorf("logstore: write %s at %d: %w", f.path, sg.off, err)
 		}
 	}
-	for _, sg := range isegs {
-		if _, err := sg.f.f.WriteAt(s.ibuf[sg.lo:sg.hi], sg.off); err != nil {
-			return fmt.Errorf("logstore: write %s at %d: %w", sg.f.path, sg.off, err)
+	for i := range isegs {
+		sg := &isegs[i]
+		f, created, err := s.getFile(sg.start, true, nil)
+		if err != nil {
+			return err
+		}
+		newIndex = newIndex || created
+		sg.f = f
+		if _, err := f.f.WriteAt(s.ibuf[sg.lo:sg.hi], sg.off); err != nil {
+			return fmt.Errorf("logstore: write %s at %d: %w", f.path, sg.off, err)
 		}
 	}
 	// Mark before publishing: SyncIndex relies on it.
@@ -232,6 +244,12 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 	}
 	for _, sg := range isegs {
 		s.dirty[sg.f] = struct{}{}
+	}
+	if newData {
+		s.dirtyDirs[s.dataDir] = struct{}{}
+	}
+	if newIndex {
+		s.dirtyDirs[s.indexDir] = struct{}{}
 	}
 	s.syncMu.Unlock()
 
@@ -259,16 +277,74 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 	return nil
 }
 
-// dataFile returns the data file starting at start, creating it if needed.
+// syncBeforeRoll runs before a new data file is created: it waits for any
+// Sync in flight and fsyncs every data and index file with unsynced bytes
+// (data first), including the segments this batch already wrote, and the
+// directories. So when
+// file N+1 exists, file N is whole on disk, and by the time a file is two
+// files behind the last its index slots are durable too (recovery trusts
+// the slots of files before the third-from-last).
+func (s *Store) syncBeforeRoll(written []segment) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.syncMu.Lock()
+	files := make([]*file, 0, len(s.dirty)+len(written))
+	for f := range s.dirty {
+		files = append(files, f)
+	}
+	s.syncMu.Unlock()
+	for _, sg := range written {
+		files = append(files, sg.f)
+	}
+	sort.Slice(files, func(i, j int) bool {
+		di, dj := filepath.Dir(files[i].path) == s.dataDir, filepath.Dir(files[j].path) == s.dataDir
+		if di != dj {
+			return di
+		}
+		return files[i].start < files[j].start
+	})
+	for i, f := range files {
+		if i > 0 && files[i-1] == f {
+			continue
+		}
+		if err := f.f.Sync(); err != nil {
+			return fmt.Errorf("logstore: fsync %s before rolling to a new file: %w", f.path, err)
+		}
+	}
+	// And their names: files created since the last Sync, including one
+	// this batch created already.
+	for _, d := range []string{s.dataDir, s.indexDir} {
+		if err := s.fs.SyncDir(d); err != nil {
+			return fmt.Errorf("logstore: fsync dir %s before rolling to a new file: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// dataFile returns the data file starting at start, creating it if needed;
+// a created file is marked for Sync (used outside Append).
 func (s *Store) dataFile(start int64) (*file, error) {
-	return s.getFile(start, false)
+	f, created, err := s.getFile(start, false, nil)
+	if created {
+		s.markDir(s.dataDir)
+		s.markDirty(f)
+	}
+	return f, err
 }
 
+// indexFile is dataFile for index files.
 func (s *Store) indexFile(start int64) (*file, error) {
-	return s.getFile(start, true)
+	f, created, err := s.getFile(start, true, nil)
+	if created {
+		s.markDir(s.indexDir)
+		s.markDirty(f)
+	}
+	return f, err
 }
 
-func (s *Store) getFile(start int64, index bool) (*file, error) {
+// getFile returns the file starting at start, creating it (after calling
+// beforeCreate, if any) when it does not exist yet.
+func (s *Store) getFile(start int64, index bool, beforeCreate func() error) (*file, bool, error) {
 	s.mu.RLock()
 	files := s.mu.data
 	size, dir := s.cfg.DataFileSize, s.dataDir
@@ -277,14 +353,19 @@ func (s *Store) getFile(start int64, index bool) (*file, error) {
 	}
 	s.mu.RUnlock()
 	if f := fileAt(files, size, start); f != nil {
-		return f, nil
+		return f, false, nil
 	}
 	if n := len(files); n > 0 && start != files[n-1].start+size && start != files[0].start-size {
-		return nil, fmt.Errorf("logstore: file %s would not be adjacent to %s..%s", fileName(start), fileName(files[0].start), fileName(files[n-1].start))
+		return nil, false, fmt.Errorf("logstore: file %s would not be adjacent to %s..%s", fileName(start), fileName(files[0].start), fileName(files[n-1].start))
+	}
+	if beforeCreate != nil {
+		if err := beforeCreate(); err != nil {
+			return nil, false, err
+		}
 	}
 	f, err := s.createFile(dir, start, size)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s.mu.Lock()
 	list := s.mu.data
@@ -301,9 +382,7 @@ func (s *Store) getFile(start int64, index bool) (*file, error) {
 		s.mu.data = nl
 	}
 	s.mu.Unlock()
-	s.markDir(dir)
-	s.markDirty(f)
-	return f, nil
+	return f, true, nil
 }
 
 // createFile creates a zero-filled file of size bytes (sparse on most
@@ -378,38 +457,51 @@ func (s *Store) truncateSuffix(index, keepEnd, keepTerm int64) error {
 	s.mu.Unlock()
 	s.log.Info("truncating log suffix", zap.Int64("from", index), zap.Int64("last", oldLast), zap.Int64("pos", keepEnd), zap.Int64("end", oldEnd))
 
-	// Zero the used part of the kept data file after keepEnd: up to oldEnd
-	// if the log ended in it, else up to the end of its last entry plus the
-	// padding marker (found by binary search over the removed slots).
-	if f := fileAt(keepData, fs, keepEnd); f != nil {
-		usedEnd := oldEnd
-		if oldEnd > f.start+fs || oldEnd < keepEnd {
-			usedEnd = keepEnd + MinBlank
-			lo, hi := index, oldLast // find the last removed entry inside f
-			var b [SlotSize]byte
-			for lo <= hi {
-				mid := lo + (hi-lo)/2
-				if err := readSlots(idx, ifs, mid, b[:]); err != nil {
-					return err
-				}
-				sl := decodeSlot(b[:])
-				if sl.pos >= f.start && sl.pos < f.start+fs {
-					usedEnd = max(usedEnd, sl.pos+int64(sl.size)+MinBlank)
-					lo = mid + 1
-				} else if sl.pos >= f.start+fs {
-					hi = mid - 1
-				} else {
-					lo = mid + 1
-				}
-			}
-			usedEnd = min(usedEnd, f.start+fs)
-		}
-		if usedEnd > keepEnd {
-			if err := writeZeros(f, keepEnd-f.start, usedEnd-keepEnd); err != nil {
+	// Plan the zeroing of the kept data file after keepEnd (while the
+	// removed index files are still open): up to oldEnd if the log ended in
+	// it, else up to the end of its last entry plus the padding marker,
+	// found by binary search over the removed slots.
+	kf := fileAt(keepData, fs, keepEnd)
+	usedEnd := oldEnd
+	if kf != nil && (oldEnd > kf.start+fs || oldEnd < keepEnd) {
+		usedEnd = keepEnd + MinBlank
+		lo, hi := index, oldLast // find the last removed entry inside kf
+		var b [SlotSize]byte
+		for lo <= hi {
+			mid := lo + (hi-lo)/2
+			if err := readSlots(idx, ifs, mid, b[:]); err != nil {
 				return err
 			}
-			s.markDirty(f)
+			sl := decodeSlot(b[:])
+			if sl.pos >= kf.start+fs {
+				hi = mid - 1
+			} else {
+				if sl.pos >= kf.start {
+					usedEnd = max(usedEnd, sl.pos+int64(sl.size)+MinBlank)
+				}
+				lo = mid + 1
+			}
 		}
+		usedEnd = min(usedEnd, kf.start+fs)
+	}
+
+	// Remove the later files durably first: were the zeroing below durable
+	// and the removal not, a crash would leave old entries in a later file
+	// behind a hole.
+	if err := s.removeFiles(dropData, s.dataDir); err != nil {
+		return err
+	}
+	if err := s.removeFiles(dropIdx, s.indexDir); err != nil {
+		return err
+	}
+	if _, err := s.syncLocked(); err != nil {
+		return err
+	}
+	if kf != nil && usedEnd > keepEnd {
+		if err := writeZeros(kf, keepEnd-kf.start, usedEnd-keepEnd); err != nil {
+			return err
+		}
+		s.markDirty(kf)
 	}
 	if f := fileAt(keepIdx, ifs, slotOff); f != nil {
 		zeroEnd := min((oldLast+1)*SlotSize, f.start+ifs)
@@ -419,12 +511,6 @@ func (s *Store) truncateSuffix(index, keepEnd, keepTerm int64) error {
 			}
 			s.markDirty(f)
 		}
-	}
-	if err := s.removeFiles(dropData, s.dataDir); err != nil {
-		return err
-	}
-	if err := s.removeFiles(dropIdx, s.indexDir); err != nil {
-		return err
 	}
 	_, err := s.syncLocked()
 	return err

@@ -105,12 +105,20 @@
 //
 // Append encodes a batch into one buffer and issues one WriteAt per data
 // file touched (usually one), then one WriteAt per index file for the slots,
-// and only then publishes the new end to readers. It never fsyncs, except
-// when it truncates (below). Sync fsyncs the data files, then the index
-// files written since the last Sync, in position order and stopping at the
-// first error (so what is durable is always a prefix of the log), then the
+// and only then publishes the new end to readers. It does not fsync, with
+// two rare exceptions: a truncation (below), and rolling into a new data
+// file, which first fsyncs the data and index written so far and the
+// directories (once per DataFileSize bytes). The roll rule keeps the
+// invariant recovery relies on: only the last data file can hold unsynced
+// bytes, so a newer file is never durable next to a hole in an older one,
+// and the index slots of files before the third-from-last (which recovery
+// trusts without rescanning) are durable.
+//
+// Sync fsyncs the data files, then the index files written since the last
+// Sync, in position order and stopping at the first error, then the
 // directories that gained or lost files. The driver calls Sync once for many
-// Appends (group commit; SYNC_FLUSH acknowledges only after it).
+// Appends (group commit; SYNC_FLUSH acknowledges only after it), or runs
+// SyncIndex on a flusher goroutine (see Concurrency).
 //
 // A write or fsync error is sticky (ErrFailed): after a failed fsync the
 // kernel may have dropped dirty pages, so nothing later could honestly be
@@ -119,9 +127,12 @@
 // # Truncation, reset and retention
 //
 // Append with entries[0].Index <= LastIndex removes the conflicting suffix
-// first: the removed bytes and slots are zeroed, later files deleted, and
-// that is fsynced before the new entries are written, so no crash can join
-// old and new entries into one log. entries[0].Index == FirstIndex, or an
+// first: later files are deleted (durably), then the removed bytes and slots
+// are zeroed and fsynced, all before the new entries are written, so no
+// crash can join old and new entries into one log. (On a real disk a power
+// cut during that one fsync could persist only part of the zeroing;
+// recovery then sees old entries after a hole and reports corruption rather
+// than guess.) entries[0].Index == FirstIndex, or an
 // empty store given an entry that does not continue End, resets the store:
 // every file is removed and the log restarts at the entry's pos (a follower
 // joining a leader whose log begins later). DeleteBefore removes whole old

@@ -26,6 +26,7 @@ func TestConcurrentFlusher(t *testing.T) {
 	}
 	var snaps []snap
 	done := make(chan struct{})
+	took := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -42,7 +43,12 @@ func TestConcurrentFlusher(t *testing.T) {
 				return
 			}
 			if len(snaps) < 40 {
-				snaps = append(snaps, snap{i, fs.CrashClone(nil)})
+				// Power loss with a random torn share of the unsynced bytes.
+				snaps = append(snaps, snap{i, fs.CrashClone(rand.New(rand.NewPCG(uint64(len(snaps)), 3)))})
+			}
+			select {
+			case took <- struct{}{}:
+			default:
 			}
 		}
 	}()
@@ -50,6 +56,9 @@ func TestConcurrentFlusher(t *testing.T) {
 		n := min(1+rng.IntN(8), len(all)-i)
 		if err := s.Append(all[i : i+n]); err != nil {
 			t.Fatal(err)
+		}
+		if i/250 != (i+n)/250 {
+			<-took // make sure the flusher interleaves with the appends
 		}
 		i += n
 	}
@@ -133,4 +142,33 @@ func TestFlusherWithTruncation(t *testing.T) {
 	checkLog(t, s, m.entries)
 	s.Close()
 	var _ dledger.LogStorage = s
+}
+
+// TestManyRollsWithoutSync appends many files' worth without Sync, then
+// loses power: every file but the last was made whole (data and index) when
+// the next one was created, so the recovered log reads back entirely.
+func TestManyRollsWithoutSync(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		fs := vfs.NewMem()
+		cfg := testConfig(t)
+		cfg.Logger = nil
+		s := mustOpen(t, fs, cfg)
+		rng := rand.New(rand.NewPCG(seed, 5))
+		all, _ := batch(s.FileLayout, 0, 0, 200+rng.IntN(200), 1, rng, 0, 400)
+		for i := 0; i < len(all); {
+			n := min(1+rng.IntN(10), len(all)-i)
+			mustNotErr(t, s.Append(all[i:i+n]), "append")
+			i += n
+		}
+		crashed := fs.CrashClone(rng)
+		s.Close()
+		r := mustOpen(t, crashed, cfg)
+		n := prefixLen(t, r, all)
+		// Everything before the last file survived.
+		lastFile := all[len(all)-1].Pos - all[len(all)-1].Pos%cfg.DataFileSize
+		if n < len(all) && all[n].Pos < lastFile {
+			t.Fatalf("seed %d: lost entry %d at %d, before the last file (%d)", seed, all[n].Index, all[n].Pos, lastFile)
+		}
+		r.Close()
+	}
 }

@@ -188,6 +188,9 @@ func (s *Store) recover() error {
 		s.log.Warn("index slots of the older files disagree with the data: scanning everything")
 		start = 0
 	}
+	if rc.ioErr != nil {
+		return rc.ioErr
+	}
 	var startPos int64
 	for {
 		*rc = recovery{s: s, data: data, index: s.mu.index, first: -1, last: -1, lastTerm: -1}
