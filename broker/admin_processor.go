@@ -53,6 +53,9 @@ func (b *Broker) registerAdminProcessors() {
 	h(protocol.ConsumeMessageDirectly, b.handleRelayToClient)
 	h(protocol.InvokeBrokerToResetOffset, b.handleResetOffset)
 	h(protocol.GetSystemTopicListFromBroker, b.handleSystemTopics)
+	h(protocol.UpdateAndCreateTopicList, b.handleCreateTopicList)
+	h(protocol.UpdateAndCreateSubscriptionGroupList, b.handleCreateGroupList)
+	h(protocol.InvokeBrokerToGetConsumerStatus, b.handleGetConsumerStatus)
 	h(protocol.ViewBrokerStatsData, b.handleViewBrokerStats)
 	h(protocol.GetBrokerConsumeStats, b.handleBrokerConsumeStats)
 	h(protocol.CloneGroupOffset, b.handleCloneGroupOffset)
@@ -92,34 +95,21 @@ func (b *Broker) handleCreateTopic(_ remoting.Conn, req *remoting.RemotingComman
 	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
-	if err := metadata.ValidateTopicName(h.Topic); err != nil {
-		return respond(protocol.InvalidParameter, err.Error())
-	}
-	if h.Topic == b.config().BrokerClusterName || isSystemTopic(h.Topic) && h.Topic != metadata.AutoCreateTopicKeyTopic {
-		return respond(protocol.InvalidParameter, fmt.Sprintf("The topic[%s] is conflict with system topic.", h.Topic))
-	}
-	if h.ReadQueueNums <= 0 || h.WriteQueueNums <= 0 || h.ReadQueueNums > 1024 || h.WriteQueueNums > 1024 {
-		return respond(protocol.InvalidParameter, fmt.Sprintf("invalid queue numbers read=%d write=%d (1..1024)", h.ReadQueueNums, h.WriteQueueNums))
-	}
-	if h.Perm&^7 != 0 {
-		return respond(protocol.InvalidParameter, fmt.Sprintf("invalid perm %d", h.Perm))
-	}
-	tc := metadata.NewTopicConfig(h.Topic, int(h.ReadQueueNums))
-	tc.WriteQueueNums = int(h.WriteQueueNums)
-	tc.Perm = int(h.Perm)
-	tc.TopicSysFlag = int(h.TopicSysFlag)
-	tc.Order = h.Order
-	switch h.TopicFilterType {
-	case "", metadata.SingleTag:
-	case metadata.MultiTag:
-		tc.TopicFilterType = metadata.MultiTag
-	default:
-		return respond(protocol.InvalidParameter, "invalid topicFilterType "+h.TopicFilterType)
-	}
+	var attrs map[string]string
 	if old, ok := b.topicConfig(h.Topic); ok {
-		tc.Attributes = old.Attributes
+		attrs = old.Attributes
+	}
+	tc := metadata.TopicConfig{
+		TopicName: h.Topic, ReadQueueNums: int(h.ReadQueueNums), WriteQueueNums: int(h.WriteQueueNums), Perm: int(h.Perm),
+		TopicSysFlag: int(h.TopicSysFlag), Order: h.Order, TopicFilterType: h.TopicFilterType, Attributes: attrs,
+	}
+	if tc.Attributes == nil {
+		tc.Attributes = map[string]string{}
 	}
 	if err := applyAttributes(tc.Attributes, h.Attributes); err != nil {
+		return respond(protocol.InvalidParameter, err.Error())
+	}
+	if err := b.checkTopicConfig(&tc); err != nil {
 		return respond(protocol.InvalidParameter, err.Error())
 	}
 	if err := b.putTopic(tc); err != nil {
@@ -128,6 +118,102 @@ func (b *Broker) handleCreateTopic(_ remoting.Conn, req *remoting.RemotingComman
 	b.log.Info("topic created or updated", zap.String("topic", h.Topic), zap.Int("read", tc.ReadQueueNums),
 		zap.Int("write", tc.WriteQueueNums), zap.Int("perm", tc.Perm))
 	return respond(protocol.Success, "")
+}
+
+// checkTopicConfig validates an admin-supplied topic config and fills defaults.
+func (b *Broker) checkTopicConfig(tc *metadata.TopicConfig) error {
+	if err := metadata.ValidateTopicName(tc.TopicName); err != nil {
+		return err
+	}
+	if tc.TopicName == b.config().BrokerClusterName || isSystemTopic(tc.TopicName) && tc.TopicName != metadata.AutoCreateTopicKeyTopic {
+		return fmt.Errorf("The topic[%s] is conflict with system topic.", tc.TopicName)
+	}
+	if tc.ReadQueueNums <= 0 || tc.WriteQueueNums <= 0 || tc.ReadQueueNums > 1024 || tc.WriteQueueNums > 1024 {
+		return fmt.Errorf("invalid queue numbers read=%d write=%d (1..1024)", tc.ReadQueueNums, tc.WriteQueueNums)
+	}
+	if tc.Perm&^7 != 0 {
+		return fmt.Errorf("invalid perm %d", tc.Perm)
+	}
+	switch tc.TopicFilterType {
+	case "":
+		tc.TopicFilterType = metadata.SingleTag
+	case metadata.SingleTag, metadata.MultiTag:
+	default:
+		return fmt.Errorf("invalid topicFilterType %s", tc.TopicFilterType)
+	}
+	if tc.Attributes == nil {
+		tc.Attributes = map[string]string{}
+	}
+	return nil
+}
+
+// handleCreateTopicList is UPDATE_AND_CREATE_TOPIC_LIST (18): body
+// {"topicConfigList":[TopicConfig,...]}; all are checked before any is stored.
+func (b *Broker) handleCreateTopicList(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var body struct {
+		TopicConfigList []metadata.TopicConfig `json:"topicConfigList"`
+	}
+	if err := decodeBody(req.Body, &body); err != nil {
+		return respond(protocol.SystemError, err.Error())
+	}
+	for i := range body.TopicConfigList {
+		if err := b.checkTopicConfig(&body.TopicConfigList[i]); err != nil {
+			return respond(protocol.InvalidParameter, err.Error())
+		}
+	}
+	for _, tc := range body.TopicConfigList {
+		if err := b.meta.PutTopic(tc); err != nil {
+			return respond(protocol.SystemError, "create topic failed: "+err.Error())
+		}
+	}
+	b.triggerRegister()
+	return respond(protocol.Success, "")
+}
+
+// handleCreateGroupList is UPDATE_AND_CREATE_SUBSCRIPTIONGROUP_LIST (225):
+// body {"groupConfigList":[SubscriptionGroupConfig,...]}.
+func (b *Broker) handleCreateGroupList(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var body struct {
+		GroupConfigList []json.RawMessage `json:"groupConfigList"`
+	}
+	if err := decodeBody(req.Body, &body); err != nil {
+		return respond(protocol.SystemError, err.Error())
+	}
+	groups := make([]metadata.SubscriptionGroupConfig, 0, len(body.GroupConfigList))
+	for _, raw := range body.GroupConfigList {
+		gc, err := decodeGroupConfig(raw)
+		if err != nil {
+			return respond(protocol.InvalidParameter, err.Error())
+		}
+		groups = append(groups, gc)
+	}
+	for _, gc := range groups {
+		if err := b.meta.PutGroup(gc); err != nil {
+			return respond(protocol.SystemError, "update subscription group failed: "+err.Error())
+		}
+	}
+	return respond(protocol.Success, "")
+}
+
+// decodeGroupConfig reads a SubscriptionGroupConfig over Java's defaults.
+func decodeGroupConfig(raw []byte) (metadata.SubscriptionGroupConfig, error) {
+	var probe struct {
+		GroupName string `json:"groupName"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return metadata.SubscriptionGroupConfig{}, fmt.Errorf("bad subscription group body: %v", err)
+	}
+	if err := metadata.ValidateGroupName(probe.GroupName); err != nil {
+		return metadata.SubscriptionGroupConfig{}, err
+	}
+	gc := metadata.NewSubscriptionGroupConfig(probe.GroupName)
+	if err := json.Unmarshal(raw, &gc); err != nil {
+		return metadata.SubscriptionGroupConfig{}, fmt.Errorf("bad subscription group body: %v", err)
+	}
+	if gc.RetryQueueNums < 0 || gc.RetryMaxTimes < -1 {
+		return metadata.SubscriptionGroupConfig{}, errors.New("retryQueueNums and retryMaxTimes must not be negative")
+	}
+	return gc, nil
 }
 
 // applyAttributes applies mqadmin's "+key=value,-key" syntax.
@@ -207,21 +293,12 @@ func (b *Broker) handleSystemTopics(_ remoting.Conn, _ *remoting.RemotingCommand
 // Subscription groups.
 
 func (b *Broker) handleCreateGroup(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
-	var probe struct {
-		GroupName string `json:"groupName"`
+	if len(req.Body) == 0 {
+		return respond(protocol.SystemError, "empty subscription group body")
 	}
-	if err := decodeBody(req.Body, &probe); err != nil {
-		return respond(protocol.SystemError, "bad subscription group body: "+err.Error())
-	}
-	if err := metadata.ValidateGroupName(probe.GroupName); err != nil {
+	gc, err := decodeGroupConfig(req.Body)
+	if err != nil {
 		return respond(protocol.InvalidParameter, err.Error())
-	}
-	gc := metadata.NewSubscriptionGroupConfig(probe.GroupName)
-	if err := json.Unmarshal(req.Body, &gc); err != nil {
-		return respond(protocol.SystemError, "bad subscription group body: "+err.Error())
-	}
-	if gc.RetryQueueNums < 0 || gc.RetryMaxTimes < -1 {
-		return respond(protocol.InvalidParameter, "retryQueueNums and retryMaxTimes must not be negative")
 	}
 	if err := b.meta.PutGroup(gc); err != nil {
 		return respond(protocol.SystemError, "update subscription group failed: "+err.Error())
@@ -591,6 +668,60 @@ func (b *Broker) handleRelayToClient(_ remoting.Conn, req *remoting.RemotingComm
 	resp := respond(out.Code, out.Remark)
 	resp.ExtFields = out.ExtFields
 	resp.Body = out.Body
+	return resp
+}
+
+// handleGetConsumerStatus is INVOKE_BROKER_TO_GET_CONSUMER_STATUS (223):
+// ask every client of the group (or the one at clientAddr) for its queue
+// offsets of topic (GET_CONSUMER_STATUS_FROM_CLIENT, 221) and return
+// {"consumerTable":{clientId:<its messageQueueTable>},"messageQueueTable":{}}.
+// Client answers are fastjson text (object map keys) and are relayed as is.
+func (b *Broker) handleGetConsumerStatus(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h struct {
+		Topic      string `ext:"topic,required"`
+		Group      string `ext:"group,required"`
+		ClientAddr string `ext:"clientAddr"`
+	}
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	snap, ok := b.clients.consumerGroup(h.Group)
+	if !ok || len(snap.channels) == 0 {
+		return respond(protocol.SystemError, fmt.Sprintf("No Any Consumer online in the consumer group: [%s]", h.Group))
+	}
+	var buf bytes.Buffer
+	buf.WriteString(`{"consumerTable":{`)
+	n := 0
+	for _, ch := range snap.channels {
+		if h.ClientAddr != "" && ch.conn.RemoteAddr() != h.ClientAddr {
+			continue
+		}
+		ask := b.newRequest(protocol.GetConsumerStatusFromClient, map[string]string{"topic": h.Topic, "group": h.Group, "clientAddr": ch.conn.RemoteAddr()}, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := ch.conn.Invoke(ctx, ask, 5*time.Second)
+		cancel()
+		if err != nil || resp.Code != protocol.Success {
+			b.log.Info("get consumer status from client failed", zap.String("client", ch.clientID), zap.Error(err))
+			continue
+		}
+		table := bytes.TrimSpace(resp.Body)
+		const prefix = `{"messageQueueTable":`
+		if !bytes.HasPrefix(table, []byte(prefix)) || !bytes.HasSuffix(table, []byte("}")) {
+			continue
+		}
+		table = table[len(prefix) : len(table)-1]
+		if n > 0 {
+			buf.WriteByte(',')
+		}
+		n++
+		id, _ := json.Marshal(ch.clientID)
+		buf.Write(id)
+		buf.WriteByte(':')
+		buf.Write(table)
+	}
+	buf.WriteString(`},"messageQueueTable":{}}`)
+	resp := respond(protocol.Success, "")
+	resp.Body = buf.Bytes()
 	return resp
 }
 

@@ -374,3 +374,45 @@ func TestStatsProcessors(t *testing.T) {
 		t.Fatalf("broker consume stats: %s", r.Body)
 	}
 }
+
+func TestBatchAdminAndOffsetRepair(t *testing.T) {
+	b := startTestBroker(t, nil)
+	c := &fakeConn{id: 12}
+	r := b.handleCreateTopicList(c, remoting.NewRequest(protocol.UpdateAndCreateTopicList, nil,
+		[]byte(`{"topicConfigList":[{"topicName":"L1","readQueueNums":2,"writeQueueNums":2,"perm":6},{"topicName":"L2","readQueueNums":1,"writeQueueNums":1,"perm":4}]}`)))
+	if r.Code != protocol.Success {
+		t.Fatalf("topic list: %d %q", r.Code, r.Remark)
+	}
+	if tc, ok := b.topicConfig("L2"); !ok || tc.Perm != 4 || tc.TopicFilterType != "SINGLE_TAG" {
+		t.Fatalf("L2 = %+v", tc)
+	}
+	r = b.handleCreateTopicList(c, remoting.NewRequest(protocol.UpdateAndCreateTopicList, nil, []byte(`{"topicConfigList":[{"topicName":"ok1","readQueueNums":1,"writeQueueNums":1},{"topicName":"bad name","readQueueNums":1,"writeQueueNums":1}]}`)))
+	if r.Code == protocol.Success {
+		t.Fatal("bad topic list accepted")
+	}
+	if _, ok := b.topicConfig("ok1"); ok {
+		t.Fatal("a rejected list stored part of itself")
+	}
+	r = b.handleCreateGroupList(c, remoting.NewRequest(protocol.UpdateAndCreateSubscriptionGroupList, nil, []byte(`{"groupConfigList":[{"groupName":"G1"},{"groupName":"G2","retryMaxTimes":5}]}`)))
+	if g, ok := b.groupConfig("G2"); r.Code != protocol.Success || !ok || g.RetryMaxTimes != 5 || !g.ConsumeEnable {
+		t.Fatalf("group list: %d %+v", r.Code, g)
+	}
+	// Offsets: a lower commit is ignored, unless the stored one is beyond
+	// the end of the queue.
+	b.commitOffset("", "G1", "L1", 0, 10)
+	b.commitOffset("", "G1", "L1", 0, 0)
+	if off := b.queryOffset("G1", "L1", 0); off != 0 {
+		t.Fatalf("offset beyond an empty queue not repaired: %d", off)
+	}
+	for i := 0; i < 3; i++ {
+		if r := b.processSend(c, sendReq("L1", 0, "x", nil)); r.Code != protocol.Success {
+			t.Fatal("send")
+		}
+	}
+	waitFor(t, 5*time.Second, "dispatch", func() bool { return b.maxOffset("L1", 0) == 3 })
+	b.commitOffset("", "G1", "L1", 0, 3)
+	b.commitOffset("", "G1", "L1", 0, 1)
+	if off := b.queryOffset("G1", "L1", 0); off != 3 {
+		t.Fatalf("a valid offset moved back: %d", off)
+	}
+}

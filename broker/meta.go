@@ -63,10 +63,20 @@ func (b *Broker) putTopic(tc metadata.TopicConfig) error {
 	return nil
 }
 
-// commitOffset stores a consumer offset (a lower offset than the stored one
-// is ignored by metadata).
+// commitOffset stores a consumer offset. metadata ignores a commit below
+// the stored offset (offsets do not move back except by a reset), with one
+// exception made here: when the stored offset is beyond the end of the queue
+// (the queue lost its tail, e.g. an unflushed crash), the client's lower
+// offset — after PULL_OFFSET_MOVED — replaces it; otherwise the consumer
+// would be moved back to the bad offset at every rebalance.
 func (b *Broker) commitOffset(clientAddr, group, topic string, queueID int32, offset int64) {
-	if err := b.meta.CommitOffset(group, topic, queueID, offset); err != nil {
+	var err error
+	if cur := b.meta.Offsets.Query(group, topic, queueID); offset < cur && cur > b.store.GetMaxOffsetInQueue(topic, queueID) {
+		err = b.meta.ResetOffsets(group, topic, map[int32]int64{queueID: offset})
+	} else {
+		err = b.meta.CommitOffset(group, topic, queueID, offset)
+	}
+	if err != nil {
 		b.log.Warn("commit offset failed", zap.String("group", group), zap.String("topic", topic),
 			zap.Int32("queueId", queueID), zap.Int64("offset", offset), zap.String("client", clientAddr), zap.Error(err))
 	}
