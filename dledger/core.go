@@ -797,7 +797,10 @@ func (r *Core) sendAppend(to string, sendIfEmpty bool) bool {
 
 func (r *Core) handleAppendResponse(m *Message, pr *progress) {
 	if m.Reject {
-		hint := m.Hint
+		if m.Index > r.log.lastIndex() {
+			return // we never sent that
+		}
+		hint := min(m.Hint, r.log.lastIndex())
 		if m.LogTerm > 0 {
 			hint = r.log.findConflictByTerm(m.Hint, m.LogTerm)
 		}

@@ -170,12 +170,9 @@ func (l *raftLog) findConflict(ents []Entry) int64 {
 // findConflictByTerm returns the largest index <= index whose term is <=
 // term (-1 if none): the leader's and follower's logs cannot match above it.
 func (l *raftLog) findConflictByTerm(index, term int64) int64 {
-	for ; index >= 0; index-- {
+	for index = min(index, l.lastIndex()); index >= 0; index-- {
 		t, err := l.term(index)
 		if err != nil {
-			if errors.Is(err, ErrUnavailable) {
-				continue
-			}
 			return index
 		}
 		if t <= term {

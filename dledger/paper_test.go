@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // Paper tests: each checks a rule of the Raft paper (or of DLedger that we
@@ -560,5 +561,29 @@ func FuzzUnmarshalStep(f *testing.F) {
 		c := newTestCore(t, "n0", s)
 		_ = c.Step(m)
 		drain(t, c, s)
+		// The same message into a leader.
+		nw := newNet(t, 3, nil)
+		nw.elect("n0")
+		_ = nw.cores["n0"].Step(m)
+		nw.process("n0")
+		nw.queue = nil
 	})
+}
+
+// A hostile or buggy peer's huge hint must not make the leader loop.
+func TestRejectHintHugeIndex(t *testing.T) {
+	nw := newNet(t, 3, nil)
+	nw.elect("n0")
+	c := nw.cores["n0"]
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Step(Message{Type: MsgAppResp, From: "n1", To: "n0", Term: 1, Index: 1 << 60, Reject: true, Hint: 1 << 60, LogTerm: 1})
+		_ = c.Step(Message{Type: MsgAppResp, From: "n1", To: "n0", Term: 1, Index: 0, Reject: true, Hint: 1 << 60, LogTerm: 1})
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("leader loops on a huge hint")
+	}
 }
