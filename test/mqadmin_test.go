@@ -492,6 +492,25 @@ func TestMqadminAgainstBroker(t *testing.T) {
 		t.Fatalf("consumerConnection:\n%s", out)
 	}
 
+	// queryMsgById / queryMsgByUniqueKey -g -d: the broker relays
+	// CONSUME_MESSAGE_DIRECTLY to the client, which consumes the message.
+	clientID := rowsAfterHeader(out)[0][0]
+	before := consumed.Load()
+	out = c.mq(t, "queryMsgById", "-t", topic, "-i", sentIDs[3], "-g", group, "-d", clientID)
+	if !strings.HasPrefix(out, "ConsumeMessageDirectlyResult [order=false, autoCommit=true, consumeResult=CR_SUCCESS") {
+		t.Fatalf("queryMsgById -g -d:\n%s", out)
+	}
+	out = c.mq(t, "queryMsgByUniqueKey", "-t", topic, "-i", sentIDs[4], "-g", group, "-d", clientID)
+	if !strings.Contains(out, "consumeResult=CR_SUCCESS") {
+		t.Fatalf("queryMsgByUniqueKey -g -d:\n%s", out)
+	}
+	if n := consumed.Load() - before; n != 2 {
+		t.Fatalf("direct consumption delivered %d messages, want 2", n)
+	}
+	if r := mqFail(t, nil, "queryMsgById", "-t", topic, "-i", sentIDs[3], "-g", group, "-d", "no-such-client", "-n", c.ns); r.code != 1 {
+		t.Fatalf("consume directly by an unknown client: exit %d", r.code)
+	}
+
 	// resetOffsetByTime while the consumer is online (222): to now, which
 	// leaves every queue at its end.
 	out = c.mq(t, "resetOffsetByTime", "-g", group, "-t", topic, "-s", "now")
@@ -651,6 +670,15 @@ func TestMqadminAgainstBroker(t *testing.T) {
 	if r := mqFail(t, nil, "topicRoute", "-t", topic2, "-n", c.ns); r.code != 1 {
 		t.Fatalf("topicRoute of a deleted topic: exit %d", r.code)
 	}
+	// queryMsgById -s true resends the message (same UNIQ_KEY, new offset).
+	out = c.mq(t, "queryMsgById", "-t", topic, "-i", sentIDs[2], "-s", "true")
+	if !strings.HasPrefix(out, "prepare resend msg. originalMsgId="+sentIDs[2]+"SendResult [sendStatus=SEND_OK, msgId="+sentIDs[2]+", offsetMsgId=") {
+		t.Fatalf("queryMsgById -s true:\n%s", out)
+	}
+	eventually(t, 10*time.Second, "resent message indexed under its key", func() bool {
+		r := mqRun(t, nil, "queryMsgByKey", "-t", topic, "-k", "mqkey", "-n", c.ns)
+		return r.code == 0 && len(rowsAfterHeader(r.stdout)) == 7 && strings.Count(r.stdout, sentIDs[2]) == 2
+	})
 	t.Logf("mqadmin commands against the broker took %v", time.Since(start).Round(time.Millisecond))
 }
 

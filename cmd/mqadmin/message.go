@@ -278,9 +278,9 @@ func (a *admin) queryMessage(topic, key string, maxNum int32, begin, end int64, 
 func setupQueryMsgByID(f *flagSet) func(*env) error {
 	t := f.required("t", "topic", "topic name")
 	i := f.required("i", "msgId", "Message Id")
-	f.arg("g", "consumerGroup", "consumer group name")
-	f.arg("d", "clientId", "The consumer's client id")
-	f.arg("s", "sendMessage", "resend message")
+	g := f.arg("g", "consumerGroup", "consumer group name")
+	d := f.arg("d", "clientId", "The consumer's client id")
+	s := f.arg("s", "sendMessage", "resend message")
 	f.arg("u", "unitName", "unit name")
 	bodyFormat := f.arg("f", "bodyFormat", "print message body by the specified format")
 	f.arg("c", "cluster", "Cluster name or lmq parent topic, lmq is used to find the route.")
@@ -294,18 +294,31 @@ func setupQueryMsgByID(f *flagSet) func(*env) error {
 			if id = strings.TrimSpace(id); id == "" {
 				continue
 			}
-			m, verr := adm.viewMessage(topic, id)
-			if verr != nil {
-				msgs, qerr := adm.queryMessage(topic, id, 32, 0, math.MaxInt64, true)
-				if qerr != nil {
-					if errors.Is(qerr, errNoMessage) {
-						return fmt.Errorf("message %s not found in topic %s (by offset id: %v; by unique key: %v)", id, topic, verr, qerr)
-					}
-					return qerr
-				}
-				m = msgs[0]
+			m, err := adm.findMessage(topic, id)
+			if err != nil {
+				return err
 			}
-			printMsgDetail(e, adm, m, true, bodyFormat.has(), 0)
+			switch {
+			case g.has() && d.has():
+				res, err := adm.consumeDirectly(g.str(), d.str(), m)
+				if err != nil {
+					return err
+				}
+				e.printf("%s\n", res)
+			case s.has():
+				if !parseBool(s.str()) {
+					continue
+				}
+				e.printf("prepare resend msg. originalMsgId=%s", id)
+				res, err := adm.resend(m)
+				if err != nil {
+					e.printf("\n")
+					return err
+				}
+				e.printf("%s\n", res)
+			default:
+				printMsgDetail(e, adm, m, true, bodyFormat.has(), 0)
+			}
 		}
 		return nil
 	}
@@ -351,8 +364,8 @@ func setupQueryMsgByKey(f *flagSet) func(*env) error {
 
 func setupQueryMsgByUniqueKey(f *flagSet) func(*env) error {
 	i := f.required("i", "msgId", "Message Id")
-	f.arg("g", "consumerGroup", "consumer group name")
-	f.arg("d", "clientId", "The consumer's client id")
+	g := f.arg("g", "consumerGroup", "consumer group name")
+	d := f.arg("d", "clientId", "The consumer's client id")
 	t := f.required("t", "topic", "The topic of msg")
 	all := f.flag("a", "showAll", "Print all message, the limit is 32")
 	f.arg("c", "cluster", "Cluster name or lmq parent topic, lmq is used to find the route.")
@@ -366,6 +379,14 @@ func setupQueryMsgByUniqueKey(f *flagSet) func(*env) error {
 			return err
 		}
 		sort.SliceStable(msgs, func(a, b int) bool { return msgs[a].StoreTimestamp < msgs[b].StoreTimestamp })
+		if g.has() && d.has() {
+			res, err := adm.consumeDirectly(g.str(), d.str(), msgs[0])
+			if err != nil {
+				return err
+			}
+			e.printf("%s\n", res)
+			return nil
+		}
 		n := 1
 		if all.has() {
 			n = len(msgs)
@@ -831,6 +852,74 @@ var sendStatus = map[int16]string{
 	protocol.SlaveNotAvailable: "SLAVE_NOT_AVAILABLE",
 }
 
+// sendOutcome is what a successful send reports (SendResult).
+type sendOutcome struct {
+	status      string
+	msgID       string // UNIQ_KEY
+	offsetMsgID string
+	mq          messageQueue
+	queueOffset int64
+}
+
+// String is SendResult.toString.
+func (o *sendOutcome) String() string {
+	return fmt.Sprintf("SendResult [sendStatus=%s, msgId=%s, offsetMsgId=%s, messageQueue=%s, queueOffset=%d, recallHandle=null]",
+		o.status, o.msgID, o.offsetMsgID, o.mq, o.queueOffset)
+}
+
+// send is DefaultMQProducer.send with SEND_MESSAGE: the topic's route (or
+// TBW102's, for auto-creation, when the topic has none), a random writable
+// queue of a master unless target is given, up to 3 attempts on other
+// queues. props must carry UNIQ_KEY.
+func (a *admin) send(topic string, body []byte, props map[string]string, flag int32, target *messageQueue) (*sendOutcome, error) {
+	r, err := a.route(topic)
+	if errors.Is(err, errNoRoute) {
+		r, err = a.route(protocol.AutoCreateTopicKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	mqs, addrs := publishQueues(r, topic)
+	if len(mqs) == 0 {
+		return nil, fmt.Errorf("no writable queue of a master for topic %s", topic)
+	}
+	if target != nil {
+		if _, ok := addrs[target.BrokerName]; !ok {
+			return nil, fmt.Errorf("broker %s has no writable queue of topic %s", target.BrokerName, topic)
+		}
+		mqs = []messageQueue{*target}
+	}
+	group := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	start := mrand.IntN(len(mqs))
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		mq := mqs[(start+attempt)%len(mqs)]
+		h := protocol.SendMessageRequestHeader{
+			ProducerGroup: group, Topic: topic, DefaultTopic: protocol.AutoCreateTopicKey, DefaultTopicQueueNums: 4,
+			QueueID: mq.QueueID, BornTimestamp: time.Now().UnixMilli(), Flag: flag, Properties: store.PropertiesToString(props),
+			BrokerName: mq.BrokerName,
+		}
+		resp, err := a.invoke(addrs[mq.BrokerName], protocol.SendMessage, protocol.EncodeHeader(&h), body)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		status, ok := sendStatus[resp.Code]
+		if !ok {
+			lastErr = &respError{addr: addrs[mq.BrokerName], reqCode: protocol.SendMessage, code: resp.Code, remark: resp.Remark}
+			if resp.Code == protocol.MessageIllegal || resp.Code == protocol.InvalidParameter {
+				break
+			}
+			continue
+		}
+		var rh protocol.SendMessageResponseHeader
+		_ = protocol.DecodeHeader(resp.ExtFields, &rh)
+		mq.QueueID = rh.QueueID
+		return &sendOutcome{status: status, msgID: props[store.PropertyUniqClientMessageIDKey], offsetMsgID: rh.MsgID, mq: mq, queueOffset: rh.QueueOffset}, nil
+	}
+	return nil, lastErr
+}
+
 func setupSendMessage(f *flagSet) func(*env) error {
 	t := f.required("t", "topic", "Topic name")
 	p := f.required("p", "body", "UTF-8 string format of the message body")
@@ -843,75 +932,130 @@ func setupSendMessage(f *flagSet) func(*env) error {
 		if i.has() && !b.has() {
 			return usagef("Broker name must be set if the queue is chosen!")
 		}
-		queueID := int64(-1)
-		var err error
+		var target *messageQueue
 		if i.has() {
-			if queueID, err = parseIntOpt(i); err != nil {
+			qid, err := parseIntOpt(i)
+			if err != nil {
 				return err
+			}
+			if qid >= 0 {
+				target = &messageQueue{Topic: t.str(), BrokerName: b.str(), QueueID: int32(qid)}
 			}
 		}
 		adm, err := e.admin()
 		if err != nil {
 			return err
 		}
-		topic := t.str()
-		r, err := adm.route(topic)
-		if errors.Is(err, errNoRoute) {
-			// Like the Java producer: fall back to the auto-create template.
-			r, err = adm.route(protocol.AutoCreateTopicKey)
-		}
-		if err != nil {
-			return err
-		}
-		mqs, addrs := publishQueues(r, topic)
-		if len(mqs) == 0 {
-			return fmt.Errorf("no writable queue of a master for topic %s", topic)
-		}
-		if queueID >= 0 {
-			mq := messageQueue{Topic: topic, BrokerName: b.str(), QueueID: int32(queueID)}
-			if _, ok := addrs[mq.BrokerName]; !ok {
-				return fmt.Errorf("broker %s has no writable queue of topic %s", mq.BrokerName, topic)
-			}
-			mqs = []messageQueue{mq}
-		}
-		props := map[string]string{store.PropertyWaitStoreMsgOK: "true"}
+		props := map[string]string{store.PropertyWaitStoreMsgOK: "true", store.PropertyUniqClientMessageIDKey: newUniqIDGen().next()}
 		if k.has() && k.str() != "" {
 			props[store.PropertyKeys] = k.str()
 		}
 		if c.has() && c.str() != "" {
 			props[store.PropertyTags] = c.str()
 		}
-		uniq := newUniqIDGen().next()
-		props[store.PropertyUniqClientMessageIDKey] = uniq
-		group := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		start := mrand.IntN(len(mqs))
-		var lastErr error
-		for attempt := 0; attempt < 3; attempt++ {
-			mq := mqs[(start+attempt)%len(mqs)]
-			h := protocol.SendMessageRequestHeader{
-				ProducerGroup: group, Topic: topic, DefaultTopic: protocol.AutoCreateTopicKey, DefaultTopicQueueNums: 4,
-				QueueID: mq.QueueID, BornTimestamp: time.Now().UnixMilli(), Properties: store.PropertiesToString(props),
-				BrokerName: mq.BrokerName,
-			}
-			resp, err := adm.invoke(addrs[mq.BrokerName], protocol.SendMessage, protocol.EncodeHeader(&h), []byte(p.str()))
-			if err != nil {
-				lastErr = err
-				continue
-			}
-			status, ok := sendStatus[resp.Code]
-			if !ok {
-				lastErr = &respError{addr: addrs[mq.BrokerName], reqCode: protocol.SendMessage, code: resp.Code, remark: resp.Remark}
-				if resp.Code == protocol.MessageIllegal || resp.Code == protocol.InvalidParameter {
-					break
-				}
-				continue
-			}
-			var rh protocol.SendMessageResponseHeader
-			_ = protocol.DecodeHeader(resp.ExtFields, &rh)
-			e.printf("%-32s  %-4s  %-20s    %s\n", "#Broker Name", "#QID", "#Send Result", "#MsgId")
-			e.printf("%-32s  %-4s  %-20s    %s\n", mq.BrokerName, strconv.Itoa(int(rh.QueueID)), status, uniq)
-			return nil
+		res, err := adm.send(t.str(), []byte(p.str()), props, 0, target)
+		if err != nil {
+			return err
 		}
-		return lastErr
+		e.printf("%-32s  %-4s  %-20s    %s\n", "#Broker Name", "#QID", "#Send Result", "#MsgId")
+		e.printf("%-32s  %-4s  %-20s    %s\n", res.mq.BrokerName, strconv.Itoa(int(res.mq.QueueID)), res.status, res.msgID)
+		return nil
 	}
+}
+
+// findMessage is DefaultMQAdminExt.queryMessage(cluster, topic, msgId):
+// VIEW_MESSAGE_BY_ID when the id decodes as an offset id, else (or when
+// that fails) QUERY_MESSAGE by unique key.
+func (a *admin) findMessage(topic, id string) (*store.MessageExt, error) {
+	m, verr := a.viewMessage(topic, id)
+	if verr == nil {
+		return m, nil
+	}
+	msgs, qerr := a.queryMessage(topic, id, 32, 0, maxLong, true)
+	if qerr != nil {
+		if errors.Is(qerr, errNoMessage) {
+			return nil, fmt.Errorf("message %s not found in topic %s (by offset id: %v; by unique key: %v)", id, topic, verr, qerr)
+		}
+		return nil, qerr
+	}
+	return msgs[0], nil
+}
+
+// consumeResultNames are Java's CMResult names, indexed by the Go client's
+// numeric ConsumeResult.
+var consumeResultNames = []string{"CR_SUCCESS", "CR_LATER", "CR_ROLLBACK", "CR_COMMIT", "CR_THROW_EXCEPTION", "CR_RETURN_NULL"}
+
+// consumeDirectly is DefaultMQAdminExt.consumeMessageDirectly after the
+// push-consumer check (GET_CONSUMER_RUNNING_INFO): CONSUME_MESSAGE_DIRECTLY
+// to the message's broker, which relays it to the client. The stored
+// message travels in the body. It returns ConsumeMessageDirectlyResult's
+// toString.
+func (a *admin) consumeDirectly(group, clientID string, m *store.MessageExt) (string, error) {
+	r, err := a.groupRoute(group)
+	if err != nil {
+		return "", err
+	}
+	refs := routeAddrs(r, "")
+	if len(refs) == 0 {
+		return "", fmt.Errorf("consumer group %s: no broker in the route of its retry topic", group)
+	}
+	resp, err := a.call(refs[0].addr, protocol.GetConsumerRunningInfo,
+		map[string]string{"consumerGroup": group, "clientId": clientID, "jstackEnable": "false"}, nil)
+	if err != nil {
+		return "", fmt.Errorf("get consumer runtime info for %s client failed: %w", clientID, err)
+	}
+	var info struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if err := decodeBody(resp.Body, &info); err == nil {
+		if ct, ok := info.Properties["PROP_CONSUME_TYPE"]; ok && fmt.Sprint(ct) != "CONSUME_PASSIVELY" {
+			return "", fmt.Errorf("this %s client is not push consumer, not support direct push", clientID)
+		}
+	}
+	body, err := store.EncodeStored(nil, &m.Message, m.QueueOffset, m.CommitLogOffset, m.StoreTimestamp)
+	if err != nil {
+		return "", err
+	}
+	brokerName, _ := a.brokerNameByAddr(m.StoreHost)
+	ext := map[string]string{"consumerGroup": group, "clientId": clientID, "msgId": m.MsgID, "topic": m.Topic, "brokerName": brokerName}
+	resp, err = a.call(m.StoreHost, protocol.ConsumeMessageDirectly, ext, body)
+	if err != nil {
+		return "", err
+	}
+	var res struct {
+		Order          bool   `json:"order"`
+		AutoCommit     bool   `json:"autoCommit"`
+		ConsumeResult  any    `json:"consumeResult"`
+		Remark         string `json:"remark"`
+		SpentTimeMills int64  `json:"spentTimeMills"`
+	}
+	if err := decodeBody(resp.Body, &res); err != nil {
+		return "", fmt.Errorf("bad consume-directly answer: %v", err)
+	}
+	result := fmt.Sprint(res.ConsumeResult)
+	if n, ok := res.ConsumeResult.(float64); ok && int(n) >= 0 && int(n) < len(consumeResultNames) {
+		result = consumeResultNames[int(n)]
+	}
+	remark := res.Remark
+	if remark == "" {
+		remark = "null"
+	}
+	return fmt.Sprintf("ConsumeMessageDirectlyResult [order=%t, autoCommit=%t, consumeResult=%s, remark=%s, spentTimeMills=%d]",
+		res.Order, res.AutoCommit, result, remark, res.SpentTimeMills), nil
+}
+
+// resend is QueryMsgByIdSubCommand.sendMsg: the message sent again to its
+// topic with its properties (UNIQ_KEY kept).
+func (a *admin) resend(m *store.MessageExt) (*sendOutcome, error) {
+	props := map[string]string{}
+	for k, v := range m.Properties {
+		props[k] = v
+	}
+	for _, k := range []string{store.PropertyMinOffset, store.PropertyMaxOffset, store.PropertyCluster} {
+		delete(props, k)
+	}
+	if props[store.PropertyUniqClientMessageIDKey] == "" {
+		props[store.PropertyUniqClientMessageIDKey] = newUniqIDGen().next()
+	}
+	return a.send(m.Topic, plainBody(m), props, m.Flag, nil)
 }
