@@ -525,6 +525,22 @@ func TestQueryMessage(t *testing.T) {
 	if r := c.brokerRequest(protocol.ViewMessageByID, map[string]string{"offset": "999999999"}, nil); r.Code == protocol.Success {
 		t.Errorf("view at a bad offset succeeded")
 	}
+
+	// The admin API reads the subscription groups (strict JSON).
+	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver([]string{c.ns})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	groups, err := adm.GetAllSubscriptionGroup(actx, c.broker, 3*time.Second)
+	if err != nil {
+		t.Fatalf("GetAllSubscriptionGroup: %v", err)
+	}
+	if g, ok := groups.SubscriptionGroupTable["TOOLS_CONSUMER"]; !ok || !g.ConsumeEnable || g.RetryMaxTimes != 16 {
+		t.Errorf("groups: %+v", groups.SubscriptionGroupTable)
+	}
 }
 
 // TestKillDuringSendsThenRestart: kill -9 while a producer streams; after a
