@@ -172,6 +172,29 @@ func (r *router) waitRoute(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// replicas returns the largest number of addresses (master and slaves)
+// any broker group in the topic's route lists.
+func (r *router) replicas(ctx context.Context) (int, error) {
+	req := &remoting.RemotingCommand{Code: protocol.GetRouteinfoByTopic, SerializeType: r.st,
+		ExtFields: map[string]string{"topic": r.topic, "acceptStandardJsonOnly": "true"}}
+	resp, err := r.invokeNamesrv(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	if resp.Code != protocol.Success {
+		return 0, fmt.Errorf("route of %s: code %d %s", r.topic, resp.Code, resp.Remark)
+	}
+	rd, err := protocol.DecodeTopicRouteData(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, bd := range rd.BrokerDatas {
+		n = max(n, len(bd.BrokerAddrs))
+	}
+	return n, nil
+}
+
 // masters returns the master address of every broker group in the
 // cluster(s) the name server knows (GET_BROKER_CLUSTER_INFO).
 func (r *router) masters(ctx context.Context) ([]string, error) {
@@ -240,6 +263,7 @@ func runProbe(args []string) error {
 	ns := fs.String("n", "127.0.0.1:9876", "name server address(es)")
 	topic := fs.String("t", "", "topic (a broker's own name works: every broker registers it)")
 	timeout := fs.Duration("timeout", 20*time.Second, "how long to wait")
+	minBrokers := fs.Int("min-brokers", 1, "also wait until some broker group of the route lists this many replicas (master + slaves), e.g. 3 for a DLedger group")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -250,8 +274,21 @@ func runProbe(args []string) error {
 	client := remoting.NewClient(remoting.ClientConfig{})
 	defer client.Close()
 	r := newRouter(client, c.namesrvs(), *topic, remoting.JSON, 3*time.Second)
+	deadline := time.Now().Add(*timeout)
 	if err := r.waitRoute(context.Background(), *timeout); err != nil {
 		return err
+	}
+	for *minBrokers > 1 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		n, err := r.replicas(ctx)
+		cancel()
+		if err == nil && n >= *minBrokers {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s: route lists %d replicas, want %d (err %v)", *topic, n, *minBrokers, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	seen := map[string]bool{}
 	for _, q := range append(r.cur.Load().write, r.cur.Load().read...) {
