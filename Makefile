@@ -5,7 +5,7 @@ PKGS    := ./...
 # Fits CI (2 cores): the whole suite must end well inside this.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test vet fuzz sim run stop clean
+.PHONY: all build test vet fuzz sim run stop clean bench
 
 all: build
 
@@ -35,6 +35,11 @@ run: build
 
 stop:
 	./scripts/run.sh stop
+
+# rmqd vs NATS JetStream R3 on loopback (scripts/bench.sh; BENCH_SECONDS=15
+# per run, results in bench/results/).
+bench: build
+	./scripts/bench.sh
 
 clean:
 	rm -rf $(BIN) run
