@@ -99,8 +99,9 @@ type classicLog struct {
 	scanMu  sync.Mutex // scans are serial (the dispatcher); guards scanBuf
 	scanBuf []byte
 
-	stopCh chan struct{}
-	doneCh chan struct{}
+	stopCh  chan struct{}
+	doneCh  chan struct{}
+	started bool // the flusher runs (set by start, before any close)
 
 	timers sync.Pool // *time.Timer for SyncFlush waits
 }
@@ -345,7 +346,10 @@ func (l *classicLog) flush() error {
 				continue
 			}
 			if err = f.file.Sync(); err != nil {
+				// After a failed fsync the page cache may have dropped the
+				// data (Linux): never retry and pretend; refuse further work.
 				err = fmt.Errorf("store: commitlog fsync %s: %w", f.path, err)
+				l.failed.Store(&err)
 				break
 			}
 		}
@@ -404,6 +408,9 @@ func (l *classicLog) waitDurable(ctx context.Context, end int64) PutMessageStatu
 		if l.flushed.Load() >= end {
 			return PutOK
 		}
+		if l.failed.Load() != nil {
+			return ServiceNotAvailable
+		}
 		l.flushMu.Lock()
 		done, ferr := l.flushMu.done, l.flushMu.err
 		l.flushMu.Unlock()
@@ -411,7 +418,7 @@ func (l *classicLog) waitDurable(ctx context.Context, end int64) PutMessageStatu
 			return PutOK
 		}
 		if ferr != nil && l.failed.Load() != nil {
-			return FlushDiskTimeout
+			return ServiceNotAvailable
 		}
 		select {
 		case l.flushReq <- struct{}{}:
@@ -530,14 +537,19 @@ func scanFiles(q *mappedFileQueue, from, to int64, buf []byte, fn func(pos int64
 	return pos, nil
 }
 
-func (l *classicLog) start() { go l.runFlusher() }
+func (l *classicLog) start() {
+	l.started = true
+	go l.runFlusher()
+}
 
 func (l *classicLog) close() error {
 	select {
 	case <-l.stopCh:
 	default:
 		close(l.stopCh)
-		<-l.doneCh
+		if l.started {
+			<-l.doneCh
+		}
 	}
 	l.files.close()
 	return nil

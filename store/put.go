@@ -100,11 +100,14 @@ func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message) Pu
 	r := PutMessageResult{Status: PutOK, WroteOffset: first, QueueOffset: qo, WroteBytes: int32(len(buf)),
 		MsgNum: int32(n), StoreTimestamp: now, MsgID: s.msgIDs(buf)}
 	if err := s.cl.write(end); err != nil {
-		return s.putFailed(UnknownError, err)
+		return s.putFailed(ServiceNotAvailable, err)
 	}
-	if st := s.cl.waitDurable(ctx, end); st != PutOK {
-		r.Status = st
-		r.Err = errors.New("store: flush to disk timed out")
+	switch st := s.cl.waitDurable(ctx, end); st {
+	case PutOK:
+	case FlushDiskTimeout:
+		r.Status, r.Err = st, errors.New("store: flush to disk timed out")
+	default:
+		return s.putFailed(st, errors.New("store: commitlog failed; restart to recover"))
 	}
 	s.stats.putDone(n, len(buf), time.Since(start))
 	return r

@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,4 +258,86 @@ func TestSyncFlushPowerLossKeepsAcknowledged(t *testing.T) {
 
 func TestAsyncFlushProcessCrashKeepsAcknowledged(t *testing.T) {
 	crashUnderLoad(t, AsyncFlush, 1)
+}
+
+func TestCorruptionBeforeSyncedFilesIsReported(t *testing.T) {
+	fs := vfs.NewMem()
+	cfg := testConfig(t, fs)
+	cfg.MappedFileSizeCommitLog = 4096
+	s := openStore(t, cfg)
+	var puts []PutMessageResult
+	for i := 0; i < 40; i++ {
+		m := newMsg("M", 0, i, "")
+		m.Body = make([]byte, 500)
+		puts = append(puts, mustPut(t, s, m))
+	}
+	if err := s.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	// Flip a body byte of a record in the first file: later files hold fsynced records.
+	f, _ := fs.OpenFile("/store/commitlog/00000000000000000000", os.O_RDWR)
+	f.WriteAt([]byte{0xFF, 0xFF}, puts[2].WroteOffset+100)
+	f.Close()
+	// Make the restart abnormal so the whole log is checked.
+	af, _ := fs.OpenFile("/store/abort", os.O_RDWR|os.O_CREATE)
+	af.Close()
+	if _, err := Open(cfg); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open over a corrupt middle: %v", err)
+	}
+}
+
+func TestWriteAndSyncErrorsAreSticky(t *testing.T) {
+	for _, op := range []vfs.Op{vfs.OpWrite, vfs.OpSync} {
+		t.Run(string(op), func(t *testing.T) {
+			mem := vfs.NewMem()
+			var fail atomic.Bool
+			efs := &vfs.ErrorFS{FS: mem, Inject: func(o vfs.Op, path string) error {
+				if fail.Load() && o == op && strings.Contains(path, "/commitlog/") {
+					return vfs.ErrInjected
+				}
+				return nil
+			}}
+			cfg := testConfig(t, efs)
+			cfg.FlushDiskType = SyncFlush
+			s := openStore(t, cfg)
+			for i := 0; i < 5; i++ {
+				mustPut(t, s, newMsg("E", 0, i, ""))
+			}
+			fail.Store(true)
+			r := s.PutMessage(context.Background(), newMsg("E", 0, 5, ""))
+			if r.Status.OK() {
+				t.Fatalf("put with failing %s: %v", op, r.Status)
+			}
+			fail.Store(false)
+			if r := s.PutMessage(context.Background(), newMsg("E", 0, 6, "")); r.Status.OK() {
+				t.Fatalf("put after a failed %s: %v (must stay refused)", op, r.Status)
+			}
+			s.Shutdown()
+			// A power loss now, then a restart: the 5 acknowledged messages are there.
+			s2 := reopen(t, cfg, mem.CrashClone(nil))
+			defer s2.Shutdown()
+			if got := checkQueue(t, s2, "E", 0); len(got) < 5 {
+				t.Fatalf("%d messages after restart", len(got))
+			}
+			mustPut(t, s2, newMsg("E", 0, 7, ""))
+		})
+	}
+}
+
+func TestLockFile(t *testing.T) {
+	cfg := DefaultConfig(t.TempDir())
+	cfg.MappedFileSizeCommitLog = 1 << 20
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(cfg); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+	s.Shutdown()
+	s2, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Shutdown()
 }

@@ -370,8 +370,14 @@ func (s *MessageStore) recoverCommitLog(lastExitOK bool) (scanStart, end, lastTs
 		if bad != nil {
 			fields = append(fields, zap.NamedError("reason", bad))
 		}
+		if synced := s.syncedLaterFiles(files, end); synced > 0 {
+			// A later file holds records the checkpoint says were fsynced:
+			// the bad record was durable once. Corruption, not a torn tail.
+			return 0, 0, 0, fmt.Errorf("%w: invalid record at offset %d (%v) followed by %d file(s) of fsynced records; refusing to truncate",
+				ErrCorrupt, end, bad, synced)
+		}
 		if trailing > 0 {
-			s.logger.Warn("commitlog: invalid record before later data (corruption or a torn multi-file tail); truncating", fields...)
+			s.logger.Warn("commitlog: invalid record before later data (a torn multi-file tail); truncating", fields...)
 		} else if bad != nil {
 			s.logger.Info("commitlog: truncating torn tail", fields...)
 		}
@@ -383,6 +389,31 @@ func (s *MessageStore) recoverCommitLog(lastExitOK bool) (scanStart, end, lastTs
 		lastTs = s.ckpt.physicMsgTimestamp
 	}
 	return scanStart, end, lastTs, nil
+}
+
+// syncedLaterFiles counts files after end whose first record is valid and
+// not newer than the checkpoint's physicMsgTimestamp (so it was fsynced).
+func (s *MessageStore) syncedLaterFiles(files []*mappedFile, end int64) int {
+	n := 0
+	for _, f := range files {
+		if f.from <= end {
+			continue
+		}
+		buf := make([]byte, 64*1024)
+		got, _ := f.readAt(buf, 0)
+		var v recordView
+		if got < 8 {
+			continue
+		}
+		size := int(be32(buf))
+		if size > got {
+			continue
+		}
+		if parseRecord(buf[:got], &v, true) == nil && v.physicalOffset == f.from && v.storeTimestamp <= s.ckpt.physicMsgTimestamp {
+			n++
+		}
+	}
+	return n
 }
 
 // firstRecordTimestamp reads the STORETIMESTAMP of a file's first record.
