@@ -1,10 +1,154 @@
 // Package store is rmqd's message store: RocketMQ's DefaultMessageStore with
-// its on-disk format (protocol.md §5-§6), byte-compatible with RocketMQ 4.x.
+// its on-disk format (protocol.md §5-§6), byte-compatible with RocketMQ 4.x,
+// so a store written by a Java broker opens here and the other way round.
 //
-// It holds the commitlog (every message, in arrival order), one consume queue
-// per topic/queue (20-byte units pointing into the commitlog), key index
-// files, and the checkpoint, abort and lock files. A dispatcher goroutine
-// derives consume queues and the index from the commitlog; recovery rebuilds
-// them after a crash. The full manual (layouts, caller duties) follows in
-// this file as the implementation lands.
+// # What it holds
+//
+//	storePathRootDir/
+//	  commitlog/00000000000000000000 ...   every message, in arrival order
+//	  consumequeue/<topic>/<queueId>/...   20-byte units pointing into the commitlog
+//	  index/<yyyyMMddHHmmssSSS>            key index (KEYS words, UNIQ_KEY)
+//	  checkpoint                           flush progress (timestamps)
+//	  abort                                exists while the store runs
+//	  lock                                 flock(2)ed while the store runs
+//
+// A put encodes the message once into the stored record layout, appends it to
+// the commitlog under the put lock (which also assigns the queue offset and
+// the store timestamp, so commitlog order is queue-offset order), and answers
+// once the record is durable as FlushDiskType asks. The dispatcher goroutine
+// follows the commitlog and derives consume queues and the index; the
+// arriving listener is told after the unit exists. GetMessage reads units,
+// filters by tag hash (and optionally by the record), then reads the records.
+//
+// # Caller duties
+//
+//  1. Open, then Start; Shutdown exactly once. Open recovers; after an
+//     unclean stop (abort file present) it checks every record from the
+//     checkpoint on.
+//  2. Put messages with Topic (1..127 bytes), QueueID, BornHost/BornTimestamp,
+//     SysFlag and Properties set; StoreHost may be left empty (Config.StoreHost).
+//     The store does not rewrite topics: delay levels (SCHEDULE_TOPIC_XXXX,
+//     REAL_TOPIC/REAL_QID) and transaction half topics are the broker's work.
+//     PREPARED and ROLLBACK records get queue offset 0 and no consume-queue unit.
+//  3. A batch (PutMessages) targets one topic and queue and is not transactional.
+//  4. Treat PutMessageStatus.OK() as stored; FlushDiskTimeout is "stored but
+//     not known durable" (Java answers SEND_OK-like FLUSH_DISK_TIMEOUT).
+//     ServiceNotAvailable after a write or fsync error is sticky: the store
+//     refuses puts until restarted (recovery decides what survived).
+//  5. The listener runs on the dispatcher goroutine: never block in it.
+//  6. GetMessageResult.Messages alias one buffer; do not append to them. Use
+//     Body() for the pull response body.
+//
+// # Stored record (protocol.md §5.2), big-endian, IPv4 hosts
+//
+//	 0  TOTALSIZE        int32   whole record
+//	 4  MAGICCODE        int32   0xDAA320A7 (v1; v2 0xDAA320AB = 2-byte topic length)
+//	 8  BODYCRC          int32   CRC32-IEEE(body) & 0x7FFFFFFF
+//	12  QUEUEID          int32
+//	16  FLAG             int32
+//	20  QUEUEOFFSET      int64   logical offset in the consume queue
+//	28  PHYSICALOFFSET   int64   commitlog offset of byte 0 of this record
+//	36  SYSFLAG          int32   0x1 compressed, 0xC tx type, 0x10/0x20 IPv6 born/store host
+//	40  BORNTIMESTAMP    int64
+//	48  BORNHOST         4+4     (16+4 if SYSFLAG&0x10)
+//	56  STORETIMESTAMP   int64
+//	64  STOREHOST        4+4     (16+4 if SYSFLAG&0x20)
+//	72  RECONSUMETIMES   int32
+//	76  PREPAREDTXOFFSET int64
+//	84  BODYLENGTH int32 | BODY
+//	    TOPICLENGTH int8 | TOPIC
+//	    PROPERTIESLENGTH int16 | PROPERTIES   name 0x01 value 0x02 ...
+//
+// Offset message id (§5.5): hex(STOREHOST ip+port, PHYSICALOFFSET), 32 chars for IPv4.
+//
+// # Commitlog files (§6.1)
+//
+//	file N (name = 20-digit offset of its first byte, size MappedFileSizeCommitLog, preallocated sparse)
+//	+----------+----------+-----+----------+---------------------------------+
+//	| record   | record   | ... | record   | BLANK: int32 remaining | 0xCBD43194 |
+//	+----------+----------+-----+----------+---------------------------------+
+//
+// A record never spans files: when the next record plus 8 bytes does not fit,
+// the rest of the file becomes one BLANK filler and the record goes to the
+// start of the next file.
+//
+// # Consume queue (§6.2)
+//
+//	consumequeue/<topic>/<queueId>/<20-digit byte offset>, 300000 units per file
+//	unit k at byte k*20:  commitLogOffset int64 | size int32 | tagsCode int64
+//
+// tagsCode is Java String.hashCode(TAGS) (0 without tags); in
+// SCHEDULE_TOPIC_XXXX it is the delivery time (store time + delay level).
+// A queue starting at a non-zero offset has its first file's head filled with
+// blank units (0, MaxInt32, 0).
+//
+// # Index file (§6.3)
+//
+//	header 40 B: beginTimestamp int64 | endTimestamp int64 | beginPhyOffset int64 |
+//	             endPhyOffset int64 | hashSlotCount int32 | indexCount int32
+//	slots:       MaxHashSlotNum x int32 (newest entry number, 0 = empty)
+//	entries:     MaxIndexNum x (keyHash int32 | phyOffset int64 | timeDiff int32 s | prevIndex int32)
+//
+// Keys are "topic#UNIQ_KEY" and "topic#word" for each word of KEYS. Queries
+// read every candidate record and check topic and key, so hash collisions and
+// entries left over from a truncated tail are never returned.
+//
+// # Checkpoint (§6.4)
+//
+//	0 physicMsgTimestamp | 8 logicsMsgTimestamp | 16 indexMsgTimestamp |
+//	24 masterFlushedOffset | 32 confirmPhyOffset       (int64 each, file 4 KiB)
+//
+// # Durability
+//
+// AsyncFlush: a put is answered after its bytes are written (pwrite into the
+// page cache, so kill -9 loses nothing acknowledged); a flusher fsyncs every
+// FlushInterval. SyncFlush: a put is answered after an fsync covering it. The
+// write path is group-committed: concurrent puts append under the put lock
+// into a shared buffer, one elected writer writes everything queued with one
+// WriteAt (flat combining), and in SyncFlush mode the flusher goroutine does
+// the WriteAt and the fsync for every waiting put at once. No lock is held
+// across an fsync.
+//
+// Consume queues and the index are fsynced by the logic flusher, which then
+// writes the checkpoint: logicsMsgTimestamp is the store time of the last
+// record whose unit is durable, physicMsgTimestamp that of the last fsynced
+// commitlog record.
+//
+// # Recovery
+//
+// Clean stop (no abort file): the last three commitlog files are checked.
+// Otherwise: from the last file whose first record is not newer than
+// min(checkpoint timestamps) - 3 s. Each record must validate: size, magic,
+// field bounds, body CRC, PHYSICALOFFSET equal to its position, properties
+// ending with 0x02 and a NUL-free topic (only the body is CRC-protected; a
+// torn suffix zeroes the trailing fields). The first invalid record ends the
+// log: later bytes are zeroed and later files removed, unless a later file
+// holds records the checkpoint says were fsynced — then it is corruption, not
+// a torn tail, and Open fails with ErrCorrupt. Consume queues drop units
+// pointing past the end, the index header is pulled back, the tail is
+// re-dispatched (units already present are skipped by queue offset) and the
+// queue offset table is rebuilt from the consume queues.
+//
+// # Retention
+//
+// At the DeleteWhen hours (or at once when the disk is fuller than
+// DiskMaxUsedSpaceRatio) commitlog files older than FileReservedTime are
+// removed, oldest first, never the last one and never beyond what is flushed
+// and dispatched; above DiskForceCleanRatio age is ignored. Consume-queue and
+// index files wholly below the new minimum offset follow.
+//
+// # The commitlog seam (DLedger mode, issue 5)
+//
+// Everything above the commitlog works on physical offsets through the small
+// commitLog interface (commitlog.go): append a block of encoded records under
+// the put lock (the log writes PHYSICALOFFSET), make them readable, wait until
+// durable, scan records in order up to confirmOffset, read at a position,
+// min/max offsets, flush. The dispatcher only follows confirmOffset: in
+// classic mode that is everything written; a DLedger-backed implementation
+// (entries wrap one record each, physical offset = entry position + 48)
+// returns the committed position, so only committed records get units, wake
+// pulls or are served, and waitDurable returns once a quorum has the entry
+// (NotLeader when this replica cannot accept writes). On a leadership change
+// the queue offset table must be rebuilt from the consume queues after the
+// dispatcher reaches the commit index, so offsets stay dense.
 package store

@@ -17,6 +17,7 @@ import (
 
 // MessageStore is RocketMQ's DefaultMessageStore: commitlog, consume queues,
 // key index, dispatcher, flush and retention services. Safe for concurrent use.
+// The package documentation describes formats, durability and recovery.
 type MessageStore struct {
 	cfg       Config
 	logger    *zap.Logger
