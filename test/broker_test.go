@@ -401,7 +401,12 @@ func TestPushConsumersTagFilterAndGroups(t *testing.T) {
 		ConsumerIDList []string `json:"consumerIdList"`
 	}
 	if err := json.Unmarshal(resp.Body, &list); err != nil || len(list.ConsumerIDList) != 1 {
-		t.Errorf("consumer list: %s %v", resp.Body, err)
+		t.Fatalf("consumer list: %s %v", resp.Body, err)
+	}
+	// GET_CONSUMER_RUNNING_INFO is relayed to the client and its answer back.
+	resp = c.brokerRequest(protocol.GetConsumerRunningInfo, map[string]string{"consumerGroup": "groupAll1", "clientId": list.ConsumerIDList[0], "jstackEnable": "false"}, nil)
+	if resp.Code != protocol.Success || !strings.Contains(string(resp.Body), "subscriptionSet") {
+		t.Errorf("consumer running info: %d %q %.200s", resp.Code, resp.Remark, resp.Body)
 	}
 	// Offsets are committed (pull flag and UPDATE_CONSUMER_OFFSET).
 	eventually(t, 20*time.Second, "offsets committed", func() bool {
