@@ -237,7 +237,7 @@ func (s *scheduleService) deliverLevel(level int, offset int64) int64 {
 	}
 	for {
 		units, err := s.store.GetConsumeQueueUnits(scheduleTopic, qid, offset, scheduleBatch)
-		if err != nil || len(units) == 0 {
+		if err != nil || len(units) == 0 || units[len(units)-1].QueueOffset < offset {
 			return offset
 		}
 		for _, u := range units {

@@ -95,7 +95,7 @@ func (t *transactionService) readOps(qid int32, from, halfFrom int64) opIndex {
 	idx := opIndex{done: map[int64]bool{}, next: from}
 	for len(idx.records) < transCheckMaxOps {
 		units, err := t.store.GetConsumeQueueUnits(transOpHalfTopic, qid, idx.next, transCheckBatch)
-		if err != nil || len(units) == 0 {
+		if err != nil || len(units) == 0 || units[len(units)-1].QueueOffset < idx.next {
 			return idx
 		}
 		for _, u := range units {
@@ -159,7 +159,7 @@ func (t *transactionService) checkOnce(stopCh <-chan struct{}) {
 scan:
 	for next < halfMax && looked < transCheckMaxRecord {
 		units, err := t.store.GetConsumeQueueUnits(transHalfTopic, qid, next, transCheckBatch)
-		if err != nil || len(units) == 0 {
+		if err != nil || len(units) == 0 || units[len(units)-1].QueueOffset < next {
 			break
 		}
 		for _, u := range units {
