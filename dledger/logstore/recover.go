@@ -176,7 +176,7 @@ func (s *Store) recover() error {
 	// from there, start one file earlier.
 	rc := &recovery{s: s, data: data, index: s.mu.index}
 	start := max(0, len(data)-3)
-	if s.forceFullScan {
+	if s.forceFullScan || s.cfg.ScanAll {
 		start = 0
 	}
 	for ; start > 0; start-- {

@@ -146,6 +146,12 @@ func TestFlippedBit(t *testing.T) {
 		t.Fatalf("read of damaged entry: %v", err)
 	}
 	s.Close()
+	// And ScanAll finds it at Open.
+	full := cfg
+	full.ScanAll = true
+	if _, err := Open(fs, testDir, full); !IsCorrupt(err) {
+		t.Fatalf("ScanAll open of a damaged old entry: %v", err)
+	}
 }
 
 func TestTruncatedIndexRebuilt(t *testing.T) {

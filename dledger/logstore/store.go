@@ -40,6 +40,10 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// ProgressBytes is how often recovery logs its progress. Default 256 MiB.
 	ProgressBytes int64
+	// ScanAll makes Open check every entry of every file (headers, both
+	// checksums, index slots) instead of starting at the third-from-last
+	// file as Java does: an fsck, slow on a large log.
+	ScanAll bool
 	// Logger receives recovery, truncation and retention events. Default no-op.
 	Logger *zap.Logger
 }
