@@ -442,11 +442,11 @@ func (s *MessageStore) DeleteTopics(topics []string) int {
 		qs := s.cqTable[t]
 		delete(s.cqTable, t)
 		s.cqMu.Unlock()
-		s.putMu.Lock()
+		s.putState.Lock()
 		for id := range qs {
-			delete(s.queueOffsets, queueKey{t, id})
+			delete(s.putState.queueOffsets, queueKey{t, id})
 		}
-		s.putMu.Unlock()
+		s.putState.Unlock()
 		for _, cq := range qs {
 			if err := cq.destroy(); err != nil {
 				s.logger.Warn("delete consume queue", zap.String("topic", t), zap.Error(err))

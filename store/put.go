@@ -68,15 +68,15 @@ func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message) Pu
 	consumes := tx == TransactionNotType || tx == TransactionCommitType
 	key := queueKey{m.Topic, m.QueueID}
 
-	s.putMu.Lock()
+	s.putState.Lock()
 	now := s.cfg.Now().UnixMilli()
-	if now < s.lastStoreTs {
-		now = s.lastStoreTs
+	if now < s.putState.lastStoreTs {
+		now = s.putState.lastStoreTs
 	}
-	s.lastStoreTs = now
+	s.putState.lastStoreTs = now
 	var qo int64
 	if consumes {
-		qo = s.queueOffsets[key]
+		qo = s.putState.queueOffsets[key]
 	}
 	for p, i := 0, int64(0); p < len(buf); i++ {
 		rec := buf[p:]
@@ -88,9 +88,9 @@ func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message) Pu
 	}
 	first, end, err := s.cl.append(buf, now)
 	if err == nil && consumes {
-		s.queueOffsets[key] = qo + int64(n)
+		s.putState.queueOffsets[key] = qo + int64(n)
 	}
-	s.putMu.Unlock()
+	s.putState.Unlock()
 	if err != nil {
 		if errors.Is(err, ErrMalformed) {
 			return s.putFailed(MessageIllegal, err)

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/rmqd/rmqd/internal/vfs"
 )
 
 // storeStats is RocketMQ's StoreStatsService: counters on the hot path
@@ -168,7 +170,7 @@ func (s *MessageStore) RuntimeInfo() map[string]string {
 	m["commitLogDiskRatio"] = fmt.Sprintf("%v", ratio)
 	m["consumeQueueDiskRatio"] = fmt.Sprintf("%v", s.cfg.DiskUsedRatio(s.cfg.RootDir))
 	total, free := uint64(0), uint64(0)
-	if s.cfg.DiskUsedRatio != nil {
+	if s.cfg.FS == vfs.Default {
 		total, free = osDiskCapacity(s.cfg.CommitLogDir)
 	}
 	m["commitLogDirCapacity"] = fmt.Sprintf("Total : %s, Free : %s.", humanBytes(total), humanBytes(free))

@@ -28,12 +28,16 @@ type MessageStore struct {
 	ckpt      *checkpoint
 	lock      vfs.File
 
-	// putMu is the put lock: queue offsets, store timestamps and commitlog
-	// placement happen under it, so commitlog order is queue-offset order.
-	putMu sync.Mutex
-	// queueOffsets is the topicQueueTable: next queue offset per queue (putMu).
-	queueOffsets map[queueKey]int64
-	lastStoreTs  int64 // putMu: store timestamps never go backwards
+	// putState is the put lock and what it guards: queue offsets, store
+	// timestamps and commitlog placement happen under it, so commitlog order
+	// is queue-offset order. The commitlog's pending buffer is guarded by it too.
+	putState struct {
+		sync.Mutex
+		// queueOffsets is the topicQueueTable: next queue offset per queue.
+		queueOffsets map[queueKey]int64
+		// lastStoreTs: store timestamps never go backwards.
+		lastStoreTs int64
+	}
 
 	cqMu    sync.RWMutex
 	cqTable map[string]map[int32]*consumeQueue
@@ -180,15 +184,15 @@ func Open(cfg Config) (*MessageStore, error) {
 		return nil, err
 	}
 	s := &MessageStore{
-		cfg:          cfg,
-		logger:       cfg.Logger,
-		storeHost:    host,
-		queueOffsets: map[queueKey]int64{},
-		cqTable:      map[string]map[int32]*consumeQueue{},
-		dispatchCh:   make(chan struct{}, 1),
-		delayLevels:  levels,
-		stopCh:       make(chan struct{}),
+		cfg:         cfg,
+		logger:      cfg.Logger,
+		storeHost:   host,
+		cqTable:     map[string]map[int32]*consumeQueue{},
+		dispatchCh:  make(chan struct{}, 1),
+		delayLevels: levels,
+		stopCh:      make(chan struct{}),
 	}
+	s.putState.queueOffsets = map[queueKey]int64{}
 	s.dispatchDone.ch = make(chan struct{})
 	s.stats.boot = time.Now()
 	s.bufPool.New = func() any { b := make([]byte, 0, 4096); return &b }
@@ -209,7 +213,7 @@ func Open(cfg Config) (*MessageStore, error) {
 	if s.ckpt, err = openCheckpoint(fs, filepath.Join(cfg.RootDir, "checkpoint")); err != nil {
 		return nil, err
 	}
-	s.classic = newClassicLog(&s.cfg, cfg.CommitLogDir, &s.putMu)
+	s.classic = newClassicLog(&s.cfg, cfg.CommitLogDir, &s.putState.Mutex)
 	s.cl = s.classic
 	if err := s.classic.files.load(); err != nil {
 		return nil, err
@@ -222,7 +226,7 @@ func Open(cfg Config) (*MessageStore, error) {
 		return nil, err
 	}
 	s.classic.setEnd(end, lastTs)
-	s.lastStoreTs = lastTs
+	s.putState.lastStoreTs = lastTs
 	minPhy := s.cl.minOffset()
 	var cqMaxPhy int64 = minPhy
 	for _, cq := range s.allQueues() {
@@ -256,7 +260,7 @@ func Open(cfg Config) (*MessageStore, error) {
 		return nil, err
 	}
 	for _, cq := range s.allQueues() {
-		s.queueOffsets[queueKey{cq.topic, cq.queueID}] = cq.maxOffset.Load()
+		s.putState.queueOffsets[queueKey{cq.topic, cq.queueID}] = cq.maxOffset.Load()
 	}
 	s.cl.setNotify(s.wakeDispatcher)
 	// abort: present while running.
@@ -269,7 +273,7 @@ func Open(cfg Config) (*MessageStore, error) {
 		return nil, err
 	}
 	s.logger.Info("store opened", zap.Bool("lastExitOK", lastExitOK), zap.Int64("minPhyOffset", minPhy),
-		zap.Int64("maxPhyOffset", end), zap.Int64("redispatchedFrom", from), zap.Int("queues", len(s.queueOffsets)))
+		zap.Int64("maxPhyOffset", end), zap.Int64("redispatchedFrom", from), zap.Int("queues", len(s.putState.queueOffsets)))
 	ok = true
 	return s, nil
 }
@@ -474,8 +478,8 @@ func (s *MessageStore) Shutdown() error {
 		close(s.stopCh)
 		s.wg.Wait()
 	}
-	s.putMu.Lock() // no put is in the middle of append
-	s.putMu.Unlock()
+	s.putState.Lock() // no put is in the middle of append
+	s.putState.Unlock()
 	err := s.cl.flush()
 	if derr := s.dispatchUntil(s.cl.confirmOffset()); err == nil {
 		err = derr
