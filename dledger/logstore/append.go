@@ -27,9 +27,9 @@ type placement struct {
 //     whose log starts later, or after a reset);
 //   - entries[0].Index == FirstIndex replaces the whole log;
 //   - FirstIndex < entries[0].Index <= LastIndex truncates the conflicting
-//     suffix first. Truncation zeroes the removed bytes and fsyncs before the
-//     new entries are written (the only Append that fsyncs; it is rare), so
-//     a crash can never join old and new entries into one log;
+//     suffix first. Truncation removes and zeroes the old suffix and fsyncs
+//     before the new entries are written, so a crash can never join old and
+//     new entries into one log;
 //   - Magic 0 is stored as 1 (normal);
 //   - Append does not fsync (call Sync), except when it truncates and when
 //     it rolls into a new data file (see the package doc).
@@ -167,7 +167,8 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 	cur := int64(-1)
 	segStart := 0
 	var segOff int64
-	add := func(at int64, b []byte) {
+	// start begins a new segment unless at continues the current one.
+	start := func(at int64) {
 		fstart := at - at%fs
 		if fstart != cur || segOff+int64(len(s.wbuf)-segStart) != at-fstart {
 			if cur >= 0 && len(s.wbuf) > segStart {
@@ -180,12 +181,12 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 		e := &entries[i]
 		pl := places[i]
 		if pl.padAt >= 0 {
-			add(pl.padAt, nil)
+			start(pl.padAt)
 			var blank [MinBlank]byte
 			putBlank(blank[:], pl.padLen)
 			s.wbuf = append(s.wbuf, blank[:]...)
 		}
-		add(pl.pos, nil)
+		start(pl.pos)
 		n := len(s.wbuf)
 		s.wbuf = append(s.wbuf, make([]byte, HeaderSize)...)
 		putHeader(s.wbuf[n:], e, BodyCRC(e.Body))

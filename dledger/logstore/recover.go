@@ -497,6 +497,9 @@ func (rc *recovery) flushSlots() error {
 func (rc *recovery) checkTail(stopPos int64, reason string) error {
 	fs := rc.s.cfg.DataFileSize
 	f := fileAt(rc.data, fs, stopPos)
+	if f == nil { // cannot happen: a stop is always inside a file
+		f = rc.data[len(rc.data)-1]
+	}
 	limit := rc.data[len(rc.data)-1].start + fs
 	p, h, ok, err := rc.findValid(stopPos, stopPos+1, rc.last, limit, true)
 	if err != nil {
