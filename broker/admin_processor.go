@@ -781,6 +781,9 @@ func (b *Broker) handleResetOffset(_ remoting.Conn, req *remoting.RemotingComman
 	if len(conns) == 0 {
 		return respond(protocol.ConsumerNotOnline, fmt.Sprintf("Consumer not online, so can not reset offset, Group: %s Topic: %s Timestamp: %d", h.Group, h.Topic, h.Timestamp))
 	}
+	for q, off := range offsets {
+		b.resets.add(h.Group, h.Topic, q, off)
+	}
 	for _, c := range conns {
 		push := b.newRequest(protocol.ResetConsumerClientOffset, map[string]string{
 			"topic": h.Topic, "group": h.Group, "timestamp": strconv.FormatInt(h.Timestamp, 10), "isForce": strconv.FormatBool(h.IsForce),

@@ -107,6 +107,7 @@ type Broker struct {
 	locks      *lockManager
 	holds      *pullHoldService
 	stats      *brokerStats
+	resets     pendingResets
 	extensions []Extension
 	sendHooks  []SendHook
 

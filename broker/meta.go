@@ -2,6 +2,8 @@ package broker
 
 import (
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/rmqd/rmqd/metadata"
 	"github.com/rmqd/rmqd/protocol"
@@ -70,6 +72,9 @@ func (b *Broker) putTopic(tc metadata.TopicConfig) error {
 // offset — after PULL_OFFSET_MOVED — replaces it; otherwise the consumer
 // would be moved back to the bad offset at every rebalance.
 func (b *Broker) commitOffset(clientAddr, group, topic string, queueID int32, offset int64) {
+	if b.resets.filter(group, topic, queueID, offset) {
+		return
+	}
 	var err error
 	if cur := b.meta.Offsets.Query(group, topic, queueID); offset < cur && cur > b.store.GetMaxOffsetInQueue(topic, queueID) {
 		err = b.meta.ResetOffsets(group, topic, map[int32]int64{queueID: offset})
@@ -80,6 +85,50 @@ func (b *Broker) commitOffset(clientAddr, group, topic string, queueID int32, of
 		b.log.Warn("commit offset failed", zap.String("group", group), zap.String("topic", topic),
 			zap.Int32("queueId", queueID), zap.Int64("offset", offset), zap.String("client", clientAddr), zap.Error(err))
 	}
+}
+
+// pendingResets remembers offsets an admin reset (INVOKE_BROKER_TO_RESET_OFFSET)
+// has just installed while the group's clients catch up. A Go client keeps
+// committing its old offsets for about 10 s after it receives
+// RESET_CONSUMER_CLIENT_OFFSET, then commits the reset value; until then (or
+// resetGrace) other commits of that queue are ignored, so the stale offsets
+// cannot undo the reset.
+type pendingResets struct {
+	mu sync.Mutex
+	m  map[queueRef]pendingReset
+}
+
+type pendingReset struct {
+	offset int64
+	until  time.Time
+}
+
+const resetGrace = 60 * time.Second
+
+func (p *pendingResets) add(group, topic string, queueID int32, offset int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[queueRef]pendingReset{}
+	}
+	p.m[queueRef{group, topic, queueID}] = pendingReset{offset, time.Now().Add(resetGrace)}
+}
+
+// filter reports whether a client commit must be ignored because of a
+// pending reset; a commit of the reset value ends the pending state.
+func (p *pendingResets) filter(group, topic string, queueID int32, offset int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := queueRef{group, topic, queueID}
+	r, ok := p.m[k]
+	if !ok {
+		return false
+	}
+	if time.Now().After(r.until) || offset == r.offset {
+		delete(p.m, k)
+		return false
+	}
+	return true
 }
 
 // queryOffset returns the committed offset, or -1.

@@ -100,10 +100,7 @@ func (b *Broker) handleGetEarliestMsgStoretime(_ remoting.Conn, req *remoting.Re
 	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
-	ts := b.store.GetEarliestMessageTime(h.Topic, h.QueueID)
-	if ts < 0 {
-		return respond(protocol.SystemError, fmt.Sprintf("no message in queue %s:%d", h.Topic, h.QueueID))
-	}
+	ts := b.store.GetEarliestMessageTime(h.Topic, h.QueueID) // -1 for an empty queue, as Java answers
 	resp := respond(protocol.Success, "")
 	resp.ExtFields = protocol.EncodeHeader(&protocol.EarliestMsgStoretimeResponseHeader{Timestamp: ts})
 	return resp

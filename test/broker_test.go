@@ -787,3 +787,36 @@ func TestRequestReply(t *testing.T) {
 		t.Fatalf("reply body %q", reply.Body)
 	}
 }
+
+// TestResetOffsetByTime: INVOKE_BROKER_TO_RESET_OFFSET (mqadmin
+// resetOffsetByTime) rewinds an online Go consumer, which consumes again.
+func TestResetOffsetByTime(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, nil)
+	const topic, group = "ResetTopic", "resetGroup"
+	c.createTopic(t, topic, 1)
+	col := newCollector()
+	c.startPushConsumer(t, group, topic, "*", false, col)
+	p := c.newProducer(t)
+	const n = 5
+	for i := 0; i < n; i++ {
+		if _, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte("r"+strconv.Itoa(i)))); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	committed := func() string {
+		r := c.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": "0"}, nil)
+		return r.ExtFields["offset"]
+	}
+	eventually(t, 40*time.Second, "consumed and committed", func() bool { return col.count() == n && committed() == strconv.Itoa(n) })
+	r := c.brokerRequest(protocol.InvokeBrokerToResetOffset, map[string]string{"topic": topic, "group": group, "timestamp": "0", "isForce": "true"}, nil)
+	if r.Code != protocol.Success || !strings.Contains(string(r.Body), `"queueId":0,"topic":"ResetTopic"}:0`) {
+		t.Fatalf("reset: %d %q %s", r.Code, r.Remark, r.Body)
+	}
+	eventually(t, 60*time.Second, "messages consumed again", func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		return col.dups >= n
+	})
+	eventually(t, 20*time.Second, "offset committed again", func() bool { return committed() == strconv.Itoa(n) })
+}
