@@ -304,11 +304,17 @@ func (p *jsonParser) integer(lo, hi int64) (int64, error) {
 			return 0, p.errorf("number is not an integer")
 		}
 	}
-	if p.i-digits > 19 {
+	if p.i-digits > 10 { // beyond every int32
 		return 0, p.errorf("number out of range")
 	}
-	v, err := strconv.ParseInt(aliasString(p.b[start:p.i]), 10, 64)
-	if err != nil || v < lo || v > hi {
+	var v int64
+	for _, c := range p.b[digits:p.i] {
+		v = v*10 + int64(c-'0')
+	}
+	if digits > start {
+		v = -v
+	}
+	if v < lo || v > hi {
 		return 0, p.errorf("number out of range")
 	}
 	return v, nil
