@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -270,15 +271,27 @@ func (s *indexService) writable() *indexFile {
 	return nil
 }
 
-// writePending writes queued entries, dirty slots and the header of the
-// writable file (mu held for writing).
+// writePending writes the queued entries of the writable file (mu held for
+// writing, once per dispatch round): queries read entries from the file and
+// slots from memory. Slots and the header reach the file in sync, so the
+// durable header never claims entries whose slots are not on disk; after a
+// crash indexing resumes from that header and rewrites the rest.
 func (s *indexService) writePending() error {
-	if f := s.writable(); f != nil {
-		return s.writePendingFile(f)
+	f := s.writable()
+	if f == nil || len(f.pendEntries) == 0 {
+		return nil
 	}
+	if _, err := f.file.WriteAt(f.pendEntries, f.entryPos(f.pendFrom)); err != nil {
+		return err
+	}
+	f.pendEntries = f.pendEntries[:0]
+	f.pendFrom = f.indexCount
 	return nil
 }
 
+// writePendingFile writes entries, dirty slots and the header (mu held).
+// Dirty slots are sorted and written in runs: slots less than 64 apart
+// share one WriteAt.
 func (s *indexService) writePendingFile(f *indexFile) error {
 	if len(f.pendEntries) > 0 {
 		if _, err := f.file.WriteAt(f.pendEntries, f.entryPos(f.pendFrom)); err != nil {
@@ -287,30 +300,42 @@ func (s *indexService) writePendingFile(f *indexFile) error {
 		f.pendEntries = f.pendEntries[:0]
 		f.pendFrom = f.indexCount
 	}
-	var b [4]byte
-	for _, slot := range f.dirtySlots {
-		binary.BigEndian.PutUint32(b[:], uint32(f.slots[slot]))
-		if _, err := f.file.WriteAt(b[:], f.slotPos(slot)); err != nil {
+	slices.Sort(f.dirtySlots)
+	dirty := slices.Compact(f.dirtySlots)
+	var run []byte
+	for i := 0; i < len(dirty); {
+		j := i + 1
+		for j < len(dirty) && dirty[j]-dirty[j-1] < 64 {
+			j++
+		}
+		run = run[:0]
+		for slot := dirty[i]; slot <= dirty[j-1]; slot++ {
+			run = binary.BigEndian.AppendUint32(run, uint32(f.slots[slot]))
+		}
+		if _, err := f.file.WriteAt(run, f.slotPos(dirty[i])); err != nil {
 			return err
 		}
+		i = j
 	}
 	f.dirtySlots = f.dirtySlots[:0]
 	_, err := f.file.WriteAt(f.headerBytes(), 0)
 	return err
 }
 
-// sync fsyncs the writable file if it changed.
+// sync writes slots and header of the writable file and fsyncs it.
 func (s *indexService) sync() error {
-	s.mu.RLock()
+	s.mu.Lock()
 	f := s.writable()
-	dirty := f != nil && f.dirty
-	s.mu.RUnlock()
-	if !dirty {
+	if f == nil || !f.dirty {
+		s.mu.Unlock()
 		return nil
 	}
-	s.mu.Lock()
 	f.dirty = false
+	err := s.writePendingFile(f)
 	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	return f.file.Sync()
 }
 
