@@ -118,10 +118,12 @@ func (a *admin) consumerConnectionOf(group, addr string) (*consumerConnection, e
 
 // allocation asks every client of the group, through the broker, which
 // queues it holds (GET_CONSUMER_RUNNING_INFO) and maps queue -> client IP.
-func (a *admin) allocation(group string) map[messageQueue]string {
+// Failures are warnings: the column then shows N/A, as in Java.
+func (a *admin) allocation(e *env, group string) map[messageQueue]string {
 	out := map[messageQueue]string{}
 	r, err := a.groupRoute(group)
 	if err != nil {
+		e.warnf("client IPs: %v", err)
 		return out
 	}
 	refs := routeAddrs(r, "")
@@ -130,18 +132,25 @@ func (a *admin) allocation(group string) map[messageQueue]string {
 	}
 	cc, err := a.consumerConnectionOf(group, refs[0].addr)
 	if err != nil {
+		e.warnf("client IPs: %v", err)
 		return out
 	}
 	for _, conn := range cc.ConnectionSet {
 		ext := map[string]string{"consumerGroup": group, "clientId": conn.ClientID, "jstackEnable": "false"}
 		resp, err := a.call(refs[0].addr, protocol.GetConsumerRunningInfo, ext, nil)
 		if err != nil {
+			e.warnf("client IPs: running info of %s: %v", conn.ClientID, err)
+			continue
+		}
+		if len(resp.Body) == 0 {
+			e.warnf("client IPs: client %s sent no running info (%s)", conn.ClientID, oneLine(resp.Remark))
 			continue
 		}
 		var info struct {
 			MQTable map[string]json.RawMessage `json:"mqTable"`
 		}
-		if decodeBody(resp.Body, &info) != nil {
+		if err := decodeBody(resp.Body, &info); err != nil {
+			e.warnf("client IPs: running info of %s: %v", conn.ClientID, err)
 			continue
 		}
 		ip, _, _ := strings.Cut(conn.ClientID, "@")
@@ -179,7 +188,7 @@ func setupConsumerProgress(f *flagSet) func(*env) error {
 		}
 		var alloc map[messageQueue]string
 		if showIP {
-			alloc = adm.allocation(group)
+			alloc = adm.allocation(e, group)
 			e.printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s %-20s %-20s%s\n",
 				"#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Client IP", "#Diff", "#Inflight", "#LastTime")
 		} else {

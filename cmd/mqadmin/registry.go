@@ -114,6 +114,49 @@ func (f *flagSet) flag(short, long, usage string) *option {
 	return f.add(short, long, usage, false, false)
 }
 
+// splitAttached rewrites commons-cli's attached form "-nHOST:PORT" into
+// "-n" "HOST:PORT" for options that take a value; tokens that are option
+// values, long names (-topic, --topic) and -x=value are left alone.
+func (f *flagSet) splitAttached(args []string) []string {
+	byShort := map[string]*option{}
+	for _, o := range f.opts {
+		byShort[o.short] = o
+	}
+	out := make([]string, 0, len(args)+2)
+	skipValue := false
+	for _, a := range args {
+		if skipValue {
+			out = append(out, a)
+			skipValue = false
+			continue
+		}
+		if a == "--" || !strings.HasPrefix(a, "-") || len(a) < 2 {
+			out = append(out, a)
+			continue
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			out = append(out, a)
+			continue
+		}
+		if o := f.fs.Lookup(name); o != nil {
+			if opt, ok := o.Value.(*option); ok && opt.hasArg {
+				skipValue = true
+			}
+			out = append(out, a)
+			continue
+		}
+		if !strings.HasPrefix(a, "--") {
+			if o, ok := byShort[a[1:2]]; ok && o.hasArg {
+				out = append(out, a[:2], a[2:])
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 // env is what a running command gets: its output streams, the name-server
 // list and a lazily created admin client.
 type env struct {
@@ -208,7 +251,7 @@ func (c *command) execute(args []string, stdout, stderr io.Writer, getenv func(s
 		writef(stderr, "mqadmin %s: %s\n", c.name, msg)
 		return exit
 	}
-	if err := f.fs.Parse(args); err != nil {
+	if err := f.fs.Parse(f.splitAttached(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			c.printUsage(stdout, f)
 			return exitOK
