@@ -628,3 +628,56 @@ func TestServerInvokeFromHandlerSingleWorker(t *testing.T) {
 		}
 	}
 }
+
+func TestClientOnewayAndServerRequestsWithoutHandler(t *testing.T) {
+	checkGoroutines(t)
+	flags := make(chan int32, 1)
+	conns := make(chan Conn, 1)
+	mux := NewServeMux()
+	mux.HandleFunc(60, func(c Conn, req *RemotingCommand) *RemotingCommand {
+		flags <- req.Flag
+		conns <- c
+		return NewResponse(req, Success, "") // must not be sent: oneway
+	})
+	mux.HandleFunc(61, func(c Conn, req *RemotingCommand) *RemotingCommand { return NewResponse(req, Success, "") })
+	s := startServer(t, ServerConfig{}, mux)
+	c := newTestClient(t, ClientConfig{}) // no Handler
+	ctx := context.Background()
+	if err := c.InvokeOneway(ctx, s.Addr(), &RemotingCommand{Code: 60}); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-flags; f&FlagOneway == 0 {
+		t.Fatalf("oneway bit not set: flag %d", f)
+	}
+	sc := <-conns
+	// A server request to a client without Handler is dropped: Invoke times out.
+	if _, err := sc.Invoke(ctx, &RemotingCommand{Code: 62}, 100*time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("invoke without client handler: %v", err)
+	}
+	// The connection is still fine.
+	if _, err := c.InvokeSync(ctx, s.Addr(), &RemotingCommand{Code: 61}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.InvokeSync(ctx, s.Addr(), &RemotingCommand{Code: 61, Flag: FlagResponse}, time.Second); !errors.Is(err, ErrNotRequest) {
+		t.Fatalf("response as request: %v", err)
+	}
+}
+
+func TestClientRejectsOversizedFrame(t *testing.T) {
+	checkGoroutines(t)
+	mux := NewServeMux()
+	mux.HandleFunc(1, func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		r := NewResponse(req, Success, "")
+		r.Body = make([]byte, 2048)
+		return r
+	})
+	s := startServer(t, ServerConfig{}, mux)
+	c := newTestClient(t, ClientConfig{MaxFrameSize: 1024})
+	if _, err := c.InvokeSync(context.Background(), s.Addr(), &RemotingCommand{Code: 1}, 2*time.Second); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("oversized response: %v", err)
+	}
+	_ = c.Close()
+	if _, err := c.InvokeSync(context.Background(), s.Addr(), &RemotingCommand{Code: 1}, time.Second); !errors.Is(err, ErrClientClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
