@@ -43,7 +43,9 @@
 //
 // Every "may I write?" decision goes through IsMaster. In classic mode it is
 // brokerRole != SLAVE (Java then forces brokerId 0); DLedger mode (issue 5) replaces it
-// by the store's role. Sends, offset commits and locks on a non-master get
+// by the store's role through SetMasterFunc, and calls RoleChanged on every
+// change (master-only services start or stop, the broker re-registers).
+// Sends, offset commits and locks on a non-master get
 // SERVICE_NOT_AVAILABLE (14), which rocketmq-client-go retries elsewhere.
 package broker
 
@@ -124,11 +126,17 @@ type Broker struct {
 		v protocol.DataVersion
 	}
 
-	stopCh           chan struct{}
-	wg               sync.WaitGroup
-	started          atomic.Bool
-	shutOnce         sync.Once
+	stopCh   chan struct{}
+	wg       sync.WaitGroup
+	started  atomic.Bool
+	shutOnce sync.Once
+
+	masterFunc atomic.Pointer[func() bool] // nil: classic brokerRole
+
+	// roleMu serializes starting and stopping the master-only services.
+	roleMu           sync.Mutex
 	masterServicesOn bool
+	stopped          bool
 }
 
 // New validates cfg and builds a broker; nothing is opened or started.
@@ -304,6 +312,9 @@ func (b *Broker) Start() error {
 func (b *Broker) Shutdown() {
 	b.shutOnce.Do(func() {
 		close(b.stopCh)
+		b.roleMu.Lock()
+		b.stopped = true
+		b.roleMu.Unlock()
 		if b.registrar != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			if err := b.registrar.Close(ctx); err != nil {
@@ -342,7 +353,9 @@ func (b *Broker) stopServers() {
 }
 
 func (b *Broker) startMasterServices() {
-	if b.masterServicesOn {
+	b.roleMu.Lock()
+	defer b.roleMu.Unlock()
+	if b.masterServicesOn || b.stopped {
 		return
 	}
 	b.masterServicesOn = true
@@ -352,6 +365,8 @@ func (b *Broker) startMasterServices() {
 }
 
 func (b *Broker) stopMasterServices() {
+	b.roleMu.Lock()
+	defer b.roleMu.Unlock()
 	if !b.masterServicesOn {
 		return
 	}
@@ -359,6 +374,32 @@ func (b *Broker) stopMasterServices() {
 	for i := len(b.extensions) - 1; i >= 0; i-- {
 		b.extensions[i].Stop()
 	}
+}
+
+// SetMasterFunc makes f the answer of IsMaster (DLedger mode: "am I the
+// Raft leader with quorum?"). Call RoleChanged whenever f's answer changes.
+func (b *Broker) SetMasterFunc(f func() bool) {
+	if f == nil {
+		b.masterFunc.Store(nil)
+		return
+	}
+	b.masterFunc.Store(&f)
+}
+
+// RoleChanged applies a change of IsMaster: master-only services are
+// started (becoming master) or stopped (stepping down), and the broker
+// re-registers with the name servers under its new broker id.
+func (b *Broker) RoleChanged() {
+	if !b.started.Load() {
+		return
+	}
+	if b.IsMaster() {
+		b.startMasterServices()
+	} else {
+		b.stopMasterServices()
+	}
+	b.log.Info("role changed", zap.Bool("master", b.IsMaster()))
+	b.triggerRegister()
 }
 
 // runEvery runs f every period until Shutdown.
@@ -486,6 +527,9 @@ func (b *Broker) GroupHasLiveLocks(group string) bool { return b.locks.groupHasL
 // commits, locks) and runs the master-only services. The one place that
 // answers the question; DLedger mode replaces its body.
 func (b *Broker) IsMaster() bool {
+	if f := b.masterFunc.Load(); f != nil {
+		return (*f)()
+	}
 	// As in Java, a broker whose brokerRole is not SLAVE is the master
 	// whatever brokerId says (Java forces brokerId to 0).
 	return b.config().BrokerRole != conf.Slave
@@ -504,7 +548,10 @@ func (b *Broker) registeredBrokerID() int64 {
 	if b.IsMaster() {
 		return protocol.MasterID
 	}
-	return int64(b.config().BrokerID)
+	if id := int64(b.config().BrokerID); id != protocol.MasterID {
+		return id
+	}
+	return 1 // a non-master never registers as the master id
 }
 
 func notMasterRemark(leader string) string {

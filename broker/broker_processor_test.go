@@ -4,6 +4,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -448,5 +449,33 @@ func TestGarbageNeverPanics(t *testing.T) {
 				}()
 			}
 		}
+	}
+}
+
+func TestRoleChange(t *testing.T) {
+	b := startTestBroker(t, nil)
+	c := &fakeConn{id: 14}
+	master := true
+	var mu sync.Mutex
+	b.SetMasterFunc(func() bool { mu.Lock(); defer mu.Unlock(); return master })
+	if r := b.processSend(c, sendReq("RoleTopic", 0, "x", nil)); r.Code != protocol.Success {
+		t.Fatalf("send as master: %d %q", r.Code, r.Remark)
+	}
+	mu.Lock()
+	master = false
+	mu.Unlock()
+	b.RoleChanged()
+	if r := b.processSend(c, sendReq("RoleTopic", 0, "x", nil)); r.Code != protocol.ServiceNotAvailable {
+		t.Fatalf("send as slave: %d", r.Code)
+	}
+	if b.registeredBrokerID() == 0 {
+		t.Fatal("a slave registers as brokerId 0")
+	}
+	mu.Lock()
+	master = true
+	mu.Unlock()
+	b.RoleChanged()
+	if r := b.processSend(c, sendReq("RoleTopic", 0, "y", nil)); r.Code != protocol.Success {
+		t.Fatalf("send as master again: %d", r.Code)
 	}
 }
