@@ -101,6 +101,11 @@ func TestScheduleServiceStartStop(t *testing.T) {
 	saved := map[int32]int64{}
 	s := newScheduleService(fs, scheduleConfig{
 		levels: testLevels(), tick: 10 * time.Millisecond, firstDelay: -1,
+		loadOffset: func(level int32) int64 {
+			mu.Lock()
+			defer mu.Unlock()
+			return saved[level]
+		},
 		saveOffsets: func(m map[int32]int64) {
 			mu.Lock()
 			for k, v := range m {
@@ -124,10 +129,15 @@ func TestScheduleServiceStartStop(t *testing.T) {
 	s.Stop()
 	s.Stop()
 	mu.Lock()
-	defer mu.Unlock()
-	if saved[1] != 1 {
-		t.Fatalf("saved offsets %v", saved)
+	level1 := saved[1]
+	mu.Unlock()
+	if level1 != 1 {
+		t.Fatalf("saved offset of level 1: %d", level1)
 	}
-	s.Start() // restartable after a role change
+	s.Start() // restartable after a role change, resuming from the saved offset
+	time.Sleep(50 * time.Millisecond)
 	s.Stop()
+	if n := len(fs.messages("Real", 0)); n != 1 {
+		t.Fatalf("delivered %d times", n)
+	}
 }
