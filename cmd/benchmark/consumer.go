@@ -79,8 +79,7 @@ func consume(o *consumerOpts) (*Result, error) {
 		stats[i] = &queueStats{}
 	}
 	cpu := startCPU(o.pids)
-	stopProgress := make(chan struct{})
-	go progress("consume", stopProgress, func() snapshot {
+	stopProgress := startProgress("consume", func() snapshot {
 		var s snapshot
 		for _, st := range stats {
 			s.count += st.hist.Count()
@@ -103,7 +102,7 @@ func consume(o *consumerOpts) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	close(stopProgress)
+	stopProgress()
 
 	var all benchkit.Histogram
 	var bytes uint64

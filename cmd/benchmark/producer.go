@@ -163,8 +163,7 @@ func produceOwn(o *producerOpts) (*Result, error) {
 		stats[i] = &producerStats{}
 	}
 	cpu := startCPU(o.pids)
-	stopProgress := make(chan struct{})
-	go progress("send", stopProgress, snapOf(stats, &p.errs, o.size))
+	stopProgress := startProgress("send", snapOf(stats, &p.errs, o.size))
 	start := time.Now()
 	timer := time.AfterFunc(o.duration(), func() { p.stop.Store(true) })
 	defer timer.Stop()
@@ -182,7 +181,7 @@ func produceOwn(o *producerOpts) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	close(stopProgress)
+	stopProgress()
 	res := newResult(o, "rmqd")
 	finishProducer(res, stats, &p.errs, elapsed, o.size)
 	cpu.finish(res, res.Sent)

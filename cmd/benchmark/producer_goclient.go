@@ -57,8 +57,7 @@ func produceGoClient(o *producerOpts) (*Result, error) {
 	var errs errorLog
 	var stop atomic.Bool
 	cpu := startCPU(o.pids)
-	stopProgress := make(chan struct{})
-	go progress("send", stopProgress, snapOf(stats, &errs, o.size))
+	stopProgress := startProgress("send", snapOf(stats, &errs, o.size))
 	start := time.Now()
 	timer := time.AfterFunc(o.duration(), func() { stop.Store(true) })
 	defer timer.Stop()
@@ -117,7 +116,7 @@ func produceGoClient(o *producerOpts) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	close(stopProgress)
+	stopProgress()
 	res := newResult(o, "rocketmq-client-go")
 	finishProducer(res, stats, &errs, elapsed, o.size)
 	cpu.finish(res, res.Sent)

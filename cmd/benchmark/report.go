@@ -131,29 +131,51 @@ type snapshot struct {
 	errors int64
 }
 
-// progress prints one line a second to stderr until stop is closed.
+// progress prints one line a second to stderr until stop is closed, and a
+// last line for the part of a second before stop.
 func progress(label string, stop <-chan struct{}, snap func() snapshot) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	start := time.Now()
 	prev := snap()
 	prevT := start
+	line := func(now time.Time) {
+		s := snap()
+		dt := now.Sub(prevT).Seconds()
+		n := s.count - prev.count
+		avg := 0.0
+		if n > 0 {
+			avg = float64(s.sumUs-prev.sumUs) / float64(n) / 1000
+		}
+		fmt.Fprintf(os.Stderr, "[%4.1fs] %s %8.0f msgs/s %8.2f MB/s  avg %s %.3f ms  errors %d\n",
+			now.Sub(start).Seconds(), label, float64(n)/dt, float64(s.bytes-prev.bytes)/dt/1e6, latencyWord(label), avg, s.errors)
+		prev, prevT = s, now
+	}
 	for {
 		select {
 		case <-stop:
+			if now := time.Now(); now.Sub(prevT) > 100*time.Millisecond {
+				line(now)
+			}
 			return
 		case now := <-t.C:
-			s := snap()
-			dt := now.Sub(prevT).Seconds()
-			n := s.count - prev.count
-			avg := 0.0
-			if n > 0 {
-				avg = float64(s.sumUs-prev.sumUs) / float64(n) / 1000
-			}
-			fmt.Fprintf(os.Stderr, "[%4.0fs] %s %8.0f msgs/s %8.2f MB/s  avg %s %.3f ms  errors %d\n",
-				now.Sub(start).Seconds(), label, float64(n)/dt, float64(s.bytes-prev.bytes)/dt/1e6, latencyWord(label), avg, s.errors)
-			prev, prevT = s, now
+			line(now)
 		}
+	}
+}
+
+// startProgress runs progress on its own goroutine; the returned function
+// stops it and waits for its last line.
+func startProgress(label string, snap func() snapshot) (stop func()) {
+	stopCh := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		progress(label, stopCh, snap)
+	}()
+	return func() {
+		close(stopCh)
+		<-done
 	}
 }
 

@@ -110,7 +110,8 @@ func (h *Histogram) Merge(o *Histogram) {
 
 // Quantile returns the value at quantile q (0 < q ≤ 1), µs: the upper
 // bound of the bucket holding the ceil(q·count)-th smallest value, capped
-// at Max. It returns 0 for an empty histogram.
+// at Max (the overflow bucket reports Max). It returns 0 for an empty
+// histogram.
 func (h *Histogram) Quantile(q float64) uint64 {
 	n := h.count.Load()
 	if n == 0 {
@@ -127,11 +128,11 @@ func (h *Histogram) Quantile(q float64) uint64 {
 	for i := range h.buckets {
 		seen += h.buckets[i].Load()
 		if seen >= rank {
-			v := bucketHigh(i)
-			if m := h.max.Load(); v > m {
-				v = m
+			m := h.max.Load()
+			if v := bucketHigh(i); v < m && i < numBuckets-1 {
+				return v
 			}
-			return v
+			return m // the overflow bucket, or a bucket wider than the data
 		}
 	}
 	return h.max.Load()
