@@ -9,10 +9,17 @@
 // drop / duplicate probabilities, delivery delay (reordering), proposal,
 // crash, mid-Ready crash, partition and transfer rates.
 //
+// Storage: a third of the seeds run on the real file store
+// (dledger/logstore, Java DLedger's format) over a crashable vfs.MemFS with
+// small data and index files (file rolls and end-of-file padding); the rest
+// on dledger.MemoryStorage.
+//
 // Faults: message loss, duplication and reordering; partitions into random
 // groups or isolating one node; crashes — in sync mode a crash is a power
-// loss (MemoryStorage.CrashCopy keeps only synced entries), in async mode a
-// process crash (everything written survives) — either between steps or in
+// loss (MemoryStorage.CrashCopy keeps only synced entries; MemFS.CrashClone
+// keeps synced bytes plus a random torn share of the rest, which recovery
+// must cut at the last valid entry), in async mode a process crash
+// (everything written survives) — either between steps or in
 // the middle of handling a Ready (before persisting, after the hard state,
 // after the append, after the sync); restarts recover from storage;
 // leadership transfers. Proposals use an append hook that writes the entry's

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/rmqd/rmqd/dledger"
+	"github.com/rmqd/rmqd/dledger/logstore"
+	"github.com/rmqd/rmqd/internal/vfs"
 	"go.uber.org/zap"
 )
 
@@ -27,6 +29,7 @@ type Options struct {
 	MaxMsgEntries int
 	MaxMsgBytes   int64
 	FileSize      int64
+	FileStore     bool // run on dledger/logstore over a crashable vfs.MemFS (else MemoryStorage)
 	Preferred     string
 	DropProb      float64
 	DupProb       float64
@@ -57,6 +60,10 @@ func Randomize(seed uint64) Options {
 	}
 	if r.IntN(2) == 0 {
 		o.FileSize = 256 + int64(r.IntN(512))
+	}
+	if r.IntN(3) == 0 {
+		o.FileStore = true
+		o.FileSize = 4096 + int64(r.IntN(4096))
 	}
 	if r.IntN(3) == 0 {
 		o.Preferred = "n1"
@@ -122,7 +129,9 @@ type entryKey struct {
 type node struct {
 	id      string
 	core    *dledger.Core
-	store   *dledger.MemoryStorage
+	store   dledger.LogStorage
+	mem     *dledger.MemoryStorage // MemoryStorage runs
+	fs      *vfs.MemFS             // file store runs
 	up      bool
 	commit  int64
 	role    dledger.Role
@@ -165,7 +174,12 @@ func New(o Options) *Sim {
 		s.ids = append(s.ids, fmt.Sprintf("n%d", i))
 	}
 	for _, id := range s.ids {
-		n := &node{id: id, store: dledger.NewMemoryStorage(o.FileSize), commit: -1}
+		n := &node{id: id, commit: -1}
+		if o.FileStore {
+			n.fs = vfs.NewMem()
+		} else {
+			n.mem = dledger.NewMemoryStorage(o.FileSize)
+		}
 		s.nodes[id] = n
 		s.start(n)
 	}
@@ -183,6 +197,17 @@ func (s *Sim) coreConfig(n *node) dledger.CoreConfig {
 }
 
 func (s *Sim) start(n *node) {
+	if n.fs != nil {
+		ls, err := logstore.Open(n.fs, "dledger-"+n.id, logstore.Config{DataFileSize: s.o.FileSize,
+			IndexFileSize: 32 * 64, CheckpointInterval: -1})
+		if err != nil {
+			s.fail("open log store of %s: %v", n.id, err)
+			return
+		}
+		n.store = ls
+	} else {
+		n.store = n.mem
+	}
 	c, err := dledger.NewCore(s.coreConfig(n))
 	if err != nil {
 		s.fail("start %s: %v", n.id, err)
@@ -191,7 +216,14 @@ func (s *Sim) start(n *node) {
 	n.core, n.up, n.role = c, true, dledger.RoleFollower
 	n.commit = c.CommitIndex()
 	n.prefix = n.prefix[:0]
-	s.hashEntries(n, n.store.Snapshot())
+	if last := n.store.LastIndex(); last >= 0 {
+		ents, err := n.store.Entries(max(n.store.FirstIndex(), 0), last+1, 1<<62)
+		if err != nil {
+			s.fail("%s: read log after restart: %v", n.id, err)
+			return
+		}
+		s.hashEntries(n, ents)
+	}
 	// The recovered commit hint must agree with what the group committed.
 	s.checkCommitted(n, -1, n.commit)
 }
@@ -334,10 +366,17 @@ func (s *Sim) chaos() {
 func (s *Sim) crash(n *node) {
 	s.event("crash %s (sync=%v)", n.id, s.o.SyncMode)
 	s.res.Crashes++
-	if s.o.SyncMode {
-		n.store = n.store.CrashCopy() // power loss: unsynced entries vanish
-	} else {
-		n.store = n.store.Copy() // process crash: the page cache survives
+	switch {
+	case n.fs != nil && s.o.SyncMode:
+		n.fs = n.fs.CrashClone(s.rng) // power loss: synced data plus a torn share of the rest
+		_ = n.store.Close()
+	case n.fs != nil:
+		n.fs = n.fs.ProcessCrashClone() // process crash: the page cache survives
+		_ = n.store.Close()
+	case s.o.SyncMode:
+		n.mem = n.mem.CrashCopy() // power loss: unsynced entries vanish
+	default:
+		n.mem = n.mem.Copy() // process crash: the page cache survives
 	}
 	n.up, n.core, n.pending = false, nil, nil
 }
