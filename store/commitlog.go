@@ -78,7 +78,8 @@ type classicLog struct {
 	writing atomic.Bool
 	writeMu struct {
 		sync.Mutex
-		done chan struct{} // closed after every written batch
+		done  chan struct{} // closed after a written batch if taken
+		taken bool          // someone waits on done
 	}
 	written atomic.Int64 // bytes [0, written) are readable
 	// writtenTs is the STORETIMESTAMP of the last written record.
@@ -243,8 +244,16 @@ func (l *classicLog) writeUpTo(end int64) error {
 		if errp := l.failed.Load(); errp != nil {
 			return *errp
 		}
+		if l.writing.CompareAndSwap(false, true) {
+			l.writeBatches()
+			continue
+		}
+		// Another goroutine writes: wait for its next batch. Mark the
+		// channel taken first, then look again (the writer decides whether
+		// to close it under the same lock, after publishing written).
 		l.writeMu.Lock()
 		done := l.writeMu.done
+		l.writeMu.taken = true
 		l.writeMu.Unlock()
 		if l.written.Load() >= end {
 			return nil
@@ -276,8 +285,11 @@ func (l *classicLog) writeBatches() {
 			l.spare = b
 			err := l.writeBatch(b, target)
 			l.writeMu.Lock()
-			close(l.writeMu.done)
-			l.writeMu.done = make(chan struct{})
+			if l.writeMu.taken { // nobody waits: keep the channel (no allocation)
+				close(l.writeMu.done)
+				l.writeMu.done = make(chan struct{})
+				l.writeMu.taken = false
+			}
 			l.writeMu.Unlock()
 			if err != nil {
 				break
@@ -299,8 +311,8 @@ func (l *classicLog) writeBatch(b *writeBatch, target int64) error {
 		return *errp
 	}
 	for _, s := range b.segs {
-		if _, err := s.file.file.WriteAt(s.data, s.pos); err != nil {
-			err = fmt.Errorf("store: commitlog write at %d: %w", s.file.from+s.pos, err)
+		if _, werr := s.file.file.WriteAt(s.data, s.pos); werr != nil {
+			err := fmt.Errorf("store: commitlog write at %d: %w", s.file.from+s.pos, werr)
 			l.failed.Store(&err)
 			l.logger.Error("commitlog write failed; store refuses writes until restarted", zap.Error(err))
 			return err
