@@ -9,7 +9,7 @@
 // drop / duplicate probabilities, delivery delay (reordering), proposal,
 // crash, mid-Ready crash, partition and transfer rates.
 //
-// Storage: a third of the seeds run on the real file store
+// Storage: a quarter of the seeds run on the real file store
 // (dledger/logstore, Java DLedger's format) over a crashable vfs.MemFS with
 // small data and index files (file rolls and end-of-file padding); the rest
 // on dledger.MemoryStorage.

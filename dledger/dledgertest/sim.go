@@ -61,7 +61,7 @@ func Randomize(seed uint64) Options {
 	if r.IntN(2) == 0 {
 		o.FileSize = 256 + int64(r.IntN(512))
 	}
-	if r.IntN(3) == 0 {
+	if r.IntN(4) == 0 {
 		o.FileStore = true
 		o.FileSize = 4096 + int64(r.IntN(4096))
 	}
