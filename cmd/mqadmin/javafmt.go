@@ -97,11 +97,21 @@ func parseTimestamp(s string, allowNow bool) (int64, error) {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return n, nil
 	}
-	t, err := time.ParseInLocation("2006-01-02#15:04:05:000", s, time.Local)
-	if err != nil {
-		return 0, usagef("bad timestamp %q: want now, epoch milliseconds or yyyy-MM-dd#HH:mm:ss:SSS", s)
+	bad := usagef("bad timestamp %q: want now, epoch milliseconds or yyyy-MM-dd#HH:mm:ss:SSS", s)
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return 0, bad
 	}
-	return t.UnixMilli(), nil
+	ms, err := strconv.Atoi(s[i+1:])
+	if err != nil || ms < 0 || ms > 999 || len(s[i+1:]) != 3 {
+		return 0, bad
+	}
+	// Go layouts only know fractions after '.' or ','.
+	t, err := time.ParseInLocation("2006-01-02#15:04:05", s[:i], time.Local)
+	if err != nil {
+		return 0, bad
+	}
+	return t.UnixMilli() + int64(ms), nil
 }
 
 // parseBool is Boolean.parseBoolean: "true" in any case is true.
