@@ -281,7 +281,7 @@ func (p *jsonParser) unescape(raw []byte) (string, error) {
 			return "", p.errorf("bad escape")
 		}
 	}
-	return string(out), nil
+	return aliasString(out), nil // out is ours and never written again
 }
 
 // integer consumes a JSON number that must be an integer in [lo, hi]
