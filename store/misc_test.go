@@ -1,0 +1,124 @@
+package store
+
+import (
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqd/rmqd/internal/vfs"
+)
+
+// TestMain fails the package when a store goroutine outlives its test.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			buf := make([]byte, 1<<20)
+			stacks := string(buf[:runtime.Stack(buf, true)])
+			leaked := ""
+			for _, g := range strings.Split(stacks, "\n\n") {
+				if strings.Contains(g, "rmqd/store.(*") && !strings.Contains(g, "TestMain") {
+					leaked = g
+				}
+			}
+			if leaked == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				println("leaked goroutine:\n" + leaked)
+				code = 1
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	os.Exit(code)
+}
+
+func TestIndexRollsAndSurvivesRestart(t *testing.T) {
+	fs := vfs.NewMem()
+	cfg := testConfig(t, fs)
+	cfg.MaxIndexNum = 40 // 2 keys + 1 uniq key per message: a new file every ~13 messages
+	cfg.MaxHashSlotNum = 16
+	s := openStore(t, cfg)
+	for i := 0; i < 100; i++ {
+		mustPut(t, s, newMsg("I", 0, i, ""))
+	}
+	waitAll(t, s)
+	names, _ := fs.ReadDir("/store/index")
+	if len(names) < 5 {
+		t.Fatalf("index files %v", names)
+	}
+	check := func(s *MessageStore) {
+		t.Helper()
+		res, _ := s.QueryMessage("I", "common", 200, 0, 1<<62)
+		if len(res.Messages) != 100 {
+			t.Fatalf("common: %d", len(res.Messages))
+		}
+		for _, k := range []string{"k0", "k13", "k99", "UNIQ00000057"} {
+			if res, _ := s.QueryMessage("I", k, 4, 0, 1<<62); len(res.Messages) != 1 {
+				t.Fatalf("%s: %d", k, len(res.Messages))
+			}
+		}
+	}
+	check(s)
+	crashed := fs.ProcessCrashClone()
+	s.Shutdown()
+	s2 := reopen(t, cfg, fs)
+	check(s2)
+	s2.Shutdown()
+	s3 := reopen(t, cfg, crashed)
+	check(s3)
+	s3.Shutdown()
+}
+
+func TestScheduleTopicTagsCodeIsDeliveryTime(t *testing.T) {
+	cfg := testConfig(t, vfs.NewMem())
+	s := openStore(t, cfg)
+	defer s.Shutdown()
+	m := newMsg(ScheduleTopic, 1, 0, "TagA")
+	m.SetDelayTimeLevel(2) // 5s
+	r := mustPut(t, s, m)
+	waitAll(t, s)
+	units, err := s.GetConsumeQueueUnits(ScheduleTopic, 1, 0, 10)
+	if err != nil || len(units) != 1 {
+		t.Fatalf("%v %v", units, err)
+	}
+	if units[0].TagsCode != r.StoreTimestamp+5000 || units[0].CommitLogOffset != r.WroteOffset || units[0].Size != r.WroteBytes {
+		t.Fatalf("unit %+v, stored at %d", units[0], r.StoreTimestamp)
+	}
+}
+
+func TestDeleteTopics(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openStore(t, testConfig(t, fs))
+	defer s.Shutdown()
+	for i := 0; i < 6; i++ {
+		mustPut(t, s, newMsg("Gone", int32(i%2), i, ""))
+		mustPut(t, s, newMsg("Kept", 0, i, ""))
+	}
+	waitAll(t, s)
+	if n := s.DeleteTopics([]string{"Gone"}); n != 2 {
+		t.Fatalf("deleted %d queues", n)
+	}
+	if vfs.Exists(fs, "/store/consumequeue/Gone") {
+		t.Fatal("consume queue directory left")
+	}
+	if r := s.GetMessage("g", "Gone", 0, 0, 32, 0, nil); r.Status != NoMatchedLogicQueue {
+		t.Fatalf("%v", r.Status)
+	}
+	if _, ok := s.Topics()["Kept"]; !ok {
+		t.Fatal("Kept missing")
+	}
+	// The topic can come back and starts at offset 0.
+	if r := mustPut(t, s, newMsg("Gone", 0, 9, "")); r.QueueOffset != 0 {
+		t.Fatalf("queue offset %d", r.QueueOffset)
+	}
+	waitAll(t, s)
+	if got := checkQueue(t, s, "Gone", 0); len(got) != 1 {
+		t.Fatalf("%v", got)
+	}
+}
