@@ -124,6 +124,23 @@ func TestSendPullAndAutoCreate(t *testing.T) {
 			t.Errorf("pull response lacks %s", k)
 		}
 	}
+	// SEND_MESSAGE_V2 (Java clients) and a batch with the same short keys.
+	v2 := protocol.EncodeHeader(&protocol.SendMessageRequestHeaderV2{A: "pg", B: "AutoTopic", C: "TBW102", D: 4, E: 0,
+		G: time.Now().UnixMilli(), I: store.PropertiesToString(map[string]string{"TAGS": "V2", "UNIQ_KEY": "AABB"})})
+	if r := b.processSend(c, remoting.NewRequest(protocol.SendMessageV2, v2, []byte("v2 body"))); r.Code != protocol.Success || r.ExtFields["queueId"] != "0" {
+		t.Fatalf("SEND_MESSAGE_V2: %d %q %v", r.Code, r.Remark, r.ExtFields)
+	}
+	batch := store.EncodeBatch(nil, []store.Message{{Body: []byte("b1")}, {Body: []byte("b2"), Properties: map[string]string{"KEYS": "bk"}}})
+	r = b.processSend(c, remoting.NewRequest(protocol.SendBatchMessage, v2, batch))
+	if r.Code != protocol.Success || strings.Count(r.ExtFields["msgId"], ",") != 1 || r.ExtFields["queueOffset"] != "1" {
+		t.Fatalf("batch: %d %q %v", r.Code, r.Remark, r.ExtFields)
+	}
+	waitFor(t, 5*time.Second, "dispatch", func() bool { return b.maxOffset("AutoTopic", 0) == 3 })
+	r = b.processPull(c, pullReq("g1", "AutoTopic", 0, 0, protocol.PullFlagSubscription, "*", 0), true)
+	msgs, err = store.DecodeMessages(r.Body, true)
+	if err != nil || len(msgs) != 3 || msgs[0].UniqKey() != "AABB" || string(msgs[2].Body) != "b2" || msgs[2].Property("KEYS") != "bk" || msgs[2].QueueOffset != 2 {
+		t.Fatalf("pulled %v %v", msgs, err)
+	}
 	// Without the subscription flag and without a heartbeat: 24.
 	if r := b.processPull(c, pullReq("g2", "AutoTopic", 1, 0, 0, "", 0), true); r.Code != protocol.SubscriptionNotExist {
 		t.Fatalf("pull without heartbeat: %d", r.Code)
