@@ -47,6 +47,11 @@ func runConsumer(args []string) error {
 	if o.group == "" || o.batch <= 0 {
 		return fmt.Errorf("-g must be set and --batch > 0")
 	}
+	stopProfile, err := o.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	res, err := consume(&o)
 	if err != nil {
 		return err

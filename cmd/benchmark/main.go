@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,7 @@ type common struct {
 	timeout   time.Duration
 	serialize string
 	pids      pidList
+	cpuprof   string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -89,6 +91,27 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.timeout, "timeout", 3*time.Second, "request timeout")
 	fs.StringVar(&c.serialize, "serialize", "rocketmq", "header codec of the own client: rocketmq (binary) or json")
 	fs.Var(&c.pids, "broker-pids", "comma-separated broker pids: report broker CPU time per message")
+	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write this tool's own CPU profile to the file (is the client a bottleneck?)")
+}
+
+// startProfile starts the CPU profile asked for; the returned function
+// stops it.
+func (c *common) startProfile() (func(), error) {
+	if c.cpuprof == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(c.cpuprof)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func (c *common) namesrvs() []string {

@@ -54,10 +54,12 @@ func runProducer(args []string) error {
 	if o.threads <= 0 || o.size <= 0 || o.asyncWindow < 0 || o.queues <= 0 {
 		return fmt.Errorf("-w, -s and --queues must be > 0, --async-window >= 0")
 	}
-	var (
-		res *Result
-		err error
-	)
+	stopProfile, err := o.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	var res *Result
 	switch o.client {
 	case "rmqd":
 		res, err = produceOwn(&o)

@@ -21,6 +21,7 @@ func runTable(files []string) error {
 	type key struct{ flush, scenario string }
 	var order []key
 	runs := map[key]map[string][]Result{}
+	var consumers []Result
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -37,7 +38,8 @@ func runTable(files []string) error {
 			if err := json.Unmarshal(line, &r); err != nil {
 				return fmt.Errorf("%s: %w", f, err)
 			}
-			if r.Mode != "" && r.Mode != "producer" {
+			if r.Mode == "consumer" {
+				consumers = append(consumers, r)
 				continue
 			}
 			k := key{r.Flush, r.Scenario}
@@ -49,25 +51,42 @@ func runTable(files []string) error {
 		}
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "flush\tscenario\trmqd msgs/s\tNATS msgs/s\tratio\trmqd p50/p99 ms\tNATS p50/p99 ms\trmqd err\tNATS err\t")
+	fmt.Fprintln(tw, "flush\tscenario\trmqd msgs/s\tNATS msgs/s\tratio\trmqd p50/p99 ms\tNATS p50/p99 ms\trmqd err\tNATS err\trmqd srv µs/msg\tNATS srv µs/msg\t")
 	for _, k := range order {
 		rm, rmOK := medianOf(runs[k]["rmqd"])
 		na, naOK := medianOf(runs[k]["nats"])
-		cell := func(ok bool, r Result) (string, string, string) {
+		cell := func(ok bool, r Result) (string, string, string, string) {
 			if !ok {
-				return "-", "-", "-"
+				return "-", "-", "-", "-"
 			}
-			return fmt.Sprintf("%.0f", r.MsgsPerSec), fmt.Sprintf("%.2f/%.2f", r.P50Ms, r.P99Ms), fmt.Sprintf("%d", r.Errors)
+			cpu := "-"
+			if r.BrokerCPUUsPerMsg > 0 {
+				cpu = fmt.Sprintf("%.1f", r.BrokerCPUUsPerMsg)
+			}
+			return fmt.Sprintf("%.0f", r.MsgsPerSec), fmt.Sprintf("%.2f/%.2f", r.P50Ms, r.P99Ms), fmt.Sprintf("%d", r.Errors), cpu
 		}
-		rt, rl, re := cell(rmOK, rm)
-		nt, nl, ne := cell(naOK, na)
+		rt, rl, re, rc := cell(rmOK, rm)
+		nt, nl, ne, nc := cell(naOK, na)
 		ratio := "-"
 		if rmOK && naOK && na.MsgsPerSec > 0 {
 			ratio = fmt.Sprintf("%.2fx", rm.MsgsPerSec/na.MsgsPerSec)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", k.flush, k.scenario, rt, nt, ratio, rl, nl, re, ne)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", k.flush, k.scenario, rt, nt, ratio, rl, nl, re, ne, rc, nc)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(consumers) > 0 {
+		fmt.Println()
+		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "flush\tconsumer\tsystem\treceived\tmsgs/s\tMB/s\tseconds\terrors\tsrv µs/msg\t")
+		for _, r := range consumers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%.1f\t%.1f\t%d\t%.1f\t\n", r.Flush, r.Scenario, r.System, r.Received,
+				r.MsgsPerSec, r.MBPerSec, r.DurationSec, r.Errors, r.BrokerCPUUsPerMsg)
+		}
+		return tw.Flush()
+	}
+	return nil
 }
 
 // medianOf returns the run with the median throughput, with its p50/p99
@@ -88,6 +107,7 @@ func medianOf(rs []Result) (Result, bool) {
 	r.MsgsPerSec = med(func(r *Result) float64 { return r.MsgsPerSec })
 	r.P50Ms = med(func(r *Result) float64 { return r.P50Ms })
 	r.P99Ms = med(func(r *Result) float64 { return r.P99Ms })
+	r.BrokerCPUUsPerMsg = med(func(r *Result) float64 { return r.BrokerCPUUsPerMsg })
 	var errs int64
 	for _, x := range rs {
 		errs += x.Errors
