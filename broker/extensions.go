@@ -79,8 +79,9 @@ func newExtensions(b *Broker) ([]Extension, error) {
 			}
 			return retryGroup{retryMaxTimes: int32(gc.RetryMaxTimes), retryQueueNums: gc.RetryQueueNums}, true
 		},
-		ensureTopic: x.ensureTopic,
-		log:         log.Named("sendback"),
+		ensureTopic:       x.ensureTopic,
+		groupHasLiveLocks: b.GroupHasLiveLocks,
+		log:               log.Named("sendback"),
 	})
 
 	x.serveDelayOffsets = b.mux.Handler(protocol.GetAllDelayOffset) == nil

@@ -46,7 +46,10 @@ type sendBackConfig struct {
 	// ensureTopic creates a retry or DLQ topic with queues queues and perm 6
 	// if absent, and returns its perm.
 	ensureTopic func(topic string, queues int) (perm int32, ok bool)
-	log         *zap.Logger
+	// groupHasLiveLocks reports whether an orderly consumer of the group
+	// holds an unexpired queue lock (nil: never).
+	groupHasLiveLocks func(group string) bool
+	log               *zap.Logger
 }
 
 // sendBackService serves CONSUMER_SEND_MSG_BACK.
@@ -148,7 +151,8 @@ const faqSubscriptionGroup = "See http://rocketmq.apache.org/docs/faq/ for furth
 // redirectRetrySend is the send hook for SEND_MESSAGE to %RETRY%<group> (the
 // client's fallback when CONSUMER_SEND_MSG_BACK failed): a message already
 // retried more than the max reconsume times goes to %DLQ%<group>
-// undelayed (DELAY=-1), as Java's handleRetryAndDLQ does. The header's
+// undelayed (DELAY=-1), as Java's handleRetryAndDLQ does; so does any
+// retry of a group whose orderly consumers hold queue locks. The header's
 // maxReconsumeTimes wins over the group's retryMaxTimes when present (only
 // clients of V3_4_9 and later send it).
 func (s *sendBackService) redirectRetrySend(h *protocol.SendMessageRequestHeader, m *store.Message) (int16, string) {
@@ -164,7 +168,8 @@ func (s *sendBackService) redirectRetrySend(h *protocol.SendMessageRequestHeader
 	if h.MaxReconsumeTimes != nil {
 		maxTimes = *h.MaxReconsumeTimes
 	}
-	if m.ReconsumeTimes <= maxTimes {
+	locked := s.cfg.groupHasLiveLocks != nil && s.cfg.groupHasLiveLocks(group)
+	if m.ReconsumeTimes <= maxTimes && !locked {
 		return protocol.Success, ""
 	}
 	dlq := dlqTopicOf(group)

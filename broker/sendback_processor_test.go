@@ -127,6 +127,11 @@ func TestRedirectRetrySend(t *testing.T) {
 	if code, _ := f.svc.redirectRetrySend(h, m2); code != protocol.SubscriptionGroupNotExist {
 		t.Fatalf("missing group: %d", code)
 	}
+	f.svc.cfg.groupHasLiveLocks = func(group string) bool { return group == "orderly" }
+	m4 := &store.Message{Topic: "%RETRY%orderly", ReconsumeTimes: 1}
+	if code, _ := f.svc.redirectRetrySend(h, m4); code != protocol.Success || m4.Topic != "%DLQ%orderly" {
+		t.Fatalf("orderly group with locks: %d %+v", code, m4)
+	}
 	m3 := &store.Message{Topic: "Plain", ReconsumeTimes: 99}
 	if code, _ := f.svc.redirectRetrySend(h, m3); code != protocol.Success || m3.Topic != "Plain" {
 		t.Fatal("plain topic touched")
