@@ -18,7 +18,7 @@ import (
 // temporary directory, no name server), calling the handlers directly with
 // a fake connection.
 
-func freeBrokerPort(t *testing.T) int {
+func freeBrokerPort(t testing.TB) int {
 	t.Helper()
 	for i := 0; i < 50; i++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -39,7 +39,7 @@ func freeBrokerPort(t *testing.T) int {
 	return 0
 }
 
-func startTestBroker(t *testing.T, set map[string]string) *Broker {
+func startTestBroker(t testing.TB, set map[string]string) *Broker {
 	t.Helper()
 	cfg := conf.DefaultBroker()
 	cfg.BrokerName = "unit-broker"
