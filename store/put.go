@@ -69,6 +69,10 @@ func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message) Pu
 	key := queueKey{m.Topic, m.QueueID}
 
 	s.putState.Lock()
+	if !s.running() { // Shutdown passed its put barrier: do not touch closed files
+		s.putState.Unlock()
+		return PutMessageResult{Status: ServiceNotAvailable, Err: ErrClosed}
+	}
 	now := s.cfg.Now().UnixMilli()
 	if now < s.putState.lastStoreTs {
 		now = s.putState.lastStoreTs

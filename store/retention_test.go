@@ -176,3 +176,39 @@ func TestConcurrentPutGetListen(t *testing.T) {
 		}
 	}
 }
+
+func TestShutdownUnderLoad(t *testing.T) {
+	for _, flush := range []FlushDiskType{AsyncFlush, SyncFlush} {
+		fs := vfs.NewMem()
+		cfg := testConfig(t, fs)
+		cfg.FlushDiskType = flush
+		cfg.MappedFileSizeCommitLog = 8 * 1024
+		s := openStore(t, cfg)
+		var wg sync.WaitGroup
+		var okCount atomic.Int64
+		for p := 0; p < 8; p++ {
+			wg.Add(1)
+			go func(p int) {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					r := s.PutMessage(context.Background(), newMsg("U", int32(p%2), i, ""))
+					if !r.Status.OK() {
+						return
+					}
+					okCount.Add(1)
+				}
+			}(p)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if err := s.Shutdown(); err != nil {
+			t.Fatalf("%v: shutdown: %v", flush, err)
+		}
+		wg.Wait()
+		s2 := reopen(t, cfg, fs)
+		got := len(checkQueue(t, s2, "U", 0)) + len(checkQueue(t, s2, "U", 1))
+		if int64(got) < okCount.Load() {
+			t.Fatalf("%v: %d acknowledged, %d after restart", flush, okCount.Load(), got)
+		}
+		s2.Shutdown()
+	}
+}
