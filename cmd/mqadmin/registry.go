@@ -212,35 +212,48 @@ func (c *command) newFlagSet(stderr io.Writer) (*flagSet, func(e *env) error) {
 	return f, body
 }
 
-// printUsage prints the commons-cli style help of the command.
+// printUsage prints the help as commons-cli's HelpFormatter does for Java
+// mqadmin: options sorted by key, a usage line, then one line per option
+// with the descriptions aligned three blanks after the longest option.
 func (c *command) printUsage(w io.Writer, f *flagSet) {
+	key := func(o *option) string {
+		if o.short != "" {
+			return strings.ToLower(o.short)
+		}
+		return strings.ToLower(o.long)
+	}
 	opts := append([]*option(nil), f.opts...)
-	sort.SliceStable(opts, func(i, j int) bool { return opts[i].short < opts[j].short })
+	sort.SliceStable(opts, func(i, j int) bool { return key(opts[i]) < key(opts[j]) })
 	var b strings.Builder
 	b.WriteString("usage: mqadmin " + c.name)
-	for _, o := range opts {
+	lefts := make([]string, len(opts))
+	width := 0
+	for i, o := range opts {
 		s := "-" + o.short
+		left := " -" + o.short
+		switch {
+		case o.short == "":
+			s = "--" + o.long
+			left = "    --" + o.long
+		case o.long != "":
+			left += ",--" + o.long
+		}
 		if o.hasArg {
 			s += " <arg>"
+			left += " <arg>"
 		}
 		if o.required {
 			b.WriteString(" " + s)
 		} else {
 			b.WriteString(" [" + s + "]")
 		}
+		lefts[i] = left
+		width = max(width, len(left))
 	}
 	writef(w, "%s\n", b.String())
-	for _, o := range opts {
-		left := " -" + o.short
-		if o.long != "" {
-			left += ",--" + o.long
-		}
-		if o.hasArg {
-			left += " <arg>"
-		}
-		writef(w, "%-40s %s\n", left, o.usage)
+	for i, o := range opts {
+		writef(w, "%s%s   %s\n", lefts[i], strings.Repeat(" ", width-len(lefts[i])), o.usage)
 	}
-	writef(w, "%s\n", c.desc)
 }
 
 // execute parses args, runs the command and maps the outcome to an exit code.
