@@ -624,7 +624,11 @@ func (b *Broker) handleUpdateBrokerConfig(_ remoting.Conn, req *remoting.Remotin
 	if err := next.Validate(); err != nil {
 		return respond(protocol.SystemError, err.Error())
 	}
+	prev := b.config()
 	b.cfg.Store(next)
+	if next.NamesrvAddr != prev.NamesrvAddr && b.registrar != nil {
+		b.registrar.SetNamesrvAddr(next.NamesrvAddr)
+	}
 	if path := b.configFile.Load(); path != nil && *path != "" && len(set) > 0 {
 		// Like Java, the change also goes into the broker's config file.
 		if err := conf.UpdateFile(*path, set); err != nil {
