@@ -23,7 +23,7 @@ func (b *Broker) handleQueryMessage(_ remoting.Conn, req *remoting.RemotingComma
 		h.MaxNum = defaultQueryMaxNum
 	}
 	if h.UniqueKeyQuery {
-		h.MaxNum = 1 // Java: a unique key names one message (the newest copy wins)
+		h.MaxNum = defaultQueryMaxNum // as Java: every stored copy of that UNIQ_KEY
 	}
 	if h.EndTimestamp <= 0 {
 		h.EndTimestamp = time.Now().UnixMilli() + 60_000
