@@ -130,12 +130,16 @@ func (s *MessageStore) dispatchRound() error {
 		err = d.err
 	}
 	// Write what was gathered even on error: it is valid up to next.
+	failed := d.touched[:0]
 	for _, cq := range d.touched {
-		if werr := cq.flushPending(); werr != nil && err == nil {
-			err = werr
+		if werr := cq.flushPending(); werr != nil {
+			if err == nil {
+				err = werr
+			}
+			failed = append(failed, cq) // its units stay queued; retried next round
 		}
 	}
-	d.touched = d.touched[:0]
+	d.touched = failed
 	if s.index != nil && len(d.idx) > 0 {
 		s.index.mu.Lock()
 		for _, r := range d.idx {
