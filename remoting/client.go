@@ -207,6 +207,8 @@ type clientConn struct {
 	done     chan struct{} // closed by fail
 	failOnce sync.Once
 
+	deadlineRefresh time.Time // owned by whoever has the writing duty
+
 	wsig chan struct{} // cap 1: wake the writer goroutine
 	wmu  struct {
 		sync.Mutex
@@ -415,10 +417,18 @@ func (cc *clientConn) writeLoop() {
 	}
 }
 
-// writeOut writes one batch to the socket under the write timeout.
+// writeOut writes one batch to the socket under the write timeout. The
+// deadline is moved only when less than half of the timeout is left, so a
+// busy connection does not reset a runtime timer on every write: a write
+// may fail after between WriteTimeout/2 and WriteTimeout without progress.
+// Only the goroutine holding the writing duty calls it.
 func (cc *clientConn) writeOut(b []byte) error {
 	if wt := cc.c.cfg.WriteTimeout; wt > 0 {
-		_ = cc.nc.SetWriteDeadline(time.Now().Add(wt))
+		now := time.Now()
+		if now.After(cc.deadlineRefresh) {
+			_ = cc.nc.SetWriteDeadline(now.Add(wt))
+			cc.deadlineRefresh = now.Add(wt / 2)
+		}
 	}
 	_, err := cc.nc.Write(b)
 	return err

@@ -681,3 +681,29 @@ func TestClientRejectsOversizedFrame(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+func TestClientWriteTimeout(t *testing.T) {
+	checkGoroutines(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err == nil {
+			accepted <- nc // never read from
+		}
+	}()
+	c := newTestClient(t, ClientConfig{WriteTimeout: 200 * time.Millisecond})
+	start := time.Now()
+	_, err = c.InvokeSync(context.Background(), ln.Addr().String(), &RemotingCommand{Code: 1, Body: make([]byte, 64<<20)}, 10*time.Second)
+	if !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("blocked write: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("write timeout took %v", d)
+	}
+	(<-accepted).Close()
+}
