@@ -18,9 +18,12 @@ import (
 //   - a half record named by an op record is done: skipped;
 //   - one checked transactionCheckMax times, or older than fileReservedTime,
 //     is given up: copied to TRANS_CHECK_MAX_TIME_TOPIC and skipped;
-//   - one younger than transactionTimeOut (or its
-//     CHECK_IMMUNITY_TIME_IN_SECONDS) ends the round: records behind it
-//     are younger still;
+//   - one younger than transactionTimeOut ends the round: records behind
+//     it are younger still;
+//   - one still within its own CHECK_IMMUNITY_TIME_IN_SECONDS is parked:
+//     re-appended with TRAN_PREPARED_QUEUE_OFFSET = the original's queue
+//     offset (the offset the producer's own END_TRANSACTION names), and a
+//     parked copy whose original has an op record is done;
 //   - any other is re-appended to the half queue with
 //     TRANSACTION_CHECK_TIMES + 1 and CHECK_TRANSACTION_STATE is sent to a
 //     producer of its group for the re-appended copy; the producer's
@@ -79,7 +82,8 @@ func (t *transactionService) run(stopCh, doneCh chan struct{}) {
 
 // opIndex is what one check round knows of the op queue.
 type opIndex struct {
-	done    map[int64]bool // half queue offsets that have an op record
+	done    map[int64]bool // half queue offsets (from the scan start on) that have an op record
+	all     map[int64]bool // every half queue offset named by the op records read
 	records []opRecord     // in op queue order
 	next    int64          // op queue offset after the last record read
 }
@@ -92,7 +96,7 @@ type opRecord struct {
 // readOps reads op records of queue qid from offset; offsets of half
 // records below halfFrom are of no interest.
 func (t *transactionService) readOps(qid int32, from, halfFrom int64) opIndex {
-	idx := opIndex{done: map[int64]bool{}, next: from}
+	idx := opIndex{done: map[int64]bool{}, all: map[int64]bool{}, next: from}
 	for len(idx.records) < transCheckMaxOps {
 		units, err := t.store.GetConsumeQueueUnits(transOpHalfTopic, qid, idx.next, transCheckBatch)
 		if err != nil || len(units) == 0 || units[len(units)-1].QueueOffset < idx.next {
@@ -110,6 +114,7 @@ func (t *transactionService) readOps(qid int32, from, halfFrom int64) opIndex {
 				return idx // transient: stop before it, read it again next round
 			}
 			for _, o := range rec.halfOffsets {
+				idx.all[o] = true
 				if o >= halfFrom {
 					idx.done[o] = true
 				}
@@ -184,7 +189,7 @@ scan:
 				}
 				break scan
 			}
-			if !t.handleHalf(half, start) {
+			if !t.handleHalf(half, start, &ops) {
 				break scan
 			}
 			next = u.QueueOffset + 1
@@ -200,49 +205,80 @@ scan:
 
 // handleHalf decides about one half record without an op record. It
 // returns false when the round must stop at this record.
-func (t *transactionService) handleHalf(half *store.MessageExt, start time.Time) bool {
+func (t *transactionService) handleHalf(half *store.MessageExt, start time.Time, ops *opIndex) bool {
 	times, _ := strconv.Atoi(half.Property(propTransCheckTimes))
+	immunity := half.Property(propCheckImmunityTime)
+	prepared, hasPrepared := int64(-1), false
+	if v := half.Property(propTransPreparedQOff); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			prepared, hasPrepared = n, true
+		}
+	}
+	if hasPrepared && ops.all[prepared] {
+		return true // a copy parked for its immunity time; the original is done
+	}
 	now := t.cfg.now().UnixMilli()
-	action := decideHalf(now-half.BornTimestamp, times, t.cfg.checkMax, t.cfg.timeout, t.cfg.reserved,
-		half.Property(propCheckImmunityTime))
+	action := decideHalf(now-half.BornTimestamp, times, t.cfg.checkMax, t.cfg.timeout, t.cfg.reserved, immunity)
 	if action != halfDiscard && half.StoreTimestamp >= start.UnixMilli() {
 		return false // appended during this round
 	}
 	switch action {
 	case halfWait:
-		return false
+		if immunity == "" {
+			return false // records behind it are younger still
+		}
+		// A record with its own immunity time does not hold the scan up:
+		// like Java's checkPrepareQueueOffset, park a copy that remembers
+		// the original's queue offset (which the producer's answer names)
+		// and move on.
+		if !hasPrepared {
+			prepared = half.QueueOffset
+		}
+		return t.reappend(half, map[string]string{propTransPreparedQOff: strconv.FormatInt(prepared, 10)}) != nil
 	case halfDiscard:
 		t.discard(half)
 		return true
 	}
+	extra := map[string]string{propTransCheckTimes: strconv.Itoa(times + 1)}
+	if immunity != "" && !hasPrepared {
+		extra[propTransPreparedQOff] = strconv.FormatInt(half.QueueOffset, 10)
+	}
+	if c := t.reappend(half, extra); c != nil {
+		t.sendCheck(c)
+		return true
+	}
+	return false
+}
+
+// reappend appends a copy of half, with the extra properties set, to the
+// half queue and returns the copy as stored (nil when the put failed).
+func (t *transactionService) reappend(half *store.MessageExt, extra map[string]string) *store.MessageExt {
 	renewed := half.Message
-	renewed.Properties = make(map[string]string, len(half.Properties)+1)
+	renewed.Properties = make(map[string]string, len(half.Properties)+len(extra))
 	for k, v := range half.Properties {
 		renewed.Properties[k] = v
 	}
-	renewed.Properties[propTransCheckTimes] = strconv.Itoa(times + 1)
-	if renewed.Properties[propTransPreparedQOff] == "" && half.Properties[propCheckImmunityTime] != "" {
-		renewed.Properties[propTransPreparedQOff] = strconv.FormatInt(half.QueueOffset, 10)
+	for k, v := range extra {
+		renewed.Properties[k] = v
 	}
 	renewed.ReconsumeTimes = 0
 	res := t.put(&renewed)
 	if !res.Status.OK() {
 		t.cfg.log.Warn("transaction check: re-append of a half message failed", zap.Int64("halfOffset", half.QueueOffset),
 			zap.Stringer("status", res.Status), zap.Error(res.Err))
-		return false
+		return nil
 	}
-	copyExt := &store.MessageExt{
+	c := &store.MessageExt{
 		Message:         renewed,
 		QueueOffset:     res.QueueOffset,
 		CommitLogOffset: res.WroteOffset,
 		StoreTimestamp:  res.StoreTimestamp,
 		MsgID:           res.MsgID,
 	}
-	if copyExt.StoreHost == "" {
-		copyExt.StoreHost = half.StoreHost
+	if c.StoreHost == "" {
+		c.StoreHost = half.StoreHost
 	}
-	t.sendCheck(copyExt)
-	return true
+	return c
 }
 
 // discard gives a half record up: it is copied to TRANS_CHECK_MAX_TIME_TOPIC

@@ -245,3 +245,49 @@ func TestTransactionServiceStartStop(t *testing.T) {
 	f.svc.Start()
 	f.svc.Stop()
 }
+
+func TestTransactionCheckImmunity(t *testing.T) {
+	f := newTxFixture(t)
+	stop := make(chan struct{})
+	put := func(body string) protocol.EndTransactionRequestHeader {
+		m := &store.Message{Topic: "TxTopic", Body: []byte(body), SysFlag: sysFlagTransPrepared, BornTimestamp: f.clock.Now().UnixMilli(),
+			Properties: map[string]string{propTransPrepared: "true", propProducerGroup: "txg", propUniqKey: "U-" + body, propCheckImmunityTime: "20"}}
+		prepareHalf(m)
+		res := f.store.PutMessage(context.Background(), m)
+		return protocol.EndTransactionRequestHeader{ProducerGroup: "txg", TranStateTableOffset: res.QueueOffset, CommitLogOffset: res.WroteOffset}
+	}
+	decided := put("decided") // offset 0
+	put("open")               // offset 1
+
+	// Within the immunity time (longer than transactionTimeOut) nothing is
+	// checked, but the records are parked as copies so the scan moves on.
+	f.clock.Advance(7 * time.Second)
+	f.svc.checkOnce(stop)
+	if n := len(f.conn.checks()); n != 0 {
+		t.Fatalf("checked within the immunity time: %d", n)
+	}
+	half := f.store.messages(transHalfTopic, 0)
+	if len(half) != 4 || half[2].Property(propTransPreparedQOff) != "0" || half[3].Property(propTransPreparedQOff) != "1" {
+		t.Fatalf("parked copies: %d records", len(half))
+	}
+	// The producer decides about the original; its copy is then done.
+	if resp := endTx(f, decided, protocol.TransactionCommit, false); resp.Code != protocol.Success {
+		t.Fatalf("commit within immunity: %+v", resp)
+	}
+	f.clock.Advance(15 * time.Second) // past the immunity time
+	f.svc.checkOnce(stop)
+	checks := f.conn.checks()
+	if len(checks) != 1 {
+		t.Fatalf("checks after the immunity time: %d", len(checks))
+	}
+	msg, err := store.DecodeMessage(checks[0].Body, true)
+	if err != nil || string(msg.Body) != "open" {
+		t.Fatalf("checked %v %v", msg, err)
+	}
+	// A late decision of the producer itself is refused (604).
+	late := put("late")
+	f.clock.Advance(21 * time.Second)
+	if resp := endTx(f, late, protocol.TransactionCommit, false); resp.Code != protocol.IllegalOperation {
+		t.Fatalf("late commit: %+v", resp)
+	}
+}
