@@ -392,6 +392,7 @@ run_drain() { # flush
 	timeout $((RUN_TIMEOUT + 120)) "$BENCHMARK" consumer -n "$NS_ADDR" -t "Bench_$1" -g "bench_drain_$1" -d 180 --drain \
 		--json --scenario drain --flush "$1" --broker-pids "$BROKER_PIDS" \
 		>"$out" 2>"$RESULTS/logs/$1-drain.log" || { log "rmqd drain $1 failed"; return 0; }
+	TABLE_FILES+=("$out")
 	log "rmqd ($MODE) $1 drain backlog: $(sed -E 's/.*"received":([0-9]+).*/\1/' "$out") msgs at $(sed -E 's/.*"msgs_per_sec":([0-9]+).*/\1/' "$out") msgs/s, $(sed -E 's/.*"mb_per_sec":([0-9]+).*/\1/' "$out") MB/s"
 }
 
@@ -414,8 +415,8 @@ for flush in $BENCH_FLUSH; do
 done
 
 case $MODE in
-dledger) what="rmqd 3-replica DLedger group (conf/dledger/broker-n{0,1,2}.conf)" ;;
-*) what="rmqd CLASSIC single broker (conf/broker.conf) -- DLedger mode not available yet, no replication" ;;
+dledger) what="3-replica DLedger group (conf/dledger/broker-n{0,1,2}.conf)" ;;
+*) what="CLASSIC single broker (conf/broker.conf) -- DLedger mode not available yet: no replication, NOT comparable with NATS R3" ;;
 esac
 {
 	echo "rmqd: $what"
