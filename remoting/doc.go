@@ -46,6 +46,12 @@
 //	17+R    4   E = ext length, then E bytes of entries:
 //	            int16 keyLength, key, int32 valueLength, value
 //
+// The encoder writes the language byte of the command's Language (JAVA 0
+// when empty, OTHER 7 for names it does not know; the Go client always
+// writes GO 9); the decoder names the byte ("OTHER" beyond NODE_JS). Java
+// reads zero-length strings as null; we read them as "". Every length is
+// checked against what is left of the header before it is used.
+//
 // # Server
 //
 // NewServer(cfg, handler) then Start; Addr gives the bound address (port 0
@@ -83,7 +89,8 @@
 // encoded while a write is in flight are combined and flushed in one
 // syscall by the connection's writer goroutine. A reader goroutine per
 // connection matches responses by opaque and runs ClientConfig.Handler for
-// server-initiated requests, each on its own goroutine.
+// server-initiated requests, each on its own goroutine. A write that makes
+// no progress for WriteTimeout (default 30 s) breaks the connection.
 //
 // Package remotingtest has an in-memory Conn for handler tests, a
 // RoundTrip through the real codec, and server/client helpers.
