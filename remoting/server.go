@@ -121,7 +121,7 @@ func (s *Server) Start() error {
 		gnet.WithNumEventLoop(s.cfg.EventLoops),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithTCPKeepAlive(time.Minute),
-		gnet.WithLogger(s.log.Sugar()),
+		gnet.WithLogger(gnetLogger{s.log.Sugar()}),
 	}
 	go func() {
 		defer close(runDone)
