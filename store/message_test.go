@@ -212,3 +212,21 @@ func FuzzDecodeMessage(f *testing.F) {
 		DecodeBatch(b)
 	})
 }
+
+func TestUniqIDGenerator(t *testing.T) {
+	g, err := NewUniqIDGenerator("192.168.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := g.Next()
+		if len(id) != 32 || id[:8] != "C0A80002" || seen[id] {
+			t.Fatalf("id %q", id)
+		}
+		seen[id] = true
+	}
+	if _, err := NewUniqIDGenerator("nope"); err == nil {
+		t.Fatal("bad ip accepted")
+	}
+}
