@@ -59,12 +59,14 @@ type queueRef struct {
 }
 
 type brokerStats struct {
-	putNums, putBytes          atomic.Int64
-	getNums, getBytes          atomic.Int64
-	putRate, getRate           rateWindow
-	dayStart                   atomic.Int64 // unix ms of today's midnight (local)
-	putToday, getToday         atomic.Int64
-	putYesterday, getYesterday atomic.Int64
+	putNums, putBytes atomic.Int64
+	getNums, getBytes atomic.Int64
+	putRate, getRate  rateWindow
+	dayStart          atomic.Int64 // unix ms of today's midnight (local)
+	// Totals (since start) at the last two midnights, Java's
+	// msg{Put,Get}Total{Today,Yesterday}Morning.
+	putTodayMorning, getTodayMorning         atomic.Int64
+	putYesterdayMorning, getYesterdayMorning atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -181,7 +183,6 @@ func midnight(t time.Time) time.Time {
 func (s *brokerStats) recordPut(topic string, n, bytes int64) {
 	s.putNums.Add(n)
 	s.putBytes.Add(bytes)
-	s.putToday.Add(n)
 	now := time.Now()
 	s.mu.Lock()
 	s.mu.topicPut[topic] += n
@@ -195,7 +196,6 @@ func (s *brokerStats) recordPut(topic string, n, bytes int64) {
 func (s *brokerStats) recordGet(group, topic string, n, bytes int64) {
 	s.getNums.Add(n)
 	s.getBytes.Add(bytes)
-	s.getToday.Add(n)
 	now := time.Now().Unix()
 	s.mu.Lock()
 	s.mu.groupGet[groupTopic{group, topic}] += n
@@ -230,8 +230,8 @@ func (s *brokerStats) tick(now time.Time) {
 	s.getRate.sample(now, s.getNums.Load())
 	if day := midnight(now).UnixMilli(); day != s.dayStart.Load() {
 		s.dayStart.Store(day)
-		s.putYesterday.Store(s.putToday.Swap(0))
-		s.getYesterday.Store(s.getToday.Swap(0))
+		s.putYesterdayMorning.Store(s.putTodayMorning.Swap(s.putNums.Load()))
+		s.getYesterdayMorning.Store(s.getTodayMorning.Swap(s.getNums.Load()))
 	}
 }
 
