@@ -46,8 +46,12 @@ type extrasStore interface {
 const (
 	scheduleFirstDelay = time.Second
 	scheduleTick       = 100 * time.Millisecond
-	scheduleBatch      = 32 // units read per level and round
-	extrasPutTimeout   = 5 * time.Second
+	scheduleBatch      = 32 // units read per store call
+	// scheduleMaxRound bounds the messages one level delivers per round, so
+	// a backlog neither starves the other levels nor delays offset saving
+	// and Stop.
+	scheduleMaxRound = 2048
+	extrasPutTimeout = 5 * time.Second
 )
 
 // scheduleDelayed parks m in SCHEDULE_TOPIC_XXXX when it carries a delay
@@ -235,7 +239,7 @@ func (s *scheduleService) deliverLevel(level int, offset int64) int64 {
 			zap.Int("level", level), zap.Int64("offset", offset), zap.Int64("maxOffset", max))
 		offset = max
 	}
-	for {
+	for delivered := 0; delivered < scheduleMaxRound; {
 		units, err := s.store.GetConsumeQueueUnits(scheduleTopic, qid, offset, scheduleBatch)
 		if err != nil || len(units) == 0 || units[len(units)-1].QueueOffset < offset {
 			return offset
@@ -285,6 +289,8 @@ func (s *scheduleService) deliverLevel(level int, offset int64) int64 {
 				return offset
 			}
 			offset = u.QueueOffset + 1
+			delivered++
 		}
 	}
+	return offset
 }

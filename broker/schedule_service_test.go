@@ -141,3 +141,22 @@ func TestScheduleServiceStartStop(t *testing.T) {
 		t.Fatalf("delivered %d times", n)
 	}
 }
+
+func TestScheduleDeliverLevelBounded(t *testing.T) {
+	clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
+	fs := newFakeStore(testLevels(), clock.Now)
+	s := newScheduleService(fs, scheduleConfig{levels: testLevels(), now: clock.Now})
+	for i := 0; i < scheduleMaxRound+100; i++ {
+		m := &store.Message{Topic: "Real", Properties: map[string]string{propDelay: "1"}}
+		scheduleDelayed(m, testLevels())
+		fs.PutMessage(context.Background(), m)
+	}
+	clock.Advance(2 * time.Second)
+	next := s.deliverLevel(1, 0)
+	if next != scheduleMaxRound {
+		t.Fatalf("first round delivered up to %d, want %d", next, scheduleMaxRound)
+	}
+	if next = s.deliverLevel(1, next); next != scheduleMaxRound+100 {
+		t.Fatalf("second round next %d", next)
+	}
+}
