@@ -51,11 +51,9 @@ func (s *MessageStore) getMessage(topic string, queueID int32, offset int64, max
 		r.Status, r.NextBeginOffset = OffsetOverflowOne, offset
 		return r
 	case offset > maxOff:
-		// Java: back to minOffset when it is 0, else to maxOffset.
+		// protocol.md §7.1 and RocketMQ 5.x: back to maxOffset (4.x went
+		// back to minOffset when it was 0, re-delivering the whole queue).
 		r.Status, r.NextBeginOffset = OffsetOverflowBadly, maxOff
-		if minOff == 0 {
-			r.NextBeginOffset = minOff
-		}
 		return r
 	}
 	if maxMsgNums <= 0 {

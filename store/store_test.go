@@ -230,7 +230,7 @@ func TestFilterAndStatuses(t *testing.T) {
 		next   int64
 	}{
 		{"F", 1, 10, OffsetOverflowOne, 10},
-		{"F", 1, 11, OffsetOverflowBadly, 0}, // minOffset 0: back to it (Java)
+		{"F", 1, 11, OffsetOverflowBadly, 10}, // back to maxOffset (§7.1, 5.x)
 		{"F", 1, -1, OffsetTooSmall, 0},
 		{"F", 7, 0, NoMatchedLogicQueue, 0},
 		{"nope", 0, 5, NoMatchedLogicQueue, 0},
