@@ -531,6 +531,16 @@ func TestQueryMessage(t *testing.T) {
 		t.Errorf("view at a bad offset succeeded")
 	}
 
+	// A send to an unknown topic auto-creates it from TBW102 and the broker
+	// registers it with the name server at once.
+	if res, err := p.SendSync(context.Background(), primitive.NewMessage("AutoCreatedTopic", []byte("auto"))); err != nil || res.Status != primitive.SendOK {
+		t.Fatalf("send to a new topic: %v %v", res, err)
+	}
+	eventually(t, 5*time.Second, "route of the auto-created topic", func() bool {
+		resp, err := c.invoke(c.ns, remoting.NewRequest(protocol.GetRouteinfoByTopic, map[string]string{"topic": "AutoCreatedTopic"}, nil))
+		return err == nil && resp.Code == protocol.Success && strings.Contains(string(resp.Body), `"writeQueueNums":4`)
+	})
+
 	// The admin API reads the subscription groups (strict JSON).
 	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver([]string{c.ns})))
 	if err != nil {
