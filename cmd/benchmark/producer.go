@@ -25,6 +25,7 @@ type producerOpts struct {
 	createTopic  bool
 	queues       int
 	routeRefresh time.Duration
+	maxMsgs      int64
 }
 
 // producerStats is one worker's counters (its histogram counts and sums
@@ -45,6 +46,7 @@ func runProducer(args []string) error {
 	fs.BoolVar(&o.createTopic, "create-topic", true, "create the topic on every master first (UPDATE_AND_CREATE_TOPIC)")
 	fs.IntVar(&o.queues, "queues", 8, "queues of a created topic")
 	fs.DurationVar(&o.routeRefresh, "route-refresh", 3*time.Second, "route re-resolve period (also after errors)")
+	fs.Int64Var(&o.maxMsgs, "max-msgs", 0, "own client: stop after this many sends (0: only -d limits the run), e.g. to build a backlog")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -135,7 +137,20 @@ type ownProducer struct {
 	body   []byte
 	props  string
 	stop   atomic.Bool
+	issued atomic.Int64 // sends started, for --max-msgs
 	errs   errorLog
+}
+
+// more reports whether another send may start.
+func (p *ownProducer) more() bool {
+	if p.stop.Load() {
+		return false
+	}
+	if p.o.maxMsgs > 0 && p.issued.Add(1) > p.o.maxMsgs {
+		p.stop.Store(true)
+		return false
+	}
+	return true
 }
 
 func produceOwn(o *producerOpts) (*Result, error) {
@@ -247,7 +262,7 @@ func (p *ownProducer) syncWorker(id int, st *producerStats) {
 	req := p.newRequest()
 	rr := id
 	ctx := context.Background()
-	for !p.stop.Load() {
+	for p.more() {
 		q := p.pick(&rr)
 		if q == nil {
 			p.router.kick()
@@ -296,7 +311,7 @@ func (p *ownProducer) asyncWorker(id int, st *producerStats) {
 		s.cb = s.done
 		free <- s
 	}
-	for !p.stop.Load() {
+	for p.more() {
 		s := <-free
 		q := p.pick(&rr)
 		if q == nil {
