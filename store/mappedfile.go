@@ -67,7 +67,11 @@ func (q *mappedFileQueue) load() error {
 	if err != nil {
 		return err
 	}
-	var files []*mappedFile
+	type found struct {
+		from, size int64
+		path       string
+	}
+	var list []found
 	for _, name := range names {
 		if len(name) != 20 {
 			continue
@@ -81,28 +85,35 @@ func (q *mappedFileQueue) load() error {
 		if err != nil || isDir {
 			continue
 		}
-		if len(files) > 0 && files[len(files)-1].from+q.fileSize != from {
-			closeAll(files)
-			return fmt.Errorf("%w: %s: file %s does not follow %s", ErrCorrupt, q.dir, name, fileName(files[len(files)-1].from))
+		list = append(list, found{from, size, path})
+	}
+	// Check everything before touching anything: contiguous names, every
+	// file of the configured size except that the newest may be short (its
+	// preallocation lost in a crash).
+	for i, f := range list {
+		if i > 0 && list[i-1].from+q.fileSize != f.from {
+			return fmt.Errorf("%w: %s: file %s does not follow %s (file size changed?)", ErrCorrupt, q.dir,
+				fileName(f.from), fileName(list[i-1].from))
 		}
-		f, err := q.fs.OpenFile(path, os.O_RDWR)
+		if f.size > q.fileSize || (f.size < q.fileSize && i != len(list)-1) {
+			return fmt.Errorf("%w: %s is %d bytes, want %d (file size changed?)", ErrCorrupt, f.path, f.size, q.fileSize)
+		}
+	}
+	var files []*mappedFile
+	for _, f := range list {
+		fl, err := q.fs.OpenFile(f.path, os.O_RDWR)
 		if err != nil {
 			closeAll(files)
 			return err
 		}
-		if size != q.fileSize {
-			if size > q.fileSize {
-				f.Close()
-				closeAll(files)
-				return fmt.Errorf("%w: %s is %d bytes, want %d", ErrCorrupt, path, size, q.fileSize)
-			}
-			if err := f.Truncate(q.fileSize); err != nil {
-				f.Close()
+		if f.size < q.fileSize {
+			if err := fl.Truncate(q.fileSize); err != nil {
+				fl.Close()
 				closeAll(files)
 				return err
 			}
 		}
-		files = append(files, &mappedFile{file: f, path: path, from: from, size: q.fileSize})
+		files = append(files, &mappedFile{file: fl, path: f.path, from: f.from, size: q.fileSize})
 	}
 	q.mu.Lock()
 	q.mu.files = files
