@@ -163,8 +163,8 @@ func (b *Broker) sendBatch(c remoting.Conn, sr *sendRequest, tc metadata.TopicCo
 	if strings.HasPrefix(h.Topic, metadata.RetryGroupTopicPrefix) {
 		return respond(protocol.MessageIllegal, "batch request does not support retry group "+h.Topic)
 	}
-	if len(req.Body) > cfg.MaxFrameSize {
-		return respond(protocol.MessageIllegal, fmt.Sprintf("the batch body size %d is over the limit %d", len(req.Body), cfg.MaxFrameSize))
+	if len(req.Body) > cfg.MaxMessageSize { // Java limits the whole batch body
+		return respond(protocol.MessageIllegal, fmt.Sprintf("the batch body size %d is over the limit %d (maxMessageSize)", len(req.Body), cfg.MaxMessageSize))
 	}
 	if len(req.Body) == 0 {
 		return respond(protocol.MessageIllegal, "the batch body is empty")
