@@ -550,7 +550,15 @@ func setupResetOffsetByTime(f *flagSet) func(*env) error {
 			}
 			e.printf("reset consumer offset to %d\n", off)
 			if off > 0 {
+				// As Java's resetOffsetByQueueId: commit the offset, then ask the
+				// broker to reset that queue (ext "offset" is the 5.x way to name
+				// the target; the timestamp lets a broker that ignores it compute
+				// the same offset when -o is not given).
 				qid := int32(queueID)
+				h := protocol.EncodeHeader(&protocol.UpdateConsumerOffsetRequestHeader{ConsumerGroup: group, Topic: topic, QueueID: qid, CommitOffset: off})
+				if _, err := adm.call(addr, protocol.UpdateConsumerOffset, h, nil); err != nil {
+					return err
+				}
 				ext := protocol.EncodeHeader(&protocol.ResetOffsetRequestHeader{Topic: topic, Group: group, Timestamp: ts, IsForce: true, QueueID: &qid})
 				ext["offset"] = strconv.FormatInt(off, 10)
 				if _, err := adm.call(addr, protocol.InvokeBrokerToResetOffset, ext, nil); err != nil && codeOf(err) != protocol.ConsumerNotOnline {
@@ -567,6 +575,7 @@ func setupResetOffsetByTime(f *flagSet) func(*env) error {
 		minusOne := int32(-1)
 		for _, ref := range routeAddrs(r, "") {
 			ext := protocol.EncodeHeader(&protocol.ResetOffsetRequestHeader{Topic: topic, Group: group, Timestamp: ts, IsForce: isForce, QueueID: &minusOne})
+			ext["offset"] = "-1" // Java 5.x: no explicit offset
 			resp, err := adm.call(ref.addr, protocol.InvokeBrokerToResetOffset, ext, nil)
 			if err != nil {
 				if codeOf(err) == protocol.ConsumerNotOnline {

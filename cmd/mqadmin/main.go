@@ -61,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 			writef(stderr, "mqadmin: the sub command %s not exist.\n", args[1])
 			return exitUsage
 		}
-		fs, _ := c.newFlagSet(stderr)
+		fs, _ := c.newFlagSet()
 		c.printUsage(stdout, fs)
 		return exitOK
 	}

@@ -203,7 +203,7 @@ func (u *usageError) Error() string { return u.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-func (c *command) newFlagSet(stderr io.Writer) (*flagSet, func(e *env) error) {
+func (c *command) newFlagSet() (*flagSet, func(e *env) error) {
 	f := &flagSet{fs: flag.NewFlagSet(c.name, flag.ContinueOnError)}
 	f.fs.SetOutput(io.Discard)
 	body := c.setup(f)
@@ -258,7 +258,7 @@ func (c *command) printUsage(w io.Writer, f *flagSet) {
 
 // execute parses args, runs the command and maps the outcome to an exit code.
 func (c *command) execute(args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
-	f, body := c.newFlagSet(stderr)
+	f, body := c.newFlagSet()
 	fail := func(exit int, format string, a ...any) int {
 		msg := oneLine(fmt.Sprintf(format, a...))
 		writef(stderr, "mqadmin %s: %s\n", c.name, msg)
