@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rmqd/rmqd/internal/vfs"
+	"go.uber.org/zap"
 )
 
 // Key index files (protocol.md §6.3): a hash table on disk per file.
@@ -84,6 +85,7 @@ type indexService struct {
 	slotNum  int32
 	indexNum int32
 	now      func() time.Time
+	logger   *zap.Logger
 
 	mu    sync.RWMutex
 	files []*indexFile // oldest first
@@ -93,7 +95,7 @@ type indexService struct {
 
 func newIndexService(cfg *Config) *indexService {
 	return &indexService{fs: cfg.FS, dir: filepath.Join(cfg.RootDir, "index"),
-		slotNum: cfg.MaxHashSlotNum, indexNum: cfg.MaxIndexNum, now: cfg.Now}
+		slotNum: cfg.MaxHashSlotNum, indexNum: cfg.MaxIndexNum, now: cfg.Now, logger: cfg.Logger}
 }
 
 func (s *indexService) fileSize() int64 {
@@ -116,6 +118,13 @@ func (s *indexService) load(phyEnd int64) error {
 			continue
 		}
 		path := filepath.Join(s.dir, name)
+		if size, _, err := s.fs.Stat(path); err != nil || size != s.fileSize() {
+			// Written with other MaxHashSlotNum/MaxIndexNum (or not ours):
+			// its layout is unknown here. Keep it on disk, do not use it.
+			s.logger.Warn("index file of unexpected size ignored", zap.String("file", path), zap.Int64("size", size),
+				zap.Int64("want", s.fileSize()))
+			continue
+		}
 		fl, err := s.fs.OpenFile(path, os.O_RDWR)
 		if err != nil {
 			return err
@@ -130,9 +139,6 @@ func (s *indexService) load(phyEnd int64) error {
 		f.beginTs, f.endTs = int64(be.Uint64(h[0:])), int64(be.Uint64(h[8:]))
 		f.beginPhy, f.endPhy = int64(be.Uint64(h[16:])), int64(be.Uint64(h[24:]))
 		f.hashSlotCount, f.indexCount = int32(be.Uint32(h[32:])), int32(be.Uint32(h[36:]))
-		if size, _ := fl.Size(); size < s.fileSize() {
-			fl.Truncate(s.fileSize())
-		}
 		if f.indexCount < 1 || f.indexCount > f.indexNum {
 			f.indexCount = 1
 		}
