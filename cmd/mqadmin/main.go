@@ -17,8 +17,47 @@
 // error (unknown command, bad or missing flag). Failures print one line on
 // stderr, "mqadmin <command>: <reason>", never a stack trace.
 //
+// Commands and the request codes they send (protocol.md §9.2):
+//
+//	clusterList            106 (name server), 28 per broker
+//	updateTopic            17 (-c: 106 first); -o true also 101/100 ORDER_TOPIC_CONFIG
+//	topicList              206 (-c: 106, per topic 105 and 300)
+//	topicRoute             105
+//	topicStatus            105, 202 per broker group
+//	deleteTopic            106, 215 per master, 216 per name server
+//	updateTopicPerm        105, 17 (-c: 106)
+//	consumerProgress       105 %RETRY%group, 208; -s true: 203, 307; no -g: 206, 208, 203
+//	consumerConnection     105 %RETRY%group, 203
+//	updateSubGroup         200 (-c: 106)
+//	deleteSubGroup         207 (-c: 106, then 215/216 for the retry and DLQ topics)
+//	resetOffsetByTime      105, 222; on 206 CONSUMER_NOT_ONLINE: 208 (202), 29/30, 15
+//	brokerConsumeStats     317
+//	brokerStatus           28 (-c: 106)
+//	getBrokerConfig        26 (-c: 106)
+//	updateBrokerConfig     25 (-c: 106)
+//	queryMsgById           33 (offset id) else 105 + 12; -g -d: 307, 309; -s: 10
+//	queryMsgByKey          105, 12
+//	queryMsgByUniqueKey    105, 12; -g -d: 307, 309
+//	queryMsgByOffset       105, 11
+//	printMsg, consumeMessage  105, 31, 30 (29 with time bounds), 11
+//	sendMessage            105 (TBW102's route when the topic has none), 10
+//	statsAll               206, 105, 300, 315, 208
+//	producerConnection     105, 204
+//	wipeWritePerm/addWritePerm  205/327 to every name server of -n
+//	getNamesrvConfig       319 to every name server of -n
+//
+// Output follows RocketMQ's tools byte for byte where scripts read it (the
+// table headers and rows use Java's printf formats). Where Java's output
+// depends on hash order (Map.toString, Properties), rmqd sorts by key;
+// topicRoute prints fastjson's pretty layout with quoted integer keys (valid
+// JSON). Unlike Java, a failed command exits non-zero with one line on
+// stderr; warnings (a broker that does not answer one of several requests)
+// go to stderr as "WARN: ..." lines. Body charsets (-c, -f) are accepted
+// and bodies are printed as UTF-8.
+//
 // Layout: one file per command family (cluster.go, topic.go, consumer.go,
-// broker.go, message.go, namesrv.go, stats.go); each registers its commands
+// broker.go, message.go, pull.go, send.go, namesrv.go, stats.go); each
+// registers its commands
 // in init with register (registry.go). admin.go holds the remoting client
 // shared by all commands, bodies.go the JSON bodies package protocol does
 // not model, javafmt.go the Java formatting helpers the tables need. The
