@@ -48,7 +48,8 @@
 //
 // Output follows RocketMQ's tools byte for byte where scripts read it (the
 // table headers and rows use Java's printf formats). Where Java's output
-// depends on hash order (Map.toString, Properties), rmqd sorts by key;
+// depends on hash order, rmqd sorts (Map.toString by key, queues by
+// MessageQueue order) or keeps the server's order (config properties);
 // topicRoute prints fastjson's pretty layout with quoted integer keys (valid
 // JSON). Unlike Java, a failed command exits non-zero with one line on
 // stderr; warnings (a broker that does not answer one of several requests)
@@ -57,8 +58,7 @@
 //
 // Layout: one file per command family (cluster.go, topic.go, consumer.go,
 // broker.go, message.go, pull.go, send.go, namesrv.go, stats.go); each
-// registers its commands
-// in init with register (registry.go). admin.go holds the remoting client
+// registers its commands in init with register (registry.go). admin.go holds the remoting client
 // shared by all commands, bodies.go the JSON bodies package protocol does
 // not model, javafmt.go the Java formatting helpers the tables need. The
 // DLedger commands (raftStatus, raftEvents, leadershipTransfer) will live in
