@@ -119,10 +119,16 @@ func TestBenchmarkProducerConsumer(t *testing.T) {
 		t.Fatalf("async producer: %v", ares)
 	}
 
-	// The consumer drains what both runs sent (from offset 0: a new group).
+	// --max-msgs ends the run early with exactly that many sends.
+	mres := runBenchmark(t, "producer", "-n", c.ns, "-t", topic, "-w", "3", "-s", "100", "-d", "30", "--max-msgs", "500", "--json")
+	if num(t, mres, "sent") != 500 || num(t, mres, "errors") != 0 || num(t, mres, "duration_s") > 20 {
+		t.Fatalf("--max-msgs 500: %v", mres)
+	}
+
+	// The consumer drains what the runs sent (from offset 0: a new group).
 	cres := runBenchmark(t, "consumer", "-n", c.ns, "-t", topic, "-g", "bench_e2e", "-d", "3", "--json")
-	if got := num(t, cres, "received"); got < sent+asent {
-		t.Fatalf("consumer received %v, producers sent %v", got, sent+asent)
+	if got := num(t, cres, "received"); got < sent+asent+500 {
+		t.Fatalf("consumer received %v, producers sent %v", got, sent+asent+500)
 	}
 	if num(t, cres, "errors") != 0 || num(t, cres, "mb_per_sec") <= 0 || cres["latency"] != "end_to_end" {
 		t.Errorf("consumer: %v", cres)

@@ -154,7 +154,7 @@ func progress(label string, stop <-chan struct{}, snap func() snapshot) {
 	for {
 		select {
 		case <-stop:
-			if now := time.Now(); now.Sub(prevT) > 100*time.Millisecond {
+			if now := time.Now(); now.Sub(prevT) > 100*time.Millisecond || snap().count != prev.count {
 				line(now)
 			}
 			return
