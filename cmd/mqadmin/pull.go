@@ -219,6 +219,9 @@ func setupPrintMsg(f *flagSet) func(*env) error {
 				if err != nil {
 					return err
 				}
+				if res.next <= off && res.status != "NO_NEW_MSG" && res.status != "OFFSET_ILLEGAL" {
+					return fmt.Errorf("%s: the broker answered %s without moving past offset %d", mq, res.status, off)
+				}
 				off = res.next
 				switch res.status {
 				case "FOUND":
@@ -322,6 +325,9 @@ func setupConsumeMessage(f *flagSet) func(*env) error {
 				res, err := adm.pull(addr, group, mq, "*", off, int32(n))
 				if err != nil {
 					return err
+				}
+				if res.next <= off && res.status != "NO_NEW_MSG" && res.status != "OFFSET_ILLEGAL" {
+					return fmt.Errorf("%s: the broker answered %s without moving past offset %d", mq, res.status, off)
 				}
 				off = res.next
 				switch res.status {
