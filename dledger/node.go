@@ -37,6 +37,11 @@ type Config struct {
 	// fsync; the default acknowledges after the write reached the page cache.
 	SyncMode bool
 
+	// FlushInterval (async mode only) is how often appended entries are
+	// fsynced in the background, like Java DLedger's 10 ms flush thread
+	// (default 50ms). Acknowledgements never wait for it.
+	FlushInterval time.Duration
+
 	MaxBatchBytes   int64 // bytes per replication batch (default 1 MiB)
 	MaxBatchEntries int   // entries per replication batch (default 4096)
 	MaxInflight     int   // unacknowledged batches per follower (default 256)
@@ -196,6 +201,33 @@ type Node struct {
 	evSig   chan struct{}
 	evDone  chan struct{}
 	started time.Time
+
+	flushDone chan struct{}
+	dirty     bool // loop only: appended since the last in-loop flush
+}
+
+// ConcurrentSyncer is an optional LogStorage ability: SyncIndex may run on
+// another goroutine concurrently with Append (dledger/logstore has it).
+// In async mode the Node then fsyncs from a background flusher; otherwise
+// it calls Sync from its loop every FlushInterval.
+type ConcurrentSyncer interface {
+	SyncIndex() (int64, error)
+}
+
+func (n *Node) flushLoop(cs ConcurrentSyncer) {
+	defer close(n.flushDone)
+	t := n.clk.NewTicker(n.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C():
+			if _, err := cs.SyncIndex(); err != nil {
+				n.logger.Error("background flush failed", zap.Error(err))
+			}
+		case <-n.donec:
+			return
+		}
+	}
 }
 
 // NewNode validates cfg, recovers the core from cfg.Storage and starts the
@@ -212,6 +244,9 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 50 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -259,6 +294,12 @@ func NewNode(cfg Config) (*Node, error) {
 	n.commitIndex.Store(c)
 	n.lastCkpt = c
 	n.commitPos.Store(n.endOf(c))
+	n.flushDone = make(chan struct{})
+	if cs, ok := cfg.Storage.(ConcurrentSyncer); ok && !cfg.SyncMode {
+		go n.flushLoop(cs)
+	} else {
+		close(n.flushDone)
+	}
 	go n.run()
 	go n.dispatchEvents()
 	return n, nil
@@ -475,6 +516,7 @@ func (n *Node) Stop() {
 	n.stopOnce.Do(func() { close(n.stopc) })
 	<-n.donec
 	<-n.evDone
+	<-n.flushDone
 }
 
 // Done is closed when the node's goroutine exited (Stop or a storage failure).
@@ -496,6 +538,7 @@ func (n *Node) run() {
 			if n.tickCount%20 == 0 {
 				n.checkpoint()
 			}
+			n.maybeFlush()
 		case c := <-n.statusc:
 			c <- n.status()
 		case req := <-n.transferc:
@@ -564,6 +607,8 @@ func (n *Node) handleReadies() error {
 				if err := n.store.Sync(); err != nil {
 					return fmt.Errorf("sync: %w", err)
 				}
+			} else {
+				n.dirty = true
 			}
 			first := rd.Entries[0].Index
 			k := len(n.ends)
@@ -636,6 +681,26 @@ func (n *Node) failPending(err error) {
 		f.complete(err)
 	}
 	n.pending = nil
+}
+
+// maybeFlush fsyncs from the loop in async mode when the storage cannot
+// sync concurrently, at most every FlushInterval.
+func (n *Node) maybeFlush() {
+	if n.cfg.SyncMode || !n.dirty {
+		return
+	}
+	if _, ok := n.store.(ConcurrentSyncer); ok {
+		return
+	}
+	every := max(1, int64(n.cfg.FlushInterval/n.cfg.TickInterval))
+	if n.tickCount%every != 0 {
+		return
+	}
+	if err := n.store.Sync(); err != nil {
+		n.logger.Error("flush failed", zap.Error(err))
+		return
+	}
+	n.dirty = false
 }
 
 func (n *Node) checkpoint() {

@@ -134,6 +134,9 @@ func TestNodeFakeClockSingle(t *testing.T) {
 		return s.Committed() == f.LastIndex()
 	})
 	waitFor(t, 2*time.Second, "role events", func() bool { return events.Load() >= 1 })
+	if s.Syncs() == 0 {
+		t.Fatal("async mode never flushed")
+	}
 	if err := n.TransferLeadership(ctx, "zz"); !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("transfer to unknown: %v", err)
 	}
