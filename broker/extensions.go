@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/rmqd/rmqd/metadata"
@@ -125,6 +126,20 @@ func (x *extras) Start() {
 func (x *extras) Stop() {
 	x.tx.Stop()
 	x.schedule.Stop()
+}
+
+// RunningStats adds Java's scheduleMessageOffset_<level> runtime keys
+// ("<delay offset>,<max offset of the level's schedule queue>", for the
+// levels with progress) to a GET_BROKER_RUNTIME_INFO table.
+func (x *extras) RunningStats(stats map[string]string) {
+	md, st := x.b.Metadata(), x.b.Store()
+	if md == nil || st == nil {
+		return
+	}
+	for level, off := range md.Delay.Table() {
+		max := st.GetMaxOffsetInQueue(scheduleTopic, scheduleQueueID(int(level)))
+		stats["scheduleMessageOffset_"+strconv.Itoa(int(level))] = strconv.FormatInt(off, 10) + "," + strconv.FormatInt(max, 10)
+	}
 }
 
 // sendHook rewrites messages on the send path (see newExtensions).
