@@ -34,13 +34,12 @@ func (b *Broker) handleHeartbeat(c remoting.Conn, req *remoting.RemotingCommand)
 		if cd.GroupName == "" {
 			continue
 		}
-		gc, ok := b.groupConfigOrCreate(cd.GroupName)
-		if !ok {
-			b.log.Warn("heartbeat from an unknown consumer group, autoCreateSubscriptionGroup=false",
-				zap.String("group", cd.GroupName), zap.String("client", hb.ClientID))
-			continue
-		}
-		if cd.MessageModel != messageModelBroadcasting {
+		// As Java, the channel is registered even when the group does not
+		// exist (autoCreateSubscriptionGroup=false): it shows in the
+		// connection list, and its pulls are answered 26.
+		gc, known := b.groupConfigOrCreate(cd.GroupName)
+		notify := !known || gc.NotifyConsumerIdsChangedEnable
+		if known && cd.MessageModel != messageModelBroadcasting {
 			if _, ok := b.ensureRetryTopic(cd.GroupName, gc.RetryQueueNums); !ok {
 				b.log.Warn("cannot create retry topic", zap.String("group", cd.GroupName))
 			}
@@ -57,7 +56,7 @@ func (b *Broker) handleHeartbeat(c remoting.Conn, req *remoting.RemotingCommand)
 		if changed {
 			b.log.Info("consumer group changed", zap.String("group", cd.GroupName), zap.String("client", hb.ClientID),
 				zap.String("addr", c.RemoteAddr()))
-			if cd.MessageModel != messageModelBroadcasting && gc.NotifyConsumerIdsChangedEnable {
+			if cd.MessageModel != messageModelBroadcasting && notify {
 				b.notifyConsumerIDsChanged(cd.GroupName)
 			}
 		}
