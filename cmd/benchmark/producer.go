@@ -26,6 +26,7 @@ type producerOpts struct {
 	queues       int
 	routeRefresh time.Duration
 	maxMsgs      int64
+	cluster      string
 }
 
 // producerStats is one worker's counters (its histogram counts and sums
@@ -45,6 +46,7 @@ func runProducer(args []string) error {
 	fs.StringVar(&o.group, "group", "benchmark_producer", "producer group")
 	fs.BoolVar(&o.createTopic, "create-topic", true, "create the topic on every master first (UPDATE_AND_CREATE_TOPIC)")
 	fs.IntVar(&o.queues, "queues", 8, "queues of a created topic")
+	fs.StringVar(&o.cluster, "cluster", "", "create the topic only on the masters of this cluster (default: every master the name server knows)")
 	fs.DurationVar(&o.routeRefresh, "route-refresh", 3*time.Second, "route re-resolve period (also after errors)")
 	fs.Int64Var(&o.maxMsgs, "max-msgs", 0, "own client: stop after this many sends (0: only -d limits the run), e.g. to build a backlog")
 	if err := fs.Parse(args); err != nil {
@@ -164,6 +166,7 @@ func produceOwn(o *producerOpts) (*Result, error) {
 	}
 	defer p.client.Close()
 	p.router = newRouter(p.client, o.namesrvs(), o.topic, p.st, o.timeout)
+	p.router.cluster = o.cluster
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if o.createTopic {

@@ -27,6 +27,7 @@ func produceGoClient(o *producerOpts) (*Result, error) {
 	if o.createTopic {
 		client := remoting.NewClient(remoting.ClientConfig{})
 		r := newRouter(client, o.namesrvs(), o.topic, serializeType(o.serialize), o.timeout)
+		r.cluster = o.cluster
 		err := r.createTopic(ctx, o.queues, 20*time.Second)
 		client.Close()
 		if err != nil {

@@ -37,6 +37,7 @@ type router struct {
 	topic    string
 	st       remoting.SerializeType
 	timeout  time.Duration
+	cluster  string // createTopic: only the masters of this cluster ("" = all)
 
 	cur     atomic.Pointer[routeTable]
 	kickCh  chan struct{} // cap 1: refresh soon
@@ -196,7 +197,8 @@ func (r *router) replicas(ctx context.Context) (int, error) {
 }
 
 // masters returns the master address of every broker group in the
-// cluster(s) the name server knows (GET_BROKER_CLUSTER_INFO).
+// cluster(s) the name server knows (GET_BROKER_CLUSTER_INFO), or of
+// r.cluster only.
 func (r *router) masters(ctx context.Context) ([]string, error) {
 	resp, err := r.invokeNamesrv(ctx, &remoting.RemotingCommand{Code: protocol.GetBrokerClusterInfo, SerializeType: r.st})
 	if err != nil {
@@ -211,6 +213,9 @@ func (r *router) masters(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, bd := range ci.BrokerAddrTable {
+		if r.cluster != "" && bd.Cluster != r.cluster {
+			continue
+		}
 		if a, ok := bd.BrokerAddrs[protocol.MasterID]; ok && a != "" {
 			out = append(out, a)
 		}
