@@ -20,7 +20,6 @@ const (
 	dlqTopicPrefix     = "%DLQ%"
 	transOpRemoveTag   = "d"
 	dlqQueueNums       = 1
-	maxTopicNameLength = 127 // Go clients read a 1-byte topic length (protocol.md §10.9)
 )
 
 // Reserved property names used here (protocol.md §5.6).
