@@ -496,3 +496,37 @@ func TestRoleChange(t *testing.T) {
 		t.Fatalf("send as master again: %d", r.Code)
 	}
 }
+
+func TestBroadcastingConsumers(t *testing.T) {
+	b := startTestBroker(t, nil)
+	hb := []byte(`{"clientID":"bc1","producerDataSet":[],"consumerDataSet":[{"groupName":"bcg","consumeType":"CONSUME_PASSIVELY","messageModel":"BROADCASTING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"classFilterMode":false,"topic":"BCTopic","subString":"*","tagsSet":[],"codeSet":[],"subVersion":1,"expressionType":"TAG"}],"unitMode":false}]}`)
+	c1, c2 := &fakeConn{id: 21}, &fakeConn{id: 22}
+	for _, c := range []*fakeConn{c1, c2} {
+		if r := b.handleHeartbeat(c, remoting.NewRequest(protocol.HeartBeat, nil, hb)); r.Code != protocol.Success {
+			t.Fatal("heartbeat")
+		}
+	}
+	if len(c1.sentCommands()) != 0 {
+		t.Fatal("broadcasting groups are not notified")
+	}
+	if _, ok := b.topicConfig("%RETRY%bcg"); ok {
+		t.Fatal("broadcasting groups get no retry topic")
+	}
+	if r := b.processSend(c1, sendReq("BCTopic", 0, "x", nil)); r.Code != protocol.Success {
+		t.Fatalf("send: %d %q", r.Code, r.Remark)
+	}
+	waitFor(t, 5*time.Second, "dispatch", func() bool { return b.maxOffset("BCTopic", 0) == 1 })
+	for _, c := range []*fakeConn{c1, c2} {
+		if r := b.processPull(c, pullReq("bcg", "BCTopic", 0, 0, 0, "", 0), true); r.Code != protocol.Success {
+			t.Fatalf("broadcast pull: %d %q", r.Code, r.Remark)
+		}
+	}
+	gc, _ := b.groupConfig("bcg")
+	gc.ConsumeBroadcastEnable = false
+	if err := b.meta.PutGroup(gc); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.processPull(c1, pullReq("bcg", "BCTopic", 0, 0, 0, "", 0), true); r.Code != protocol.NoPermission {
+		t.Fatalf("broadcast disabled: %d", r.Code)
+	}
+}
