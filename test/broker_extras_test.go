@@ -366,7 +366,10 @@ func TestTransactions(t *testing.T) {
 	if n := l.checked("commit") + l.checked("rollback"); n != 0 {
 		t.Errorf("decided transactions were checked back %d times", n)
 	}
-	if n := l.checked("unknown"); n != 1 {
+	// Once normally; a second check is possible only when the producer's
+	// answer lost the race against the next round (1 s later) on a loaded
+	// machine.
+	if n := l.checked("unknown"); n < 1 || n > 2 {
 		t.Errorf("unknown transaction checked %d times, want 1", n)
 	}
 	u := bodies["unknown"]
