@@ -437,6 +437,15 @@ func (b *Broker) runtimeInfo() map[string]string {
 	for k, v := range b.store.RuntimeInfo() {
 		t[k] = v
 	}
+	// Delay-level progress, as Java: "scheduleMessageOffset_<level>" =
+	// "<delivered offset>,<max offset of that SCHEDULE_TOPIC_XXXX queue>".
+	for level, off := range b.meta.Delay.Table() {
+		if level < 1 {
+			continue
+		}
+		max := b.store.GetMaxOffsetInQueue(metadata.ScheduleTopic, level-1)
+		t[fmt.Sprintf("scheduleMessageOffset_%d", level)] = fmt.Sprintf("%d,%d", off, max)
+	}
 	return t
 }
 
