@@ -1,0 +1,228 @@
+package dledger
+
+import (
+	"errors"
+	"slices"
+
+	"go.uber.org/zap"
+)
+
+// --- replication: follower side ---
+
+func (r *Core) handleAppend(m *Message) {
+	resp := Message{Type: MsgAppResp, To: m.From, Commit: -1, Hint: -1}
+	if m.Index < r.log.committed {
+		// Everything up to our commit matches any leader's log.
+		resp.Index = r.log.committed
+		r.send(resp)
+		return
+	}
+	if !r.log.matchTerm(m.Index, m.LogTerm) {
+		hint := min(m.Index, r.log.lastIndex())
+		hint = r.log.findConflictByTerm(hint, m.LogTerm)
+		ht, _ := r.log.term(hint)
+		resp.Index, resp.Reject, resp.Hint, resp.LogTerm = m.Index, true, hint, ht
+		r.send(resp)
+		return
+	}
+	lastNew := m.Index + int64(len(m.Entries))
+	if ci := r.log.findConflict(m.Entries); ci >= 0 {
+		if ci <= r.log.committed {
+			r.logger.Error("leader tried to overwrite a committed entry; dropping", zap.Int64("index", ci),
+				zap.Int64("commit", r.log.committed), zap.String("leader", m.From))
+			return
+		}
+		ents := m.Entries[ci-(m.Index+1):]
+		if err := r.log.checkPositions(ents); err != nil {
+			r.logger.Error("rejecting entries", zap.Error(err), zap.String("leader", m.From))
+			return
+		}
+		r.log.append(ents)
+	}
+	r.log.commitTo(min(m.Commit, lastNew))
+	resp.Index = lastNew
+	r.send(resp)
+}
+
+// --- replication: leader side ---
+
+// Propose appends bodies as new entries of the current term. For each
+// entry, in order, it assigns Index, Term and Pos, then calls hook (if not
+// nil) so the caller can patch position-dependent bytes into the body; the
+// hook must not change the body's length. It returns the new entries.
+func (r *Core) Propose(bodies [][]byte, hook func(*Entry)) ([]Entry, error) {
+	if r.role != RoleLeader {
+		return nil, &NotLeaderError{Leader: r.lead}
+	}
+	if r.leadTransferee != "" {
+		return nil, ErrTransferring
+	}
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	ents := make([]Entry, len(bodies))
+	for i, b := range bodies {
+		ents[i] = Entry{Magic: MagicNormal, Body: b}
+	}
+	if err := r.appendEntries(ents, hook); err != nil {
+		return nil, err
+	}
+	return ents, nil
+}
+
+// appendEntries places ents after the last entry and replicates them.
+func (r *Core) appendEntries(ents []Entry, hook func(*Entry)) error {
+	last := r.log.lastIndex()
+	end := r.log.end()
+	for i := range ents {
+		e := &ents[i]
+		e.Index = last + 1 + int64(i)
+		e.Term = r.term
+		size := e.Size()
+		e.Pos, end = r.log.storage.Place(end, size)
+		if hook != nil {
+			hook(e)
+			if e.Size() != size {
+				return ErrHookResized
+			}
+		}
+	}
+	r.log.append(ents)
+	r.bcastAppend()
+	return nil
+}
+
+func (r *Core) bcastAppend() {
+	for _, p := range r.peers {
+		if p != r.id {
+			r.sendAppends(p)
+		}
+	}
+}
+
+// bcastCommit tells followers about a new commit index. A follower with
+// batches in flight learns it from the next batch or the answer-driven
+// sends; an idle one gets an (empty) MsgApp at once, so followers' readers
+// see commits promptly without doubling the traffic under load.
+func (r *Core) bcastCommit() {
+	for _, p := range r.peers {
+		if p == r.id {
+			continue
+		}
+		pr := r.prs[p]
+		if pr.replicating && len(pr.inflight) > 0 {
+			r.sendAppends(p)
+			continue
+		}
+		r.sendAppend(p, true)
+		r.sendAppends(p)
+	}
+}
+
+// sendAppends sends batches to peer to while flow control allows and
+// entries remain (pipelining).
+func (r *Core) sendAppends(to string) {
+	for i := 0; i < r.maxInflight && r.sendAppend(to, false); i++ {
+	}
+}
+
+func (r *Core) bcastHeartbeat() {
+	for _, p := range r.peers {
+		if p == r.id {
+			continue
+		}
+		pr := r.prs[p]
+		r.send(Message{Type: MsgHeartbeat, To: p, Commit: min(pr.match, r.log.committed), Index: -1, Hint: -1})
+	}
+}
+
+// sendAppend sends the next batch to peer to if its flow control allows;
+// with sendIfEmpty it sends even without new entries (to carry the commit
+// index or probe). It reports whether a message went out.
+func (r *Core) sendAppend(to string, sendIfEmpty bool) bool {
+	pr := r.prs[to]
+	if pr.paused(r.maxInflight) {
+		return false
+	}
+	last := r.log.lastIndex()
+	prev := pr.next - 1
+	prevTerm, err := r.log.term(prev)
+	if err != nil {
+		r.logger.Error("cannot replicate: entry unavailable", zap.String("peer", to), zap.Int64("index", prev), zap.Error(err))
+		if errors.Is(err, ErrCorrupt) {
+			r.broken = err
+		}
+		return false
+	}
+	ents, err := r.log.entries(pr.next, last+1, r.maxMsgBytes, r.maxMsgEntries)
+	if err != nil {
+		r.logger.Error("cannot read entries", zap.String("peer", to), zap.Int64("from", pr.next), zap.Error(err))
+		if errors.Is(err, ErrCorrupt) {
+			r.broken = err
+		}
+		return false
+	}
+	if len(ents) == 0 && !sendIfEmpty && (pr.replicating || pr.match == last) {
+		return false
+	}
+	r.send(Message{Type: MsgApp, To: to, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: r.log.committed, Hint: -1})
+	if n := len(ents); n > 0 {
+		pr.sent(ents[n-1].Index)
+	} else if !pr.replicating {
+		pr.probeSent = true
+	}
+	return true
+}
+
+func (r *Core) handleAppendResponse(m *Message, pr *progress) {
+	if m.Reject {
+		if m.Index > r.log.lastIndex() {
+			return // we never sent that
+		}
+		hint := min(m.Hint, r.log.lastIndex())
+		if m.LogTerm > 0 {
+			hint = r.log.findConflictByTerm(m.Hint, m.LogTerm)
+		}
+		if pr.maybeDecrTo(m.Index, hint) {
+			r.sendAppend(m.From, true)
+		}
+		return
+	}
+	if m.Index > r.log.lastIndex() {
+		return // cannot be an answer to this term's appends
+	}
+	if pr.maybeUpdate(m.Index) {
+		if !pr.replicating {
+			pr.becomeReplicate()
+		}
+		if r.maybeCommit() {
+			r.bcastCommit()
+		} else {
+			r.sendAppends(m.From)
+		}
+		if m.From == r.leadTransferee && pr.match == r.log.lastIndex() {
+			r.sendTimeoutNow(m.From)
+		}
+	} else if !pr.replicating {
+		r.sendAppends(m.From)
+	}
+}
+
+// maybeCommit advances the commit index to the highest index stored on a
+// majority, but only if that entry belongs to the current term (Raft §5.4.2,
+// the "Figure 8" rule); earlier entries commit with it.
+func (r *Core) maybeCommit() bool {
+	matches := make([]int64, 0, len(r.peers))
+	for _, p := range r.peers {
+		matches = append(matches, r.prs[p].match)
+	}
+	slices.Sort(matches)
+	mci := matches[len(matches)-r.quorum]
+	if mci <= r.log.committed {
+		return false
+	}
+	if t, err := r.log.term(mci); err != nil || t != r.term {
+		return false
+	}
+	return r.log.commitTo(mci)
+}
