@@ -60,6 +60,7 @@ func (b *Broker) registerAdminProcessors() {
 	h(protocol.GetBrokerConsumeStats, b.handleBrokerConsumeStats)
 	h(protocol.CloneGroupOffset, b.handleCloneGroupOffset)
 	h(protocol.QueryConsumeTimeSpan, b.handleConsumeTimeSpan)
+	h(protocol.QueryConsumeQueue, b.handleQueryConsumeQueue)
 }
 
 func badHeader(err error) *remoting.RemotingCommand {

@@ -387,6 +387,10 @@ func TestStatsProcessors(t *testing.T) {
 	if r.Code != protocol.Success || b.queryOffset("sg2", "StatsTopic", 0) != 2 {
 		t.Fatalf("clone: %d, offset %d", r.Code, b.queryOffset("sg2", "StatsTopic", 0))
 	}
+	r = b.handleQueryConsumeQueue(c, remoting.NewRequest(protocol.QueryConsumeQueue, map[string]string{"topic": "StatsTopic", "queueId": "0", "index": "1", "count": "5", "consumerGroup": "sg"}, nil))
+	if r.Code != protocol.Success || strings.Count(string(r.Body), `"physicOffset"`) != 2 || !strings.Contains(string(r.Body), `"maxQueueIndex":3`) {
+		t.Fatalf("query consume queue: %d %s", r.Code, r.Body)
+	}
 	r = b.handleBrokerConsumeStats(c, remoting.NewRequest(protocol.GetBrokerConsumeStats, nil, nil))
 	if r.Code != protocol.Success || !strings.Contains(string(r.Body), `"consumeStatsList":[`) {
 		t.Fatalf("broker consume stats: %s", r.Body)

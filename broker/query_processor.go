@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -73,5 +74,61 @@ func (b *Broker) handleViewMessageByID(_ remoting.Conn, req *remoting.RemotingCo
 	}
 	resp := respond(protocol.Success, "")
 	resp.Body = rec
+	return resp
+}
+
+// handleQueryConsumeQueue is QUERY_CONSUME_QUEUE (mqadmin queryCq): the raw
+// consume-queue units from index, and whether the group's subscription
+// matches each.
+func (b *Broker) handleQueryConsumeQueue(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h struct {
+		Topic         string `ext:"topic,required"`
+		QueueID       int32  `ext:"queueId,required"`
+		Index         int64  `ext:"index,required"`
+		Count         int32  `ext:"count,required"`
+		ConsumerGroup string `ext:"consumerGroup"`
+	}
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return respond(protocol.SystemError, "bad request header: "+err.Error())
+	}
+	if _, ok := b.topicConfig(h.Topic); !ok {
+		return respond(protocol.TopicNotExist, fmt.Sprintf("topic[%s] not exist", h.Topic))
+	}
+	type unit struct {
+		PhysicOffset   int64  `json:"physicOffset"`
+		PhysicSize     int32  `json:"physicSize"`
+		TagsCode       int64  `json:"tagsCode"`
+		ExtendDataJSON string `json:"extendDataJson,omitempty"`
+		BitMap         string `json:"bitMap,omitempty"`
+		Eval           bool   `json:"eval"`
+		Msg            string `json:"msg,omitempty"`
+	}
+	body := struct {
+		SubscriptionData *subscriptionData `json:"subscriptionData,omitempty"`
+		QueueData        []unit            `json:"queueData"`
+		MaxQueueIndex    int64             `json:"maxQueueIndex"`
+		MinQueueIndex    int64             `json:"minQueueIndex"`
+	}{QueueData: []unit{}}
+	body.MinQueueIndex = b.store.GetMinOffsetInQueue(h.Topic, h.QueueID)
+	body.MaxQueueIndex = b.store.GetMaxOffsetInQueue(h.Topic, h.QueueID)
+	var sub *subscription
+	if h.ConsumerGroup != "" {
+		if s, _, _ := b.clients.subscriptionOf(h.ConsumerGroup, h.Topic); s != nil {
+			sub = s
+			w := s.toWire()
+			body.SubscriptionData = &w
+		}
+	}
+	count := int(min(max(h.Count, 0), 1000))
+	units, err := b.store.GetConsumeQueueUnits(h.Topic, h.QueueID, h.Index, count)
+	if err != nil {
+		return respond(protocol.SystemError, "read consume queue: "+err.Error())
+	}
+	for _, u := range units {
+		body.QueueData = append(body.QueueData, unit{PhysicOffset: u.CommitLogOffset, PhysicSize: u.Size, TagsCode: u.TagsCode,
+			Eval: sub == nil || sub.matchTagsCode(u.TagsCode)})
+	}
+	resp := respond(protocol.Success, "")
+	resp.Body, _ = json.Marshal(body)
 	return resp
 }
