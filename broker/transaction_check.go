@@ -27,7 +27,9 @@ import (
 //   - any other is re-appended to the half queue with
 //     TRANSACTION_CHECK_TIMES + 1 and CHECK_TRANSACTION_STATE is sent to a
 //     producer of its group for the re-appended copy; the producer's
-//     answer commits or rolls back that copy.
+//     answer commits or rolls back that copy. A copy is checked again only
+//     once it is itself transactionTimeOut old (the producer's time to
+//     answer).
 //
 // Records stored after the round started (the copies it appends) wait for
 // the next round. Afterwards the half offset moves past what was
@@ -221,6 +223,13 @@ func (t *transactionService) handleHalf(half *store.MessageExt, start time.Time,
 	action := decideHalf(now-half.BornTimestamp, times, t.cfg.checkMax, t.cfg.timeout, t.cfg.reserved, immunity)
 	if action != halfDiscard && half.StoreTimestamp >= start.UnixMilli() {
 		return false // appended during this round
+	}
+	if action == halfCheck && times > 0 && now-half.StoreTimestamp < t.cfg.timeout.Milliseconds() {
+		// Checked less than transactionTimeOut ago: give the producer that
+		// long to answer before asking again (Java asks every round, which
+		// with short intervals can check, and commit, twice). Records behind
+		// it were stored later still.
+		return false
 	}
 	switch action {
 	case halfWait:

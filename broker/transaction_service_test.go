@@ -198,6 +198,13 @@ func TestTransactionCheckBack(t *testing.T) {
 		t.Fatalf("half offset %d, want 2", f.offsets[transHalfTopic])
 	}
 
+	// No second check before the producer had transactionTimeOut to answer.
+	f.clock.Advance(time.Second)
+	f.svc.checkOnce(stop)
+	if n := len(f.conn.checks()); n != 1 {
+		t.Fatalf("checked again within the transaction timeout: %d", n)
+	}
+
 	// The producer answers for the copy: committed, and never checked again.
 	answer := protocol.EndTransactionRequestHeader{ProducerGroup: "txg", TranStateTableOffset: ch.TranStateTableOffset,
 		CommitLogOffset: ch.CommitLogOffset, MsgID: ch.MsgID}
