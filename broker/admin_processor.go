@@ -61,6 +61,10 @@ func (b *Broker) registerAdminProcessors() {
 	h(protocol.CloneGroupOffset, b.handleCloneGroupOffset)
 	h(protocol.QueryConsumeTimeSpan, b.handleConsumeTimeSpan)
 	h(protocol.QueryConsumeQueue, b.handleQueryConsumeQueue)
+	h(protocol.TriggerDeleteFiles, b.handleDeleteExpiredFiles)
+	h(protocol.DeleteExpiredCommitlog, b.handleDeleteExpiredFiles)
+	h(protocol.CleanUnusedTopic, b.handleCleanUnusedTopics)
+	h(protocol.CleanExpiredConsumequeue, b.handleCleanUnusedTopics)
 }
 
 func badHeader(err error) *remoting.RemotingCommand {
@@ -810,4 +814,34 @@ func (b *Broker) handleResetOffset(_ remoting.Conn, req *remoting.RemotingComman
 	resp := respond(protocol.Success, "")
 	resp.Body = body
 	return resp
+}
+
+// ---------------------------------------------------------------------------
+// Store maintenance (mqadmin deleteExpiredCommitLog, cleanUnusedTopic,
+// cleanExpiredCQ).
+
+// handleDeleteExpiredFiles is TRIGGER_DELETE_FILES (27) and
+// DELETE_EXPIRED_COMMITLOG (329): run retention now, whatever deleteWhen says.
+func (b *Broker) handleDeleteExpiredFiles(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	n := b.store.DeleteExpiredFiles()
+	b.log.Info("expired commitlog files deleted on request", zap.Int("files", n))
+	return respond(protocol.Success, "")
+}
+
+// handleCleanUnusedTopics is CLEAN_UNUSED_TOPIC (316) and
+// CLEAN_EXPIRED_CONSUMEQUEUE (306): remove the consume queues of topics that
+// no longer have a topic config.
+func (b *Broker) handleCleanUnusedTopics(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var unused []string
+	for topic := range b.store.Topics() {
+		if _, ok := b.topicConfig(topic); !ok && topic != metadata.ScheduleTopic {
+			unused = append(unused, topic)
+		}
+	}
+	sort.Strings(unused)
+	if len(unused) > 0 {
+		n := b.store.DeleteTopics(unused)
+		b.log.Info("consume queues of unused topics removed", zap.Strings("topics", unused), zap.Int("queues", n))
+	}
+	return respond(protocol.Success, "")
 }

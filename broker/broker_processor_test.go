@@ -335,6 +335,11 @@ func TestOffsetsAndAdmin(t *testing.T) {
 	if r := b.handleDeleteTopic(c, remoting.NewRequest(protocol.DeleteTopicInBroker, ext("topic", "SCHEDULE_TOPIC_XXXX"), nil)); r.Code == protocol.Success {
 		t.Fatal("system topic deleted")
 	}
+	for _, code := range []int16{protocol.TriggerDeleteFiles, protocol.DeleteExpiredCommitlog, protocol.CleanUnusedTopic, protocol.CleanExpiredConsumequeue} {
+		if r := b.mux.ServeRemoting(c, remoting.NewRequest(code, nil, nil)); r.Code != protocol.Success {
+			t.Errorf("maintenance code %d: %d %q", code, r.Code, r.Remark)
+		}
+	}
 }
 
 func TestNotMasterRefusesWrites(t *testing.T) {
