@@ -160,6 +160,7 @@ func TestRetryThenDLQ(t *testing.T) {
 	msg.WithTag("TagR")
 	msg.WithKeys([]string{"retry-key"})
 	res := sendEventually(t, p, msg)
+	sent := time.Now()
 
 	eventually(t, 60*time.Second, "the message in %DLQ%"+group, func() bool {
 		dlqMu.Lock()
@@ -170,6 +171,7 @@ func TestRetryThenDLQ(t *testing.T) {
 	got := append([]int32(nil), seen...)
 	span := lastAt.Sub(firstAt)
 	mu.Unlock()
+	t.Logf("ReconsumeTimes %v over %v; in the DLQ %v after the send", got, span, time.Since(sent))
 	if len(got) != 3 || got[0] != 0 || got[1] != 1 || got[2] != 2 {
 		t.Fatalf("ReconsumeTimes seen = %v, want [0 1 2]", got)
 	}
