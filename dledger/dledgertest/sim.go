@@ -45,7 +45,7 @@ type Options struct {
 // Randomize fills the schedule's knobs from its seed.
 func Randomize(seed uint64) Options {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
-	o := Options{Seed: seed, Nodes: 3, ChaosTicks: 1000, HealTicks: 2000, ElectionTick: 10}
+	o := Options{Seed: seed, Nodes: 3, ChaosTicks: 800, HealTicks: 2000, ElectionTick: 10}
 	if r.IntN(4) == 0 {
 		o.Nodes = 5
 	}
