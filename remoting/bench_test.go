@@ -288,3 +288,37 @@ func BenchmarkEchoRatio(b *testing.B) {
 	b.ReportMetric(float64(bOps)/secs, "bare-rt/s")
 	b.ReportMetric(float64(rOps)/float64(bOps), "ratio")
 }
+
+// BenchmarkEchoShared: 256 goroutines share one Client (one connection),
+// as the producers of a process share a broker connection; writes are
+// combined and responses matched by opaque.
+func BenchmarkEchoShared(b *testing.B) {
+	mux := NewServeMux()
+	mux.HandleFunc(1, func(_ Conn, r *RemotingCommand) *RemotingCommand {
+		resp := NewResponse(r, Success, "")
+		resp.Body = r.Body
+		return resp
+	})
+	s, err := NewServer(ServerConfig{}, mux)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c := NewClient(ClientConfig{})
+	defer c.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(128) // × GOMAXPROCS goroutines
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.InvokeSync(ctx, s.Addr(), echoReq, 5*time.Second); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
