@@ -61,9 +61,11 @@
 // over every complete frame, copies it before Discard and queues it for a
 // bounded pool of Workers goroutines, which decode it, run the Handler and
 // encode the reply. A worker writes the reply straight to the non-blocking
-// socket; whatever the socket does not take at once is queued with gnet's
-// AsyncWrite (and later frames follow it there until it drains, so the
-// order of one sender's frames is kept). Nothing blocks a loop.
+// socket, together with whatever other goroutines encoded for the same
+// connection meanwhile (one syscall for the batch); whatever the socket does
+// not take at once is queued with gnet's AsyncWrite, and later frames follow
+// it there until it drains, so the order of each sender's frames is kept.
+// Nothing blocks a loop.
 //
 //   - a full queue: the request is answered SystemBusy ("[OVERLOAD]...")
 //   - a malformed frame (bad length, header longer than the frame, unknown
