@@ -261,7 +261,8 @@ func TestDelayLevel2(t *testing.T) {
 }
 
 // txListener decides by body: "commit" and "rollback" are decided at once,
-// "unknown" is left open and committed when the broker checks back.
+// "unknown" is left open and committed when the broker checks back, "never"
+// stays unknown whatever the broker asks.
 type txListener struct {
 	mu     sync.Mutex
 	checks map[string]int
@@ -281,8 +282,11 @@ func (l *txListener) CheckLocalTransaction(m *primitive.MessageExt) primitive.Lo
 	l.mu.Lock()
 	l.checks[string(m.Body)]++
 	l.mu.Unlock()
-	if string(m.Body) == "unknown" {
+	switch string(m.Body) {
+	case "unknown":
 		return primitive.CommitMessageState
+	case "never":
+		return primitive.UnkonwnState
 	}
 	return primitive.RollbackMessageState
 }
@@ -294,12 +298,14 @@ func (l *txListener) checked(body string) int {
 }
 
 // TestTransactions: one transaction committed, one rolled back, one left
-// unknown and resolved (committed) by the broker's check-back.
+// unknown and resolved (committed) by the broker's check-back, and one the
+// producer never decides, given up after transactionCheckMax (2) checks.
 func TestTransactions(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, map[string]string{
 		"transactionCheckInterval": "1000",
 		"transactionTimeOut":       "1000",
+		"transactionCheckMax":      "2",
 	})
 	const topic, pgroup = "TxTopic", "pg_tx"
 	extrasCreateTopics(t, c, 2, topic)
@@ -348,6 +354,7 @@ func TestTransactions(t *testing.T) {
 	send("commit")
 	send("rollback")
 	unknown := send("unknown")
+	send("never")
 
 	eventually(t, 30*time.Second, "committed and checked-back messages consumed", func() bool {
 		mu.Lock()
@@ -357,9 +364,15 @@ func TestTransactions(t *testing.T) {
 	if n := l.checked("unknown"); n < 1 {
 		t.Errorf("the unknown transaction was consumed without a check-back (checks %d)", n)
 	}
-	// Let a few more check rounds pass: the rolled-back message must never
-	// appear and the decided ones must not be checked.
-	time.Sleep(3 * time.Second)
+	// The undecided one is checked twice, then parked in
+	// TRANS_CHECK_MAX_TIME_TOPIC and never delivered. Meanwhile more check
+	// rounds pass: the rolled-back message must never appear and the decided
+	// ones must not be checked.
+	eventually(t, 20*time.Second, "the undecided transaction given up", func() bool {
+		resp := c.brokerRequest(protocol.GetMaxOffset, map[string]string{"topic": "TRANS_CHECK_MAX_TIME_TOPIC", "queueId": "0"}, nil)
+		return resp.ExtFields["offset"] == "1"
+	})
+	time.Sleep(time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	if m := bodies["rollback"]; m != nil {
@@ -373,6 +386,12 @@ func TestTransactions(t *testing.T) {
 	// machine.
 	if n := l.checked("unknown"); n < 1 || n > 2 {
 		t.Errorf("unknown transaction checked %d times, want 1", n)
+	}
+	if n := l.checked("never"); n != 2 {
+		t.Errorf("undecided transaction checked %d times, want 2 (transactionCheckMax)", n)
+	}
+	if bodies["never"] != nil {
+		t.Errorf("undecided transaction delivered")
 	}
 	u := bodies["unknown"]
 	if u.MsgId != unknown.MsgID {
