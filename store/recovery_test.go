@@ -210,7 +210,15 @@ func crashUnderLoad(t *testing.T, flush FlushDiskType, seed uint64) {
 			}
 		}(p)
 	}
-	time.Sleep(30 * time.Millisecond)
+	// Let some puts complete (and more be in flight) before the crash.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 40 {
+			break
+		}
+	}
 	mu.Lock()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	if flush == SyncFlush {
