@@ -221,6 +221,12 @@ func (s *indexService) newFile() (*indexFile, error) {
 		fl.Close()
 		return nil, err
 	}
+	if len(s.files) == 0 {
+		if err := s.fs.SyncDir(filepath.Dir(s.dir)); err != nil {
+			fl.Close()
+			return nil, err
+		}
+	}
 	s.files = append(s.files, f)
 	return f, nil
 }

@@ -150,6 +150,19 @@ func (q *mappedFileQueue) create(from int64) (*mappedFile, error) {
 		f.Close()
 		return nil, err
 	}
+	if q.first() == nil {
+		// Possibly a new directory (consumequeue/<topic>/<queueId>): make
+		// its entry, and its parent's, survive a power loss too.
+		parent := filepath.Dir(q.dir)
+		if err := q.fs.SyncDir(parent); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := q.fs.SyncDir(filepath.Dir(parent)); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	mf := &mappedFile{file: f, path: path, from: from, size: q.fileSize}
 	q.mu.Lock()
 	q.mu.files = append(q.mu.files, mf)
