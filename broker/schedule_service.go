@@ -51,7 +51,10 @@ const (
 	// a backlog neither starves the other levels nor delays offset saving
 	// and Stop.
 	scheduleMaxRound = 2048
-	extrasPutTimeout = 5 * time.Second
+	// scheduleBeyondGrace is how long an offset may stay beyond its queue's
+	// end before the service believes the queue lost its tail.
+	scheduleBeyondGrace = 5 * time.Second
+	extrasPutTimeout    = 5 * time.Second
 )
 
 // scheduleDelayed parks m in SCHEDULE_TOPIC_XXXX when it carries a delay
@@ -132,6 +135,10 @@ type scheduleService struct {
 	store extrasStore
 	cfg   scheduleConfig
 
+	// beyondSince: when a level's offset was first seen beyond its queue's
+	// end (owned by the delivery goroutine).
+	beyondSince map[int]time.Time
+
 	mu struct {
 		sync.Mutex
 		stopCh chan struct{} // nil while stopped
@@ -160,7 +167,7 @@ func newScheduleService(st extrasStore, cfg scheduleConfig) *scheduleService {
 	if cfg.saveOffsets == nil {
 		cfg.saveOffsets = func(map[int32]int64) {}
 	}
-	return &scheduleService{store: st, cfg: cfg}
+	return &scheduleService{store: st, cfg: cfg, beyondSince: map[int]time.Time{}}
 }
 
 // Start begins delivering (a no-op when already running).
@@ -235,10 +242,23 @@ func (s *scheduleService) deliverLevel(level int, offset int64) int64 {
 		offset = min
 	}
 	if max := s.store.GetMaxOffsetInQueue(scheduleTopic, qid); offset > max {
+		// Either the consume queue has not caught up yet (wait: moving back
+		// would deliver again) or the store lost its tail in a crash (move
+		// back, as Java does, or the messages that reuse those offsets
+		// would never be delivered). Only the second lasts.
+		since, ok := s.beyondSince[level]
+		if !ok {
+			s.beyondSince[level] = s.cfg.now()
+			return offset
+		}
+		if s.cfg.now().Sub(since) < scheduleBeyondGrace {
+			return offset
+		}
 		s.cfg.log.Warn("schedule offset beyond the queue, moving back",
 			zap.Int("level", level), zap.Int64("offset", offset), zap.Int64("maxOffset", max))
 		offset = max
 	}
+	delete(s.beyondSince, level)
 	for delivered := 0; delivered < scheduleMaxRound; {
 		units, err := s.store.GetConsumeQueueUnits(scheduleTopic, qid, offset, scheduleBatch)
 		if err != nil || len(units) == 0 || units[len(units)-1].QueueOffset < offset {

@@ -160,3 +160,29 @@ func TestScheduleDeliverLevelBounded(t *testing.T) {
 		t.Fatalf("second round next %d", next)
 	}
 }
+
+func TestScheduleOffsetBeyondQueue(t *testing.T) {
+	clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
+	fs := newFakeStore(testLevels(), clock.Now)
+	s := newScheduleService(fs, scheduleConfig{levels: testLevels(), now: clock.Now})
+	m := &store.Message{Topic: "Real", Properties: map[string]string{propDelay: "1"}}
+	scheduleDelayed(m, testLevels())
+	fs.PutMessage(context.Background(), m)
+	clock.Advance(2 * time.Second)
+	// A saved offset of 5 over a queue of 1: wait (the queue may be catching up)...
+	if next := s.deliverLevel(1, 5); next != 5 {
+		t.Fatalf("moved at once to %d", next)
+	}
+	clock.Advance(2 * time.Second)
+	if next := s.deliverLevel(1, 5); next != 5 {
+		t.Fatalf("moved within the grace time to %d", next)
+	}
+	// ...then believe the queue lost its tail and continue from its end.
+	clock.Advance(scheduleBeyondGrace)
+	if next := s.deliverLevel(1, 5); next != 1 {
+		t.Fatalf("after the grace time next = %d, want 1", next)
+	}
+	if n := len(fs.messages("Real", 0)); n != 0 {
+		t.Fatalf("delivered %d messages below the saved offset", n)
+	}
+}
