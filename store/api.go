@@ -327,7 +327,7 @@ type QueryMessageResult struct {
 	IndexLastUpdatePhyoffset int64
 }
 
-// Method set of *MessageStore (implemented in store.go and friends):
+// Method set of *MessageStore (store.go, put.go, get.go, clean.go, stats.go):
 //
 //	Open(cfg Config) (*MessageStore, error)
 //	(*MessageStore) Start() error
@@ -346,6 +346,7 @@ type QueryMessageResult struct {
 //	(*MessageStore) QueryMessage(topic, key, maxNum, begin, end) (QueryMessageResult, error)
 //	(*MessageStore) GetMaxPhyOffset / GetMinPhyOffset() int64
 //	(*MessageStore) DeleteTopics(topics []string) int
+//	(*MessageStore) DeleteExpiredFiles() int
 //	(*MessageStore) Topics() map[string][]int32
 //	(*MessageStore) RuntimeInfo() map[string]string
 //	(*MessageStore) SetMessageArrivingListener(MessageArrivingListener)
