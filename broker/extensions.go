@@ -47,6 +47,11 @@ func newExtensions(b *Broker) ([]Extension, error) {
 				}
 			}
 		},
+		resetOffset: func(level int32, off int64) {
+			if err := b.Metadata().ResetDelayOffset(level, off); err != nil {
+				log.Warn("resetting a delay offset failed", zap.Int32("level", level), zap.Int64("offset", off), zap.Error(err))
+			}
+		},
 		log: log.Named("schedule"),
 	})
 

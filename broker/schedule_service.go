@@ -123,6 +123,9 @@ type scheduleConfig struct {
 	loadOffset func(level int32) int64
 	// saveOffsets records levels' progress (level -> next offset).
 	saveOffsets func(map[int32]int64)
+	// resetOffset records a level's offset moved back (saveOffsets only
+	// ever raises it).
+	resetOffset func(level int32, offset int64)
 	log         *zap.Logger
 	now         func() time.Time
 	tick        time.Duration // default scheduleTick
@@ -166,6 +169,9 @@ func newScheduleService(st extrasStore, cfg scheduleConfig) *scheduleService {
 	}
 	if cfg.saveOffsets == nil {
 		cfg.saveOffsets = func(map[int32]int64) {}
+	}
+	if cfg.resetOffset == nil {
+		cfg.resetOffset = func(int32, int64) {}
 	}
 	return &scheduleService{store: st, cfg: cfg, beyondSince: map[int]time.Time{}}
 }
@@ -257,6 +263,7 @@ func (s *scheduleService) deliverLevel(level int, offset int64) int64 {
 		s.cfg.log.Warn("schedule offset beyond the queue, moving back",
 			zap.Int("level", level), zap.Int64("offset", offset), zap.Int64("maxOffset", max))
 		offset = max
+		s.cfg.resetOffset(int32(level), offset)
 	}
 	delete(s.beyondSince, level)
 	for delivered := 0; delivered < scheduleMaxRound; {
