@@ -28,7 +28,8 @@
 #   BENCH_BACKLOG_MB  >0: drain a backlog of that many MB written to its own
 #                   topic first (issue 8 asks for 1024), instead of what the
 #                   scenarios left (0)
-#   BENCH_PORT_BASE first of the loopback ports used (24000; uses base..base+700)
+#   BENCH_PORT_BASE first of the loopback ports used (24000; each flush mode
+#                   takes the next free 700-port slot at +1000, below 32768)
 #   BENCH_KEEP      1 to keep the temp dir (data, configs, logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +48,7 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 NATS_VERSION=v2.15.2
 GO=${GO:-go}
 
-# Ports of flush mode number k (0, 1, ...) start at BENCH_PORT_BASE + 1000*k:
+# Ports of port slot k (0, 1, ...) start at BENCH_PORT_BASE + 1000*k:
 # the rmqd remoting server does not set SO_REUSEADDR, so a port a stopped
 # broker used stays unusable while its connections sit in TIME_WAIT.
 set_ports() { # k
@@ -166,8 +167,22 @@ check_ports() {
 		$DLEDGER_PORT0 $((DLEDGER_PORT0 + 10)) $((DLEDGER_PORT0 + 20)) $((DLEDGER_PORT0 - 2)) $((DLEDGER_PORT0 + 8)) $((DLEDGER_PORT0 + 18)) \
 		$PEER_PORT0 $((PEER_PORT0 + 1)) $((PEER_PORT0 + 2)) \
 		$NATS_PORT0 $((NATS_PORT0 + 1)) $((NATS_PORT0 + 2)) $NATS_ROUTE0 $((NATS_ROUTE0 + 1)) $((NATS_ROUTE0 + 2)); do
-		port_free "$p" || die "port $p is in use (or in TIME_WAIT); set BENCH_PORT_BASE to a free range"
+		port_free "$p" || { log "port $p is in use (or in TIME_WAIT)"; return 1; }
 	done
+}
+
+# next_ports: the next slot whose ports are all free (a run right after
+# another finds the last one's ports in TIME_WAIT for a minute).
+SLOT=0
+next_ports() {
+	local tries
+	for tries in $(seq 1 8); do
+		set_ports $SLOT
+		SLOT=$((SLOT + 1))
+		if check_ports; then return 0; fi
+		((BENCH_PORT_BASE + 1000 * SLOT + 700 < 32768)) || break # stay below the ephemeral range
+	done
+	die "no free port range from BENCH_PORT_BASE=$BENCH_PORT_BASE (tried $tries); set it to a free range"
 }
 
 # ---------------------------------------------------------------------------
@@ -411,11 +426,8 @@ run_drain() { # flush
 }
 
 log "results in $RESULTS, temp dir $TMP, $BENCH_SECONDS s per run"
-k=0
 for flush in $BENCH_FLUSH; do
-	set_ports $k
-	k=$((k + 1))
-	check_ports
+	next_ports
 	start_rmqd "$flush"
 	[[ $BENCH_NATS == 1 ]] && start_nats "$flush"
 	for sc in $BENCH_SCENARIOS; do

@@ -27,6 +27,7 @@ type producerOpts struct {
 	routeRefresh time.Duration
 	maxMsgs      int64
 	cluster      string
+	conns        int
 }
 
 // producerStats is one worker's counters (its histogram counts and sums
@@ -46,6 +47,7 @@ func runProducer(args []string) error {
 	fs.StringVar(&o.group, "group", "benchmark_producer", "producer group")
 	fs.BoolVar(&o.createTopic, "create-topic", true, "create the topic on every master first (UPDATE_AND_CREATE_TOPIC)")
 	fs.IntVar(&o.queues, "queues", 8, "queues of a created topic")
+	fs.IntVar(&o.conns, "conns", 1, "own client: connections per broker (threads share them round robin; RocketMQ clients use 1)")
 	fs.StringVar(&o.cluster, "cluster", "", "create the topic only on the masters of this cluster (default: every master the name server knows)")
 	fs.DurationVar(&o.routeRefresh, "route-refresh", 3*time.Second, "route re-resolve period (also after errors)")
 	fs.Int64Var(&o.maxMsgs, "max-msgs", 0, "own client: stop after this many sends (0: only -d limits the run), e.g. to build a backlog")
@@ -55,8 +57,8 @@ func runProducer(args []string) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	if o.threads <= 0 || o.size <= 0 || o.asyncWindow < 0 || o.queues <= 0 {
-		return fmt.Errorf("-w, -s and --queues must be > 0, --async-window >= 0")
+	if o.threads <= 0 || o.size <= 0 || o.asyncWindow < 0 || o.queues <= 0 || o.conns <= 0 {
+		return fmt.Errorf("-w, -s, --queues and --conns must be > 0, --async-window >= 0")
 	}
 	stopProfile, err := o.startProfile()
 	if err != nil {
@@ -96,7 +98,7 @@ func makeBody(size int) []byte {
 
 func newResult(o *producerOpts, client string) *Result {
 	return &Result{Mode: "producer", System: "rmqd", Client: client, Scenario: o.scenario, Flush: o.flush,
-		Topic: o.topic, Threads: o.threads, AsyncWindow: o.asyncWindow, Size: o.size, Latency: "send_rt"}
+		Topic: o.topic, Threads: o.threads, AsyncWindow: o.asyncWindow, Conns: o.conns, Size: o.size, Latency: "send_rt"}
 }
 
 // finishProducer merges the workers' histograms into r.
@@ -132,15 +134,16 @@ func snapOf(stats []*producerStats, errs *errorLog, size int) func() snapshot {
 
 // ownProducer is the state the workers share.
 type ownProducer struct {
-	o      *producerOpts
-	client *remoting.Client
-	router *router
-	st     remoting.SerializeType
-	body   []byte
-	props  string
-	stop   atomic.Bool
-	issued atomic.Int64 // sends started, for --max-msgs
-	errs   errorLog
+	o       *producerOpts
+	client  *remoting.Client   // route lookups and the first share of the threads
+	clients []*remoting.Client // --conns clients, one connection per broker each
+	router  *router
+	st      remoting.SerializeType
+	body    []byte
+	props   string
+	stop    atomic.Bool
+	issued  atomic.Int64 // sends started, for --max-msgs
+	errs    errorLog
 }
 
 // more reports whether another send may start.
@@ -165,6 +168,12 @@ func produceOwn(o *producerOpts) (*Result, error) {
 		props: "WAIT\x01true\x02",
 	}
 	defer p.client.Close()
+	p.clients = []*remoting.Client{p.client}
+	for len(p.clients) < o.conns {
+		c := remoting.NewClient(remoting.ClientConfig{})
+		defer c.Close()
+		p.clients = append(p.clients, c)
+	}
 	p.router = newRouter(p.client, o.namesrvs(), o.topic, p.st, o.timeout)
 	p.router.cluster = o.cluster
 	ctx, cancel := context.WithCancel(context.Background())
@@ -265,6 +274,7 @@ func (p *ownProducer) syncWorker(id int, st *producerStats) {
 	req := p.newRequest()
 	rr := id
 	ctx := context.Background()
+	client := p.clients[id%len(p.clients)]
 	for p.more() {
 		q := p.pick(&rr)
 		if q == nil {
@@ -274,7 +284,7 @@ func (p *ownProducer) syncWorker(id int, st *producerStats) {
 		}
 		t0 := time.Now()
 		req.prepare(q, t0)
-		resp, err := p.client.InvokeSync(ctx, q.addr, &req.cmd, p.o.timeout)
+		resp, err := client.InvokeSync(ctx, q.addr, &req.cmd, p.o.timeout)
 		if err != nil || resp.Code != protocol.Success {
 			p.failed(q, err, resp)
 			time.Sleep(20 * time.Millisecond)
@@ -308,6 +318,7 @@ func (p *ownProducer) asyncWorker(id int, st *producerStats) {
 	req := p.newRequest()
 	rr := id
 	ctx := context.Background()
+	client := p.clients[id%len(p.clients)]
 	free := make(chan *slot, p.o.asyncWindow)
 	for range p.o.asyncWindow {
 		s := &slot{p: p, st: st, free: free}
@@ -326,7 +337,7 @@ func (p *ownProducer) asyncWorker(id int, st *producerStats) {
 		s.q = q
 		s.t0 = time.Now()
 		req.prepare(q, s.t0)
-		if err := p.client.InvokeAsync(ctx, q.addr, &req.cmd, p.o.timeout, s.cb); err != nil {
+		if err := client.InvokeAsync(ctx, q.addr, &req.cmd, p.o.timeout, s.cb); err != nil {
 			p.failed(q, err, nil)
 			free <- s
 			time.Sleep(20 * time.Millisecond)

@@ -24,6 +24,7 @@ type Result struct {
 	Topic       string  `json:"topic"`
 	Threads     int     `json:"threads"`
 	AsyncWindow int     `json:"async_window"`
+	Conns       int     `json:"conns,omitempty"`
 	Size        int     `json:"size"`
 	DurationSec float64 `json:"duration_s"`
 	Sent        int64   `json:"sent"`
