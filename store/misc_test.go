@@ -1,6 +1,7 @@
 package store
 
 import (
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strings"
@@ -120,5 +121,59 @@ func TestDeleteTopics(t *testing.T) {
 	waitAll(t, s)
 	if got := checkQueue(t, s, "Gone", 0); len(got) != 1 {
 		t.Fatalf("%v", got)
+	}
+}
+
+// TestCorruptDerivedFilesDoNotPanic scribbles over consume-queue, index and
+// checkpoint files: opening and serving must not panic (style rule 9).
+func TestCorruptDerivedFilesDoNotPanic(t *testing.T) {
+	base := vfs.NewMem()
+	cfg := testConfig(t, base)
+	s := openStore(t, cfg)
+	for i := 0; i < 60; i++ {
+		mustPut(t, s, newMsg("Z", int32(i%2), i, "t"))
+	}
+	s.Shutdown()
+	rng := rand.New(rand.NewPCG(5, 5))
+	for round := 0; round < 20; round++ {
+		fs := base.ProcessCrashClone()
+		for _, path := range []string{"/store/consumequeue/Z/0/00000000000000000000", "/store/checkpoint"} {
+			scribble(t, fs, path, rng)
+		}
+		if names, _ := fs.ReadDir("/store/index"); len(names) > 0 {
+			scribble(t, fs, "/store/index/"+names[0], rng)
+		}
+		s2, err := Open(func() Config { c := cfg; c.FS = fs; return c }())
+		if err != nil {
+			continue // refusing is fine; panicking is not
+		}
+		s2.Start()
+		for q := int32(0); q < 2; q++ {
+			for off := int64(-1); off < 40; off += 7 {
+				r := s2.GetMessage("g", "Z", q, off, 32, 0, tagFilter{TagsHashCode("t"): true})
+				DecodeMessages(r.Body(), true)
+			}
+			s2.GetOffsetInQueueByTime("Z", q, 1)
+			s2.GetEarliestMessageTime("Z", q)
+		}
+		s2.QueryMessage("Z", "common", 64, 0, 1<<62)
+		mustPut(t, s2, newMsg("Z", 0, 1000, "t"))
+		s2.Shutdown()
+	}
+}
+
+func scribble(t *testing.T, fs vfs.FS, path string, rng *rand.Rand) {
+	f, err := fs.OpenFile(path, os.O_RDWR)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	size, _ := f.Size()
+	for i := 0; i < 8 && size > 0; i++ {
+		b := make([]byte, 1+rng.IntN(64))
+		for j := range b {
+			b[j] = byte(rng.IntN(256))
+		}
+		f.WriteAt(b, rng.Int64N(min(size, 4096)))
 	}
 }
