@@ -188,9 +188,11 @@ func setupStream(o *options) (string, error) {
 		name := c.ConnectedServerName()
 		c.Close()
 		if name == leader {
+			fmt.Fprintf(os.Stderr, "natsbench: stream %s leader is %s at %s: publishing there\n", o.stream, leader, u)
 			return u, nil
 		}
 	}
+	fmt.Fprintf(os.Stderr, "natsbench: stream %s leader %q not found among %v: publishing to any server\n", o.stream, leader, all)
 	return "", nil
 }
 
