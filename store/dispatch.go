@@ -66,7 +66,8 @@ func (s *MessageStore) runDispatcher() {
 	defer t.Stop()
 	var lastRound time.Time
 	for {
-		for s.dispatched.Load() < s.cl.confirmOffset() {
+		// d.touched is non-empty when a consume-queue write failed: retry it.
+		for s.dispatched.Load() < s.cl.confirmOffset() || len(s.disp.touched) > 0 {
 			lastRound = time.Now()
 			if err := s.dispatchRoundLocked(); err != nil {
 				s.logger.Error("dispatch failed", zap.Int64("offset", s.dispatched.Load()), zap.Error(err))
@@ -120,14 +121,17 @@ func (s *MessageStore) dispatchRound() error {
 	}
 	from := s.dispatched.Load()
 	to := min(s.cl.confirmOffset(), from+dispatchRoundBytes)
-	if from >= to {
+	if from >= to && len(d.touched) == 0 {
 		return nil
 	}
 	d.round++
 	d.err = nil
-	next, err := s.cl.scan(from, to, d.fn)
-	if err == nil {
-		err = d.err
+	next, err := from, error(nil)
+	if from < to {
+		next, err = s.cl.scan(from, to, d.fn)
+		if err == nil {
+			err = d.err
+		}
 	}
 	// Write what was gathered even on error: it is valid up to next.
 	failed := d.touched[:0]
@@ -162,6 +166,9 @@ func (s *MessageStore) dispatchRound() error {
 	if l := s.listener.Load(); l != nil {
 		for i := range d.arrivals {
 			a := &d.arrivals[i]
+			if a.cq == nil || a.offset >= a.cq.maxOffset.Load() {
+				continue // its unit's write failed; no wake-up for what cannot be read
+			}
 			(*l)(a.cq.topic, a.cq.queueID, a.offset, a.tagsCode, a.storeTs, a.props)
 		}
 	}

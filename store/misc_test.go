@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,4 +177,45 @@ func scribble(t *testing.T, fs vfs.FS, path string, rng *rand.Rand) {
 		}
 		f.WriteAt(b, rng.Int64N(min(size, 4096)))
 	}
+}
+
+func TestConsumeQueueWriteErrorsAreRetried(t *testing.T) {
+	var fail atomic.Bool
+	efs := &vfs.ErrorFS{FS: vfs.NewMem(), Inject: func(op vfs.Op, path string) error {
+		if fail.Load() && op == vfs.OpWrite && strings.Contains(path, "/consumequeue/") {
+			return vfs.ErrInjected
+		}
+		return nil
+	}}
+	s := openStore(t, testConfig(t, efs))
+	defer s.Shutdown()
+	mustPut(t, s, newMsg("W", 0, 0, ""))
+	waitAll(t, s)
+	fail.Store(true)
+	for i := 1; i < 10; i++ {
+		mustPut(t, s, newMsg("W", 0, i, ""))
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := s.GetMaxOffsetInQueue("W", 0); got != 1 {
+		t.Fatalf("units visible despite failing writes: %d", got)
+	}
+	fail.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.GetMaxOffsetInQueue("W", 0) != 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("consume queue stuck at %d", s.GetMaxOffsetInQueue("W", 0))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := checkQueueT(t, s); got != 10 {
+		t.Fatalf("%d messages", got)
+	}
+}
+
+func checkQueueT(t *testing.T, s *MessageStore) int {
+	r := s.GetMessage("g", "W", 0, 0, 32, 0, nil)
+	if r.Status != Found {
+		t.Fatalf("%v", r.Status)
+	}
+	return r.MsgCount
 }
