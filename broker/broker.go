@@ -131,7 +131,8 @@ type Broker struct {
 	started  atomic.Bool
 	shutOnce sync.Once
 
-	masterFunc atomic.Pointer[func() bool] // nil: classic brokerRole
+	masterFunc atomic.Pointer[func() bool]  // nil: classic brokerRole
+	termFunc   atomic.Pointer[func() int64] // nil: term 0 (classic mode)
 
 	// roleMu serializes starting and stopping the master-only services.
 	roleMu           sync.Mutex
@@ -267,6 +268,7 @@ func (b *Broker) Start() error {
 		Period:       time.Duration(cfg.RegisterNameServerPeriod) * time.Millisecond,
 		Timeout:      time.Duration(cfg.RegisterBrokerTimeoutMills) * time.Millisecond,
 		BrokerID:     b.registeredBrokerID,
+		Term:         b.registeredTerm,
 		Topics:       b.topicTable,
 		Logger:       b.log.Named("registration"),
 	}, inv)
@@ -548,10 +550,33 @@ func (b *Broker) registeredBrokerID() int64 {
 	if b.IsMaster() {
 		return protocol.MasterID
 	}
-	if id := int64(b.config().BrokerID); id != protocol.MasterID {
+	cfg := b.config()
+	if cfg.EnableDLegerCommitLog {
+		if i := cfg.DLedgerSelfIndex(); i >= 0 {
+			return int64(i) + 1 // design.md §3: follower n0 -> 1, n1 -> 2, ...
+		}
+	}
+	if id := int64(cfg.BrokerID); id != protocol.MasterID {
 		return id
 	}
 	return 1 // a non-master never registers as the master id
+}
+
+// SetTermFunc makes the registration carry f's DLedger term (design.md §3),
+// so a name server can ignore registrations from a deposed leader.
+func (b *Broker) SetTermFunc(f func() int64) {
+	if f == nil {
+		b.termFunc.Store(nil)
+		return
+	}
+	b.termFunc.Store(&f)
+}
+
+func (b *Broker) registeredTerm() int64 {
+	if f := b.termFunc.Load(); f != nil {
+		return (*f)()
+	}
+	return 0
 }
 
 func notMasterRemark(leader string) string {
