@@ -43,8 +43,10 @@
 //
 // Every "may I write?" decision goes through IsMaster. In classic mode it is
 // brokerRole != SLAVE (Java then forces brokerId 0); DLedger mode (issue 5) replaces it
-// by the store's role through SetMasterFunc, and calls RoleChanged on every
-// change (master-only services start or stop, the broker re-registers).
+// by the store's role through SetMasterFunc, reports the Raft term with
+// SetTermFunc, and calls RoleChanged on every change (master-only services
+// start or stop, the broker re-registers; a follower registers as brokerId
+// selfIndex+1).
 // Sends, offset commits and locks on a non-master get
 // SERVICE_NOT_AVAILABLE (14), which rocketmq-client-go retries elsewhere.
 package broker
