@@ -496,7 +496,12 @@ func (b *Broker) handleTopicStats(_ remoting.Conn, req *remoting.RemotingCommand
 		fastjsonMQKey(&buf, h.Topic, name, qid)
 		fmt.Fprintf(&buf, `:{"lastUpdateTimestamp":%d,"maxOffset":%d,"minOffset":%d}`, max0(last), max, min)
 	}
-	fmt.Fprintf(&buf, `},"topicPutTps":%.2f}`, 0.0)
+	var tps float64
+	if w := b.stats.item(statsTopicPutNums, h.Topic); w != nil {
+		minute, _, _ := w.sums()
+		tps = float64(minute) / 60
+	}
+	fmt.Fprintf(&buf, `},"topicPutTps":%.2f}`, tps)
 	resp := respond(protocol.Success, "")
 	resp.Body = buf.Bytes()
 	return resp
