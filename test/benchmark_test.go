@@ -112,8 +112,10 @@ func TestBenchmarkProducerConsumer(t *testing.T) {
 		t.Errorf("labels: %v", res)
 	}
 
-	// An asynchronous window on the same topic.
-	ares := runBenchmark(t, "producer", "-n", c.ns, "-t", topic, "-w", "2", "-s", "256", "-d", "1", "--async-window", "16", "--json")
+	// An asynchronous window on the same topic, over two connections with
+	// JSON headers.
+	ares := runBenchmark(t, "producer", "-n", c.ns, "-t", topic, "-w", "2", "-s", "256", "-d", "1", "--async-window", "16",
+		"--conns", "2", "--serialize", "json", "--json")
 	asent := num(t, ares, "sent")
 	if asent <= 0 || num(t, ares, "errors") != 0 || num(t, ares, "async_window") != 16 {
 		t.Fatalf("async producer: %v", ares)
