@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rmqd/rmqd/cmd/benchmark/benchkit"
+	"github.com/rmqd/rmqd/protocol"
 	"github.com/rmqd/rmqd/store"
 )
 
@@ -312,5 +313,62 @@ func TestWalkRecords(t *testing.T) {
 	}
 	if _, err := benchkit.WalkRecords(body[:len(body)-1], func(benchkit.RecordInfo) {}); err == nil {
 		t.Error("a truncated body walked without error")
+	}
+}
+
+// The producer follows the route: when the broker dies and comes back on
+// another address (as a DLedger master moves), the re-resolved route
+// carries the sends there.
+func TestBenchmarkProducerFollowsRoute(t *testing.T) {
+	c := startCluster(t, nil)
+	const topic = "BenchMove"
+	cmd := exec.Command(benchmarkBinary(t), "producer", "-n", c.ns, "-t", topic, "-w", "4", "-s", "128", "-d", "9",
+		"--route-refresh", "500ms", "--timeout", "1s", "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+
+	maxOffsets := func() int64 {
+		var sum int64
+		for q := 0; q < 8; q++ {
+			resp := c.brokerRequest(protocol.GetMaxOffset, map[string]string{"topic": topic, "queueId": strconv.Itoa(q)}, nil)
+			n, _ := strconv.ParseInt(resp.ExtFields["offset"], 10, 64)
+			sum += n
+		}
+		return sum
+	}
+	eventually(t, 15*time.Second, "first sends", func() bool { return maxOffsets() > 0 })
+	c.killBroker()
+	c.restartBrokerOnNewPort()
+	before := maxOffsets()
+
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("producer: %v\n%s", err, tail(stderr.String()))
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatalf("producer did not end; stderr:\n%s", tail(stderr.String()))
+	}
+	after := maxOffsets()
+	var res map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &res); err != nil {
+		t.Fatalf("output: %v\n%s", err, stdout.String())
+	}
+	if after <= before {
+		t.Fatalf("no sends reached the broker at its new address %s (queue offsets %d before, %d after); result %v\nstderr:\n%s",
+			c.broker, before, after, res, tail(stderr.String()))
+	}
+	if num(t, res, "errors") == 0 {
+		t.Errorf("a killed broker caused no send error? %v", res)
 	}
 }
