@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,7 @@ type classicLog struct {
 	// Guarded by the store's put lock (append is called under it).
 	wrotePos int64        // next append position
 	appended atomic.Int64 // mirror of wrotePos for lock-free readers
+	inflight atomic.Int32 // puts between entry and return (a batching hint for the writer)
 	pending  *writeBatch  // queued, not yet written
 	putMu    *sync.Mutex  // the store's put lock, taken by write to swap batches
 	spare    *writeBatch  // owned by the current writer: the batch being written
@@ -273,6 +275,12 @@ func (l *classicLog) writeUpTo(end int64) error {
 func (l *classicLog) writeBatches() {
 	for {
 		for {
+			if l.inflight.Load() > 1 {
+				// Other puts are in flight: yield once so those about to
+				// append reach the queue and share this WriteAt (a yield
+				// costs far less than a syscall; alone, nobody waits).
+				runtime.Gosched()
+			}
 			l.putMu.Lock()
 			b := l.pending
 			if len(b.segs) == 0 {

@@ -33,6 +33,9 @@ func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message) Pu
 	if len(m.Topic) == 0 || len(m.Topic) > maxTopicLenV1 {
 		return s.putFailed(MessageIllegal, errors.New("store: topic length must be 1..127 bytes"))
 	}
+	// Puts in flight: a hint for the elected writer (see writeBatches).
+	s.classic.inflight.Add(1)
+	defer s.classic.inflight.Add(-1)
 	bp := s.bufPool.Get().(*[]byte)
 	defer s.bufPool.Put(bp)
 	buf := (*bp)[:0]
