@@ -105,7 +105,8 @@
 // FlushInterval. SyncFlush: a put is answered after an fsync covering it. The
 // write path is group-committed: concurrent puts append under the put lock
 // into a shared buffer, one elected writer writes everything queued with one
-// WriteAt (flat combining), and in SyncFlush mode the flusher goroutine does
+// WriteAt (flat combining; it yields once first when other puts are in
+// flight, so they join the batch), and in SyncFlush mode the flusher goroutine does
 // the WriteAt and the fsync for every waiting put at once. No lock is held
 // across an fsync.
 //
