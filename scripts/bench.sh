@@ -287,6 +287,7 @@ smoke() { # dir: one second of sends must succeed without errors
 }
 
 MODE=
+MODES= # "FLUSH=mode ..." for the table header
 start_rmqd() { # flush
 	local dir=$TMP/rmqd-$1
 	mkdir -p "$dir"
@@ -429,6 +430,7 @@ log "results in $RESULTS, temp dir $TMP, $BENCH_SECONDS s per run"
 for flush in $BENCH_FLUSH; do
 	next_ports
 	start_rmqd "$flush"
+	MODES+=" $flush=$MODE"
 	[[ $BENCH_NATS == 1 ]] && start_nats "$flush"
 	for sc in $BENCH_SCENARIOS; do
 		run_rmqd "$flush" "$sc"
@@ -440,12 +442,13 @@ for flush in $BENCH_FLUSH; do
 	rm -rf "$TMP/rmqd-$flush" "$TMP/nats-$flush"
 done
 
-case $MODE in
-dledger) what="3-replica DLedger group (conf/dledger/broker-n{0,1,2}.conf)" ;;
-*) what="CLASSIC single broker (conf/broker.conf) -- DLedger mode not available yet: no replication, NOT comparable with NATS R3" ;;
-esac
 {
-	echo "rmqd: $what"
+	for m in $MODES; do
+		case ${m#*=} in
+		dledger) echo "rmqd ${m%=*}: 3-replica DLedger group (conf/dledger/broker-n{0,1,2}.conf)" ;;
+		*) echo "rmqd ${m%=*}: CLASSIC single broker (conf/broker.conf) -- DLedger mode not available yet: no replication, NOT comparable with NATS R3" ;;
+		esac
+	done
 	[[ $BENCH_NATS == 1 ]] && echo "NATS: nats-server $NATS_VERSION, 3 nodes, JetStream file storage, stream replicas 3"
 	echo "$BENCH_SIZE-byte bodies, $BENCH_SECONDS s per run, $(nproc) cores; p50/p99 are send RT (request to ack) in ms"
 	echo
