@@ -178,6 +178,8 @@ type Core struct {
 	transferElapsed     int
 	preferred           string
 	preferredBackoff    int
+	pendingSend         bool // leader: new entries or acks since the last Ready
+	pendingCommit       bool // leader: commit advanced since the last Ready
 	maxMsgBytes         int64
 	maxMsgEntries       int
 	maxInflight         int

@@ -83,14 +83,47 @@ func (r *Core) sendRaw(m Message, afterPersist bool) {
 	}
 }
 
+// coalesceAcks keeps, per leader and term, only the highest successful
+// MsgAppResp: success answers are cumulative (the follower's log matches
+// the leader's up to Index), so one answers for all a loop turn received.
+func (r *Core) coalesceAcks() {
+	if len(r.msgsAfter) < 2 {
+		return
+	}
+	type key struct {
+		to   string
+		term int64
+	}
+	best := map[key]int{}
+	for i, m := range r.msgsAfter {
+		if m.Type != MsgAppResp || m.Reject {
+			continue
+		}
+		k := key{m.To, m.Term}
+		if j, ok := best[k]; !ok || r.msgsAfter[j].Index <= m.Index {
+			best[k] = i
+		}
+	}
+	out := r.msgsAfter[:0]
+	for i, m := range r.msgsAfter {
+		if m.Type == MsgAppResp && !m.Reject && best[key{m.To, m.Term}] != i {
+			continue
+		}
+		out = append(out, m)
+	}
+	r.msgsAfter = out
+}
+
 // HasReady reports whether Ready has anything to hand out.
 func (r *Core) HasReady() bool {
-	return len(r.msgs) > 0 || len(r.msgsAfter) > 0 || len(r.log.unstable) > 0 ||
+	return r.pendingSend || r.pendingCommit || len(r.msgs) > 0 || len(r.msgsAfter) > 0 || len(r.log.unstable) > 0 ||
 		r.hardState() != r.prevHard || r.softState() != r.prevSoft || r.log.committed != r.prevCommit
 }
 
 // Ready returns the pending work. See Ready for the driver's duties.
 func (r *Core) Ready() Ready {
+	r.flushSends()
+	r.coalesceAcks()
 	rd := Ready{
 		Entries:              r.log.unstable,
 		Messages:             r.msgs,
@@ -137,7 +170,7 @@ func (r *Core) Advance(rd Ready) {
 		}
 	case RoleLeader:
 		if r.maybeCommit() {
-			r.bcastCommit()
+			r.pendingCommit = true
 		}
 	}
 }

@@ -88,7 +88,7 @@ func (r *Core) appendEntries(ents []Entry, hook func(*Entry)) error {
 		}
 	}
 	r.log.append(ents)
-	r.bcastAppend()
+	r.pendingSend = true // sent by the next Ready: all proposals of a loop turn in one batch
 	return nil
 }
 
@@ -196,16 +196,29 @@ func (r *Core) handleAppendResponse(m *Message, pr *progress) {
 			pr.becomeReplicate()
 		}
 		if r.maybeCommit() {
-			r.bcastCommit()
-		} else {
-			r.sendAppends(m.From)
+			r.pendingCommit = true
 		}
+		r.pendingSend = true
 		if m.From == r.leadTransferee && pr.match == r.log.lastIndex() {
 			r.sendTimeoutNow(m.From)
 		}
 	} else if !pr.replicating {
-		r.sendAppends(m.From)
+		r.pendingSend = true
 	}
+}
+
+// flushSends sends what proposals and acknowledgements made sendable since
+// the last Ready, so a whole loop turn's proposals leave as one batch per
+// follower and a new commit index reaches idle followers once.
+func (r *Core) flushSends() {
+	if r.role == RoleLeader {
+		if r.pendingCommit {
+			r.bcastCommit()
+		} else if r.pendingSend {
+			r.bcastAppend()
+		}
+	}
+	r.pendingSend, r.pendingCommit = false, false
 }
 
 // maybeCommit advances the commit index to the highest index stored on a

@@ -100,6 +100,11 @@ func runAppenders(b *testing.B, c int, appendOne func(ctx context.Context, body 
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	b.ResetTimer()
+	f0, m0 := framesSent.Load(), msgsSent.Load()
+	defer func() {
+		b.ReportMetric(float64(framesSent.Load()-f0)/float64(b.N), "frames/op")
+		b.ReportMetric(float64(msgsSent.Load()-m0)/float64(b.N), "msgs/op")
+	}()
 	start := time.Now()
 	for w := range c {
 		wg.Add(1)

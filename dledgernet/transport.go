@@ -35,12 +35,16 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rmqd/rmqd/dledger"
 	"github.com/rmqd/rmqd/remoting"
 	"go.uber.org/zap"
 )
+
+// framesSent and msgsSent count frames and messages sent (benchmark metrics).
+var framesSent, msgsSent atomic.Int64
 
 // Request codes of the peer protocol.
 const (
@@ -218,6 +222,8 @@ func (t *Transport) sendLoop(p *peer) {
 			buf = append(buf, msg...)
 		}
 		req := &remoting.RemotingCommand{Code: CodeRaftMessages, Language: "GO", Body: buf}
+		framesSent.Add(1)
+		msgsSent.Add(int64(len(batch)))
 		err := t.client.InvokeOneway(t.ctx, p.addr, req)
 		if err != nil {
 			t.log.Debug("send failed", zap.String("peer", p.id), zap.String("addr", p.addr), zap.Int("messages", len(batch)), zap.Error(err))
