@@ -2,6 +2,16 @@ package dledger
 
 import "errors"
 
+// NOTE for dledger/logstore (from the dledger core/driver side, no contract
+// change): the Node driver calls Append (+ Sync in sync mode) once per loop
+// turn from its goroutine; SetCommitted about once a second and at Stop; in
+// async mode it also calls SyncIndex every FlushInterval (50 ms) from a
+// background goroutine when the store implements ConcurrentSyncer (node.go),
+// relying on logstore's promise that SyncIndex may run concurrently with
+// Append. Entry(i) is read only to learn an entry's end position (follower
+// truncation, commit position after restart). ErrCorrupt from Term/Entries
+// makes the replica stop voting and leading.
+
 // This file is the contract between the Raft core/driver (package dledger)
 // and its durable storage (package dledger/logstore, byte-compatible with
 // Java DLedger, and an in-memory twin used by the simulator). Both sides are
