@@ -371,6 +371,10 @@ func encodeStored(dst []byte, m *Message, store *hostBytes, queueOffset, commitL
 
 var errPropertiesSize = fmt.Errorf("%w: properties too long", ErrMalformed)
 
+// errTornShape: the body CRC holds but the trailing fields look torn. Only
+// conclusive for the last record of the log (recovery checks what follows).
+var errTornShape = fmt.Errorf("%w: trailing fields look torn", ErrMalformed)
+
 // recordView locates the fields of a stored record without copying or
 // allocating. Offsets are relative to the record start.
 type recordView struct {
@@ -491,10 +495,10 @@ func parseRecord(b []byte, v *recordView, checkCRC bool) error {
 		// the trailing fields: a written properties string always ends with
 		// 0x02 and a topic never holds NUL.
 		if len(v.props) > 0 && v.props[len(v.props)-1] != PropertySeparator {
-			return fmt.Errorf("%w: properties do not end with 0x02 (torn record?)", ErrMalformed)
+			return fmt.Errorf("%w: properties do not end with 0x02", errTornShape)
 		}
 		if len(v.topic) == 0 || indexByte(v.topic, 0) >= 0 {
-			return fmt.Errorf("%w: empty or NUL in topic (torn record?)", ErrMalformed)
+			return fmt.Errorf("%w: empty or NUL in topic", errTornShape)
 		}
 	}
 	return nil

@@ -349,3 +349,28 @@ func TestLockFile(t *testing.T) {
 	}
 	s2.Shutdown()
 }
+
+// A record without the trailing 0x02 (as a foreign writer might produce) is
+// kept when valid records follow it; only at the tail is it taken for torn.
+func TestForeignRecordShapeKeptInTheMiddle(t *testing.T) {
+	fs := vfs.NewMem()
+	cfg := testConfig(t, fs)
+	s := openStore(t, cfg)
+	var puts []PutMessageResult
+	for i := 0; i < 3; i++ {
+		puts = append(puts, mustPut(t, s, newMsg("F", 0, i, "")))
+	}
+	waitAll(t, s)
+	clone := fs.ProcessCrashClone()
+	s.Shutdown()
+	f, _ := clone.OpenFile("/store/commitlog/00000000000000000000", os.O_RDWR)
+	for _, p := range puts[1:] {
+		f.WriteAt([]byte{'x'}, p.WroteOffset+int64(p.WroteBytes)-1)
+	}
+	f.Close()
+	s2 := reopen(t, cfg, clone)
+	defer s2.Shutdown()
+	if got := checkQueue(t, s2, "F", 0); len(got) != 2 {
+		t.Fatalf("%d messages: the middle one must stay, the last one is a torn tail", len(got))
+	}
+}

@@ -344,18 +344,36 @@ func (s *MessageStore) recoverCommitLog(lastExitOK bool) (scanStart, end, lastTs
 	var v recordView
 	var bad error
 	buf := make([]byte, scanChunk)
+	// A record whose CRC holds but whose trailing fields look torn is a
+	// suspect: a torn tail if nothing valid follows it, a foreign (but
+	// intact) record otherwise.
+	suspect, suspectTs := int64(-1), int64(0)
 	end, serr := scanFiles(q, scanStart, to, buf, func(pos int64, rec []byte) bool {
-		if err := parseRecord(rec, &v, true); err != nil {
+		err := parseRecord(rec, &v, true)
+		if err == nil && v.physicalOffset != pos {
+			err = fmt.Errorf("%w: PHYSICALOFFSET %d at position %d", ErrMalformed, v.physicalOffset, pos)
+		}
+		if errors.Is(err, errTornShape) && v.physicalOffset == pos {
+			// Only the last record can be torn: an earlier suspect
+			// followed by this CRC-valid record was intact.
+			suspect, suspectTs = pos, lastTs
+			lastTs = v.storeTimestamp
+			return true
+		}
+		if err != nil {
 			bad = err
 			return false
 		}
-		if v.physicalOffset != pos {
-			bad = fmt.Errorf("%w: PHYSICALOFFSET %d at position %d", ErrMalformed, v.physicalOffset, pos)
-			return false
-		}
+		suspect = -1
 		lastTs = v.storeTimestamp
 		return true
 	})
+	if suspect >= 0 {
+		end, lastTs = suspect, suspectTs
+		if bad == nil {
+			bad = errTornShape
+		}
+	}
 	if serr != nil && !errors.Is(serr, ErrCorrupt) {
 		return 0, 0, 0, serr
 	}
