@@ -120,9 +120,11 @@
 // Clean stop (no abort file): the last three commitlog files are checked.
 // Otherwise: from the last file whose first record is not newer than
 // min(checkpoint timestamps) - 3 s. Each record must validate: size, magic,
-// field bounds, body CRC, PHYSICALOFFSET equal to its position, properties
-// ending with 0x02 and a NUL-free topic (only the body is CRC-protected; a
-// torn suffix zeroes the trailing fields). The first invalid record ends the
+// field bounds, body CRC, PHYSICALOFFSET equal to its position; and for the
+// last record also properties ending with 0x02 and a NUL-free topic (only the
+// body is CRC-protected, and a torn suffix zeroes the trailing fields; an
+// earlier record of that shape followed by valid ones is intact, as a foreign
+// writer may omit the final 0x02). The first invalid record ends the
 // log: later bytes are zeroed and later files removed, unless a later file
 // holds records the checkpoint says were fsynced — then it is corruption, not
 // a torn tail, and Open fails with ErrCorrupt. Consume queues drop units
