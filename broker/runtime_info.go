@@ -112,4 +112,3 @@ func avgSize(bytes, n int64) string {
 	}
 	return strconv.FormatFloat(float64(bytes)/float64(n), 'f', 1, 64)
 }
-
