@@ -121,6 +121,9 @@ func (s *Server) Start() error {
 		gnet.WithNumEventLoop(s.cfg.EventLoops),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithTCPKeepAlive(time.Minute),
+		// A restarted broker must bind its port again at once, although
+		// connections of its previous life linger in TIME_WAIT.
+		gnet.WithReuseAddr(true),
 		gnet.WithLogger(gnetLogger{s.log.Sugar()}),
 	}
 	go func() {

@@ -749,3 +749,24 @@ func TestServerConcurrentSendersKeepOrder(t *testing.T) {
 		next[s]++
 	}
 }
+
+// A broker killed and restarted must bind its port again at once, while the
+// previous life's connections sit in TIME_WAIT.
+func TestServerRebindSamePort(t *testing.T) {
+	s := startServer(t, ServerConfig{}, echoMux())
+	addr := s.Addr()
+	c := newTestClient(t, ClientConfig{})
+	req := &RemotingCommand{Code: 1}
+	if _, err := c.InvokeSync(context.Background(), addr, req, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The server closes first, so its side of the connection enters TIME_WAIT.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseConn(addr)
+	s2 := startServer(t, ServerConfig{Addr: addr}, echoMux())
+	if _, err := c.InvokeSync(context.Background(), s2.Addr(), &RemotingCommand{Code: 1}, 3*time.Second); err != nil {
+		t.Fatalf("after rebind: %v", err)
+	}
+}
