@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -537,5 +538,41 @@ func TestBroadcastingConsumers(t *testing.T) {
 	}
 	if r := b.processPull(c1, pullReq("bcg", "BCTopic", 0, 0, 0, "", 0), true); r.Code != protocol.NoPermission {
 		t.Fatalf("broadcast disabled: %d", r.Code)
+	}
+}
+
+func TestShutdownReleasesGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cfg := conf.DefaultBroker()
+	cfg.BrokerName = "leak-broker"
+	cfg.StorePathRootDir = t.TempDir()
+	cfg.ListenPort = freeBrokerPort(t)
+	cfg.NamesrvAddr = ""
+	cfg.MappedFileSizeCommitLog = 4 << 20
+	cfg.MaxHashSlotNum = 1000
+	cfg.MaxIndexNum = 4000
+	b, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &fakeConn{id: 31}
+	if r := b.processSend(c, sendReq("LeakTopic", 0, "x", nil)); r.Code != protocol.Success {
+		t.Fatal("send")
+	}
+	if r := b.processPull(c, pullReq("lg", "LeakTopic", 0, 5, protocol.PullFlagSuspend|protocol.PullFlagSubscription, "*", 30*time.Second), true); r != nil && r.Code == protocol.Success {
+		t.Fatal("unexpected message")
+	}
+	b.Shutdown()
+	b.Shutdown() // idempotent
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after Shutdown:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
