@@ -33,6 +33,7 @@ func (b *Broker) registerAdminProcessors() {
 	h(protocol.DeleteTopicInBroker, b.handleDeleteTopic)
 	h(protocol.GetAllTopicConfig, b.handleGetAllTopicConfig)
 	h(protocol.GetTopicConfig, b.handleGetTopicConfig)
+	h(protocol.GetTopicNameList, b.handleGetTopicNames)
 	h(protocol.UpdateAndCreateSubscriptionGroup, b.handleCreateGroup)
 	h(protocol.DeleteSubscriptionGroup, b.handleDeleteGroup)
 	h(protocol.GetAllSubscriptionGroupConfig, b.handleGetAllGroups)
@@ -280,6 +281,13 @@ func (b *Broker) handleGetTopicConfig(_ remoting.Conn, req *remoting.RemotingCom
 		return respond(protocol.TopicNotExist, fmt.Sprintf("No topic in this broker. topic: %s", h.Topic))
 	}
 	return jsonResponse(tc)
+}
+
+// handleGetTopicNames is GET_TOPIC_NAME_LIST (23): this broker's topics.
+func (b *Broker) handleGetTopicNames(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	resp := respond(protocol.Success, "")
+	resp.Body = (&protocol.TopicList{TopicList: b.meta.Topics.Names(), BrokerAddr: b.storeHost}).Encode()
+	return resp
 }
 
 func (b *Broker) handleSystemTopics(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {

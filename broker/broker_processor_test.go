@@ -299,7 +299,7 @@ func TestOffsetsAndAdmin(t *testing.T) {
 		t.Fatalf("query after update: %v", r.ExtFields)
 	}
 	for _, code := range []int16{protocol.GetAllTopicConfig, protocol.GetAllSubscriptionGroupConfig, protocol.GetAllConsumerOffset,
-		protocol.GetAllDelayOffset, protocol.GetBrokerRuntimeInfo, protocol.GetBrokerConfig} {
+		protocol.GetAllDelayOffset, protocol.GetBrokerRuntimeInfo, protocol.GetBrokerConfig, protocol.GetTopicNameList, protocol.GetSystemTopicListFromBroker} {
 		r := b.mux.ServeRemoting(c, remoting.NewRequest(code, nil, nil))
 		if r.Code != protocol.Success || len(r.Body) == 0 {
 			t.Errorf("code %d: %d %q", code, r.Code, r.Remark)
