@@ -45,6 +45,7 @@ func (b *Broker) registerAdminProcessors() {
 	h(protocol.GetTopicStatsInfo, b.handleTopicStats)
 	h(protocol.GetConsumerConnectionList, b.handleConsumerConnections)
 	h(protocol.GetProducerConnectionList, b.handleProducerConnections)
+	h(protocol.GetAllProducerInfo, b.handleAllProducerInfo)
 	h(protocol.GetBrokerConfig, b.handleGetBrokerConfig)
 	h(protocol.UpdateBrokerConfig, b.handleUpdateBrokerConfig)
 	h(protocol.QueryTopicConsumeByWho, b.handleTopicConsumeByWho)
@@ -464,6 +465,26 @@ func (b *Broker) handleProducerConnections(_ remoting.Conn, req *remoting.Remoti
 		body.ConnectionSet = append(body.ConnectionSet, chs[i].connection())
 	}
 	return jsonResponse(body)
+}
+
+// handleAllProducerInfo is GET_ALL_PRODUCER_INFO (mqadmin producer):
+// {"data":{group:[{clientId,remoteIP,language,version,lastUpdateTimestamp}]}}.
+func (b *Broker) handleAllProducerInfo(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
+	type producerInfo struct {
+		ClientID            string `json:"clientId"`
+		RemoteIP            string `json:"remoteIP"`
+		Language            string `json:"language"`
+		Version             int    `json:"version"`
+		LastUpdateTimestamp int64  `json:"lastUpdateTimestamp"`
+	}
+	data := map[string][]producerInfo{}
+	for group, chs := range b.clients.producerGroups() {
+		for _, ch := range chs {
+			data[group] = append(data[group], producerInfo{ClientID: ch.clientID, RemoteIP: ch.conn.RemoteAddr(),
+				Language: ch.language, Version: ch.version, LastUpdateTimestamp: ch.lastUpdate.UnixMilli()})
+		}
+	}
+	return jsonResponse(map[string]any{"data": data})
 }
 
 func (b *Broker) handleTopicConsumeByWho(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {

@@ -252,6 +252,10 @@ func TestHeartbeatConsumerListAndNotify(t *testing.T) {
 	if chs := b.ProducerChannels("pg"); len(chs) != 1 || chs[0].ID() != 2 {
 		t.Fatalf("producer channels %v", chs)
 	}
+	r = b.handleAllProducerInfo(c2, remoting.NewRequest(protocol.GetAllProducerInfo, nil, nil))
+	if r.Code != protocol.Success || !strings.Contains(string(r.Body), `{"data":{"pg":[{"clientId":"c2"`) {
+		t.Fatalf("all producer info: %s", r.Body)
+	}
 }
 
 func TestOffsetsAndAdmin(t *testing.T) {

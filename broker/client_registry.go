@@ -357,6 +357,22 @@ func (r *clientRegistry) producerChannels(group string) []clientChannel {
 	return out
 }
 
+// producerGroups returns every producer group's channels.
+func (r *clientRegistry) producerGroups() map[string][]clientChannel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string][]clientChannel, len(r.mu.producers))
+	for name, m := range r.mu.producers {
+		list := make([]clientChannel, 0, len(m))
+		for _, ch := range m {
+			list = append(list, *ch)
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].clientID < list[j].clientID })
+		out[name] = list
+	}
+	return out
+}
+
 // findChannelByClientID finds a consumer or producer channel by client id.
 func (r *clientRegistry) findChannelByClientID(clientID string) (remoting.Conn, bool) {
 	r.mu.Lock()
