@@ -580,3 +580,18 @@ func TestShutdownReleasesGoroutines(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestRegistrationTopicTable(t *testing.T) {
+	b := startTestBroker(t, map[string]string{"brokerPermission": "4"})
+	w := b.topicTable()
+	tc := w.TopicConfigTable["TBW102"]
+	if tc == nil || tc.Perm != 4 || w.TopicConfigTable["SCHEDULE_TOPIC_XXXX"].Perm != 4 {
+		t.Fatalf("read-only broker table: %+v", tc)
+	}
+	if w.DataVersion.Counter == 0 {
+		t.Fatal("no data version")
+	}
+	if r := b.processSend(&fakeConn{id: 1}, sendReq("AnyTopic", 0, "x", nil)); r.Code != protocol.NoPermission {
+		t.Fatalf("send to a read-only broker: %d", r.Code)
+	}
+}

@@ -147,7 +147,7 @@ func (b *Broker) topicTable() protocol.TopicConfigSerializeWrapper {
 	for name, tc := range all {
 		perm := tc.Perm
 		if brokerPerm&int(protocol.PermWrite) == 0 || brokerPerm&int(protocol.PermRead) == 0 {
-			perm &= brokerPerm | int(protocol.PermInherit) // a read-only broker advertises read-only topics
+			perm = brokerPerm // as Java: a read-only (or write-only) broker advertises its own perm
 		}
 		w.TopicConfigTable[name] = &protocol.TopicConfig{
 			Attributes:      tc.Attributes,
