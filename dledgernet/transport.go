@@ -221,7 +221,7 @@ func (t *Transport) sendLoop(p *peer) {
 			buf = binary.AppendUvarint(buf, uint64(len(msg)))
 			buf = append(buf, msg...)
 		}
-		req := &remoting.RemotingCommand{Code: CodeRaftMessages, Language: "GO", Body: buf}
+		req := &remoting.RemotingCommand{Code: CodeRaftMessages, Language: "GO", Body: buf, SerializeType: remoting.RocketMQ}
 		framesSent.Add(1)
 		msgsSent.Add(int64(len(batch)))
 		err := t.client.InvokeOneway(t.ctx, p.addr, req)
