@@ -262,17 +262,18 @@ func (b *Broker) Start() error {
 	}
 	b.invoker = inv
 	reg, err := NewRegistrar(RegistrarConfig{
-		NamesrvAddr:  cfg.NamesrvAddr,
-		ClusterName:  cfg.BrokerClusterName,
-		BrokerName:   cfg.BrokerName,
-		BrokerAddr:   b.storeHost,
-		HAServerAddr: net.JoinHostPort(orDefault(cfg.BrokerIP2, cfg.BrokerIP1), strconv.Itoa(cfg.ListenPort+1)),
-		Period:       time.Duration(cfg.RegisterNameServerPeriod) * time.Millisecond,
-		Timeout:      time.Duration(cfg.RegisterBrokerTimeoutMills) * time.Millisecond,
-		BrokerID:     b.registeredBrokerID,
-		Term:         b.registeredTerm,
-		Topics:       b.topicTable,
-		Logger:       b.log.Named("registration"),
+		NamesrvAddr:   cfg.NamesrvAddr,
+		ClusterName:   cfg.BrokerClusterName,
+		BrokerName:    cfg.BrokerName,
+		BrokerAddr:    b.storeHost,
+		HAServerAddr:  net.JoinHostPort(orDefault(cfg.BrokerIP2, cfg.BrokerIP1), strconv.Itoa(cfg.ListenPort+1)),
+		Period:        time.Duration(cfg.RegisterNameServerPeriod) * time.Millisecond,
+		SkipUnchanged: !cfg.ForceRegister,
+		Timeout:       time.Duration(cfg.RegisterBrokerTimeoutMills) * time.Millisecond,
+		BrokerID:      b.registeredBrokerID,
+		Term:          b.registeredTerm,
+		Topics:        b.topicTable,
+		Logger:        b.log.Named("registration"),
 	}, inv)
 	if err != nil {
 		return err
