@@ -50,12 +50,15 @@ type Message struct {
 	Hint    int64 // rejected MsgAppResp: the follower's hint index (last index whose term <= LogTerm)
 	Reject  bool
 	Force   bool // MsgVote caused by a leadership transfer: voters ignore their leader lease
-	Entries []Entry
+	// CommitOnly marks an empty MsgApp that only carries the commit index
+	// to a follower known to match: it is answered only if it is rejected.
+	CommitOnly bool
+	Entries    []Entry
 }
 
 func (m *Message) String() string {
-	return fmt.Sprintf("%s %s->%s term=%d logterm=%d index=%d commit=%d hint=%d reject=%v force=%v entries=%d",
-		m.Type, m.From, m.To, m.Term, m.LogTerm, m.Index, m.Commit, m.Hint, m.Reject, m.Force, len(m.Entries))
+	return fmt.Sprintf("%s %s->%s term=%d logterm=%d index=%d commit=%d hint=%d reject=%v force=%v commitonly=%v entries=%d",
+		m.Type, m.From, m.To, m.Term, m.LogTerm, m.Index, m.Commit, m.Hint, m.Reject, m.Force, m.CommitOnly, len(m.Entries))
 }
 
 // isResponse reports kinds that answer a request.
@@ -120,7 +123,7 @@ func (m *Message) validate() error {
 //	+---------+------+------+----+------+---------+-------+--------+------+-------+-----------+---------+
 //	entry: term, pos, magic (varints), body
 //
-// flags: bit 0 Reject, bit 1 Force. Entry indexes are not sent: entry i has
+// flags: bit 0 Reject, bit 1 Force, bit 2 CommitOnly. Entry indexes are not sent: entry i has
 // index Index+1+i. ver is wireVersion.
 const wireVersion = 1
 
@@ -145,6 +148,9 @@ func (m *Message) AppendBinary(b []byte) ([]byte, error) {
 	}
 	if m.Force {
 		flags |= 2
+	}
+	if m.CommitOnly {
+		flags |= 4
 	}
 	b = append(b, wireVersion, byte(m.Type), flags)
 	b = appendString(b, m.From)
@@ -223,6 +229,7 @@ func (m *Message) UnmarshalBinary(data []byte) error {
 	m.Type = MsgType(data[1])
 	m.Reject = data[2]&1 != 0
 	m.Force = data[2]&2 != 0
+	m.CommitOnly = data[2]&4 != 0
 	d := decoder{b: data[3:]}
 	m.From = string(d.bytes("from", maxIDLen))
 	m.To = string(d.bytes("to", maxIDLen))

@@ -40,6 +40,9 @@ func (r *Core) handleAppend(m *Message) {
 		r.log.append(ents)
 	}
 	r.log.commitTo(min(m.Commit, lastNew))
+	if m.CommitOnly && len(m.Entries) == 0 {
+		return // nothing to acknowledge
+	}
 	resp.Index = lastNew
 	r.send(resp)
 }
@@ -112,6 +115,14 @@ func (r *Core) bcastCommit() {
 		pr := r.prs[p]
 		if pr.replicating && len(pr.inflight) > 0 {
 			r.sendAppends(p)
+			continue
+		}
+		if pr.replicating && pr.match == r.log.lastIndex() {
+			// Idle and in sync: a commit-only notice, which the
+			// follower does not answer (it changes nothing we track).
+			if t, err := r.log.term(pr.match); err == nil {
+				r.send(Message{Type: MsgApp, To: p, Index: pr.match, LogTerm: t, Commit: r.log.committed, Hint: -1, CommitOnly: true})
+			}
 			continue
 		}
 		r.sendAppend(p, true)
