@@ -135,7 +135,9 @@
 // commit; answers carry the matched index, or a rejection with a hint index
 // and term), MsgVote / MsgVoteResp, MsgPreVote / MsgPreVoteResp,
 // MsgHeartbeat / MsgHeartbeatResp (heartbeats carry the commit index),
-// MsgTimeoutNow. Message.MarshalBinary/UnmarshalBinary give a compact
+// MsgTimeoutNow. An empty MsgApp flagged CommitOnly only carries a new
+// commit index to an idle, in-sync follower and is not acknowledged.
+// Message.MarshalBinary/UnmarshalBinary give a compact
 // varint encoding (see message.go); UnmarshalBinary validates, and Step
 // validates again: nothing from the network can panic the core.
 //
