@@ -309,7 +309,13 @@ func TestOffsetsAndAdmin(t *testing.T) {
 			t.Errorf("code %d: %d %q", code, r.Code, r.Remark)
 		}
 	}
+	if err := b.meta.CommitDelayOffset(2, 0); err != nil {
+		t.Fatal(err)
+	}
 	r = b.mux.ServeRemoting(c, remoting.NewRequest(protocol.GetBrokerRuntimeInfo, nil, nil))
+	if !strings.Contains(string(r.Body), `"scheduleMessageOffset_2":"0,0"`) {
+		t.Errorf("runtime info lacks the extensions' delay progress: %s", r.Body)
+	}
 	for _, k := range []string{"brokerVersionDesc", "putTps", "getTransferedTps", "msgPutTotalTodayNow", "earliestMessageTimeStamp", "commitLogDiskRatio"} {
 		if !strings.Contains(string(r.Body), `"`+k+`"`) {
 			t.Errorf("runtime info lacks %s", k)

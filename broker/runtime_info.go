@@ -5,13 +5,17 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rmqd/rmqd/metadata"
 	"github.com/rmqd/rmqd/protocol"
 	"github.com/rmqd/rmqd/remoting"
 )
 
 // GET_BROKER_RUNTIME_INFO (28): the key/value table mqadmin brokerStatus
 // and clusterList and the dashboard read.
+
+// runningStatser is an optional Extension capability: add runtime-info keys.
+type runningStatser interface {
+	RunningStats(table map[string]string)
+}
 
 func (b *Broker) handleRuntimeInfo(_ remoting.Conn, _ *remoting.RemotingCommand) *remoting.RemotingCommand {
 	resp := respond(protocol.Success, "")
@@ -94,14 +98,11 @@ func (b *Broker) runtimeInfo() map[string]string {
 	for k, v := range b.store.RuntimeInfo() {
 		t[k] = v
 	}
-	// Delay-level progress, as Java: "scheduleMessageOffset_<level>" =
-	// "<delivered offset>,<max offset of that SCHEDULE_TOPIC_XXXX queue>".
-	for level, off := range b.meta.Delay.Table() {
-		if level < 1 {
-			continue
+	// Extensions add their own keys (scheduleMessageOffset_<level>, ...).
+	for _, e := range b.extensions {
+		if rs, ok := e.(runningStatser); ok {
+			rs.RunningStats(t)
 		}
-		max := b.store.GetMaxOffsetInQueue(metadata.ScheduleTopic, level-1)
-		t[fmt.Sprintf("scheduleMessageOffset_%d", level)] = fmt.Sprintf("%d,%d", off, max)
 	}
 	return t
 }
