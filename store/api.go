@@ -121,6 +121,14 @@ type Config struct {
 	// SCHEDULE_TOPIC_XXXX consume-queue units.
 	MessageDelayLevel string
 
+	// ReplicatedLog, when set, is DLedger mode (issue 5): the commitlog is
+	// the replicated log's data, one record per entry (replicated.go). Nil
+	// is the classic commitlog under CommitLogDir.
+	ReplicatedLog ReplicatedLog
+	// ReplicationTimeout bounds how long a put in DLedger mode waits for
+	// its commit before answering FlushSlaveTimeout (default 2.5s).
+	ReplicationTimeout time.Duration
+
 	// Logger defaults to zap.NewNop().
 	Logger *zap.Logger
 	// Now is the clock (default time.Now); tests move it for retention.
@@ -213,7 +221,8 @@ type PutMessageResult struct {
 	StoreTimestamp int64
 	// Err explains a non-OK status (nil when Status == PutOK).
 	Err error
-	// Leader names the current leader's address when Status == NotLeader, if known.
+	// Leader names the current leader's peer id (dLegerSelfId) when
+	// Status == NotLeader, if known.
 	Leader string
 }
 

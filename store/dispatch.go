@@ -190,6 +190,9 @@ func (d *dispatcher) handle(pos int64, rec []byte) bool {
 		return false
 	}
 	tx := v.sysFlag & TransactionTypeMask
+	if s.sys.handler != nil && string(v.topic) == SystemTopic {
+		s.onSystemRecord(pos, v)
+	}
 	tags, _ := lookupProperty(v.props, PropertyTags)
 	tagsCode := tagsHashCodeBytes(tags)
 	if string(v.topic) == ScheduleTopic {
@@ -324,6 +327,7 @@ func (s *MessageStore) runLogicFlusher() {
 
 func (s *MessageStore) flushLogics() error {
 	ts := s.dispatchedTs.Load()
+	dispatched := s.dispatched.Load() // DLedger mode: where an unclean restart re-dispatches from
 	var firstErr error
 	for _, cq := range s.allQueues() {
 		if err := cq.sync(); err != nil && firstErr == nil {
@@ -341,5 +345,8 @@ func (s *MessageStore) flushLogics() error {
 	s.ckpt.physicMsgTimestamp = s.classic.flushedTs.Load()
 	s.ckpt.logicsMsgTimestamp = ts
 	s.ckpt.indexMsgTimestamp = ts
+	if s.repl != nil {
+		s.ckpt.confirmPhyOffset = dispatched
+	}
 	return s.ckpt.flush()
 }

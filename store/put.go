@@ -70,6 +70,9 @@ func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message) Pu
 	tx := m.TransactionType()
 	consumes := tx == TransactionNotType || tx == TransactionCommitType
 	key := queueKey{m.Topic, m.QueueID}
+	if s.repl != nil {
+		return s.putReplicated(ctx, buf, n, consumes, key, start)
+	}
 
 	s.putState.Lock()
 	if !s.running() { // Shutdown passed its put barrier: do not touch closed files

@@ -23,7 +23,9 @@ type MessageStore struct {
 	logger    *zap.Logger
 	storeHost hostBytes
 	cl        commitLog
-	classic   *classicLog // cl in classic mode (recovery, retention)
+	classic   *classicLog   // cl in classic mode (recovery, retention)
+	repl      *replicaState // DLedger mode (replica.go); nil in classic mode
+	sys       sysState      // system record handler (guarded by dispatchMu)
 	index     *indexService
 	ckpt      *checkpoint
 	lock      vfs.File
@@ -221,9 +223,32 @@ func Open(cfg Config) (*MessageStore, error) {
 	if err := s.loadConsumeQueues(); err != nil {
 		return nil, err
 	}
-	scanStart, end, lastTs, err := s.recoverCommitLog(lastExitOK)
+	if cfg.ReplicatedLog != nil {
+		if err := s.recoverReplicated(lastExitOK); err != nil {
+			return nil, err
+		}
+	} else if err := s.recoverClassic(lastExitOK); err != nil {
+		return nil, err
+	}
+	// abort: present while running.
+	af, err := fs.OpenFile(s.abortPath(), os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return nil, err
+	}
+	af.Close()
+	if err := fs.SyncDir(cfg.RootDir); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// recoverClassic is Open's recovery of the classic commitlog.
+func (s *MessageStore) recoverClassic(lastExitOK bool) error {
+	cfg := s.cfg
+	scanStart, end, lastTs, err := s.recoverCommitLog(lastExitOK)
+	if err != nil {
+		return err
 	}
 	s.classic.setEnd(end, lastTs)
 	s.putState.lastStoreTs = lastTs
@@ -231,7 +256,7 @@ func Open(cfg Config) (*MessageStore, error) {
 	var cqMaxPhy int64 = minPhy
 	for _, cq := range s.allQueues() {
 		if err := cq.truncateTo(end); err != nil {
-			return nil, err
+			return err
 		}
 		cq.correctMinOffset(minPhy)
 		cqMaxPhy = max(cqMaxPhy, cq.maxPhy.Load())
@@ -239,7 +264,7 @@ func Open(cfg Config) (*MessageStore, error) {
 	if cfg.MessageIndexEnable {
 		s.index = newIndexService(&s.cfg)
 		if err := s.index.load(end); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	from := cqMaxPhy
@@ -257,25 +282,15 @@ func Open(cfg Config) (*MessageStore, error) {
 	// Catch up synchronously so consume queues and the queue offset table
 	// cover everything in the commitlog before the first put.
 	if err := s.dispatchUntil(end); err != nil {
-		return nil, err
+		return err
 	}
 	for _, cq := range s.allQueues() {
 		s.putState.queueOffsets[queueKey{cq.topic, cq.queueID}] = cq.maxOffset.Load()
 	}
 	s.cl.setNotify(s.wakeDispatcher)
-	// abort: present while running.
-	af, err := fs.OpenFile(s.abortPath(), os.O_RDWR|os.O_CREATE)
-	if err != nil {
-		return nil, err
-	}
-	af.Close()
-	if err := fs.SyncDir(cfg.RootDir); err != nil {
-		return nil, err
-	}
 	s.logger.Info("store opened", zap.Bool("lastExitOK", lastExitOK), zap.Int64("minPhyOffset", minPhy),
 		zap.Int64("maxPhyOffset", end), zap.Int64("redispatchedFrom", from), zap.Int("queues", len(s.putState.queueOffsets)))
-	ok = true
-	return s, nil
+	return nil
 }
 
 func (s *MessageStore) abortPath() string { return filepath.Join(s.cfg.RootDir, "abort") }
@@ -482,6 +497,11 @@ func (s *MessageStore) Start() error {
 	go s.runLogicFlusher()
 	go s.runCleaner()
 	go s.runStats()
+	if s.repl != nil {
+		s.wg.Add(2)
+		go s.runReplica()
+		go s.runRoleEvents()
+	}
 	return nil
 }
 

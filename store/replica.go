@@ -1,0 +1,440 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DLedger mode (issue 5): the replicated put path, the role loop and
+// system records. See "The commitlog seam" in doc.go for the whole picture.
+
+// replicaState is the store's state over a ReplicatedLog.
+type replicaState struct {
+	log ReplicatedLog
+	// readyTerm is the term in which this replica is a writable leader (0:
+	// not writable). Set by the role loop after the queue-offset table was
+	// rebuilt; cleared as soon as the loop sees the Raft role or term move.
+	readyTerm atomic.Int64
+	listener  atomic.Pointer[func(ReplicaRole)]
+
+	events struct {
+		sync.Mutex
+		queue []ReplicaRole
+		wake  chan struct{}
+	}
+}
+
+func newReplicaState(rl ReplicatedLog) *replicaState {
+	r := &replicaState{log: rl}
+	r.events.wake = make(chan struct{}, 1)
+	return r
+}
+
+// writable: Raft leader in the term the store became ready in.
+func (r *replicaState) writable() bool {
+	t := r.readyTerm.Load()
+	if t == 0 {
+		return false
+	}
+	role := r.log.Role()
+	return role.Leader && role.Term == t
+}
+
+func (r *replicaState) storeRole() ReplicaRole {
+	role := r.log.Role()
+	t := r.readyTerm.Load()
+	role.Leader = role.Leader && t != 0 && role.Term == t
+	return role
+}
+
+// sysState: the system record handler (guarded by dispatchMu).
+type sysState struct {
+	handler func(pos int64, payload []byte)
+	// floor: records below it were dispatched before the handler was set;
+	// only ReplaySystemRecordsFrom delivers them.
+	floor int64
+}
+
+// defaultReplicationTimeout bounds how long a put waits for its commit
+// before answering FlushSlaveTimeout (Java DLedger maxWaitAckTimeMs).
+const defaultReplicationTimeout = 2500 * time.Millisecond
+
+// recoverReplicated is Open's recovery in DLedger mode. Committed entries
+// never change, and consume queues only ever hold committed entries, so a
+// unit can only be wrong if this replica's log lost data (power loss in
+// async mode, a replaced data directory): units past the log's end, or
+// whose record does not match (size, PHYSICALOFFSET, topic, queue, queue
+// offset), are truncated. Dispatch resumes at the end of the newest unit
+// (after an unclean stop at the last dispatched position the checkpoint
+// recorded, if earlier, as queues are written one by one), and catches up
+// synchronously to the committed position.
+func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
+	rl := s.cfg.ReplicatedLog
+	dl := &dledgerLog{rl: rl, legacy: s.classic}
+	s.cl = dl
+	s.repl = newReplicaState(rl)
+	begin, end := rl.BeginPos(), rl.EndPos()
+	from := begin
+	truncated := 0
+	for _, cq := range s.allQueues() {
+		before := cq.maxOffset.Load()
+		if err := s.truncateQueueToLog(cq, end); err != nil {
+			return err
+		}
+		truncated += int(before - cq.maxOffset.Load())
+		cq.correctMinOffset(begin + entryHeaderSize)
+		from = max(from, cq.maxPhy.Load())
+	}
+	if !lastExitOK {
+		if c := s.ckpt.confirmPhyOffset; c >= begin && c < from && s.isEntryStart(c) {
+			from = c
+		}
+	}
+	if s.cfg.MessageIndexEnable {
+		s.index = newIndexService(&s.cfg)
+		if err := s.index.load(end); err != nil {
+			return err
+		}
+		if e := s.index.endPhyOffset(); e >= begin && e < from {
+			// e is the last indexed record's offset (or the log end).
+			switch {
+			case s.isEntryStart(e - entryHeaderSize):
+				from = e - entryHeaderSize
+			case s.isEntryStart(e):
+				from = e
+			default:
+				from = begin
+			}
+		}
+	}
+	from = min(max(from, begin), end)
+	s.dispatched.Store(from)
+	if err := s.dispatchUntil(s.cl.confirmOffset()); err != nil {
+		return err
+	}
+	for _, cq := range s.allQueues() {
+		s.putState.queueOffsets[queueKey{cq.topic, cq.queueID}] = cq.maxOffset.Load()
+	}
+	s.logger.Info("store opened over the replicated log", zap.Bool("lastExitOK", lastExitOK),
+		zap.Int64("beginPos", begin), zap.Int64("endPos", end), zap.Int64("committedPos", rl.CommittedPos()),
+		zap.Int64("redispatchedFrom", from), zap.Int64("dispatched", s.dispatched.Load()),
+		zap.Int("unitsTruncated", truncated), zap.Int("queues", len(s.putState.queueOffsets)))
+	return nil
+}
+
+// truncateQueueToLog drops units whose record ends past end, then units at
+// the tail whose record does not match them.
+func (s *MessageStore) truncateQueueToLog(cq *consumeQueue, end int64) error {
+	if err := cq.truncateTo(end); err != nil {
+		return err
+	}
+	var v recordView
+	for cq.maxOffset.Load() > cq.minOffset.Load() {
+		off := cq.maxOffset.Load() - 1
+		u, ok := cq.unit(off)
+		if !ok || u.Size <= 0 || u.Size == 1<<31-1 {
+			return nil
+		}
+		buf := make([]byte, u.Size)
+		_, err := s.cl.readAt(buf, u.CommitLogOffset)
+		if err == nil {
+			err = parseRecord(buf, &v, true)
+		}
+		if err == nil && v.physicalOffset == u.CommitLogOffset && v.queueOffset == off &&
+			v.queueID == cq.queueID && string(v.topic) == cq.topic {
+			return nil
+		}
+		s.logger.Warn("consume queue unit does not match the replicated log; truncating",
+			zap.String("topic", cq.topic), zap.Int32("queueId", cq.queueID), zap.Int64("queueOffset", off),
+			zap.Int64("commitLogOffset", u.CommitLogOffset), zap.Error(err))
+		if err := cq.truncateTo(u.CommitLogOffset); err != nil {
+			return err
+		}
+		if cq.maxOffset.Load() > off {
+			return fmt.Errorf("store: consume queue %s/%d: cannot truncate at %d", cq.topic, cq.queueID, off)
+		}
+	}
+	return nil
+}
+
+// isEntryStart: a DLedger entry header (normal or no-op) sits at pos (its
+// pos field names its own position).
+func (s *MessageStore) isEntryStart(pos int64) bool {
+	var h [32]byte
+	if _, err := s.repl.log.ReadAt(h[:], pos); err != nil {
+		return false
+	}
+	magic := int32(be32(h[:]))
+	return (magic == 1 || magic == 2) && int64(be64(h[24:])) == pos
+}
+
+// putReplicated is the put path in DLedger mode. buf holds the encoded
+// records (n of them, one queue). The append hook, which the replicated log
+// calls in log order, writes each record's PHYSICALOFFSET (entry position +
+// 48), STORETIMESTAMP and queue offset: queue offsets are taken from the
+// table in log order, so they are dense and ordered in the log. An entry
+// proposed in a term the store is not ready in (leadership lost and won
+// again between the check and the append) is turned into a ROLLBACK-type
+// record, which gets no unit, and its put answers NotLeader.
+func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, consumes bool, key queueKey, start time.Time) PutMessageResult {
+	r := s.repl
+	term := r.readyTerm.Load()
+	role := r.log.Role()
+	if term == 0 || !role.Leader || role.Term != term {
+		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(role), Reason: "not the writable leader"})
+	}
+	// The log keeps the bodies (storage, transport): they are never reused.
+	data := make([]byte, len(buf))
+	copy(data, buf)
+	bodies := make([][]byte, 0, n)
+	for p := 0; p < len(data); {
+		size := int(be32(data[p:]))
+		bodies = append(bodies, data[p:p+size:p+size])
+		p += size
+	}
+	var first, qo, ts int64
+	stale := false
+	hook := func(i int, eterm int64, entryPos int64, body []byte) {
+		be := binary.BigEndian
+		phy := entryPos + entryHeaderSize
+		be.PutUint64(body[posPhysicalOffset:], uint64(phy))
+		sysFlag := int32(be.Uint32(body[posSysFlag:]))
+		s.putState.Lock()
+		if i == 0 {
+			now := s.cfg.Now().UnixMilli()
+			ts = max(now, s.putState.lastStoreTs)
+			s.putState.lastStoreTs = ts
+			first = phy
+			stale = eterm != r.readyTerm.Load()
+			if consumes && !stale {
+				qo = s.putState.queueOffsets[key]
+			}
+		}
+		be.PutUint64(body[storeTimestampPos(sysFlag):], uint64(ts))
+		switch {
+		case stale:
+			be.PutUint32(body[posSysFlag:], uint32(sysFlag&^TransactionTypeMask|TransactionRollbackType))
+			be.PutUint64(body[posQueueOffset:], 0)
+		case consumes:
+			be.PutUint64(body[posQueueOffset:], uint64(qo+int64(i)))
+			s.putState.queueOffsets[key] = qo + int64(i) + 1
+		}
+		s.putState.Unlock()
+	}
+	ra, err := r.log.Append(ctx, bodies, hook)
+	if err != nil {
+		if errors.Is(err, ErrNotLeader) {
+			return s.putNotLeader(err)
+		}
+		return s.putFailed(ServiceNotAvailable, err)
+	}
+	res := PutMessageResult{Status: PutOK, WroteOffset: first, QueueOffset: qo, WroteBytes: int32(len(data)),
+		MsgNum: int32(n), StoreTimestamp: ts, MsgID: s.msgIDs(data)}
+	timeout := s.cfg.ReplicationTimeout
+	if timeout <= 0 {
+		timeout = defaultReplicationTimeout
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ra.Done():
+		if err := ra.Err(); err != nil {
+			if errors.Is(err, ErrNotLeader) {
+				return s.putNotLeader(err)
+			}
+			return s.putFailed(ServiceNotAvailable, err)
+		}
+	case <-t.C:
+		res.Status, res.Err = FlushSlaveTimeout, errors.New("store: not replicated to a majority in time (may still commit)")
+	case <-ctx.Done():
+		res.Status, res.Err = FlushSlaveTimeout, fmt.Errorf("store: waiting for replication: %w", ctx.Err())
+	}
+	if stale {
+		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(r.log.Role()), Reason: "term changed during the append"})
+	}
+	s.stats.putDone(n, len(data), time.Since(start))
+	return res
+}
+
+func leaderOf(role ReplicaRole) string { return role.LeaderID }
+
+func (s *MessageStore) putNotLeader(err error) PutMessageResult {
+	s.stats.putFailed.Add(1)
+	res := PutMessageResult{Status: NotLeader, Err: err}
+	var nl *NotLeaderError
+	if errors.As(err, &nl) {
+		res.Leader = nl.LeaderID
+	}
+	if res.Leader == "" && s.repl != nil {
+		res.Leader = s.repl.log.Role().LeaderID
+	}
+	return res
+}
+
+// runReplica is the role loop: it wakes the dispatcher when the committed
+// position moves (followers dispatch continuously), makes a new Raft
+// leader writable once it is caught up (see SetRoleListener), stops writes
+// as soon as the role or term moves, and queues role events.
+func (s *MessageStore) runReplica() {
+	defer s.wg.Done()
+	r := s.repl
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var published ReplicaRole
+	havePublished := false
+	for {
+		watch := r.log.Watch()
+		if s.dispatched.Load() < s.cl.confirmOffset() {
+			s.wakeDispatcher()
+		}
+		raw := r.log.Role()
+		var dispatchCh chan struct{}
+		if t := r.readyTerm.Load(); t != 0 && (!raw.Leader || raw.Term != t) {
+			r.readyTerm.Store(0)
+		}
+		if raw.Leader && r.readyTerm.Load() == 0 {
+			if !s.tryBecomeWritable(raw) {
+				s.dispatchDone.Lock()
+				dispatchCh = s.dispatchDone.ch
+				s.dispatchDone.Unlock()
+			}
+		}
+		if cur := r.storeRole(); !havePublished || cur != published {
+			published, havePublished = cur, true
+			r.enqueue(cur)
+			s.logger.Info("replica role", zap.Bool("writableLeader", cur.Leader), zap.Int64("term", cur.Term),
+				zap.String("leader", cur.LeaderID), zap.String("self", cur.SelfID))
+		}
+		select {
+		case <-watch:
+		case <-dispatchCh:
+		case <-tick.C:
+		case <-s.stopCh:
+			return
+		}
+	}
+}
+
+// tryBecomeWritable makes the Raft leader of raw.Term writable if its whole
+// log is committed (the term's no-op included) and dispatched: then it
+// rebuilds the queue-offset table from the consume queues
+// (recoverTopicQueueTable) and sets readyTerm.
+func (s *MessageStore) tryBecomeWritable(raw ReplicaRole) bool {
+	r := s.repl
+	st := r.log.Status()
+	if st.Role != "LEADER" || st.Term != raw.Term || st.CommittedIndex != st.LedgerEndIndex {
+		return false
+	}
+	if s.dispatched.Load() < st.CommittedPos {
+		s.wakeDispatcher()
+		return false
+	}
+	s.dispatchMu.Lock()
+	defer s.dispatchMu.Unlock()
+	if len(s.disp.touched) > 0 || s.dispatched.Load() < st.CommittedPos {
+		return false // a consume-queue write is being retried
+	}
+	s.putState.Lock()
+	clear(s.putState.queueOffsets)
+	for _, cq := range s.allQueues() {
+		s.putState.queueOffsets[queueKey{cq.topic, cq.queueID}] = cq.maxOffset.Load()
+	}
+	s.putState.Unlock()
+	if now := r.log.Role(); !now.Leader || now.Term != raw.Term {
+		return false
+	}
+	r.readyTerm.Store(raw.Term)
+	return true
+}
+
+func (r *replicaState) enqueue(role ReplicaRole) {
+	r.events.Lock()
+	r.events.queue = append(r.events.queue, role)
+	r.events.Unlock()
+	select {
+	case r.events.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runRoleEvents calls the role listener in order, off the role loop.
+func (s *MessageStore) runRoleEvents() {
+	defer s.wg.Done()
+	r := s.repl
+	for {
+		select {
+		case <-r.events.wake:
+		case <-s.stopCh:
+			return
+		}
+		for {
+			r.events.Lock()
+			if len(r.events.queue) == 0 {
+				r.events.Unlock()
+				break
+			}
+			ev := r.events.queue[0]
+			r.events.queue = r.events.queue[1:]
+			r.events.Unlock()
+			if fn := r.listener.Load(); fn != nil {
+				(*fn)(ev)
+			}
+		}
+	}
+}
+
+// onSystemRecord is called by the dispatcher (under dispatchMu) for a
+// committed record on SystemTopic.
+func (s *MessageStore) onSystemRecord(pos int64, v *recordView) {
+	if s.sys.handler == nil || pos < s.sys.floor || v.sysFlag&TransactionTypeMask != TransactionNotType {
+		return
+	}
+	s.sys.handler(pos, v.body)
+}
+
+// replaySystemLocked delivers system records with from <= offset < below
+// from the system topic's consume queue (caller holds dispatchMu).
+func (s *MessageStore) replaySystemLocked(from, below int64, fn func(int64, []byte)) (int, error) {
+	cq := s.findConsumeQueue(SystemTopic, 0)
+	if cq == nil {
+		return 0, nil
+	}
+	lo, hi := cq.minOffset.Load(), cq.maxOffset.Load()
+	// First unit at or after from (units are in commitlog order).
+	i := sort.Search(int(hi-lo), func(k int) bool {
+		u, ok := cq.unit(lo + int64(k))
+		return !ok || u.CommitLogOffset >= from
+	})
+	n := 0
+	var v recordView
+	for off := lo + int64(i); off < hi; off++ {
+		u, ok := cq.unit(off)
+		if !ok {
+			return n, fmt.Errorf("store: system queue unit %d unreadable", off)
+		}
+		if u.CommitLogOffset >= below {
+			break
+		}
+		if u.Size <= 0 || u.Size == 1<<31-1 || u.CommitLogOffset < from {
+			continue
+		}
+		buf := make([]byte, u.Size)
+		if _, err := s.cl.readAt(buf, u.CommitLogOffset); err != nil {
+			return n, fmt.Errorf("store: system record at %d: %w", u.CommitLogOffset, err)
+		}
+		if err := parseRecord(buf, &v, false); err != nil {
+			return n, fmt.Errorf("store: system record at %d: %w", u.CommitLogOffset, err)
+		}
+		fn(u.CommitLogOffset, v.body)
+		n++
+	}
+	return n, nil
+}
