@@ -25,6 +25,9 @@
 //     and Stop() before it stops being master and at Shutdown; these are the
 //     master-only services (delay delivery, transaction check-backs).
 //
+// An Extension may also implement RunningStats(map[string]string) to add
+// keys to GET_BROKER_RUNTIME_INFO.
+//
 // An extension may also rewrite or refuse messages on the send path with
 // AddSendHook (called from newExtensions, i.e. before Start): hooks run in
 // order after all of the send processor's checks and before the store put.
