@@ -139,6 +139,12 @@ type Broker struct {
 	masterFunc atomic.Pointer[func() bool]  // nil: classic brokerRole
 	termFunc   atomic.Pointer[func() int64] // nil: term 0 (classic mode)
 
+	// DLedger mode (options.go, role.go, replicated_metadata.go); nil in
+	// classic mode.
+	opts  Options
+	roles *roleManager
+	repl  *replicatedMeta
+
 	// roleMu serializes starting and stopping the master-only services.
 	roleMu           sync.Mutex
 	masterServicesOn bool
@@ -210,6 +216,7 @@ func (b *Broker) registerProcessors() {
 	h(protocol.UnlockBatchMQ, b.handleUnlockBatch)
 	// Administration.
 	b.registerAdminProcessors()
+	b.registerRaftProcessors()
 }
 
 // Start opens the store and the metadata, starts the remoting servers on
@@ -254,6 +261,9 @@ func (b *Broker) Start() error {
 	}
 	b.store = st
 	st.SetMessageArrivingListener(b.onMessageArriving)
+	if err := b.setupReplication(st, meta); err != nil {
+		return err
+	}
 	if err := st.Start(); err != nil {
 		return fmt.Errorf("broker: store start: %w", err)
 	}
@@ -292,7 +302,7 @@ func (b *Broker) Start() error {
 			MaxFrameSize: cfg.MaxFrameSize,
 			Logger:       b.log.Named("remoting"),
 			OnConnClose:  b.onConnClose,
-		}, b.mux)
+		}, b.handler())
 		if err == nil {
 			err = srv.Start()
 		}
@@ -336,6 +346,9 @@ func (b *Broker) Shutdown() {
 		b.wg.Wait()
 		if b.invoker != nil {
 			_ = b.invoker.Close()
+		}
+		if b.repl != nil {
+			b.repl.stop() // replicates buffered offsets while still leader
 		}
 		if b.meta != nil {
 			if err := b.meta.Stop(); err != nil {
@@ -451,6 +464,7 @@ func (b *Broker) storeConfig(cfg *conf.BrokerConfig) store.Config {
 	sc.MaxTransferBytesOnMessageInMemory = cfg.MaxTransferBytesOnMessageInMemory
 	sc.MessageDelayLevel = cfg.MessageDelayLevel
 	sc.Logger = b.log.Named("store")
+	sc.ReplicatedLog = b.opts.ReplicatedLog
 	return sc
 }
 
@@ -543,8 +557,12 @@ func (b *Broker) IsMaster() bool {
 	return b.config().BrokerRole != conf.Slave
 }
 
-// masterHint names the master's address when known, for remarks.
+// masterHint names the master's address when known, for remarks (in
+// DLedger mode the leader's peer id and the master's address).
 func (b *Broker) masterHint() string {
+	if b.roles != nil {
+		return b.roles.leaderHint()
+	}
 	if b.registrar != nil {
 		addr, _ := b.registrar.MasterAddr()
 		return addr
@@ -587,9 +605,9 @@ func (b *Broker) registeredTerm() int64 {
 
 func notMasterRemark(leader string) string {
 	if leader != "" {
-		return "the broker is not master, try the master at " + leader
+		return "not master (not leader); leader is " + leader
 	}
-	return "the broker is not master"
+	return "not master (not leader); leader unknown"
 }
 
 // checkWritable answers the send path's "may I write?" question.
