@@ -144,7 +144,7 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 	ctx, cancel := context.WithTimeout(context.Background(), b.putTimeout())
 	defer cancel()
 	res := b.store.PutMessage(ctx, msg)
-	resp := b.putResultResponse(res, msg.Topic, msg.QueueID)
+	resp := b.putResultResponse(res, msg.Topic, h.QueueID) // the queue the client asked for, even when a delay or half message was parked elsewhere
 	if res.Status.OK() {
 		b.stats.recordPut(msg.Topic, 1, int64(res.WroteBytes))
 		ext := resp.ExtFields
