@@ -286,6 +286,7 @@ func (b *Broker) Start() error {
 		BrokerID:      b.registeredBrokerID,
 		Term:          b.registeredTerm,
 		Topics:        b.topicTable,
+		OnRound:       b.onRegisterRound,
 		Logger:        b.log.Named("registration"),
 	}, inv)
 	if err != nil {

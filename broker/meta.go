@@ -31,6 +31,12 @@ func (b *Broker) groupConfigOrCreate(name string) (metadata.SubscriptionGroupCon
 		return metadata.SubscriptionGroupConfig{}, false
 	}
 	gc, created, err := b.meta.FindOrCreateGroup(name, b.config().AutoCreateSubscriptionGroup)
+	if errors.Is(err, errNotLeader) {
+		// A DLedger follower: the leader creates the group (clients send
+		// their heartbeats to every replica); until it is replicated here
+		// the defaults serve reads.
+		return metadata.NewSubscriptionGroupConfig(name), true
+	}
 	if err != nil {
 		if !errors.Is(err, metadata.ErrGroupNotExist) {
 			b.log.Warn("create subscription group failed", zap.String("group", name), zap.Error(err))
@@ -47,6 +53,11 @@ func (b *Broker) groupConfigOrCreate(name string) (metadata.SubscriptionGroupCon
 // registers with the name servers when it created one.
 func (b *Broker) createTopicIfAbsent(tc metadata.TopicConfig) (metadata.TopicConfig, error) {
 	cur, created, err := b.meta.CreateTopicIfAbsent(tc)
+	if errors.Is(err, errNotLeader) {
+		// A DLedger follower (heartbeats ensure retry topics on every
+		// replica): the leader creates it; nothing writes here.
+		return tc, nil
+	}
 	if err != nil {
 		return metadata.TopicConfig{}, err
 	}
@@ -76,8 +87,11 @@ func (b *Broker) commitOffset(clientAddr, group, topic string, queueID int32, of
 		return
 	}
 	var err error
-	if cur := b.meta.Offsets.Query(group, topic, queueID); offset < cur && cur > b.store.GetMaxOffsetInQueue(topic, queueID) {
+	if cur := b.queryOffset(group, topic, queueID); offset < cur && cur > b.store.GetMaxOffsetInQueue(topic, queueID) {
 		err = b.meta.ResetOffsets(group, topic, map[int32]int64{queueID: offset})
+	} else if b.repl != nil {
+		// DLedger mode: answered at once, replicated within offsetFlushInterval.
+		b.repl.commitOffset(group, topic, queueID, offset)
 	} else {
 		err = b.meta.CommitOffset(group, topic, queueID, offset)
 	}
@@ -133,6 +147,9 @@ func (p *pendingResets) filter(group, topic string, queueID int32, offset int64)
 
 // queryOffset returns the committed offset, or -1.
 func (b *Broker) queryOffset(group, topic string, queueID int32) int64 {
+	if b.repl != nil {
+		return b.repl.queryOffset(group, topic, queueID) // the leader's buffer over the applied state
+	}
 	return b.meta.Offsets.Query(group, topic, queueID)
 }
 

@@ -66,6 +66,17 @@ type RegistrarConfig struct {
 	// called once per registration round.
 	Topics func() protocol.TopicConfigSerializeWrapper
 
+	// RetryMin and RetryMax bound the backoff (doubling) of a round started
+	// by Start or Trigger that some name server did not accept: it is
+	// repeated until every name server accepted it (or a newer trigger or
+	// Close). Defaults 100 ms and 3 s; the periodic rounds do not retry.
+	RetryMin, RetryMax time.Duration
+	// OnRound, when set, is called after every round that sent
+	// REGISTER_BROKER, with the broker id and term it registered and
+	// whether every name server accepted it (the role-change events record
+	// when that happened).
+	OnRound func(brokerID, term int64, ok bool)
+
 	// Logger; nil = no logging.
 	Logger *zap.Logger
 }
@@ -140,6 +151,12 @@ func NewRegistrar(cfg RegistrarConfig, inv NamesrvInvoker) (*Registrar, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 100 * time.Millisecond
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(3*time.Second, cfg.RetryMin)
 	}
 	r := &Registrar{
 		cfg:      cfg,
@@ -220,17 +237,43 @@ func (r *Registrar) loop() {
 	t := time.NewTicker(r.cfg.Period)
 	defer t.Stop()
 	force := true
+	var backoff time.Duration
 	for {
-		r.register(ctx, force)
+		outs := r.register(ctx, force)
+		var retry *time.Timer
+		var retryc <-chan time.Time
+		if force && anyFailed(outs) {
+			// A forced round (start, topic or role change) is repeated
+			// until every name server has it.
+			backoff = min(max(2*backoff, r.cfg.RetryMin), r.cfg.RetryMax)
+			retry = time.NewTimer(backoff)
+			retryc = retry.C
+		} else {
+			backoff = 0
+		}
 		select {
 		case <-r.stopc:
 			return
 		case <-t.C:
-			force = false
+			force = retry != nil // a pending retry stays forced
 		case <-r.triggerc:
+			force, backoff = true, 0
+		case <-retryc:
 			force = true
 		}
+		if retry != nil {
+			retry.Stop()
+		}
 	}
+}
+
+func anyFailed(outs []RegisterOutcome) bool {
+	for _, o := range outs {
+		if o.Err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // RegisterAll sends REGISTER_BROKER to every name server in parallel and
@@ -253,12 +296,27 @@ func (r *Registrar) LastOutcomes() []RegisterOutcome {
 }
 
 func (r *Registrar) register(ctx context.Context, force bool) []RegisterOutcome {
+	brokerID := r.cfg.BrokerID()
+	term := r.cfg.Term()
+	out := r.registerAs(ctx, force, brokerID, term)
+	if r.cfg.OnRound != nil {
+		sent, ok := false, true
+		for _, o := range out {
+			sent = sent || !o.Skipped
+			ok = ok && o.Err == nil
+		}
+		if sent {
+			r.cfg.OnRound(brokerID, term, ok)
+		}
+	}
+	return out
+}
+
+func (r *Registrar) registerAs(ctx context.Context, force bool, brokerID, term int64) []RegisterOutcome {
 	addrs := r.NamesrvAddrs()
 	if len(addrs) == 0 {
 		return nil
 	}
-	brokerID := r.cfg.BrokerID()
-	term := r.cfg.Term()
 	wrapper := r.cfg.Topics()
 	body := (&protocol.RegisterBrokerBody{TopicConfigSerializeWrapper: wrapper}).Encode()
 	actingMaster := r.cfg.EnableActingMaster

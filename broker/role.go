@@ -283,6 +283,13 @@ func (m *roleManager) registered(brokerID int64, ok bool) {
 	m.log.Info("registered after role change", zap.Int64("seq", seq), zap.Int64("brokerId", brokerID), zap.Float64("sinceRoleChangeMs", d))
 }
 
+// onRegisterRound is the registrar's OnRound.
+func (b *Broker) onRegisterRound(brokerID, _ int64, ok bool) {
+	if b.roles != nil {
+		b.roles.registered(brokerID, ok)
+	}
+}
+
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // leaderHint names the leader for remarks: "n1 (master at 10.0.0.2:10911)".

@@ -104,6 +104,7 @@ func (b *Broker) runtimeInfo() map[string]string {
 			rs.RunningStats(t)
 		}
 	}
+	b.addRaftRuntimeInfo(t) // dledger* keys (role.go), DLedger mode only
 	return t
 }
 
