@@ -96,7 +96,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Warn("config", zap.String("file", *confPath), zap.String("warning", w))
 	}
 
-	b, err := broker.New(cfg, log)
+	// DLedger mode: the replica (log store, peer transport, Raft node) runs
+	// before the broker opens the store over it and stops after the broker
+	// (and so the store) shut down.
+	var opts broker.Options
+	peerInfo := ""
+	if cfg.EnableDLegerCommitLog {
+		rep, err := startReplica(cfg, log)
+		if err != nil {
+			log.Error("dledger replica start failed", zap.Error(err))
+			return 1
+		}
+		defer rep.Close()
+		opts.ReplicatedLog = rep.Log
+		peerInfo = fmt.Sprintf(", DLedger peer %s on %s (group %s, data %s)", cfg.DLegerSelfID, rep.ListenAddr, cfg.DLegerGroup, cfg.DLedgerDir())
+	}
+	b, err := broker.NewWithOptions(cfg, log, opts)
 	if err != nil {
 		log.Error("broker init failed", zap.Error(err))
 		return 1
@@ -110,8 +125,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	brokerAddr := net.JoinHostPort(cfg.BrokerIP1, strconv.Itoa(cfg.ListenPort))
-	fmt.Fprintf(stdout, "The broker[%s, %s] boot success. rmqd broker listening on 0.0.0.0:%d (VIP 0.0.0.0:%d), name servers %q\n",
-		cfg.BrokerName, brokerAddr, cfg.ListenPort, cfg.VIPPort(), cfg.NamesrvAddr)
+	fmt.Fprintf(stdout, "The broker[%s, %s] boot success. rmqd broker listening on 0.0.0.0:%d (VIP 0.0.0.0:%d), name servers %q%s\n",
+		cfg.BrokerName, brokerAddr, cfg.ListenPort, cfg.VIPPort(), cfg.NamesrvAddr, peerInfo)
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)

@@ -1,0 +1,112 @@
+package replog
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqd/rmqd/conf"
+	"github.com/rmqd/rmqd/dledger"
+	"github.com/rmqd/rmqd/dledger/logstore"
+	"github.com/rmqd/rmqd/dledgernet"
+	"github.com/rmqd/rmqd/internal/vfs"
+)
+
+// Replica is this process's DLedger peer: the log store, the peer
+// transport and the node, with Log adapting them for the message store.
+type Replica struct {
+	Store     *logstore.Store
+	Transport *dledgernet.Transport
+	Node      *dledger.Node
+	Log       *Log
+	// ListenAddr is where the peer transport listens.
+	ListenAddr string
+}
+
+// Start opens the log store under cfg.DLedgerDir()
+// (<storePathRootDir>/dledger-<selfId>/data and index, Java's layout;
+// data files of mappedFileSizeCommitLog bytes), starts the peer transport
+// on the selfId's address in dLegerPeers and the node: heartbeat every
+// dLegerHeartbeatIntervalMs, election timeout randomized from
+// dLegerElectionTimeoutMs (dledger draws it in [T, 2T)), SyncMode when
+// flushDiskType=SYNC_FLUSH, preferredLeaderId. Close it after the broker
+// (and so the store) has shut down.
+func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	peers, err := cfg.DLedgerPeers()
+	if err != nil {
+		return nil, err
+	}
+	addrs := make(map[string]string, len(peers))
+	for _, p := range peers {
+		addrs[p.ID] = p.Addr
+	}
+	self := cfg.DLegerSelfID
+	if addrs[self] == "" {
+		return nil, fmt.Errorf("replog: dLegerSelfId %q is not in dLegerPeers %q", self, cfg.DLegerPeers)
+	}
+	preferred := ""
+	if ids := cfg.PreferredLeaderIDs(); len(ids) > 0 {
+		preferred = ids[0] // dledger takes one preferred leader
+	}
+	hb := ms(cfg.DLegerHeartbeatIntervalMs, dledger.DefaultHeartbeatInterval)
+	et := ms(cfg.DLegerElectionTimeoutMs, dledger.DefaultElectionTimeout)
+	tick := dledger.DefaultTickInterval
+	if hb < 2*tick {
+		tick = max(hb/2, time.Millisecond)
+	}
+	ls, err := logstore.Open(vfs.Default, cfg.DLedgerDir(), logstore.Config{
+		DataFileSize: int64(cfg.MappedFileSizeCommitLog), Logger: logger.Named("logstore")})
+	if err != nil {
+		return nil, fmt.Errorf("replog: open %s: %w", cfg.DLedgerDir(), err)
+	}
+	tr, err := dledgernet.New(dledgernet.Config{SelfID: self, Peers: addrs, Logger: logger.Named("transport")})
+	if err != nil {
+		ls.Close()
+		return nil, err
+	}
+	node, err := dledger.NewNode(dledger.Config{SelfID: self, Peers: addrs, Storage: ls, Transport: tr,
+		TickInterval: tick, HeartbeatInterval: hb, ElectionTimeout: et, PreferredLeaderID: preferred,
+		SyncMode: cfg.FlushDiskType == conf.SyncFlush, Logger: logger.Named("node"),
+		OnRoleChange: func(ev dledger.RoleEvent) {
+			logger.Info("raft role", zap.Stringer("role", ev.Role), zap.Int64("term", ev.Term), zap.String("leader", ev.Leader))
+		}})
+	if err != nil {
+		tr.Close()
+		ls.Close()
+		return nil, err
+	}
+	if err := tr.Start(node); err != nil {
+		node.Stop()
+		tr.Close()
+		ls.Close()
+		return nil, fmt.Errorf("replog: peer transport on %s: %w", addrs[self], err)
+	}
+	logger.Info("dledger replica started", zap.String("selfId", self), zap.String("peerAddr", tr.Addr()),
+		zap.String("dir", cfg.DLedgerDir()), zap.Bool("syncMode", cfg.FlushDiskType == conf.SyncFlush),
+		zap.Duration("heartbeat", hb), zap.Duration("electionTimeout", et), zap.String("preferredLeader", preferred),
+		zap.Int64("ledgerEndIndex", ls.LastIndex()), zap.Int64("committedHint", ls.Committed()))
+	return &Replica{Store: ls, Transport: tr, Node: node, Log: New(node, ls), ListenAddr: tr.Addr()}, nil
+}
+
+// Close stops the node (pending appends fail, the commit hint is
+// recorded), then the transport, then closes the log store (synced).
+func (r *Replica) Close() error {
+	r.Node.Stop()
+	err := r.Transport.Close()
+	if cerr := r.Store.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return err
+}
+
+func ms(v int, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return time.Duration(v) * time.Millisecond
+}
