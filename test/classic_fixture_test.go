@@ -32,8 +32,9 @@ import (
 )
 
 const (
-	cfxOrders  = "ClassicOrders" // 4 queues
-	cfxEvents  = "ClassicEvents" // 2 queues
+	cfxOrders  = "ClassicOrders"  // 4 queues
+	cfxEvents  = "ClassicEvents"  // 2 queues
+	cfxDelayed = "ClassicDelayed" // 1 queue, fed by SCHEDULE_TOPIC_XXXX
 	cfxGroupA  = "cgClassicOrders"
 	cfxGroupB  = "cgClassicEvents"
 	cfxCLSize  = 64 << 10
@@ -55,10 +56,13 @@ func cfxSpec(n int, withIndex, abort bool) classicfixture.Spec {
 		ClusterName:          "DefaultCluster",
 		BrokerName:           "broker-a",
 		SystemTopics:         true,
-		Topics:               []classicfixture.Topic{{Name: cfxOrders, Queues: 4}, {Name: cfxEvents, Queues: 2}},
-		Abort:                abort,
-		BaseTimestamp:        time.Now().Add(-20 * time.Minute).UnixMilli(),
-		DelayOffsets:         map[int]int64{},
+		Topics: []classicfixture.Topic{{Name: cfxOrders, Queues: 4}, {Name: cfxEvents, Queues: 2},
+			{Name: cfxDelayed, Queues: 1}},
+		Abort:         abort,
+		BaseTimestamp: time.Now().Add(-20 * time.Minute).UnixMilli(),
+		// Level 1's first message was delivered already (its copy is in
+		// ClassicDelayed); the rest of levels 1 and 2 are due.
+		DelayOffsets: map[int]int64{1: 1, 2: 0},
 	}
 	if withIndex {
 		spec.Index = &classicfixture.IndexSpec{HashSlotNum: cfxSlots, IndexNum: cfxIndexes}
@@ -78,6 +82,12 @@ func cfxSpec(n int, withIndex, abort bool) classicfixture.Spec {
 			BornHost:   fmt.Sprintf("10.0.%d.%d:%d", i%3, 1+i%5, 40000+i%11),
 		})
 	}
+	for i, level := range []int{1, 1, 2, 1, 2} {
+		spec.Messages = append(spec.Messages, classicfixture.Message{Topic: cfxDelayed, DelayLevel: level,
+			Body: []byte(fmt.Sprintf("delayed-%d", i)), Keys: []string{fmt.Sprintf("delayed-key-%d", i)}})
+	}
+	spec.Messages = append(spec.Messages, classicfixture.Message{Topic: cfxDelayed, Body: []byte("delayed-0"),
+		Keys: []string{"delayed-key-0"}})
 	o := func(topic string, q int32) int64 { return count[classicfixture.QueueKey{Topic: topic, QueueID: q}] }
 	spec.ConsumerOffsets = []classicfixture.ConsumerOffset{
 		{Group: cfxGroupA, Topic: cfxOrders, Offsets: map[int32]int64{0: 10, 1: 0, 2: o(cfxOrders, 2), 3: o(cfxOrders, 3) - 7}},
@@ -254,6 +264,9 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 
 	// 4. Tag filters over the old consume-queue tag hashes.
 	for k, max := range m.QueueMaxOffsets {
+		if k.Topic == classicfixture.ScheduleTopic {
+			continue // tagsCode is the delivery time there
+		}
 		for _, sub := range []string{"TagA", "TagB || TagC"} {
 			var want [][]byte
 			for _, r := range m.ByQueue(k.Topic, k.QueueID) {
@@ -271,6 +284,42 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 				}
 			}
 		}
+	}
+}
+
+// checkDelayedDelivered: the schedule service resumes at the levels' old
+// delay offsets: every parked message not yet delivered reaches
+// ClassicDelayed once (after the copy delivered before the stop), with the
+// UNIQ_KEY it had.
+func (c *cluster) checkDelayedDelivered(t *testing.T, m classicfixture.Manifest) {
+	t.Helper()
+	old := m.QueueMaxOffsets[classicfixture.QueueKey{Topic: cfxDelayed}]
+	want := map[string]string{} // body -> UNIQ_KEY
+	parked := 0
+	for _, r := range m.Messages {
+		if r.RealTopic == cfxDelayed {
+			parked++
+			if string(r.Body) != "delayed-0" {
+				want[string(r.Body)] = r.UniqKey
+			}
+		}
+	}
+	if old != 1 || parked != 5 {
+		t.Fatalf("fixture: %d delivered, %d parked", old, parked)
+	}
+	total := old + int64(len(want))
+	eventually(t, 20*time.Second, "delayed messages delivered", func() bool { return c.maxOffset(t, cfxDelayed, 0) >= total })
+	time.Sleep(300 * time.Millisecond)
+	if max := c.maxOffset(t, cfxDelayed, 0); max != total {
+		t.Fatalf("%s has %d messages, want %d (a parked message delivered twice?)", cfxDelayed, max, total)
+	}
+	for _, rec := range c.cfxPullRange(t, cfxDelayed, 0, old, total, "*") {
+		body := rec[88 : 88+binary.BigEndian.Uint32(rec[84:])]
+		uniq, ok := want[string(body)]
+		if !ok || !bytes.Contains(rec, []byte("UNIQ_KEY\x01"+uniq+"\x02")) {
+			t.Fatalf("delivered %q: not an undelivered parked message with its UNIQ_KEY %q", body, uniq)
+		}
+		delete(want, string(body))
 	}
 }
 
@@ -440,6 +489,7 @@ func TestClassicFixtureCleanStore(t *testing.T) {
 	}
 	c.checkCommittedOffsets(t, m)
 	c.checkOldMessages(t, m)
+	c.checkDelayedDelivered(t, m)
 
 	newOrders := c.cfxSendNew(t, m, cfxOrders, 4, 3, "TagA")
 	newEvents := c.cfxSendNew(t, m, cfxEvents, 2, 2, "TagB")
@@ -458,6 +508,7 @@ func TestClassicFixtureAbortNoIndex(t *testing.T) {
 	c, m := startClassicFixture(t, cfxSpec(400, false, true))
 	c.checkCommittedOffsets(t, m)
 	c.checkOldMessages(t, m)
+	c.checkDelayedDelivered(t, m)
 	newOrders := c.cfxSendNew(t, m, cfxOrders, 4, 2, "TagC")
 	for q, bodies := range newOrders {
 		base := m.QueueMaxOffsets[classicfixture.QueueKey{Topic: cfxOrders, QueueID: q}]

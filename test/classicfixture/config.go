@@ -96,6 +96,11 @@ func (w *writer) topicConfigs() []Topic {
 		n := "%RETRY%" + g
 		all[n] = Topic{Name: n, Queues: 1, Perm: 6}
 	}
+	for _, r := range w.m.Messages {
+		if r.Topic == ScheduleTopic {
+			all[ScheduleTopic] = Topic{Name: ScheduleTopic, Queues: 18, Perm: 6}
+		}
+	}
 	for _, t := range w.topics {
 		all[t.Name] = t
 	}

@@ -27,6 +27,8 @@ const (
 	DefaultConsumeQueueFileSize = 300000 * 20 // mappedFileSizeConsumeQueue
 	DefaultStoreHost            = "127.0.0.1:10911"
 	DefaultBornHost             = "127.0.0.1:51234"
+	DefaultMessageDelayLevel    = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
+	ScheduleTopic               = "SCHEDULE_TOPIC_XXXX"
 	CheckpointFileSize          = 4096
 	JavaHashSlotNum             = 5000000  // maxHashSlotNum
 	JavaIndexNum                = 20000000 // maxIndexNum
@@ -67,6 +69,11 @@ type Spec struct {
 	// DelayOffsets is delayOffset.json: delay level -> offset.
 	DelayOffsets map[int]int64
 
+	// MessageDelayLevel is the broker's messageDelayLevel (default Java's
+	// "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"); it
+	// gives the delivery times of delayed messages.
+	MessageDelayLevel string
+
 	// Index, if set, writes key index files; nil writes none (a broker
 	// must rebuild the index from the commitlog).
 	Index *IndexSpec
@@ -101,6 +108,11 @@ type Message struct {
 	BornHost       string // default 127.0.0.1:51234
 	BornTimestamp  int64  // default StoreTimestamp - 1
 	StoreTimestamp int64  // default BaseTimestamp + index (ms)
+	// DelayLevel > 0 stores the message as a 4.x broker parks a delayed
+	// one: in SCHEDULE_TOPIC_XXXX queue DelayLevel-1 with properties
+	// REAL_TOPIC, REAL_QID and DELAY; its consume-queue tagsCode is the
+	// delivery time (store time + the level's delay).
+	DelayLevel int
 }
 
 // ConsumerOffset is one consumerOffset.json entry: topic@group -> queue offsets.
@@ -142,6 +154,11 @@ type Record struct {
 	StoreTimestamp int64
 	SysFlag        int32
 	Bytes          []byte // the exact record bytes in the commitlog
+	// RealTopic/RealQueueID: the destination of a delayed message (Topic is
+	// then SCHEDULE_TOPIC_XXXX); DeliverTimestamp is its tagsCode.
+	RealTopic        string
+	RealQueueID      int32
+	DeliverTimestamp int64
 }
 
 // CommitLogFile is one written commitlog file.
@@ -375,6 +392,7 @@ type writer struct {
 	m      Manifest
 	files  map[int64][]byte // commitlog file start -> used bytes (records + BLANK)
 	blank  map[int64]bool   // the file ends in a BLANK marker
+	delays []int64          // ms per delay level, index 1..n
 }
 
 func newWriter(dir string, spec Spec) (*writer, error) {
@@ -404,7 +422,14 @@ func newWriter(dir string, spec Spec) (*writer, error) {
 		}
 		spec.Index = &ix
 	}
-	w := &writer{dir: dir, spec: spec, cqSize: cq, topics: map[string]Topic{}, files: map[int64][]byte{}, blank: map[int64]bool{}}
+	if spec.MessageDelayLevel == "" {
+		spec.MessageDelayLevel = DefaultMessageDelayLevel
+	}
+	delays, err := parseDelayLevels(spec.MessageDelayLevel)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{dir: dir, delays: delays, spec: spec, cqSize: cq, topics: map[string]Topic{}, files: map[int64][]byte{}, blank: map[int64]bool{}}
 	for _, t := range spec.Topics {
 		if t.Queues <= 0 {
 			t.Queues = 4
@@ -488,15 +513,28 @@ func (w *writer) encode() error {
 		if w.spec.ClusterName != "" {
 			props["CLUSTER"] = w.spec.ClusterName
 		}
-		qk := QueueKey{msg.Topic, msg.QueueID}
-		qoff := w.m.QueueMaxOffsets[qk]
 		var sys int32
 		if t.MultiTag {
 			sys |= 0x2
 		}
-		fields := RecordFields{QueueID: msg.QueueID, Flag: msg.Flag, QueueOffset: qoff, SysFlag: sys,
+		topic, qid, tagsCode := msg.Topic, msg.QueueID, TagsCode(msg.Tags)
+		var deliver int64
+		if msg.DelayLevel > 0 {
+			if msg.DelayLevel >= len(w.delays) {
+				return fmt.Errorf("classicfixture: message %d: delay level %d of %d", i, msg.DelayLevel, len(w.delays)-1)
+			}
+			props["REAL_TOPIC"] = msg.Topic
+			props["REAL_QID"] = strconv.Itoa(int(msg.QueueID))
+			props["DELAY"] = strconv.Itoa(msg.DelayLevel)
+			topic, qid = ScheduleTopic, int32(msg.DelayLevel-1)
+			deliver = storeTs + w.delays[msg.DelayLevel]
+			tagsCode = deliver
+		}
+		qk := QueueKey{topic, qid}
+		qoff := w.m.QueueMaxOffsets[qk]
+		fields := RecordFields{QueueID: qid, Flag: msg.Flag, QueueOffset: qoff, SysFlag: sys,
 			BornTimestamp: bornTs, BornHost: bornHost, StoreTimestamp: storeTs, StoreHost: w.spec.StoreHost,
-			ReconsumeTimes: msg.ReconsumeTimes, Body: msg.Body, Topic: msg.Topic, Properties: EncodeProperties(props)}
+			ReconsumeTimes: msg.ReconsumeTimes, Body: msg.Body, Topic: topic, Properties: EncodeProperties(props)}
 		rec, err := EncodeRecord(fields)
 		if err != nil {
 			return fmt.Errorf("classicfixture: message %d: %w", i, err)
@@ -520,16 +558,35 @@ func (w *writer) encode() error {
 		binary.BigEndian.PutUint64(rec[28:], uint64(pos))
 		w.files[fileFrom] = append(w.files[fileFrom], rec...)
 		msgID, _ := OffsetMsgID(w.spec.StoreHost, pos)
-		w.m.Messages = append(w.m.Messages, Record{Topic: msg.Topic, QueueID: msg.QueueID, QueueOffset: qoff,
+		r := Record{Topic: topic, QueueID: qid, QueueOffset: qoff,
 			PhysicalOffset: pos, Size: int32(n), OffsetMsgID: msgID, UniqKey: uniq, Keys: keys, Tags: msg.Tags,
-			TagsCode: TagsCode(msg.Tags), Body: append([]byte(nil), msg.Body...), Properties: props,
-			BornTimestamp: bornTs, StoreTimestamp: storeTs, SysFlag: int32(binary.BigEndian.Uint32(rec[36:])), Bytes: rec})
+			TagsCode: tagsCode, Body: append([]byte(nil), msg.Body...), Properties: props,
+			BornTimestamp: bornTs, StoreTimestamp: storeTs, SysFlag: int32(binary.BigEndian.Uint32(rec[36:])), Bytes: rec}
+		if msg.DelayLevel > 0 {
+			r.RealTopic, r.RealQueueID, r.DeliverTimestamp = msg.Topic, msg.QueueID, deliver
+		}
+		w.m.Messages = append(w.m.Messages, r)
 		w.m.QueueMaxOffsets[qk] = qoff + 1
 		pos += n
 	}
 	w.m.MaxPhyOffset = pos
 	w.m.LastStoreTimestamp = lastTs
 	return nil
+}
+
+// parseDelayLevels parses "1s 5s ... 2h" into ms per level (index 1..n).
+func parseDelayLevels(s string) ([]int64, error) {
+	out := []int64{0}
+	unit := map[byte]int64{'s': 1000, 'm': 60000, 'h': 3600000, 'd': 86400000}
+	for _, f := range strings.Fields(s) {
+		u, ok := unit[f[len(f)-1]]
+		n, err := strconv.ParseInt(f[:len(f)-1], 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("classicfixture: bad messageDelayLevel %q", f)
+		}
+		out = append(out, n*u)
+	}
+	return out, nil
 }
 
 func writeFile(path string, size int64, data []byte) error {

@@ -483,3 +483,44 @@ func TestClassicFixtureWriteRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestClassicFixtureDelayedMessage: a delayed message is parked in
+// SCHEDULE_TOPIC_XXXX queue level-1 with REAL_TOPIC/REAL_QID/DELAY and its
+// unit's tagsCode is the delivery time.
+func TestClassicFixtureDelayedMessage(t *testing.T) {
+	dir := t.TempDir()
+	m, err := Write(dir, Spec{
+		Topics:       []Topic{{Name: "T", Queues: 2}},
+		DelayOffsets: map[int]int64{2: 0},
+		Messages: []Message{
+			{Topic: "T", QueueID: 1, Body: []byte("now"), StoreTimestamp: 1700000000000},
+			{Topic: "T", QueueID: 1, Body: []byte("later"), Tags: "X", DelayLevel: 2, StoreTimestamp: 1700000000001},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.Messages[1]
+	if r.Topic != ScheduleTopic || r.QueueID != 1 || r.QueueOffset != 0 || r.RealTopic != "T" || r.RealQueueID != 1 ||
+		r.DeliverTimestamp != 1700000005001 || r.TagsCode != 1700000005001 {
+		t.Fatalf("delayed record %+v", r)
+	}
+	p := parse(t, r.Bytes)
+	if p.topic != ScheduleTopic || p.queueID != 1 || p.props["REAL_TOPIC"] != "T" || p.props["REAL_QID"] != "1" || p.props["DELAY"] != "2" || p.props["TAGS"] != "X" {
+		t.Fatalf("delayed record fields %+v", p)
+	}
+	u, err := os.ReadFile(filepath.Join(dir, "consumequeue", ScheduleTopic, "1", FileName(0)))
+	if err != nil || int64(binary.BigEndian.Uint64(u[12:])) != 1700000005001 || int64(binary.BigEndian.Uint64(u)) != r.PhysicalOffset {
+		t.Fatalf("schedule unit: %v", err)
+	}
+	if m.QueueMaxOffsets[QueueKey{"T", 1}] != 1 || m.QueueMaxOffsets[QueueKey{ScheduleTopic, 1}] != 1 {
+		t.Fatalf("queue offsets %v", m.QueueMaxOffsets)
+	}
+	topics, _ := os.ReadFile(filepath.Join(dir, "config", "topics.json"))
+	if !strings.Contains(string(topics), `"topicName":"SCHEDULE_TOPIC_XXXX"`) {
+		t.Fatalf("topics.json without the schedule topic:\n%s", topics)
+	}
+	if _, err := Write(t.TempDir(), Spec{Topics: []Topic{{Name: "T"}}, Messages: []Message{{Topic: "T", DelayLevel: 19}}}); err == nil {
+		t.Fatal("delay level 19 of 18 accepted")
+	}
+}
