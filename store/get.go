@@ -415,12 +415,16 @@ func (s *MessageStore) SetMessageArrivingListener(l MessageArrivingListener) {
 	s.listener.Store(&l)
 }
 
-// Topics lists the queues that have a consume queue.
+// Topics lists the queues that have a consume queue (SystemTopic, the
+// store's own, excluded).
 func (s *MessageStore) Topics() map[string][]int32 {
 	s.cqMu.RLock()
 	defer s.cqMu.RUnlock()
 	out := make(map[string][]int32, len(s.cqTable))
 	for t, m := range s.cqTable {
+		if t == SystemTopic {
+			continue
+		}
 		for id := range m {
 			out[t] = append(out[t], id)
 		}
@@ -430,12 +434,16 @@ func (s *MessageStore) Topics() map[string][]int32 {
 
 // DeleteTopics removes the consume queues of topics and their queue offset
 // counters (the commitlog keeps the records until retention). It returns the
-// number of queues removed.
+// number of queues removed. SystemTopic's queue is never removed: replaying
+// system records after a restart reads it.
 func (s *MessageStore) DeleteTopics(topics []string) int {
 	s.dispatchMu.Lock()
 	defer s.dispatchMu.Unlock()
 	n := 0
 	for _, t := range topics {
+		if t == SystemTopic {
+			continue
+		}
 		s.cqMu.Lock()
 		qs := s.cqTable[t]
 		delete(s.cqTable, t)

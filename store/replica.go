@@ -78,6 +78,15 @@ const defaultReplicationTimeout = 2500 * time.Millisecond
 // synchronously to the committed position.
 func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
 	rl := s.cfg.ReplicatedLog
+	for _, f := range s.classic.files.snapshot() {
+		if _, ok := s.firstRecordTimestamp(f); ok {
+			// In-place upgrade (design.md §6, dividedCommitlogOffset) is not
+			// implemented: the consume queues point into the legacy files
+			// and would be truncated here as not matching the replicated log.
+			return fmt.Errorf("store: %s holds classic commitlog records; starting it in DLedger mode (upgrade in place) is not supported yet",
+				s.cfg.CommitLogDir)
+		}
+	}
 	dl := &dledgerLog{rl: rl, legacy: s.classic}
 	s.cl = dl
 	s.repl = newReplicaState(rl)
@@ -229,7 +238,9 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 		}
 		s.putState.Unlock()
 	}
-	ra, err := r.log.Append(ctx, bodies, hook)
+	// Not cancelable: once queued, the proposal may be appended (and its
+	// hook run) whatever ctx does, so the outcome must be waited for.
+	ra, err := r.log.Append(context.WithoutCancel(ctx), bodies, hook)
 	if err != nil {
 		if errors.Is(err, ErrNotLeader) {
 			return s.putNotLeader(err)
