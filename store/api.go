@@ -362,6 +362,18 @@ type QueryMessageResult struct {
 //	(*MessageStore) DispatchedOffset() int64
 //	(*MessageStore) ConfirmOffset() int64
 //	(*MessageStore) FlushedOffset() int64
+//
+// DLedger mode (replicated.go; classic mode: always leader, no events):
+//
+//	(*MessageStore) Replicated() bool
+//	(*MessageStore) IsLeader() bool
+//	(*MessageStore) Role() ReplicaRole
+//	(*MessageStore) SetRoleListener(func(ReplicaRole))
+//	(*MessageStore) WaitDispatched(ctx) error
+//	(*MessageStore) ProposeSystem(ctx, payload) (pos int64, err error)
+//	(*MessageStore) SetSystemRecordHandler(func(pos int64, payload []byte))
+//	(*MessageStore) ReplaySystemRecordsFrom(from int64) (int, error)
+//	(*MessageStore) ReplicationStatus() ReplicationStatus
 
 // CQUnitSize is the size of one consume-queue unit (§6.2).
 const CQUnitSize = 20

@@ -147,11 +147,66 @@
 // the put lock (the log writes PHYSICALOFFSET), make them readable, wait until
 // durable, scan records in order up to confirmOffset, read at a position,
 // min/max offsets, flush. The dispatcher only follows confirmOffset: in
-// classic mode that is everything written; a DLedger-backed implementation
-// (entries wrap one record each, physical offset = entry position + 48)
-// returns the committed position, so only committed records get units, wake
-// pulls or are served, and waitDurable returns once a quorum has the entry
-// (NotLeader when this replica cannot accept writes). On a leadership change
-// the queue offset table must be rebuilt from the consume queues after the
-// dispatcher reaches the commit index, so offsets stay dense.
+// classic mode that is everything written.
+//
+// # DLedger mode (replicated.go, replica.go, dledger_log.go)
+//
+// With Config.ReplicatedLog set, the commitlog is a Raft log laid out as Java
+// DLedger's data files. The store never imports dledger: ReplicatedLog is
+// its own narrow interface (append with a hook, read by position, begin/end/
+// committed positions, a watch channel, role, status); cmd/broker/replog
+// adapts a *dledger.Node to it.
+//
+//	entry at pos:  | 48-byte DLedger header | message record (TOTALSIZE ...) |
+//	physical offset of the record = pos + 48 (offset msgIds, consume-queue units)
+//	file tails:    | int32 -1 | int32 bytes left | zeros |   (padding, skipped)
+//	no-op entries (magic 2, a new leader's first entry) are skipped
+//
+// Put: the records are encoded once, copied (the log keeps the bodies) and
+// appended as one entry each. The append hook runs on the log's goroutine in
+// log order and writes PHYSICALOFFSET, STORETIMESTAMP and the queue offset,
+// taken from the queue-offset table there: queue offsets follow log order and
+// a batch gets consecutive ones. The put answers once the batch is committed
+// (ASYNC_FLUSH: a majority wrote it; SYNC_FLUSH: a majority fsynced it),
+// NotLeader (retryable, PutMessageResult.Leader = leader's peer id) when this
+// replica is not the writable leader or lost leadership before the commit,
+// FlushSlaveTimeout after Config.ReplicationTimeout (it may still commit).
+//
+// Dispatch: confirmOffset is the committed position, so consume queues, the
+// index, wake-ups, GetMessage and lookups only ever see committed records, on
+// the leader and on followers alike; the role loop (runReplica) wakes the
+// dispatcher whenever the committed position moves, so followers stay current.
+//
+// Roles: the store is writable only in the term it became ready in. A new
+// Raft leader becomes writable once its log is entirely committed (its no-op
+// included, so no entry of an earlier term is pending), the dispatcher reached
+// the committed position, and the queue-offset table was rebuilt from the
+// consume queues (recoverTopicQueueTable). Offsets stay dense: an entry a
+// deposed leader appended but never committed is truncated by the new leader
+// and never got a unit; within a term every appended entry commits or the
+// term ends. A proposal that lands in a newer term than the one it was
+// checked in (leadership lost and regained in between) becomes a ROLLBACK-
+// type record, which gets no unit, and its put answers NotLeader. The role
+// listener hears every completed change in order, on its own goroutine.
+//
+// System records (ProposeSystem): ordinary records on SystemTopic, queue 0,
+// so Java tools parse them. The dispatcher hands each committed one to the
+// system record handler on every replica, in log order; ProposeSystem returns
+// after the local handler ran. They have consume-queue units, which is how
+// ReplaySystemRecordsFrom finds the ones dispatched before the handler was
+// set (a metadata snapshot records the offset it covers; the replay brings
+// the tail). Topics never lists SystemTopic and DeleteTopics keeps it.
+//
+// Recovery: committed entries never change and units only exist for committed
+// entries, so units are wrong only if this replica's log lost data (power loss
+// in async mode, a replaced directory): units past the log's end, or whose
+// record does not match (size, PHYSICALOFFSET, topic, queue, queue offset),
+// are truncated; dispatch resumes at the newest unit's end (after an unclean
+// stop at the checkpoint's confirmPhyOffset, the dispatched position written
+// after each consume-queue fsync, if earlier) and catches up to the committed
+// position before Open returns.
+//
+// Not yet: in-place upgrade over a classic commitlog (Open refuses a
+// commitlog directory holding records in DLedger mode) and retention of the
+// DLedger data files (the log keeps everything).
 package store
