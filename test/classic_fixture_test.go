@@ -112,7 +112,7 @@ func startClassicFixture(t *testing.T, spec classicfixture.Spec) (*cluster, clas
 		"storePathRootDir":           storeDir,
 		"enableDLegerCommitLog":      "false",
 		"mappedFileSizeCommitLog":    strconv.Itoa(cfxCLSize),
-		"mappedFileSizeConsumeQueue": strconv.Itoa(cfxCQSize),
+		"mappedFileSizeConsumeQueue": strconv.FormatInt(spec.ConsumeQueueFileSize, 10),
 		"maxHashSlotNum":             strconv.Itoa(cfxSlots),
 		"maxIndexNum":                strconv.Itoa(cfxIndexes),
 	}
@@ -190,24 +190,31 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 	// 1. PULL_MESSAGE: each queue from 0 returns exactly the old records,
 	// byte for byte, at their old queue offsets; min/max offsets match.
 	for k, max := range m.QueueMaxOffsets {
-		want := m.ByQueue(k.Topic, k.QueueID)
-		got := c.cfxPullRange(t, k.Topic, k.QueueID, 0, max, "*")
+		min := m.QueueMinOffsets[k]
+		want := m.ByQueue(k.Topic, k.QueueID)[min:]
+		got := c.cfxPullRange(t, k.Topic, k.QueueID, min, max, "*")
 		if len(got) != len(want) {
 			t.Fatalf("%s:%d: pulled %d old messages, fixture has %d", k.Topic, k.QueueID, len(got), len(want))
 		}
 		for i := range want {
 			if !bytes.Equal(got[i], want[i].Bytes) {
-				t.Fatalf("%s:%d offset %d: pulled record differs from the stored one", k.Topic, k.QueueID, i)
+				t.Fatalf("%s:%d offset %d: pulled record differs from the stored one", k.Topic, k.QueueID, min+int64(i))
 			}
 		}
 		// A pull straight at one old offset (the last) starts there.
 		p := c.cfxPullOnce(t, k.Topic, k.QueueID, max-1, 1, "*")
-		if p.code != protocol.Success || len(p.records) != 1 || cfxQueueOffset(p.records[0]) != max-1 || p.minOffset != 0 || p.maxOffset < max {
+		if max == min {
+			continue
+		}
+		if p.code != protocol.Success || len(p.records) != 1 || cfxQueueOffset(p.records[0]) != max-1 || p.minOffset != min || p.maxOffset < max {
 			t.Fatalf("%s:%d pull at %d: code %d, %d records, min %d max %d", k.Topic, k.QueueID, max-1, p.code, len(p.records), p.minOffset, p.maxOffset)
 		}
 	}
 	// 2. VIEW_MESSAGE_BY_ID with the commitlog offset of every old offset msgId.
 	for _, r := range m.Messages {
+		if r.Expired {
+			continue
+		}
 		phy, err := strconv.ParseInt(r.OffsetMsgID[len(r.OffsetMsgID)-16:], 16, 64)
 		if err != nil || phy != r.PhysicalOffset {
 			t.Fatalf("offset msgId %s: %d %v", r.OffsetMsgID, phy, err)
@@ -244,6 +251,9 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 		return has(query(last.Topic, last.Keys[0], false), last) && has(query(last.Topic, last.UniqKey, true), last)
 	})
 	for _, r := range m.Messages {
+		if r.Expired {
+			continue
+		}
 		if resp := query(r.Topic, r.UniqKey, true); !has(resp, r) {
 			t.Fatalf("QUERY_MESSAGE by UNIQ_KEY %s#%s: code %d %q", r.Topic, r.UniqKey, resp.Code, resp.Remark)
 		}
@@ -270,11 +280,11 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 		for _, sub := range []string{"TagA", "TagB || TagC"} {
 			var want [][]byte
 			for _, r := range m.ByQueue(k.Topic, k.QueueID) {
-				if r.Tags != "" && strings.Contains(" "+strings.ReplaceAll(sub, "||", " ")+" ", " "+r.Tags+" ") {
+				if !r.Expired && r.Tags != "" && strings.Contains(" "+strings.ReplaceAll(sub, "||", " ")+" ", " "+r.Tags+" ") {
 					want = append(want, r.Bytes)
 				}
 			}
-			got := c.cfxPullRange(t, k.Topic, k.QueueID, 0, max, sub)
+			got := c.cfxPullRange(t, k.Topic, k.QueueID, m.QueueMinOffsets[k], max, sub)
 			if len(got) != len(want) {
 				t.Fatalf("%s:%d %q: %d messages, want %d", k.Topic, k.QueueID, sub, len(got), len(want))
 			}
@@ -424,7 +434,8 @@ func (c *cfxCollector) snapshot() map[string]*primitive.MessageExt {
 
 // cfxCheckResume: a consumer of group gets exactly the old messages at or
 // after the committed offsets (matching expr) plus the new ones, never one
-// below a committed offset, with the msgIds the old broker gave them.
+// below a committed offset, with the msgIds the old broker gave them. A
+// committed offset below a queue's minimum (expired) resumes at the minimum.
 func cfxCheckResume(t *testing.T, col *cfxCollector, m classicfixture.Manifest, group, topic string, tags map[string]bool,
 	newBodies map[int32][]string) {
 	t.Helper()
@@ -436,7 +447,8 @@ func cfxCheckResume(t *testing.T, col *cfxCollector, m classicfixture.Manifest, 
 	}
 	want := map[string]string{} // queue/offset -> body
 	for _, r := range m.Messages {
-		if r.Topic == topic && r.QueueOffset >= offsets[r.QueueID] && (tags == nil || tags[r.Tags]) {
+		from := max(offsets[r.QueueID], m.QueueMinOffsets[classicfixture.QueueKey{Topic: topic, QueueID: r.QueueID}])
+		if r.Topic == topic && r.QueueOffset >= from && (tags == nil || tags[r.Tags]) {
 			want[fmt.Sprintf("%d/%d", r.QueueID, r.QueueOffset)] = string(r.Body)
 		}
 	}
@@ -446,7 +458,9 @@ func cfxCheckResume(t *testing.T, col *cfxCollector, m classicfixture.Manifest, 
 			want[fmt.Sprintf("%d/%d", q, base+int64(i))] = b
 		}
 	}
-	eventually(t, 30*time.Second, fmt.Sprintf("%s consumes %d messages", group, len(want)), func() bool {
+	// 45 s: a queue whose committed offset expired gets OFFSET_MOVED; the
+	// client sleeps 10 s, then waits for its next rebalance (20 s).
+	eventually(t, 45*time.Second, fmt.Sprintf("%s consumes %d messages", group, len(want)), func() bool {
 		got := col.snapshot()
 		for k := range want {
 			if got[k] == nil {
@@ -517,4 +531,61 @@ func TestClassicFixtureAbortNoIndex(t *testing.T) {
 			t.Fatalf("queue %d: pulled %d new messages, want %d", q, len(got), len(bodies))
 		}
 	}
+}
+
+// TestClassicFixtureExpiredHead: a long-running 4.x store whose retention
+// removed the oldest commitlog files, consume-queue files and index files:
+// the commitlog starts at a non-zero offset, queues at non-zero minimum
+// offsets. Everything kept is served; expired offsets are not; a group
+// whose committed offset expired resumes at the queue's minimum.
+func TestClassicFixtureExpiredHead(t *testing.T) {
+	t.Parallel()
+	spec := cfxSpec(600, true, false)
+	spec.ExpiredCommitLogFiles = 2
+	spec.ConsumeQueueFileSize = 16 * classicfixture.CQUnitSize
+	c, m := startClassicFixture(t, spec)
+	if m.MinPhyOffset != 2*cfxCLSize {
+		t.Fatalf("fixture min offset %d", m.MinPhyOffset)
+	}
+	belowMin := false
+	for _, co := range m.ConsumerOffsets {
+		for q, off := range co.Offsets {
+			belowMin = belowMin || off < m.QueueMinOffsets[classicfixture.QueueKey{Topic: co.Topic, QueueID: q}]
+		}
+	}
+	if !belowMin {
+		t.Fatal("no committed offset below a queue's minimum: the test would not cover it")
+	}
+	c.checkCommittedOffsets(t, m)
+	c.checkOldMessages(t, m)
+	for k, min := range m.QueueMinOffsets {
+		r := c.brokerRequest(protocol.GetMinOffset, map[string]string{"topic": k.Topic, "queueId": strconv.Itoa(int(k.QueueID))}, nil)
+		if got, err := strconv.ParseInt(r.ExtFields["offset"], 10, 64); err != nil || got != min {
+			t.Fatalf("GET_MIN_OFFSET %s:%d = %q (code %d), want %d", k.Topic, k.QueueID, r.ExtFields["offset"], r.Code, min)
+		}
+	}
+	// A pull below a queue's minimum: PULL_OFFSET_MOVED to the minimum, as
+	// a Java master answers (OFFSET_TOO_SMALL).
+	for k, min := range m.QueueMinOffsets {
+		if min == 0 {
+			continue
+		}
+		p := c.cfxPullOnce(t, k.Topic, k.QueueID, 0, 32, "*")
+		if p.code != protocol.PullOffsetMoved || p.next != min || len(p.records) != 0 {
+			t.Fatalf("pull %s:%d@0 below min %d: code %d next %d, %d records", k.Topic, k.QueueID, min, p.code, p.next, len(p.records))
+		}
+	}
+	for _, r := range m.Messages {
+		if r.Expired {
+			resp := c.brokerRequest(protocol.ViewMessageByID, map[string]string{"offset": strconv.FormatInt(r.PhysicalOffset, 10)}, nil)
+			if resp.Code == protocol.Success {
+				t.Fatalf("VIEW_MESSAGE_BY_ID of expired offset %d succeeded", r.PhysicalOffset)
+			}
+			break
+		}
+	}
+	c.checkDelayedDelivered(t, m)
+	newOrders := c.cfxSendNew(t, m, cfxOrders, 4, 2, "TagA")
+	colA := c.cfxConsume(t, cfxGroupA, cfxOrders, "*")
+	cfxCheckResume(t, colA, m, cfxGroupA, cfxOrders, nil, newOrders)
 }

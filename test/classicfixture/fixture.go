@@ -77,6 +77,13 @@ type Spec struct {
 	// Index, if set, writes key index files; nil writes none (a broker
 	// must rebuild the index from the commitlog).
 	Index *IndexSpec
+	// ExpiredCommitLogFiles removes that many of the oldest commitlog files
+	// as a 4.x broker's retention does after fileReservedTime, with every
+	// consume-queue file (but a queue's last) whose last unit points below
+	// the new minimum offset, and every index file (but the last) that
+	// ends below it. The store then starts at a non-zero offset and
+	// queues at non-zero minimum offsets, as a long-running broker's does.
+	ExpiredCommitLogFiles int
 	// Abort leaves an abort file: the last run did not stop cleanly.
 	Abort bool
 	// BaseTimestamp is the store time of the first message when a message
@@ -159,6 +166,8 @@ type Record struct {
 	RealTopic        string
 	RealQueueID      int32
 	DeliverTimestamp int64
+	// Expired: the record's commitlog file was removed (ExpiredCommitLogFiles).
+	Expired bool
 }
 
 // CommitLogFile is one written commitlog file.
@@ -175,11 +184,15 @@ type Manifest struct {
 	StoreHost         string
 	CommitLogFileSize int64
 	CommitLogFiles    []CommitLogFile
+	// MinPhyOffset is the start of the oldest commitlog file kept;
 	// MaxPhyOffset is the end of the last record (where the next one goes).
+	MinPhyOffset int64
 	MaxPhyOffset int64
 	Messages     []Record // in commitlog order
-	// QueueMaxOffsets is the next queue offset per queue (= units written).
+	// QueueMaxOffsets is the next queue offset per queue (= units written);
+	// QueueMinOffsets the first whose record was not expired.
 	QueueMaxOffsets map[QueueKey]int64
+	QueueMinOffsets map[QueueKey]int64
 	ConsumerOffsets []ConsumerOffset
 	IndexFiles      []string
 	// LastStoreTimestamp is the newest record's store time (the checkpoint's).
@@ -443,7 +456,7 @@ func newWriter(dir string, spec Spec) (*writer, error) {
 		w.topics[t.Name] = t
 	}
 	w.m = Manifest{Dir: dir, StoreHost: spec.StoreHost, CommitLogFileSize: spec.CommitLogFileSize,
-		QueueMaxOffsets: map[QueueKey]int64{}, ConsumerOffsets: spec.ConsumerOffsets}
+		QueueMaxOffsets: map[QueueKey]int64{}, QueueMinOffsets: map[QueueKey]int64{}, ConsumerOffsets: spec.ConsumerOffsets}
 	return w, nil
 }
 
@@ -571,6 +584,25 @@ func (w *writer) encode() error {
 	}
 	w.m.MaxPhyOffset = pos
 	w.m.LastStoreTimestamp = lastTs
+	if k := w.spec.ExpiredCommitLogFiles; k > 0 {
+		if int64(k) > pos/size {
+			return fmt.Errorf("classicfixture: %d expired commitlog files, but only %d full ones", k, pos/size)
+		}
+		w.m.MinPhyOffset = int64(k) * size
+	}
+	for i := range w.m.Messages {
+		r := &w.m.Messages[i]
+		r.Expired = r.PhysicalOffset < w.m.MinPhyOffset
+		k := QueueKey{r.Topic, r.QueueID}
+		if _, ok := w.m.QueueMinOffsets[k]; !ok && !r.Expired {
+			w.m.QueueMinOffsets[k] = r.QueueOffset
+		}
+	}
+	for k, max := range w.m.QueueMaxOffsets {
+		if _, ok := w.m.QueueMinOffsets[k]; !ok {
+			w.m.QueueMinOffsets[k] = max
+		}
+	}
 	return nil
 }
 
@@ -621,6 +653,9 @@ func (w *writer) writeCommitLog() error {
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
 	for _, from := range starts {
+		if from < w.m.MinPhyOffset {
+			continue // removed by retention
+		}
 		data := w.files[from]
 		f := CommitLogFile{Name: FileName(from), From: from, Used: int64(len(data)), Blank: w.blank[from]}
 		if f.Blank {
@@ -649,6 +684,10 @@ func (w *writer) writeConsumeQueues() error {
 		dir := filepath.Join(w.dir, "consumequeue", k.Topic, strconv.Itoa(int(k.QueueID)))
 		for from := int64(0); from < int64(len(data)); from += w.cqSize {
 			part := data[from:min(from+w.cqSize, int64(len(data)))]
+			lastFile := from+w.cqSize >= int64(len(data))
+			if lastPhy := int64(binary.BigEndian.Uint64(part[len(part)-CQUnitSize:])); !lastFile && lastPhy < w.m.MinPhyOffset {
+				continue // Java's deleteExpiredFileByOffset: the file's last unit is below the minimum
+			}
 			if err := writeFile(filepath.Join(dir, FileName(from)), w.cqSize, part); err != nil {
 				return err
 			}
@@ -736,7 +775,10 @@ func (w *writer) writeIndex() error {
 	}
 	size := int64(indexHeaderSize) + int64(ix.HashSlotNum)*4 + int64(ix.IndexNum)*indexEntrySize
 	dir := filepath.Join(w.dir, "index")
-	for _, f := range files {
+	for i, f := range files {
+		if i < len(files)-1 && f.endPhy < w.m.MinPhyOffset {
+			continue // removed by retention
+		}
 		if err := w.writeIndexFile(filepath.Join(dir, f.name), size, ix.HashSlotNum, f); err != nil {
 			return err
 		}

@@ -524,3 +524,79 @@ func TestClassicFixtureDelayedMessage(t *testing.T) {
 		t.Fatal("delay level 19 of 18 accepted")
 	}
 }
+
+// TestClassicFixtureExpiredHead: retention removed the oldest commitlog
+// files, the consume-queue files wholly below them and old index files.
+func TestClassicFixtureExpiredHead(t *testing.T) {
+	dir := t.TempDir()
+	spec := testSpec(300)
+	spec.ConsumeQueueFileSize = 4 * CQUnitSize
+	spec.Index = &IndexSpec{HashSlotNum: 64, IndexNum: 50}
+	spec.ExpiredCommitLogFiles = 3
+	m, err := Write(dir, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.MinPhyOffset != 3*4096 || m.CommitLogFiles[0].From != m.MinPhyOffset {
+		t.Fatalf("min phy %d, first file %+v", m.MinPhyOffset, m.CommitLogFiles[0])
+	}
+	names, _ := os.ReadDir(filepath.Join(dir, "commitlog"))
+	if names[0].Name() != FileName(3*4096) || len(names) != len(m.CommitLogFiles) {
+		t.Fatalf("commitlog files start at %s", names[0].Name())
+	}
+	expired := 0
+	for _, r := range m.Messages {
+		if r.Expired != (r.PhysicalOffset < m.MinPhyOffset) {
+			t.Fatalf("record at %d: Expired %v", r.PhysicalOffset, r.Expired)
+		}
+		if r.Expired {
+			expired++
+		}
+	}
+	if expired == 0 {
+		t.Fatal("nothing expired")
+	}
+	for k, min := range m.QueueMinOffsets {
+		recs := m.ByQueue(k.Topic, k.QueueID)
+		if min > 0 && (!recs[min-1].Expired || (min < int64(len(recs)) && recs[min].Expired)) {
+			t.Fatalf("%v: min offset %d", k, min)
+		}
+		qdir := filepath.Join(dir, "consumequeue", k.Topic, strconv.Itoa(int(k.QueueID)))
+		files, _ := os.ReadDir(qdir)
+		first, _ := strconv.ParseInt(files[0].Name(), 10, 64)
+		// The first remaining file holds min's unit or, if every unit
+		// expired, it is the queue's last file.
+		if fo := first / CQUnitSize; fo > min || (fo+4 <= min && len(files) > 1) {
+			t.Fatalf("%v: first cq file %s, min offset %d", k, files[0].Name(), min)
+		}
+		for _, f := range files {
+			b, _ := os.ReadFile(filepath.Join(qdir, f.Name()))
+			from, _ := strconv.ParseInt(f.Name(), 10, 64)
+			for i := 0; i+CQUnitSize <= len(b); i += CQUnitSize {
+				phy := int64(binary.BigEndian.Uint64(b[i:]))
+				size := binary.BigEndian.Uint32(b[i+8:])
+				if size == 0 {
+					break
+				}
+				if q := from/CQUnitSize + int64(i/CQUnitSize); recs[q].PhysicalOffset != phy {
+					t.Fatalf("%v unit %d: phy %d, record %d", k, q, phy, recs[q].PhysicalOffset)
+				}
+			}
+		}
+	}
+	ix, _ := os.ReadDir(filepath.Join(dir, "index"))
+	if len(m.IndexFiles) != len(ix) {
+		t.Fatalf("manifest lists %d index files, %d on disk", len(m.IndexFiles), len(ix))
+	}
+	for i, f := range ix {
+		b, _ := os.ReadFile(filepath.Join(dir, "index", f.Name()))
+		if end := int64(binary.BigEndian.Uint64(b[24:])); i < len(ix)-1 && end < m.MinPhyOffset {
+			t.Fatalf("index file %s ends at %d below the minimum %d", f.Name(), end, m.MinPhyOffset)
+		}
+	}
+	spec.ExpiredCommitLogFiles = 0
+	all, err := Write(t.TempDir(), spec)
+	if err != nil || len(all.IndexFiles) <= len(ix) {
+		t.Fatalf("without expiry %d index files, with %d (%v)", len(all.IndexFiles), len(ix), err)
+	}
+}
