@@ -1,0 +1,115 @@
+package replog_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rmqd/rmqd/cmd/broker/replog"
+	"github.com/rmqd/rmqd/conf"
+	"github.com/rmqd/rmqd/store"
+	"go.uber.org/zap/zaptest"
+)
+
+func freePorts(t *testing.T, n int) []int {
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// TestStartFromConfig runs three replicas the way cmd/broker does (Java
+// layout on disk, dledgernet over loopback, SYNC_FLUSH), with a store over
+// each, then restarts one from its files.
+func TestStartFromConfig(t *testing.T) {
+	root := t.TempDir()
+	ports := freePorts(t, 3)
+	peers := fmt.Sprintf("n0-127.0.0.1:%d;n1-127.0.0.1:%d;n2-127.0.0.1:%d", ports[0], ports[1], ports[2])
+	cfgOf := func(i int) *conf.BrokerConfig {
+		c := conf.DefaultBroker()
+		for k, v := range map[string]string{
+			"storePathRootDir": filepath.Join(root, fmt.Sprint("n", i)), "enableDLegerCommitLog": "true",
+			"dLegerGroup": "G", "dLegerPeers": peers, "dLegerSelfId": fmt.Sprint("n", i), "flushDiskType": "SYNC_FLUSH",
+			"mappedFileSizeCommitLog": "1048576", "dLegerElectionTimeoutMs": "300", "dLegerHeartbeatIntervalMs": "50",
+		} {
+			if err := c.Set(k, v); err != nil {
+				t.Fatal(k, err)
+			}
+		}
+		return c
+	}
+	reps := make([]*replog.Replica, 3)
+	stores := make([]*store.MessageStore, 3)
+	open := func(i int) {
+		c := cfgOf(i)
+		r, err := replog.Start(c, zaptest.NewLogger(t).Named(fmt.Sprint("n", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := store.DefaultConfig(c.StorePathRootDir)
+		sc.MappedFileSizeCommitLog = int64(c.MappedFileSizeCommitLog)
+		sc.MessageIndexEnable = false
+		sc.ReplicatedLog = r.Log
+		s, err := store.Open(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		reps[i], stores[i] = r, s
+	}
+	closeOne := func(i int) {
+		stores[i].Shutdown()
+		reps[i].Close()
+		stores[i], reps[i] = nil, nil
+	}
+	for i := range 3 {
+		open(i)
+	}
+	defer func() {
+		for i := range 3 {
+			if stores[i] != nil {
+				closeOne(i)
+			}
+		}
+	}()
+	leader := -1
+	waitFor(t, 10*time.Second, "a writable leader", func() bool {
+		for i, s := range stores {
+			if s.IsLeader() {
+				leader = i
+				return true
+			}
+		}
+		return false
+	})
+	for i := range 100 {
+		if r := stores[leader].PutMessage(context.Background(), msg("F", 0, i, "")); r.Status != store.PutOK {
+			t.Fatalf("put %d: %v %v", i, r.Status, r.Err)
+		}
+	}
+	f := (leader + 1) % 3
+	waitFor(t, 5*time.Second, "follower dispatch", func() bool { return stores[f].GetMaxOffsetInQueue("F", 0) == 100 })
+	closeOne(f)
+	open(f)
+	if n := stores[f].GetMaxOffsetInQueue("F", 0); n != 100 {
+		t.Fatalf("restarted follower has %d units", n)
+	}
+	if rs := stores[leader].ReplicationStatus(); rs.Role != "LEADER" || rs.LedgerEndIndex < 100 {
+		t.Fatalf("%+v", rs)
+	}
+}
