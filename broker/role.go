@@ -126,15 +126,19 @@ type roleManager struct {
 
 	leader atomic.Bool // the leader hook ran and no step-down since
 
-	mu    sync.Mutex // serializes onRole
-	last  replicaRole
-	known bool
+	mu     sync.Mutex // serializes onRole
+	last   replicaRole
+	known  bool
+	lastID int64 // broker id after the last event
 
+	// reg tracks the registration of the latest event.
 	reg struct {
 		sync.Mutex
-		seq      int64 // event waiting for its registration, 0 none
+		pending  bool
+		seq      int64 // its event (0 while the hook runs)
 		brokerID int64
 		at       time.Time
+		done     float64 // ms from at to the accepted registration, 0 not yet
 	}
 }
 
@@ -197,6 +201,9 @@ func (m *roleManager) onRole(r replicaRole) {
 	}
 	start := m.now()
 	old, known := m.last, m.known
+	if !known {
+		m.lastID = m.b.registeredBrokerID()
+	}
 	ev := protocol.RaftRoleEvent{
 		Timestamp:   start.UnixMilli(),
 		SelfID:      r.SelfID,
@@ -206,7 +213,7 @@ func (m *roleManager) onRole(r replicaRole) {
 		NewRole:     roleName(r, true),
 		OldLeader:   old.LeaderID,
 		NewLeader:   r.LeaderID,
-		OldBrokerID: m.b.registeredBrokerID(),
+		OldBrokerID: m.lastID,
 		Reason:      roleReason(old, known, r),
 	}
 	step := func(name string, f func() error) {
@@ -238,11 +245,22 @@ func (m *roleManager) onRole(r replicaRole) {
 	}
 	m.last, m.known = r, true
 	ev.NewBrokerID = m.b.registeredBrokerID()
+	m.lastID = ev.NewBrokerID
+	m.reg.Lock()
+	m.reg.pending, m.reg.seq, m.reg.brokerID, m.reg.at, m.reg.done = true, 0, ev.NewBrokerID, start, 0
+	m.reg.Unlock()
 	step("register", func() error { m.b.triggerRegister(); return nil })
 	ev.TotalMillis = millis(m.now().Sub(start))
 	seq := m.events.add(ev)
 	m.reg.Lock()
-	m.reg.seq, m.reg.brokerID, m.reg.at = seq, ev.NewBrokerID, start
+	if m.reg.pending {
+		m.reg.seq = seq
+		if m.reg.done > 0 { // the registration beat us
+			d := m.reg.done
+			m.reg.pending = false
+			m.events.update(seq, func(ev *protocol.RaftRoleEvent) { ev.RegisteredMillis = d })
+		}
+	}
 	m.reg.Unlock()
 
 	fields := []zap.Field{
@@ -271,15 +289,18 @@ func (m *roleManager) registered(brokerID int64, ok bool) {
 		return
 	}
 	m.reg.Lock()
-	seq, want, at := m.reg.seq, m.reg.brokerID, m.reg.at
-	if seq == 0 || want != brokerID {
+	if !m.reg.pending || m.reg.done > 0 || m.reg.brokerID != brokerID {
 		m.reg.Unlock()
 		return
 	}
-	m.reg.seq = 0
+	seq := m.reg.seq
+	d := max(millis(m.now().Sub(m.reg.at)), 0.001)
+	m.reg.done = d
+	if seq != 0 {
+		m.reg.pending = false
+		m.events.update(seq, func(ev *protocol.RaftRoleEvent) { ev.RegisteredMillis = d })
+	}
 	m.reg.Unlock()
-	d := millis(m.now().Sub(at))
-	m.events.update(seq, func(ev *protocol.RaftRoleEvent) { ev.RegisteredMillis = max(d, 0.001) })
 	m.log.Info("registered after role change", zap.Int64("seq", seq), zap.Int64("brokerId", brokerID), zap.Float64("sinceRoleChangeMs", d))
 }
 
