@@ -589,3 +589,53 @@ func TestClassicFixtureExpiredHead(t *testing.T) {
 	colA := c.cfxConsume(t, cfxGroupA, cfxOrders, "*")
 	cfxCheckResume(t, colA, m, cfxGroupA, cfxOrders, nil, newOrders)
 }
+
+// TestClassicFixtureTornTail: a 4.x store after a power loss: abort file,
+// the last record only half on disk while its consume-queue unit and index
+// entries were written. The broker truncates the log at the last whole
+// record, drops the dangling unit (the queue's next offset is the torn
+// message's), never serves the torn message by key, and serves all else.
+func TestClassicFixtureTornTail(t *testing.T) {
+	t.Parallel()
+	spec := cfxSpec(300, true, true)
+	spec.TornTail = true
+	spec.Messages = append(spec.Messages, classicfixture.Message{Topic: cfxOrders, QueueID: 1,
+		Body: []byte("torn-victim"), Tags: "TagA", Keys: []string{"torn-key"}})
+	c, disk := startClassicFixture(t, spec)
+	torn := disk.Messages[len(disk.Messages)-1]
+	if !torn.Torn {
+		t.Fatal("fixture: last record not torn")
+	}
+	// What the broker must show: the store without the torn record.
+	m := disk
+	m.Messages = disk.Messages[:len(disk.Messages)-1]
+	m.MaxPhyOffset = torn.PhysicalOffset
+	m.QueueMaxOffsets = map[classicfixture.QueueKey]int64{}
+	for k, v := range disk.QueueMaxOffsets {
+		m.QueueMaxOffsets[k] = v
+	}
+	tk := classicfixture.QueueKey{Topic: torn.Topic, QueueID: torn.QueueID}
+	m.QueueMaxOffsets[tk]--
+	if got := c.maxOffset(t, torn.Topic, int(torn.QueueID)); got != m.QueueMaxOffsets[tk] {
+		t.Fatalf("%s:%d max offset %d after recovery, want %d (the torn unit dropped)", torn.Topic, torn.QueueID, got, m.QueueMaxOffsets[tk])
+	}
+	c.checkCommittedOffsets(t, m)
+	c.checkOldMessages(t, m)
+	c.checkDelayedDelivered(t, m)
+	queryTorn := func() int16 {
+		now := time.Now().UnixMilli()
+		return c.brokerRequest(protocol.QueryMessage, map[string]string{"topic": torn.Topic, "key": "torn-key", "maxNum": "32",
+			"beginTimestamp": strconv.FormatInt(now-3600_000, 10), "endTimestamp": strconv.FormatInt(now+3600_000, 10)}, nil).Code
+	}
+	if code := queryTorn(); code == protocol.Success {
+		t.Fatal("QUERY_MESSAGE found the torn message by its key")
+	}
+	newOrders := c.cfxSendNew(t, m, cfxOrders, 4, 1, "TagB")
+	if code := queryTorn(); code == protocol.Success {
+		t.Fatal("QUERY_MESSAGE by the torn message's key returns the record now at its offset")
+	}
+	got := c.cfxPullRange(t, torn.Topic, torn.QueueID, torn.QueueOffset, torn.QueueOffset+1, "*")
+	if len(got) != 1 || !bytes.Contains(got[0], []byte(newOrders[torn.QueueID][0])) {
+		t.Fatalf("offset %d of %s:%d after the torn one's removal: %d records", torn.QueueOffset, torn.Topic, torn.QueueID, len(got))
+	}
+}

@@ -84,6 +84,10 @@ type Spec struct {
 	// ends below it. The store then starts at a non-zero offset and
 	// queues at non-zero minimum offsets, as a long-running broker's does.
 	ExpiredCommitLogFiles int
+	// TornTail cuts the last record as a power loss does: only its first
+	// half reached the commitlog (zeros follow), while its consume-queue
+	// unit and index entries were written. Use it with Abort.
+	TornTail bool
 	// Abort leaves an abort file: the last run did not stop cleanly.
 	Abort bool
 	// BaseTimestamp is the store time of the first message when a message
@@ -168,6 +172,8 @@ type Record struct {
 	DeliverTimestamp int64
 	// Expired: the record's commitlog file was removed (ExpiredCommitLogFiles).
 	Expired bool
+	// Torn: only the first half of the record is on disk (TornTail).
+	Torn bool
 }
 
 // CommitLogFile is one written commitlog file.
@@ -584,6 +590,17 @@ func (w *writer) encode() error {
 	}
 	w.m.MaxPhyOffset = pos
 	w.m.LastStoreTimestamp = lastTs
+	if w.spec.TornTail {
+		if len(w.m.Messages) == 0 {
+			return errors.New("classicfixture: TornTail without messages")
+		}
+		r := &w.m.Messages[len(w.m.Messages)-1]
+		r.Torn = true
+		from := r.PhysicalOffset / size * size
+		data := w.files[from]
+		cut := r.PhysicalOffset - from + int64(r.Size)/2
+		clear(data[cut:])
+	}
 	if k := w.spec.ExpiredCommitLogFiles; k > 0 {
 		if int64(k) > pos/size {
 			return fmt.Errorf("classicfixture: %d expired commitlog files, but only %d full ones", k, pos/size)

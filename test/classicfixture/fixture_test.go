@@ -600,3 +600,30 @@ func TestClassicFixtureExpiredHead(t *testing.T) {
 		t.Fatalf("without expiry %d index files, with %d (%v)", len(all.IndexFiles), len(ix), err)
 	}
 }
+
+// TestClassicFixtureTornTail: the last record is half on disk, its unit is
+// in the consume queue.
+func TestClassicFixtureTornTail(t *testing.T) {
+	dir := t.TempDir()
+	spec := testSpec(20)
+	spec.TornTail, spec.Abort = true, true
+	m, err := Write(dir, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.Messages[len(m.Messages)-1]
+	if !r.Torn || m.Messages[len(m.Messages)-2].Torn {
+		t.Fatal("Torn not set on the last record only")
+	}
+	last := m.CommitLogFiles[len(m.CommitLogFiles)-1]
+	data, _ := os.ReadFile(filepath.Join(dir, "commitlog", last.Name))
+	at := r.PhysicalOffset - last.From
+	if !bytes.Equal(data[at:at+int64(r.Size)/2], r.Bytes[:r.Size/2]) || !bytes.Equal(data[at+int64(r.Size)/2:], make([]byte, int64(len(data))-at-int64(r.Size)/2)) {
+		t.Fatal("torn record: want its first half, then zeros")
+	}
+	k := QueueKey{r.Topic, r.QueueID}
+	u, _ := os.ReadFile(filepath.Join(dir, "consumequeue", r.Topic, strconv.Itoa(int(r.QueueID)), FileName(0)))
+	if p := int64(binary.BigEndian.Uint64(u[(m.QueueMaxOffsets[k]-1)*CQUnitSize:])); p != r.PhysicalOffset {
+		t.Fatalf("torn record's unit points at %d, want %d", p, r.PhysicalOffset)
+	}
+}
