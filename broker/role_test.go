@@ -13,6 +13,7 @@ import (
 
 	"github.com/rmqd/rmqd/protocol"
 	"github.com/rmqd/rmqd/remoting"
+	"github.com/rmqd/rmqd/store"
 )
 
 // Role tests: a started broker (classic store) whose role, system log and
@@ -379,6 +380,10 @@ func TestClassicBrokerRaftCodes(t *testing.T) {
 	}
 	if _, ok := b.runtimeInfo()["dledgerRole"]; ok {
 		t.Fatal("classic broker reports dledger keys")
+	}
+	// Nobody sends to the system-record topic (it would inject metadata ops).
+	if r := b.processSend(c, sendReq(store.SystemTopic, 0, "x", nil)); r.Code != protocol.NoPermission {
+		t.Fatalf("send to %s: %d %q", store.SystemTopic, r.Code, r.Remark)
 	}
 	// Admin changes are not guarded in classic mode.
 	if r := b.handler().ServeRemoting(c, remoting.NewRequest(protocol.UpdateAndCreateTopic, map[string]string{"topic": "CT"}, nil)); r.Code != protocol.Success {

@@ -34,6 +34,7 @@ var notAllowedSendTopics = map[string]bool{
 	metadata.TransCheckMaxTimeTopic:  true,
 	metadata.OffsetMovedEventTopic:   true,
 	metadata.AutoCreateTopicKeyTopic: true,
+	store.SystemTopic:                true, // DLedger metadata records: a client must not inject ops
 }
 
 const (
