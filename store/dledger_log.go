@@ -19,6 +19,10 @@ import (
 type dledgerLog struct {
 	rl     ReplicatedLog
 	legacy *classicLog // the classic commitlog directory (closed with us)
+	// fileSize is the data file size (Config.MappedFileSizeCommitLog, the
+	// value the log was opened with): a zeroed header where padding belongs
+	// (a log that does not write the marker) skips to the next file.
+	fileSize int64
 
 	scanMu  sync.Mutex // scans are serial (the dispatcher); guards scanBuf
 	scanBuf []byte
@@ -110,6 +114,13 @@ func (l *dledgerLog) scan(from, to int64, fn func(pos int64, rec []byte) bool) (
 					return pos, fmt.Errorf("%w: DLedger padding of %d bytes at %d", ErrCorrupt, size, pos)
 				}
 				pos += size
+				c = -1
+				break
+			}
+			if magic == 0 && size == 0 && l.fileSize > 0 && pos%l.fileSize != 0 && pos/l.fileSize < (limit-1)/l.fileSize {
+				// A zeroed file tail before committed data in a later file:
+				// padding written without its marker.
+				pos = (pos/l.fileSize + 1) * l.fileSize
 				c = -1
 				break
 			}

@@ -31,6 +31,8 @@ type fakeLog struct {
 	watch      chan struct{}
 	// beforeHook runs inside Append before the hooks (under the lock).
 	beforeHook func(l *fakeLog)
+	// zeroPad leaves file tails zero (no -1 marker), as MemoryStorage renders them.
+	zeroPad bool
 }
 
 type fakeAppend struct {
@@ -59,8 +61,10 @@ func (l *fakeLog) appendLocked(magic int32, body []byte, hook func(pos int64)) {
 	pos := l.endLocked()
 	if rel := pos % l.fileSize; rel+size+8 > l.fileSize {
 		pad := make([]byte, l.fileSize-rel)
-		binary.BigEndian.PutUint32(pad, uint32(0xFFFFFFFF))
-		binary.BigEndian.PutUint32(pad[4:], uint32(len(pad)))
+		if !l.zeroPad {
+			binary.BigEndian.PutUint32(pad, uint32(0xFFFFFFFF))
+			binary.BigEndian.PutUint32(pad[4:], uint32(len(pad)))
+		}
 		l.data = append(l.data, pad...)
 		pos = l.endLocked()
 	}
@@ -506,5 +510,25 @@ func TestReplicatedSystemRecordReplayFloor(t *testing.T) {
 	}
 	if s.DeleteTopics([]string{SystemTopic}) != 0 {
 		t.Fatal("system queue deleted")
+	}
+}
+
+func TestReplicatedZeroedPaddingIsSkipped(t *testing.T) {
+	rl := newFakeLog(4096)
+	rl.zeroPad = true
+	rl.elect(1)
+	rl.commitAll()
+	rl.autoCommit = true
+	cfg := replConfig(t, vfs.NewMem(), rl)
+	cfg.MappedFileSizeCommitLog = 4096
+	s := openStore(t, cfg)
+	defer s.Shutdown()
+	waitCond(t, "writable leader", s.IsLeader)
+	for i := range 100 {
+		mustPut(t, s, newMsg("Z", 0, i, ""))
+	}
+	waitCond(t, "dispatch", func() bool { return s.GetMaxOffsetInQueue("Z", 0) == 100 })
+	if rl.EndPos() < 3*4096 {
+		t.Fatalf("only %d bytes: no file crossed", rl.EndPos())
 	}
 }

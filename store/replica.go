@@ -87,7 +87,7 @@ func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
 				s.cfg.CommitLogDir)
 		}
 	}
-	dl := &dledgerLog{rl: rl, legacy: s.classic}
+	dl := &dledgerLog{rl: rl, legacy: s.classic, fileSize: s.cfg.MappedFileSizeCommitLog}
 	s.cl = dl
 	s.repl = newReplicaState(rl)
 	begin, end := rl.BeginPos(), rl.EndPos()

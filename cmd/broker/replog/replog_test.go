@@ -31,7 +31,7 @@ type group struct {
 	roles  map[string][]store.ReplicaRole
 }
 
-const dataFileSize = 64 * 1024 // small: exercises end-of-file padding
+const dataFileSize = 16 * 1024 // small: several files, so end-of-file padding is crossed
 
 func newGroup(t *testing.T) *group {
 	g := &group{t: t, nw: dledger.NewInmemNetwork(), logs: map[string]*dledger.MemoryStorage{}, fss: map[string]*vfs.MemFS{},
