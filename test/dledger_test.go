@@ -25,6 +25,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
 	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
 )
 
 // suiteAcks is everything acknowledged during a test, per topic.
@@ -190,6 +191,34 @@ func (b *bodySet) hasAll(want map[string]string) bool {
 	return true
 }
 
+func code(r *remoting.RemotingCommand) int16 {
+	if r == nil {
+		return -1
+	}
+	return r.Code
+}
+
+func remark(r *remoting.RemotingCommand) string {
+	if r == nil {
+		return ""
+	}
+	return r.Remark
+}
+
+// raftEvents reads r's role-change ring (GET_RAFT_EVENTS).
+func (g *dlGroup) raftEvents(t *testing.T, r *dlReplica) protocol.RaftEventsBody {
+	t.Helper()
+	var body protocol.RaftEventsBody
+	resp, err := g.invoke(r.addr, protocol.GetRaftEvents, nil, nil, 2*time.Second)
+	if err != nil || resp.Code != protocol.Success {
+		t.Fatalf("GET_RAFT_EVENTS from %s: %v code %d %q", r.id, err, code(resp), remark(resp))
+	}
+	if err := json.Unmarshal(resp.Body, &body); err != nil {
+		t.Fatalf("GET_RAFT_EVENTS body from %s: %v", r.id, err)
+	}
+	return body
+}
+
 func (g *dlGroup) newProducer(t *testing.T, opts ...producer.Option) rocketmq.Producer {
 	t.Helper()
 	return (&cluster{t: t, ns: g.ns}).newProducer(t, opts...)
@@ -247,6 +276,42 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		check("dlTagAll2", g2, func(string) bool { return true })
 		check("dlTagA", ga, func(tag string) bool { return tag == "TagA" })
 		check("dlTagAB", gab, func(tag string) bool { return tag == "TagA" || tag == "TagB" })
+	})
+
+	t.Run("FollowersRefuseWritesNamingTheLeader", func(t *testing.T) {
+		l := g.heal()
+		lrt := g.runtime(l)
+		for _, f := range g.others(l) {
+			rt := g.runtime(f)
+			if rt["dledgerRole"] != "FOLLOWER" || rt["dledgerLeaderId"] != l.id || rt["dledgerTerm"] != lrt["dledgerTerm"] || rt["brokerActive"] != "false" {
+				t.Errorf("%s runtime: role %q leader %q term %q brokerActive %q (leader %s term %q)", f.id, rt["dledgerRole"],
+					rt["dledgerLeaderId"], rt["dledgerTerm"], rt["brokerActive"], l.id, lrt["dledgerTerm"])
+			}
+			resp, err := g.sendRaw(f.addr, "DlTagTopic", 0, "", "to-a-follower", 2*time.Second)
+			if err != nil || resp.Code != protocol.ServiceNotAvailable || !strings.Contains(resp.Remark, l.id) {
+				t.Errorf("send to follower %s: %v code %d remark %q, want %d naming leader %s", f.id, err, code(resp), remark(resp), protocol.ServiceNotAvailable, l.id)
+			}
+			resp, err = g.invoke(f.addr, protocol.UpdateConsumerOffset, map[string]string{"consumerGroup": "dlTagAll1", "topic": "DlTagTopic", "queueId": "0", "commitOffset": "0"}, nil, 2*time.Second)
+			if err != nil || resp.Code != protocol.ServiceNotAvailable || !strings.Contains(resp.Remark, l.id) {
+				t.Errorf("offset commit to follower %s: %v code %d remark %q", f.id, err, code(resp), remark(resp))
+			}
+			if err := g.createTopicRaw(f.addr, "DlFollowerTopic", 1, 1, 6); err == nil {
+				t.Errorf("follower %s created a topic", f.id)
+			}
+			for _, c := range []int16{protocol.GetAllTopicConfig, protocol.GetAllConsumerOffset, protocol.GetAllDelayOffset, protocol.GetAllSubscriptionGroupConfig} {
+				if resp, err := g.invoke(f.addr, c, nil, nil, 2*time.Second); err != nil || resp.Code != protocol.Success {
+					t.Errorf("follower %s: request %d: %v code %d %q", f.id, c, err, code(resp), remark(resp))
+				}
+			}
+		}
+		if off, err := g.queryOffset(l, "dlTagAll1", "DlTagTopic", 0); err != nil || off <= 0 {
+			t.Errorf("the follower's refusal moved the offset: %d %v", off, err)
+		}
+		ev := g.raftEvents(t, l)
+		if len(ev.Events) == 0 || ev.Events[len(ev.Events)-1].NewRole != protocol.RaftRoleLeader ||
+			strconv.FormatInt(ev.Events[len(ev.Events)-1].Term, 10) != lrt["dledgerTerm"] || ev.Events[len(ev.Events)-1].NewBrokerID != 0 {
+			t.Errorf("leader %s role events: %+v (term %s)", l.id, ev, lrt["dledgerTerm"])
+		}
 	})
 
 	t.Run("MetadataAndOffsetsSurviveLeaderKill", func(t *testing.T) {
@@ -382,12 +447,30 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		s := g.startStream(topic, queues, 4, "stream")
 		time.Sleep(time.Second)
 		before := s.acks.count()
+		oldTerm, _ := g.runtimeInt(l, "dledgerTerm")
 		s.markFault()
 		nl, took := g.failoverAfterKill(t, l)
 		t.Logf("FAILOVER: leader %s killed under %d sync senders (%d acks before): new master %s in the name server after %v",
 			l.id, 4, before, nl.id, took)
 		if took > 5*time.Second {
 			t.Errorf("failover took %v (target 1.5 s)", took)
+		}
+		if ev := g.raftEvents(t, nl); len(ev.Events) > 0 {
+			last := ev.Events[len(ev.Events)-1]
+			var steps []string
+			for _, st := range last.Steps {
+				steps = append(steps, fmt.Sprintf("%s %.1fms", st.Name, st.Millis))
+			}
+			t.Logf("new leader's role event: term %d→%d %s→%s, reason %q, steps [%s], total %.1fms, registered after %.1fms",
+				last.OldTerm, last.Term, last.OldRole, last.NewRole, last.Reason, strings.Join(steps, ", "), last.TotalMillis, last.RegisteredMillis)
+			if last.NewRole != protocol.RaftRoleLeader || last.NewBrokerID != 0 || last.Term <= oldTerm || last.NewLeader != nl.id {
+				t.Errorf("new leader's last role event (old leader's term %d): %+v", oldTerm, last)
+			}
+			if rt := g.runtime(nl); rt["dledgerTerm"] != strconv.FormatInt(last.Term, 10) || rt["dledgerLeaderId"] != nl.id {
+				t.Errorf("new leader runtime: term %q leader %q, event term %d", rt["dledgerTerm"], rt["dledgerLeaderId"], last.Term)
+			}
+		} else {
+			t.Errorf("new leader %s has no role events", nl.id)
 		}
 		eventually(t, 10*time.Second, "senders acknowledged again", func() bool { return !s.recovered().IsZero() })
 		time.Sleep(time.Second)
@@ -526,6 +609,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		var isoMu sync.Mutex
 		var isoAcked []string
 		isoSent := 0
+		isoCodes := map[string]int{}
 		isoDone := make(chan struct{})
 		go func() {
 			defer close(isoDone)
@@ -536,6 +620,11 @@ func TestDledgerReplicaGroup(t *testing.T) {
 				isoSent++
 				if err == nil && resp.Code == protocol.Success {
 					isoAcked = append(isoAcked, body)
+				}
+				if err != nil {
+					isoCodes["error"]++
+				} else {
+					isoCodes[strconv.Itoa(int(resp.Code))]++
 				}
 				isoMu.Unlock()
 				if err == nil && resp.Code != protocol.Success {
@@ -554,7 +643,14 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		})
 		nl, took := g.waitNewMaster(t, l, start)
 		<-isoDone
-		t.Logf("leader %s isolated: stepped down after %v, %s master after %v; %d sends to the isolated node", l.id, stepDown, nl.id, took, isoSent)
+		var tail int64
+		if rt := g.runtime(l); rt != nil {
+			end, _ := strconv.ParseInt(rt["dledgerLedgerEndIndex"], 10, 64)
+			com, _ := strconv.ParseInt(rt["dledgerCommittedIndex"], 10, 64)
+			tail = end - com
+		}
+		t.Logf("leader %s isolated: stepped down after %v, %s master after %v; %d sends to the isolated node (results %v); its uncommitted tail: %d entries",
+			l.id, stepDown, nl.id, took, isoSent, isoCodes, tail)
 		if len(isoAcked) > 0 {
 			t.Errorf("the isolated node acknowledged %d sends after it was cut off: %v", len(isoAcked), isoAcked)
 		}
@@ -563,11 +659,16 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		s.stop()
 		acked := s.acks.snapshot()
 		all.add(topic, queues, acked)
-		msgs := g.readAll(t, nl, topic, queues)
-		checkAllPresent(t, "after the isolation", acked, msgs)
-		for _, m := range msgs {
-			if strings.HasPrefix(string(m.Body), "isolated-") {
-				t.Errorf("%s, sent to the isolated leader, is in the log", m.Body)
+		// The old leader's uncommitted tail is gone: its own log (followers
+		// serve pulls) has what the new leader acknowledged and none of the
+		// isolated sends.
+		for _, r := range []*dlReplica{nl, l} {
+			msgs := g.readAll(t, r, topic, queues)
+			checkAllPresent(t, "after the isolation, on "+r.id, acked, msgs)
+			for _, m := range msgs {
+				if strings.HasPrefix(string(m.Body), "isolated-") {
+					t.Errorf("%s, sent to the isolated leader, is in %s's log", m.Body, r.id)
+				}
 			}
 		}
 	})
