@@ -43,7 +43,7 @@ func TestStartFromConfig(t *testing.T) {
 		for k, v := range map[string]string{
 			"storePathRootDir": filepath.Join(root, fmt.Sprint("n", i)), "enableDLegerCommitLog": "true",
 			"dLegerGroup": "G", "dLegerPeers": peers, "dLegerSelfId": fmt.Sprint("n", i), "flushDiskType": "SYNC_FLUSH",
-			"mappedFileSizeCommitLog": "1048576", "dLegerElectionTimeoutMs": "300", "dLegerHeartbeatIntervalMs": "50",
+			"mappedFileSizeCommitLog": "16384", "dLegerElectionTimeoutMs": "300", "dLegerHeartbeatIntervalMs": "50",
 		} {
 			if err := c.Set(k, v); err != nil {
 				t.Fatal(k, err)
@@ -97,19 +97,19 @@ func TestStartFromConfig(t *testing.T) {
 		}
 		return false
 	})
-	for i := range 100 {
+	for i := range 300 { // several 16 KiB data files: padding markers
 		if r := stores[leader].PutMessage(context.Background(), msg("F", 0, i, "")); r.Status != store.PutOK {
 			t.Fatalf("put %d: %v %v", i, r.Status, r.Err)
 		}
 	}
 	f := (leader + 1) % 3
-	waitFor(t, 5*time.Second, "follower dispatch", func() bool { return stores[f].GetMaxOffsetInQueue("F", 0) == 100 })
+	waitFor(t, 5*time.Second, "follower dispatch", func() bool { return stores[f].GetMaxOffsetInQueue("F", 0) == 300 })
 	closeOne(f)
 	open(f)
-	if n := stores[f].GetMaxOffsetInQueue("F", 0); n != 100 {
+	if n := stores[f].GetMaxOffsetInQueue("F", 0); n != 300 {
 		t.Fatalf("restarted follower has %d units", n)
 	}
-	if rs := stores[leader].ReplicationStatus(); rs.Role != "LEADER" || rs.LedgerEndIndex < 100 {
+	if rs := stores[leader].ReplicationStatus(); rs.Role != "LEADER" || rs.LedgerEndIndex < 300 {
 		t.Fatalf("%+v", rs)
 	}
 }
