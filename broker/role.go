@@ -29,6 +29,9 @@ package broker
 //     protocol.RaftEventsBody; ext sinceSeq / limit optional.
 //     GET_RAFT_STATUS (2102): protocol.RaftStatusBody. Both answer on every
 //     replica; a classic broker answers role CLASSIC and no events.
+//     RAFT_TRANSFER_LEADERSHIP (2103, ext target=n2) on the leader hands
+//     leadership over and answers once the target leads (when the
+//     ReplicatedLog is a LeadershipTransferer, as cmd/broker's is).
 //   - Writes on a replica that is not the writable leader — SEND_MESSAGE
 //     (10), V2 (310), batch (320), replies, CONSUMER_SEND_MSG_BACK (36),
 //     END_TRANSACTION (37), UPDATE_CONSUMER_OFFSET (15), LOCK_BATCH_MQ (41)
@@ -424,6 +427,43 @@ func (b *Broker) addRaftRuntimeInfo(t map[string]string) {
 func (b *Broker) registerRaftProcessors() {
 	b.mux.HandleFunc(protocol.GetRaftEvents, b.handleGetRaftEvents)
 	b.mux.HandleFunc(protocol.GetRaftStatus, b.handleGetRaftStatus)
+	b.mux.HandleFunc(protocol.RaftTransferLeadership, b.handleTransferLeadership)
+}
+
+// LeadershipTransferer is an optional capability of a store.ReplicatedLog:
+// hand leadership to the peer target (a dLegerSelfId) and wait until it
+// leads. RAFT_TRANSFER_LEADERSHIP uses it when the log has it.
+type LeadershipTransferer interface {
+	TransferLeadership(ctx context.Context, target string) error
+}
+
+// transferTimeout bounds RAFT_TRANSFER_LEADERSHIP.
+const transferTimeout = 10 * time.Second
+
+func (b *Broker) handleTransferLeadership(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	var h protocol.RaftTransferLeadershipRequestHeader
+	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		return badHeader(err)
+	}
+	tr, ok := b.opts.ReplicatedLog.(LeadershipTransferer)
+	if b.roles == nil || !ok {
+		return respond(protocol.RequestCodeNotSupported, "leadership transfer needs DLedger mode and a log that can transfer")
+	}
+	if !b.IsMaster() {
+		return respond(protocol.ServiceNotAvailable, notMasterRemark(b.masterHint())+"; ask the leader to transfer")
+	}
+	if self := b.roles.rep.role().SelfID; h.Target == self {
+		return respond(protocol.Success, "already the leader")
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), transferTimeout)
+	defer cancel()
+	if err := tr.TransferLeadership(ctx, h.Target); err != nil {
+		b.log.Warn("leadership transfer failed", zap.String("target", h.Target), zap.Error(err))
+		return respond(protocol.SystemError, "leadership transfer to "+h.Target+" failed: "+err.Error())
+	}
+	b.log.Info("leadership transferred", zap.String("target", h.Target), zap.Duration("took", time.Since(start)))
+	return respond(protocol.Success, fmt.Sprintf("leadership transferred to %s in %s", h.Target, time.Since(start).Round(time.Millisecond)))
 }
 
 func (b *Broker) handleGetRaftEvents(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {

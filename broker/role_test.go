@@ -451,3 +451,49 @@ func TestRegistrarRetriesForcedRoundUntilAccepted(t *testing.T) {
 		t.Fatalf("%d registrations after success, want 8 (no more retries)", n)
 	}
 }
+
+type fakeTransferLog struct {
+	store.ReplicatedLog // nil: only the capability is used
+	mu                  sync.Mutex
+	targets             []string
+	err                 error
+}
+
+func (l *fakeTransferLog) TransferLeadership(_ context.Context, target string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.targets = append(l.targets, target)
+	return l.err
+}
+
+func TestRaftTransferLeadership(t *testing.T) {
+	f := startDLedgerFixture(t)
+	req := map[string]string{"target": "n2"}
+	if r := f.serve(protocol.RaftTransferLeadership, req); r.Code != protocol.RequestCodeNotSupported {
+		t.Fatalf("transfer without the capability: %d %q", r.Code, r.Remark)
+	}
+	tl := &fakeTransferLog{}
+	f.b.opts.ReplicatedLog = tl
+	f.fr.set(replicaRole{Leader: false, Term: 2, LeaderID: "n0", SelfID: "n1"})
+	f.b.roles.onRole(f.fr.role())
+	if r := f.serve(protocol.RaftTransferLeadership, req); r.Code != protocol.ServiceNotAvailable || !strings.Contains(r.Remark, "n0") {
+		t.Fatalf("transfer on a follower: %d %q", r.Code, r.Remark)
+	}
+	f.fr.set(replicaRole{Leader: true, Term: 3, LeaderID: "n1", SelfID: "n1"})
+	f.b.roles.onRole(f.fr.role())
+	if r := f.serve(protocol.RaftTransferLeadership, req); r.Code != protocol.Success || !strings.Contains(r.Remark, "n2") {
+		t.Fatalf("transfer: %d %q", r.Code, r.Remark)
+	}
+	tl.mu.Lock()
+	tl.err = errors.New("timed out")
+	tl.mu.Unlock()
+	if r := f.serve(protocol.RaftTransferLeadership, req); r.Code != protocol.SystemError || !strings.Contains(r.Remark, "timed out") {
+		t.Fatalf("failed transfer: %d %q", r.Code, r.Remark)
+	}
+	if r := f.serve(protocol.RaftTransferLeadership, nil); r.Code == protocol.Success {
+		t.Fatal("transfer without a target")
+	}
+	if got := tl.targets; len(got) != 2 || got[0] != "n2" {
+		t.Fatalf("targets %v", got)
+	}
+}
