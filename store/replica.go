@@ -155,7 +155,9 @@ func (s *MessageStore) truncateQueueToLog(cq *consumeQueue, end int64) error {
 		buf := make([]byte, u.Size)
 		_, err := s.cl.readAt(buf, u.CommitLogOffset)
 		if err == nil {
-			err = parseRecord(buf, &v, true)
+			// The log checks its entries (logstore: CRCs, torn tails); here
+			// only whether the record is the unit's.
+			err = parseRecord(buf, &v, false)
 		}
 		if err == nil && v.physicalOffset == u.CommitLogOffset && v.queueOffset == off &&
 			v.queueID == cq.queueID && string(v.topic) == cq.topic {

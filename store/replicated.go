@@ -219,8 +219,11 @@ func (s *MessageStore) WaitDispatched(ctx context.Context) error {
 // SystemTopic, queue 0) and returns its physical offset once it is
 // committed and the local dispatcher has handed it to the system record
 // handler. On a replica that is not the writable leader it fails at once
-// with an error wrapping ErrNotLeader. In classic mode it is stored and
-// dispatched locally like any message.
+// with an error wrapping ErrNotLeader. Errors after the append (leadership
+// lost before the commit, FLUSH_SLAVE_TIMEOUT after Config.ReplicationTimeout,
+// ctx ending before the local apply) leave the outcome unknown: the record
+// may still commit and reach the handler, so payloads should be idempotent.
+// In classic mode it is stored and dispatched locally like any message.
 func (s *MessageStore) ProposeSystem(ctx context.Context, payload []byte) (int64, error) {
 	m := &Message{Topic: SystemTopic, QueueID: 0, Body: payload, BornTimestamp: s.cfg.Now().UnixMilli(),
 		BornHost: s.cfg.StoreHost, Properties: map[string]string{}}
