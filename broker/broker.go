@@ -45,13 +45,17 @@
 // # Master or not
 //
 // Every "may I write?" decision goes through IsMaster. In classic mode it is
-// brokerRole != SLAVE (Java then forces brokerId 0); DLedger mode (issue 5) replaces it
-// by the store's role through SetMasterFunc, reports the Raft term with
-// SetTermFunc, and calls RoleChanged on every change (master-only services
-// start or stop, the broker re-registers; a follower registers as brokerId
-// selfIndex+1).
-// Sends, offset commits and locks on a non-master get
-// SERVICE_NOT_AVAILABLE (14), which rocketmq-client-go retries elsewhere.
+// brokerRole != SLAVE (Java then forces brokerId 0). DLedger mode (issue 5;
+// NewWithOptions with a store.ReplicatedLog) wires it in setupReplication
+// (options.go): IsMaster is "the store is the writable leader and the
+// role-change hook ran", registrations carry the Raft term, the store's role
+// listener runs the hooks of role.go (master-only services, re-registration
+// as brokerId 0 or selfIndex+1, the role-event ring) and metadata changes go
+// through the log (replicated_metadata.go). role.go's header says how roles
+// show up to clients and tools (broker ids, runtime keys, request codes).
+// Sends, offset commits, locks and (in DLedger mode) admin changes on a
+// non-master get SERVICE_NOT_AVAILABLE (14), which rocketmq-client-go retries
+// elsewhere, with a remark naming the leader when known.
 package broker
 
 import (
