@@ -161,7 +161,7 @@ func (c *cluster) cfxPullOnce(t *testing.T, topic string, q int32, offset int64,
 }
 
 // cfxPullRange pulls [from, to) of one queue with subscription sub and
-// returns the records in order.
+// returns the records in order (none at or after to).
 func (c *cluster) cfxPullRange(t *testing.T, topic string, q int32, from, to int64, sub string) [][]byte {
 	t.Helper()
 	var out [][]byte
@@ -172,7 +172,11 @@ func (c *cluster) cfxPullRange(t *testing.T, topic string, q int32, from, to int
 		default:
 			t.Fatalf("pull %s:%d@%d (%s): code %d", topic, q, off, sub, p.code)
 		}
-		out = append(out, p.records...)
+		for _, r := range p.records {
+			if cfxQueueOffset(r) < to {
+				out = append(out, r)
+			}
+		}
 		if p.next <= off {
 			t.Fatalf("pull %s:%d@%d (%s): no progress (code %d next %d)", topic, q, off, sub, p.code, p.next)
 		}
@@ -248,27 +252,35 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 	// The index may be rebuilt in the background: wait for the last message's keys.
 	last := m.Messages[len(m.Messages)-1]
 	eventually(t, 20*time.Second, "index covers the old messages", func() bool {
-		return has(query(last.Topic, last.Keys[0], false), last) && has(query(last.Topic, last.UniqKey, true), last)
+		return (len(last.Keys) == 0 || has(query(last.Topic, last.Keys[0], false), last)) &&
+			(last.UniqKey == "" || has(query(last.Topic, last.UniqKey, true), last))
 	})
 	for _, r := range m.Messages {
 		if r.Expired {
 			continue
 		}
-		if resp := query(r.Topic, r.UniqKey, true); !has(resp, r) {
-			t.Fatalf("QUERY_MESSAGE by UNIQ_KEY %s#%s: code %d %q", r.Topic, r.UniqKey, resp.Code, resp.Remark)
+		if r.UniqKey != "" {
+			if resp := query(r.Topic, r.UniqKey, true); !has(resp, r) {
+				t.Fatalf("QUERY_MESSAGE by UNIQ_KEY %s#%s: code %d %q", r.Topic, r.UniqKey, resp.Code, resp.Remark)
+			}
+		}
+		if len(r.Keys) == 0 {
+			continue
 		}
 		if resp := query(r.Topic, r.Keys[0], false); !has(resp, r) {
 			t.Fatalf("QUERY_MESSAGE by key %s#%s: code %d %q", r.Topic, r.Keys[0], resp.Code, resp.Remark)
 		}
 	}
 	// A shared key returns only records carrying it, in that topic.
-	resp := query(cfxOrders, "cust-3", false)
-	if resp.Code != protocol.Success {
-		t.Fatalf("query cust-3: code %d", resp.Code)
-	}
-	for _, b := range cfxSplit(t, resp.Body) {
-		if !bytes.Contains(b, []byte("KEYS\x01")) || !bytes.Contains(b, []byte(" cust-3\x02")) || !bytes.Contains(b, []byte(cfxOrders)) {
-			t.Fatalf("query cust-3 returned a record without that key: %q", b)
+	if _, ok := m.QueueMaxOffsets[classicfixture.QueueKey{Topic: cfxOrders}]; ok {
+		resp := query(cfxOrders, "cust-3", false)
+		if resp.Code != protocol.Success {
+			t.Fatalf("query cust-3: code %d", resp.Code)
+		}
+		for _, b := range cfxSplit(t, resp.Body) {
+			if !bytes.Contains(b, []byte("KEYS\x01")) || !bytes.Contains(b, []byte(" cust-3\x02")) || !bytes.Contains(b, []byte(cfxOrders)) {
+				t.Fatalf("query cust-3 returned a record without that key: %q", b)
+			}
 		}
 	}
 
@@ -398,7 +410,7 @@ func (c *cluster) cfxConsume(t *testing.T, group, topic, expr string) *cfxCollec
 			col.mu.Lock()
 			defer col.mu.Unlock()
 			for _, m := range msgs {
-				k := fmt.Sprintf("%d/%d", m.Queue.QueueId, m.QueueOffset)
+				k := fmt.Sprintf("%s/%d/%d", m.Queue.Topic, m.Queue.QueueId, m.QueueOffset)
 				if _, dup := col.got[k]; dup {
 					col.dups++
 				}
@@ -412,14 +424,17 @@ func (c *cluster) cfxConsume(t *testing.T, group, topic, expr string) *cfxCollec
 	if err := pc.Start(); err != nil {
 		t.Fatalf("push consumer start: %v", err)
 	}
-	t.Cleanup(func() { _ = pc.Shutdown() })
+	var once sync.Once
+	col.stop = func() { once.Do(func() { _ = pc.Shutdown() }) }
+	t.Cleanup(col.stop)
 	return col
 }
 
 type cfxCollector struct {
 	mu   sync.Mutex
-	got  map[string]*primitive.MessageExt // "queue/offset"
+	got  map[string]*primitive.MessageExt // "topic/queue/offset" (the queue's topic: %RETRY%... for retries)
 	dups int
+	stop func() // shuts the consumer down (it persists its offsets)
 }
 
 func (c *cfxCollector) snapshot() map[string]*primitive.MessageExt {
@@ -433,29 +448,29 @@ func (c *cfxCollector) snapshot() map[string]*primitive.MessageExt {
 }
 
 // cfxCheckResume: a consumer of group gets exactly the old messages at or
-// after the committed offsets (matching expr) plus the new ones, never one
-// below a committed offset, with the msgIds the old broker gave them. A
-// committed offset below a queue's minimum (expired) resumes at the minimum.
+// after the committed offsets of each of its topics (its %RETRY% topic
+// too; tags filter topic only) plus the new ones, never one below a
+// committed offset, with the msgIds the old broker gave them. A committed
+// offset below a queue's minimum (expired) resumes at the minimum.
 func cfxCheckResume(t *testing.T, col *cfxCollector, m classicfixture.Manifest, group, topic string, tags map[string]bool,
 	newBodies map[int32][]string) {
 	t.Helper()
-	var offsets map[int32]int64
+	want := map[string]string{} // topic/queue/offset -> body
 	for _, co := range m.ConsumerOffsets {
-		if co.Group == group && co.Topic == topic {
-			offsets = co.Offsets
+		if co.Group != group {
+			continue
 		}
-	}
-	want := map[string]string{} // queue/offset -> body
-	for _, r := range m.Messages {
-		from := max(offsets[r.QueueID], m.QueueMinOffsets[classicfixture.QueueKey{Topic: topic, QueueID: r.QueueID}])
-		if r.Topic == topic && r.QueueOffset >= from && (tags == nil || tags[r.Tags]) {
-			want[fmt.Sprintf("%d/%d", r.QueueID, r.QueueOffset)] = string(r.Body)
+		for _, r := range m.Messages {
+			from := max(co.Offsets[r.QueueID], m.QueueMinOffsets[classicfixture.QueueKey{Topic: r.Topic, QueueID: r.QueueID}])
+			if r.Topic == co.Topic && r.QueueOffset >= from && (tags == nil || r.Topic != topic || tags[r.Tags]) {
+				want[fmt.Sprintf("%s/%d/%d", r.Topic, r.QueueID, r.QueueOffset)] = string(r.Body)
+			}
 		}
 	}
 	for q, bodies := range newBodies {
 		base := m.QueueMaxOffsets[classicfixture.QueueKey{Topic: topic, QueueID: q}]
 		for i, b := range bodies {
-			want[fmt.Sprintf("%d/%d", q, base+int64(i))] = b
+			want[fmt.Sprintf("%s/%d/%d", topic, q, base+int64(i))] = b
 		}
 	}
 	// 45 s: a queue whose committed offset expired gets OFFSET_MOVED; the
@@ -482,12 +497,20 @@ func cfxCheckResume(t *testing.T, col *cfxCollector, m classicfixture.Manifest, 
 		if string(msg.Body) != body {
 			t.Fatalf("%s at %s: body %q, want %q", group, k, msg.Body, body)
 		}
-		if strings.HasPrefix(body, "old-") {
-			r := byPhy[msg.CommitLogOffset]
-			if msg.OffsetMsgId != r.OffsetMsgID || msg.MsgId != r.UniqKey || msg.GetKeys() != strings.Join(r.Keys, " ") || msg.GetTags() != r.Tags {
-				t.Fatalf("%s at %s: msgId %s offsetMsgId %s keys %q tags %q; fixture %s %s %v %q", group, k, msg.MsgId, msg.OffsetMsgId,
-					msg.GetKeys(), msg.GetTags(), r.UniqKey, r.OffsetMsgID, r.Keys, r.Tags)
-			}
+		r, old := byPhy[msg.CommitLogOffset]
+		if !old || string(r.Body) != body {
+			continue // a new message
+		}
+		wantID := r.UniqKey
+		if wantID == "" {
+			wantID = r.OffsetMsgID // the client's msgId without UNIQ_KEY
+		}
+		if msg.OffsetMsgId != r.OffsetMsgID || msg.MsgId != wantID || msg.GetKeys() != strings.Join(r.Keys, " ") || msg.GetTags() != r.Tags {
+			t.Fatalf("%s at %s: msgId %s offsetMsgId %s keys %q tags %q; fixture %s %s %v %q", group, k, msg.MsgId, msg.OffsetMsgId,
+				msg.GetKeys(), msg.GetTags(), r.UniqKey, r.OffsetMsgID, r.Keys, r.Tags)
+		}
+		if rt := r.Properties["RETRY_TOPIC"]; rt != "" && msg.Topic != rt {
+			t.Fatalf("%s at %s: retried message delivered as topic %s, want %s", group, k, msg.Topic, rt)
 		}
 	}
 }
@@ -637,5 +660,79 @@ func TestClassicFixtureTornTail(t *testing.T) {
 	got := c.cfxPullRange(t, torn.Topic, torn.QueueID, torn.QueueOffset, torn.QueueOffset+1, "*")
 	if len(got) != 1 || !bytes.Contains(got[0], []byte(newOrders[torn.QueueID][0])) {
 		t.Fatalf("offset %d of %s:%d after the torn one's removal: %d records", torn.QueueOffset, torn.Topic, torn.QueueID, len(got))
+	}
+}
+
+// TestClassicFixtureOddRecordsAndRestart: IPv6 store and born hosts (56-char
+// offset msgIds), messages without UNIQ_KEY, a MULTI_TAG topic, records of
+// 40 KiB (big BLANK fillers), retried messages in the group's %RETRY% topic
+// with a committed retry offset. Then a clean restart: old and new
+// messages stay, the group's offsets are where the consumer left them.
+func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
+	t.Parallel()
+	const topic, group = "ClassicOdd", "cgClassicOdd"
+	retry := "%RETRY%" + group
+	spec := classicfixture.Spec{
+		CommitLogFileSize: cfxCLSize, ConsumeQueueFileSize: cfxCQSize,
+		StoreHost: "[::1]:10911", ClusterName: "DefaultCluster", BrokerName: "broker-a", SystemTopics: true,
+		Topics:        []classicfixture.Topic{{Name: topic, Queues: 2, MultiTag: true}, {Name: retry, Queues: 1}},
+		Index:         &classicfixture.IndexSpec{HashSlotNum: cfxSlots, IndexNum: cfxIndexes},
+		BaseTimestamp: time.Now().Add(-30 * time.Minute).UnixMilli(),
+	}
+	for i := 0; i < 150; i++ {
+		msg := classicfixture.Message{Topic: topic, QueueID: int32(i % 2), Tags: cfxTags[i%4],
+			Body: []byte(fmt.Sprintf("old-odd-%03d", i)), Keys: []string{fmt.Sprintf("odd-%03d", i)}}
+		if i%3 == 0 {
+			msg.BornHost = "[2001:db8::7]:40000"
+		}
+		if i%5 == 0 {
+			msg.UniqKey = "-"
+		}
+		if i%13 == 0 {
+			msg.Body = append(msg.Body, bytes.Repeat([]byte{'z'}, 40<<10)...)
+		}
+		spec.Messages = append(spec.Messages, msg)
+	}
+	for i := 0; i < 3; i++ {
+		spec.Messages = append(spec.Messages, classicfixture.Message{Topic: retry, Body: []byte(fmt.Sprintf("old-retry-%d", i)),
+			Tags: "TagC", Keys: []string{fmt.Sprintf("retry-%d", i)}, ReconsumeTimes: 1,
+			Properties: map[string]string{"RETRY_TOPIC": topic, "ORIGIN_MESSAGE_ID": fmt.Sprintf("0A0000010000%020d", i)}})
+	}
+	spec.ConsumerOffsets = []classicfixture.ConsumerOffset{
+		{Group: group, Topic: topic, Offsets: map[int32]int64{0: 20, 1: 0}},
+		{Group: group, Topic: retry, Offsets: map[int32]int64{0: 1}},
+	}
+	c, m := startClassicFixture(t, spec)
+	for _, r := range m.Messages {
+		if len(r.OffsetMsgID) != 56 || r.SysFlag&0x20 == 0 {
+			t.Fatalf("fixture: record at %d: msgId %s sysflag %#x", r.PhysicalOffset, r.OffsetMsgID, r.SysFlag)
+		}
+	}
+	c.checkCommittedOffsets(t, m)
+	c.checkOldMessages(t, m)
+	newOdd := c.cfxSendNew(t, m, topic, 2, 2, "TagA")
+	col := c.cfxConsume(t, group, topic, "TagA || TagB")
+	cfxCheckResume(t, col, m, group, topic, map[string]bool{"TagA": true, "TagB": true}, newOdd)
+
+	// Clean restart: the consumer persists its offsets on shutdown.
+	col.stop()
+	c.brProc.stop(10 * time.Second)
+	c.restartBrokerOnNewPort()
+	c.checkOldMessages(t, m)
+	for q, bodies := range newOdd {
+		k := classicfixture.QueueKey{Topic: topic, QueueID: q}
+		end := m.QueueMaxOffsets[k] + int64(len(bodies))
+		got := c.cfxPullRange(t, topic, q, m.QueueMaxOffsets[k], end, "*")
+		if len(got) != len(bodies) {
+			t.Fatalf("after restart %s:%d has %d new messages, want %d", topic, q, len(got), len(bodies))
+		}
+		r := c.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": strconv.Itoa(int(q))}, nil)
+		if off, err := strconv.ParseInt(r.ExtFields["offset"], 10, 64); err != nil || off != end {
+			t.Fatalf("after restart %s committed %q for %s:%d, want %d", group, r.ExtFields["offset"], topic, q, end)
+		}
+	}
+	r := c.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": retry, "queueId": "0"}, nil)
+	if off, err := strconv.ParseInt(r.ExtFields["offset"], 10, 64); err != nil || off != 3 {
+		t.Fatalf("after restart %s committed %q for %s:0, want 3", group, r.ExtFields["offset"], retry)
 	}
 }
