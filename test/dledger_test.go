@@ -191,6 +191,43 @@ func (b *bodySet) hasAll(want map[string]string) bool {
 	return true
 }
 
+// sameLogs checks that the replicas hold the same messages at the same
+// queue offsets of topic (read from each with raw pulls).
+func (g *dlGroup) sameLogs(t *testing.T, topic string, queues int, reps ...*dlReplica) {
+	t.Helper()
+	type slot struct {
+		q   int32
+		off int64
+	}
+	var ref map[slot]string
+	for i, r := range reps {
+		m := map[slot]string{}
+		for _, msg := range g.readAll(t, r, topic, queues) {
+			m[slot{msg.QueueID, msg.QueueOffset}] = string(msg.Body)
+		}
+		if i == 0 {
+			ref = m
+			continue
+		}
+		diff := 0
+		for k, b := range ref {
+			if m[k] != b {
+				diff++
+			}
+		}
+		if diff > 0 || len(m) != len(ref) {
+			t.Errorf("%s: %s has %d messages, %s %d; %d slots differ", topic, reps[0].id, len(ref), r.id, len(m), diff)
+		}
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 func code(r *remoting.RemotingCommand) int16 {
 	if r == nil {
 		return -1
@@ -493,6 +530,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		g.restart(l)
 		eventually(t, 30*time.Second, "the old leader rejoins as a follower and catches up", func() bool { return g.caughtUp(l, nl) })
 		t.Logf("CATCH-UP: restarted replica %s caught up with %s %v after its restart", l.id, nl.id, time.Since(start))
+		g.sameLogs(t, topic, queues, nl, l)
 	})
 
 	t.Run("DelayAndRetryAcrossFailover", func(t *testing.T) {
@@ -661,7 +699,8 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		all.add(topic, queues, acked)
 		// The old leader's uncommitted tail is gone: its own log (followers
 		// serve pulls) has what the new leader acknowledged and none of the
-		// isolated sends.
+		// isolated sends, queue by queue the same as the leader's.
+		g.sameLogs(t, topic, queues, nl, l)
 		for _, r := range []*dlReplica{nl, l} {
 			msgs := g.readAll(t, r, topic, queues)
 			checkAllPresent(t, "after the isolation, on "+r.id, acked, msgs)
@@ -692,9 +731,10 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		acked := s.acks.snapshot()
 		all.add(topic, queues, acked)
 		checkAllPresent(t, "after the pause", acked, g.readAll(t, nl, topic, queues))
-		if a := g.brokerAddrs(); a[0] != nl.addr || a[int64(l.idx+1)] != l.addr {
-			t.Errorf("name server after the pause: %v (leader %s, old leader %s as %d)", a, nl.addr, l.addr, l.idx+1)
-		}
+		eventually(t, 10*time.Second, "the name server has the new leader as 0 and the old one as a follower", func() bool {
+			a := g.brokerAddrs()
+			return a[0] == nl.addr && a[int64(l.idx+1)] == l.addr
+		})
 	})
 
 	t.Run("OneDownWritesContinueTwoDownFailFast", func(t *testing.T) {
@@ -771,6 +811,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		sort.Strings(topics)
 		for _, tp := range topics {
 			checkAllPresent(t, "after kill -9 of all replicas: "+tp, all.acked[tp], g.readAll(t, nl, tp, all.queues[tp]))
+			g.sameLogs(t, tp, all.queues[tp], g.reps...)
 		}
 		t.Logf("all three replicas killed and restarted: %d acknowledged messages in %d topics checked on leader %s", total, len(topics), nl.id)
 	})
@@ -785,7 +826,14 @@ func TestDledgerFailoverTimes(t *testing.T) {
 		t.Skip("set RMQD_FAILOVER_RUNS=n to measure n leader kills")
 	}
 	runs = max(runs, 5)
-	g := startDledgerGroup(t, nil)
+	// RMQD_FAILOVER_ELECTION_MS=600-1000 measures with other election
+	// timeouts (default: the suite's 500-800; conf/dledger uses 600-1000).
+	var overrides map[string]string
+	if v := os.Getenv("RMQD_FAILOVER_ELECTION_MS"); v != "" {
+		lo, hi, _ := strings.Cut(v, "-")
+		overrides = map[string]string{"dLegerElectionTimeoutMs": lo, "dLegerElectionTimeoutMaxMs": hi}
+	}
+	g := startDledgerGroup(t, overrides)
 	const topic, queues = "DlFailoverTopic", 4
 	l := g.waitHealthy(30 * time.Second)
 	if err := g.createTopicRaw(l.addr, topic, queues, queues, 6); err != nil {
@@ -819,7 +867,8 @@ func TestDledgerFailoverTimes(t *testing.T) {
 		ns = append(ns, r.ns)
 	}
 	sort.Slice(ns, func(i, j int) bool { return ns[i] < ns[j] })
-	fmt.Fprintf(&b, "failover (kill -9 → new master in the name server) over %d kills: median %v, max %v\n", len(ns),
+	fmt.Fprintf(&b, "election timeout %s ms: failover (kill -9 → new master in the name server) over %d kills: median %v, max %v\n",
+		cmpOr(os.Getenv("RMQD_FAILOVER_ELECTION_MS"), fmt.Sprintf("%d-%d", dlElectionMs, dlElectionMaxMs)), len(ns),
 		ns[len(ns)/2].Round(time.Millisecond), ns[len(ns)-1].Round(time.Millisecond))
 	t.Log(b.String())
 }
