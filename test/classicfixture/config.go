@@ -47,8 +47,12 @@ func nested(depth int, fields []field) string {
 	return b.String()
 }
 
-// intMap renders {k:v,...} with unquoted integer keys, keys ascending.
-func intMap[K int | int32](m map[K]int64) string {
+// intMap renders a map with integer keys as fastjson's PrettyFormat does:
+// keys unquoted and on one line (fastjson breaks lines only before String
+// keys), then a line break and the closing brace indented depth tabs, e.g.
+// {0:6,1:3,2:3,3:2\n\t\t} (a real 4.8 consumerOffset.json); {} when empty.
+// Keys ascending (Java's HashMap order for small integers).
+func intMap[K int | int32](m map[K]int64, depth int) string {
 	keys := make([]int, 0, len(m))
 	for k := range m {
 		keys = append(keys, int(k))
@@ -61,6 +65,10 @@ func intMap[K int | int32](m map[K]int64) string {
 			b.WriteByte(',')
 		}
 		fmt.Fprintf(&b, "%d:%d", k, m[K(k)])
+	}
+	if len(keys) > 0 {
+		b.WriteByte('\n')
+		b.WriteString(strings.Repeat("\t", depth))
 	}
 	b.WriteByte('}')
 	return b.String()
@@ -85,8 +93,9 @@ func (w *writer) topicConfigs() []Topic {
 		} {
 			all[t.Name] = t
 		}
-		if w.spec.ClusterName != "" {
-			all[w.spec.ClusterName] = Topic{Name: w.spec.ClusterName, Queues: 16, Perm: 7}
+		if c := w.spec.ClusterName; c != "" {
+			all[c] = Topic{Name: c, Queues: 16, Perm: 7}
+			all[c+"_REPLY_TOPIC"] = Topic{Name: c + "_REPLY_TOPIC", Queues: 1, Perm: 6}
 		}
 		if w.spec.BrokerName != "" {
 			all[w.spec.BrokerName] = Topic{Name: w.spec.BrokerName, Queues: 1, Perm: 7}
@@ -179,7 +188,7 @@ func (w *writer) subscriptionGroupJSON() string {
 func (w *writer) consumerOffsetJSON() string {
 	var table []field
 	for _, o := range w.spec.ConsumerOffsets {
-		table = append(table, field{o.Topic + "@" + o.Group, intMap(o.Offsets)})
+		table = append(table, field{o.Topic + "@" + o.Group, intMap(o.Offsets, 2)})
 	}
 	return nested(0, []field{{"offsetTable", nested(1, table)}})
 }
@@ -189,7 +198,7 @@ func (w *writer) delayOffsetJSON() string {
 	for k, v := range w.spec.DelayOffsets {
 		m[k] = v
 	}
-	return nested(0, []field{{"offsetTable", intMap(m)}})
+	return nested(0, []field{{"offsetTable", intMap(m, 1)}})
 }
 
 func (w *writer) writeConfig() error {

@@ -360,19 +360,19 @@ func TestClassicFixtureConfigFiles(t *testing.T) {
 		return string(b), v
 	}
 	text, off := read("consumerOffset.json")
-	if !strings.Contains(text, `"TopicA@g1":{0:5,1:0,2:12}`) || !strings.Contains(text, `"TopicB@g2":{0:3}`) {
+	if !strings.Contains(text, "\t\t\"TopicA@g1\":{0:5,1:0,2:12\n\t\t}") || !strings.Contains(text, "\"TopicB@g2\":{0:3\n\t\t}") {
 		t.Fatalf("consumerOffset.json:\n%s", text)
 	}
 	if off["offsetTable"].(map[string]any)["TopicA@g1"].(map[string]any)["2"].(float64) != 12 {
 		t.Fatalf("offsets: %v", off)
 	}
 	text, _ = read("delayOffset.json")
-	if !strings.Contains(text, `"offsetTable":{1:0,3:7}`) {
+	if text != "{\n\t\"offsetTable\":{1:0,3:7\n\t}\n}" {
 		t.Fatalf("delayOffset.json:\n%s", text)
 	}
 	text, topics := read("topics.json")
 	table := topics["topicConfigTable"].(map[string]any)
-	for _, n := range []string{"TopicA", "TopicB", "TBW102", "SCHEDULE_TOPIC_XXXX", "%RETRY%g1", "%RETRY%g2", "DefaultCluster", "broker-a"} {
+	for _, n := range []string{"TopicA", "TopicB", "TBW102", "SCHEDULE_TOPIC_XXXX", "%RETRY%g1", "%RETRY%g2", "DefaultCluster", "DefaultCluster_REPLY_TOPIC", "broker-a"} {
 		if table[n] == nil {
 			t.Errorf("topics.json has no %s", n)
 		}
