@@ -86,7 +86,9 @@ func (cq *consumeQueue) recover() error {
 func countUnits(f *mappedFile, buf []byte) (int64, int64, error) {
 	var n, lastPhy int64
 	for pos := int64(0); pos < f.size; {
-		want := min(int64(len(buf)), f.size-pos)
+		// Whole units per read: a unit straddling two reads would be
+		// skipped and the rest read misaligned.
+		want := min(int64(len(buf))/CQUnitSize*CQUnitSize, f.size-pos)
 		got, err := f.readAt(buf[:want], pos)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return 0, 0, err

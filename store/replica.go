@@ -102,26 +102,34 @@ func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
 		cq.correctMinOffset(begin + entryHeaderSize)
 		from = max(from, cq.maxPhy.Load())
 	}
-	if !lastExitOK {
-		if c := s.ckpt.confirmPhyOffset; c >= begin && c < from && s.isEntryStart(c) {
-			from = c
-		}
+	// The checkpoint's confirmPhyOffset is the dispatched position written
+	// after consume queues and the index were fsynced up to it.
+	ck := s.ckpt.confirmPhyOffset
+	ckOK := ck >= begin && (ck == end || (ck < end && s.isEntryStart(ck)))
+	if !lastExitOK && ckOK && ck < from {
+		from = ck
 	}
+	indexEnd := int64(-1)
 	if s.cfg.MessageIndexEnable {
 		s.index = newIndexService(&s.cfg)
 		if err := s.index.load(end); err != nil {
 			return err
 		}
-		if e := s.index.endPhyOffset(); e >= begin && e < from {
-			// e is the last indexed record's offset (or the log end).
+		indexEnd = s.index.endPhyOffset()
+		if e := indexEnd; e >= begin && e < from {
+			// e is the last indexed record's offset (or the log end); a run
+			// of records without keys leaves it behind, the checkpoint not.
+			idx := begin
 			switch {
 			case s.isEntryStart(e - entryHeaderSize):
-				from = e - entryHeaderSize
+				idx = e - entryHeaderSize
 			case s.isEntryStart(e):
-				from = e
-			default:
-				from = begin
+				idx = e
 			}
+			if ckOK && ck > idx {
+				idx = ck
+			}
+			from = min(from, idx)
 		}
 	}
 	from = min(max(from, begin), end)
@@ -134,7 +142,8 @@ func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
 	}
 	s.logger.Info("store opened over the replicated log", zap.Bool("lastExitOK", lastExitOK),
 		zap.Int64("beginPos", begin), zap.Int64("endPos", end), zap.Int64("committedPos", rl.CommittedPos()),
-		zap.Int64("redispatchedFrom", from), zap.Int64("dispatched", s.dispatched.Load()),
+		zap.Int64("redispatchedFrom", from), zap.Int64("checkpointDispatched", ck), zap.Bool("checkpointUsable", ckOK),
+		zap.Int64("indexEnd", indexEnd), zap.Int64("dispatched", s.dispatched.Load()),
 		zap.Int("unitsTruncated", truncated), zap.Int("queues", len(s.putState.queueOffsets)))
 	return nil
 }
