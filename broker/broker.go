@@ -292,6 +292,8 @@ func (b *Broker) Start() error {
 		Topics:        b.topicTable,
 		OnRound:       b.onRegisterRound,
 		Logger:        b.log.Named("registration"),
+		// DLedger: a follower learns the master's address from the answers.
+		RetryUntilMasterKnown: b.opts.ReplicatedLog != nil,
 	}, inv)
 	if err != nil {
 		return err

@@ -71,6 +71,12 @@ type RegistrarConfig struct {
 	// repeated until every name server accepted it (or a newer trigger or
 	// Close). Defaults 100 ms and 3 s; the periodic rounds do not retry.
 	RetryMin, RetryMax time.Duration
+	// RetryUntilMasterKnown also repeats (up to 5 times, same backoff) an
+	// accepted slave registration whose answers named no master: after a
+	// failover a follower may register before the new master does, and it
+	// learns the master's address (for its "not master" remarks) only from
+	// a registration answer. DLedger mode sets it.
+	RetryUntilMasterKnown bool
 	// OnRound, when set, is called after every round that sent
 	// REGISTER_BROKER, with the broker id and term it registered and
 	// whether every name server accepted it (the role-change events record
@@ -238,11 +244,19 @@ func (r *Registrar) loop() {
 	defer t.Stop()
 	force := true
 	var backoff time.Duration
+	masterTries := 0
 	for {
 		outs := r.register(ctx, force)
 		var retry *time.Timer
 		var retryc <-chan time.Time
-		if force && anyFailed(outs) {
+		again := force && anyFailed(outs)
+		if force && !again && r.cfg.RetryUntilMasterKnown && len(outs) > 0 && masterTries < 5 && r.cfg.BrokerID() != protocol.MasterID {
+			if addr, _ := r.MasterAddr(); addr == "" {
+				again = true
+				masterTries++
+			}
+		}
+		if again {
 			// A forced round (start, topic or role change) is repeated
 			// until every name server has it.
 			backoff = min(max(2*backoff, r.cfg.RetryMin), r.cfg.RetryMax)
@@ -257,7 +271,7 @@ func (r *Registrar) loop() {
 		case <-t.C:
 			force = retry != nil // a pending retry stays forced
 		case <-r.triggerc:
-			force, backoff = true, 0
+			force, backoff, masterTries = true, 0, 0
 		case <-retryc:
 			force = true
 		}

@@ -186,8 +186,10 @@ func roleReason(old replicaRole, known bool, r replicaRole) string {
 		return fmt.Sprintf("stepped down: term %d started, no leader yet", r.Term)
 	case old.Leader:
 		return fmt.Sprintf("stepped down in term %d (lost quorum or leadership transferred)", r.Term)
+	case r.LeaderID == "" && old.LeaderID == "":
+		return fmt.Sprintf("election: term %d -> %d, no leader yet", old.Term, r.Term)
 	case r.LeaderID == "":
-		return fmt.Sprintf("leader %q lost, election in term %d", old.LeaderID, r.Term)
+		return fmt.Sprintf("leader %s lost, election in term %d", old.LeaderID, r.Term)
 	case old.LeaderID != r.LeaderID:
 		return fmt.Sprintf("new leader %s in term %d (was %q)", r.LeaderID, r.Term, old.LeaderID)
 	default:

@@ -497,3 +497,33 @@ func TestRaftTransferLeadership(t *testing.T) {
 		t.Fatalf("targets %v", got)
 	}
 }
+
+func TestRegistrarRetriesUntilMasterKnown(t *testing.T) {
+	var mu sync.Mutex
+	answers := 0
+	ns := &regFakeNamesrv{reply: func(addr string, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+		mu.Lock()
+		defer mu.Unlock()
+		resp := &remoting.RemotingCommand{Code: protocol.Success}
+		if req.Code == protocol.RegisterBroker {
+			answers++
+			if answers > 2 { // the new master registered meanwhile
+				resp.ExtFields = protocol.EncodeHeader(&protocol.RegisterBrokerResponseHeader{MasterAddr: "10.0.0.9:10911"})
+			}
+		}
+		return resp
+	}}
+	cfg := regTestConfig()
+	cfg.NamesrvAddr = "ns1:9876"
+	cfg.BrokerID = func() int64 { return 2 }
+	cfg.RetryMin = 2 * time.Millisecond
+	cfg.RetryUntilMasterKnown = true
+	r, _ := NewRegistrar(cfg, ns)
+	r.Start()
+	defer r.Close(context.Background())
+	regWait(t, "master address learned", func() bool { addr, _ := r.MasterAddr(); return addr == "10.0.0.9:10911" })
+	time.Sleep(40 * time.Millisecond)
+	if n := len(ns.byCode(protocol.RegisterBroker)); n != 3 {
+		t.Fatalf("%d registrations, want 3", n)
+	}
+}
