@@ -15,6 +15,14 @@
 // autoCreateTopicEnable). Logs are JSON (zap) on stdout and appended to
 // <storePathRootDir>/logs/broker.log. SIGTERM or SIGINT unregisters from
 // the name servers and shuts down gracefully.
+//
+// With enableDLegerCommitLog=true the process is one replica of a DLedger
+// (Raft) group (dledger.go, package replog): before the broker it opens the
+// Java-compatible log store under <storePathRootDir>/dledger-<dLegerSelfId>/,
+// listens for peers on its dLegerPeers address and starts the Raft node; the
+// broker's store runs over that log (the DLedger data files are the
+// commitlog). Shutdown stops the broker (and its store) first, then the node,
+// the peer transport and the log store.
 package main
 
 import (
