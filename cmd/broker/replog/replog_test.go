@@ -288,6 +288,10 @@ func TestLeaderChangeKeepsQueueOffsetsDense(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	// The isolated leader appended entries it could not commit.
+	if st := g.nodes[old].Status(); st.LedgerEndIndex <= st.CommittedIndex {
+		t.Fatalf("no uncommitted tail on the isolated leader: %+v", st)
+	}
 	g.nw.Heal()
 	// The old leader's uncommitted tail is truncated, never dispatched:
 	// every replica ends with the same 40 dense units.
