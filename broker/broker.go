@@ -328,7 +328,7 @@ func (b *Broker) Start() error {
 	}
 	reg.Start()
 	b.log.Info("broker started", zap.String("addr", b.storeHost), zap.String("namesrv", cfg.NamesrvAddr),
-		zap.String("cluster", cfg.BrokerClusterName), zap.Int("brokerId", cfg.BrokerID))
+		zap.String("cluster", cfg.BrokerClusterName), zap.Int64("brokerId", b.registeredBrokerID()))
 	return nil
 }
 
