@@ -35,6 +35,7 @@ const (
 	cfxOrders  = "ClassicOrders"  // 4 queues
 	cfxEvents  = "ClassicEvents"  // 2 queues
 	cfxDelayed = "ClassicDelayed" // 1 queue, fed by SCHEDULE_TOPIC_XXXX
+	cfxFull    = "ClassicFull"    // 1 queue whose consume-queue file is exactly full
 	cfxGroupA  = "cgClassicOrders"
 	cfxGroupB  = "cgClassicEvents"
 	cfxCLSize  = 64 << 10
@@ -57,7 +58,7 @@ func cfxSpec(n int, withIndex, abort bool) classicfixture.Spec {
 		BrokerName:           "broker-a",
 		SystemTopics:         true,
 		Topics: []classicfixture.Topic{{Name: cfxOrders, Queues: 4}, {Name: cfxEvents, Queues: 2},
-			{Name: cfxDelayed, Queues: 1}},
+			{Name: cfxDelayed, Queues: 1}, {Name: cfxFull, Queues: 1}},
 		Abort:         abort,
 		BaseTimestamp: time.Now().Add(-20 * time.Minute).UnixMilli(),
 		// Level 1's first message was delivered already (its copy is in
@@ -81,6 +82,10 @@ func cfxSpec(n int, withIndex, abort bool) classicfixture.Spec {
 			Properties: map[string]string{"seq": strconv.Itoa(i)},
 			BornHost:   fmt.Sprintf("10.0.%d.%d:%d", i%3, 1+i%5, 40000+i%11),
 		})
+	}
+	for i := 0; i < cfxCQSize/classicfixture.CQUnitSize; i++ {
+		spec.Messages = append(spec.Messages, classicfixture.Message{Topic: cfxFull, Body: []byte(fmt.Sprintf("full-%d", i)),
+			Tags: "TagA", Keys: []string{fmt.Sprintf("full-key-%d", i)}})
 	}
 	for i, level := range []int{1, 1, 2, 1, 2} {
 		spec.Messages = append(spec.Messages, classicfixture.Message{Topic: cfxDelayed, DelayLevel: level,
@@ -387,6 +392,11 @@ func (c *cluster) cfxSendNew(t *testing.T, m classicfixture.Manifest, topic stri
 			}
 			out[q] = append(out[q], body)
 		}
+		// The send is answered before the dispatcher writes the unit (as in
+		// Java): wait until the queue shows them.
+		eventually(t, 10*time.Second, fmt.Sprintf("%s:%d dispatched", topic, q), func() bool {
+			return c.maxOffset(t, topic, int(q)) >= base+int64(perQueue)
+		})
 	}
 	return out
 }
@@ -530,10 +540,36 @@ func TestClassicFixtureCleanStore(t *testing.T) {
 
 	newOrders := c.cfxSendNew(t, m, cfxOrders, 4, 3, "TagA")
 	newEvents := c.cfxSendNew(t, m, cfxEvents, 2, 2, "TagB")
+	// ClassicFull's only consume-queue file is full: the next unit opens a new one.
+	full := m.QueueMaxOffsets[classicfixture.QueueKey{Topic: cfxFull}]
+	newFull := c.cfxSendNew(t, m, cfxFull, 1, 2, "TagA")
+	if got := c.cfxPullRange(t, cfxFull, 0, full-1, full+2, "*"); len(got) != 3 || !bytes.Contains(got[2], []byte(newFull[0][1])) {
+		t.Fatalf("%s across its full consume-queue file: %d records", cfxFull, len(got))
+	}
 	colA := c.cfxConsume(t, cfxGroupA, cfxOrders, "*")
 	colB := c.cfxConsume(t, cfxGroupB, cfxEvents, "TagA || TagB")
 	cfxCheckResume(t, colA, m, cfxGroupA, cfxOrders, nil, newOrders)
 	cfxCheckResume(t, colB, m, cfxGroupB, cfxEvents, map[string]bool{"TagA": true, "TagB": true}, newEvents)
+}
+
+// TestClassicFixtureUndispatchedTail: a 4.x store after a crash while the
+// dispatch lagged: the last records have no consume-queue units and no
+// index entries, the checkpoint's logics/index times are older. The broker
+// re-dispatches them (units at their queue offsets, keys indexed) and new
+// messages get offsets after them, never theirs.
+func TestClassicFixtureUndispatchedTail(t *testing.T) {
+	t.Parallel()
+	spec := cfxSpec(400, true, true)
+	spec.UndispatchedTail = 150 // the tail of the main messages, ClassicFull and the delayed ones
+	c, m := startClassicFixture(t, spec)
+	if !m.Messages[len(m.Messages)-150].Undispatched || m.Messages[len(m.Messages)-151].Undispatched {
+		t.Fatal("fixture: undispatched tail")
+	}
+	c.checkCommittedOffsets(t, m)
+	c.checkOldMessages(t, m)
+	c.checkDelayedDelivered(t, m)
+	c.cfxSendNew(t, m, cfxOrders, 4, 2, "TagA")
+	c.cfxSendNew(t, m, cfxFull, 1, 1, "TagA")
 }
 
 // TestClassicFixtureAbortNoIndex: a 4.x store left by a crash (abort file)

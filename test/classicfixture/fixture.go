@@ -88,6 +88,12 @@ type Spec struct {
 	// half reached the commitlog (zeros follow), while its consume-queue
 	// unit and index entries were written. Use it with Abort.
 	TornTail bool
+	// UndispatchedTail leaves the last that many records without
+	// consume-queue units and index entries, as after a crash while the
+	// broker's dispatch lagged behind the commitlog; the checkpoint's
+	// logics and index timestamps are those of the last dispatched record.
+	// Use it with Abort.
+	UndispatchedTail int
 	// Abort leaves an abort file: the last run did not stop cleanly.
 	Abort bool
 	// BaseTimestamp is the store time of the first message when a message
@@ -174,6 +180,8 @@ type Record struct {
 	Expired bool
 	// Torn: only the first half of the record is on disk (TornTail).
 	Torn bool
+	// Undispatched: no consume-queue unit or index entry (UndispatchedTail).
+	Undispatched bool
 }
 
 // CommitLogFile is one written commitlog file.
@@ -590,6 +598,14 @@ func (w *writer) encode() error {
 	}
 	w.m.MaxPhyOffset = pos
 	w.m.LastStoreTimestamp = lastTs
+	if n := w.spec.UndispatchedTail; n > 0 {
+		if n > len(w.m.Messages) {
+			return fmt.Errorf("classicfixture: UndispatchedTail %d of %d messages", n, len(w.m.Messages))
+		}
+		for i := len(w.m.Messages) - n; i < len(w.m.Messages); i++ {
+			w.m.Messages[i].Undispatched = true
+		}
+	}
 	if w.spec.TornTail {
 		if len(w.m.Messages) == 0 {
 			return errors.New("classicfixture: TornTail without messages")
@@ -690,6 +706,9 @@ func (w *writer) writeCommitLog() error {
 func (w *writer) writeConsumeQueues() error {
 	units := map[QueueKey][]byte{}
 	for _, r := range w.m.Messages {
+		if r.Undispatched {
+			break
+		}
 		k := QueueKey{r.Topic, r.QueueID}
 		var u [CQUnitSize]byte
 		binary.BigEndian.PutUint64(u[0:], uint64(r.PhysicalOffset))
@@ -783,6 +802,9 @@ func (w *writer) writeIndex() error {
 		cur.count++
 	}
 	for _, r := range w.m.Messages {
+		if r.Undispatched {
+			break
+		}
 		if r.UniqKey != "" {
 			put(r.Topic+"#"+r.UniqKey, r.PhysicalOffset, r.StoreTimestamp)
 		}
@@ -839,10 +861,16 @@ func (w *writer) writeCheckpoint() error {
 	var b [CheckpointFileSize]byte
 	ts := w.m.LastStoreTimestamp
 	binary.BigEndian.PutUint64(b[0:], uint64(ts)) // physicMsgTimestamp
-	binary.BigEndian.PutUint64(b[8:], uint64(ts)) // logicsMsgTimestamp
+	logicsTs := int64(0)
+	for _, r := range w.m.Messages {
+		if !r.Undispatched {
+			logicsTs = r.StoreTimestamp
+		}
+	}
+	binary.BigEndian.PutUint64(b[8:], uint64(logicsTs)) // logicsMsgTimestamp
 	ixTs := int64(0)
 	if w.spec.Index != nil {
-		ixTs = ts
+		ixTs = logicsTs
 	}
 	binary.BigEndian.PutUint64(b[16:], uint64(ixTs)) // indexMsgTimestamp
 	return writeFile(filepath.Join(w.dir, "checkpoint"), 0, b[:])

@@ -627,3 +627,44 @@ func TestClassicFixtureTornTail(t *testing.T) {
 		t.Fatalf("torn record's unit points at %d, want %d", p, r.PhysicalOffset)
 	}
 }
+
+// TestClassicFixtureUndispatchedTail: the last records have no units and
+// no index entries; the checkpoint's logics time is the last dispatched one.
+func TestClassicFixtureUndispatchedTail(t *testing.T) {
+	dir := t.TempDir()
+	spec := testSpec(40)
+	spec.UndispatchedTail, spec.Abort = 7, true
+	spec.Index = &IndexSpec{HashSlotNum: 64, IndexNum: 500}
+	m, err := Write(dir, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := 0
+	err = filepath.Walk(filepath.Join(dir, "consumequeue"), func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(path)
+			for i := 0; i+CQUnitSize <= len(b) && binary.BigEndian.Uint32(b[i+8:]) != 0; i += CQUnitSize {
+				units++
+			}
+		}
+		return err
+	})
+	if err != nil || units != 33 {
+		t.Fatalf("%d units, want 33 (%v)", units, err)
+	}
+	for i, r := range m.Messages {
+		if r.Undispatched != (i >= 33) {
+			t.Fatalf("record %d: Undispatched %v", i, r.Undispatched)
+		}
+	}
+	ck, _ := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	be := binary.BigEndian
+	if int64(be.Uint64(ck)) != m.Messages[39].StoreTimestamp || int64(be.Uint64(ck[8:])) != m.Messages[32].StoreTimestamp ||
+		int64(be.Uint64(ck[16:])) != m.Messages[32].StoreTimestamp {
+		t.Fatalf("checkpoint %d %d %d", be.Uint64(ck), be.Uint64(ck[8:]), be.Uint64(ck[16:]))
+	}
+	ix, _ := os.ReadFile(filepath.Join(dir, "index", m.IndexFiles[0]))
+	if end := int64(be.Uint64(ix[24:])); end != m.Messages[32].PhysicalOffset {
+		t.Fatalf("index endPhyOffset %d, want %d", end, m.Messages[32].PhysicalOffset)
+	}
+}
