@@ -410,3 +410,23 @@ func TestRestartRedispatchesAndKeepsUnits(t *testing.T) {
 	}
 	g.converged(ld, "R", 0, 51)
 }
+
+func TestLeaderCrashAndRejoin(t *testing.T) {
+	g := newGroup(t)
+	ctx := context.Background()
+	old := g.leader()
+	for i := range 30 {
+		if r := g.stores[old].PutMessage(ctx, msg("K", 0, i, "")); r.Status != store.PutOK {
+			t.Fatal(r.Status)
+		}
+	}
+	g.stop(old) // a crash that keeps the page cache
+	ld := g.leader(old)
+	for i := 30; i < 60; i++ {
+		if r := g.stores[ld].PutMessage(ctx, msg("K", 0, i, "")); r.Status != store.PutOK || r.QueueOffset != int64(i) {
+			t.Fatalf("put %d: %v offset %d", i, r.Status, r.QueueOffset)
+		}
+	}
+	g.start(old, -1)
+	g.converged(ld, "K", 0, 60)
+}
