@@ -460,6 +460,15 @@ func (b *Broker) handleTransferLeadership(_ remoting.Conn, req *remoting.Remotin
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), transferTimeout)
 	defer cancel()
+	// A planned hand-over loses no consumer progress: replicate the
+	// buffered offsets first (best effort; clients re-commit anyway).
+	if b.repl != nil {
+		fctx, fcancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := b.repl.flushOffsets(fctx); err != nil {
+			b.log.Warn("flushing consumer offsets before a leadership transfer failed", zap.Error(err))
+		}
+		fcancel()
+	}
 	if err := tr.TransferLeadership(ctx, h.Target); err != nil {
 		b.log.Warn("leadership transfer failed", zap.String("target", h.Target), zap.Error(err))
 		return respond(protocol.SystemError, "leadership transfer to "+h.Target+" failed: "+err.Error())

@@ -481,8 +481,15 @@ func TestRaftTransferLeadership(t *testing.T) {
 	}
 	f.fr.set(replicaRole{Leader: true, Term: 3, LeaderID: "n1", SelfID: "n1"})
 	f.b.roles.onRole(f.fr.role())
+	if _, ok := f.b.groupConfigOrCreate("tg"); !ok {
+		t.Fatal("group")
+	}
+	f.b.repl.commitOffset("tg", "TBW102", 0, 3)
 	if r := f.serve(protocol.RaftTransferLeadership, req); r.Code != protocol.Success || !strings.Contains(r.Remark, "n2") {
 		t.Fatalf("transfer: %d %q", r.Code, r.Remark)
+	}
+	if got := f.b.meta.Offsets.Query("tg", "TBW102", 0); got != 3 {
+		t.Fatalf("offsets not replicated before the transfer: %d", got)
 	}
 	tl.mu.Lock()
 	tl.err = errors.New("timed out")
