@@ -45,6 +45,9 @@
 //	producerConnection     105, 204
 //	wipeWritePerm/addWritePerm  205/327 to every name server of -n
 //	getNamesrvConfig       319 to every name server of -n
+//	raftStatus             2102 (-c: 106, every replica) — rmqd DLedger mode
+//	raftEvents             2101 (-c: 106, every replica; -s sinceSeq, -l limit)
+//	transferLeadership     2103 to the leader -b (-t n1)
 //
 // Output follows RocketMQ's tools byte for byte where scripts read it (the
 // table headers and rows use Java's printf formats). Where Java's output
