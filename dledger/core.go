@@ -82,6 +82,14 @@ type CoreConfig struct {
 	MaxMsgBytes   int64 // bytes of entries per MsgApp (default 1 MiB)
 	MaxMsgEntries int   // entries per MsgApp (default 4096)
 	MaxInflight   int   // unacknowledged MsgApp batches per follower (default 256)
+	// TailInflight: a batch that would reach the end of the log (one not
+	// cut short by MaxMsgBytes/MaxMsgEntries) waits while this many batches
+	// to that follower are unacknowledged; the next answer sends it with
+	// everything proposed meanwhile. Full batches still stream up to
+	// MaxInflight. Under many small concurrent proposals this trades a
+	// deep pipeline of tiny batches (a frame, a follower loop turn and an
+	// answer each) for few large ones. Default 2; >= MaxInflight disables.
+	TailInflight int
 
 	// PreferredLeader: when set, a leader that is not it transfers leadership
 	// to it as soon as it is active and caught up.
@@ -183,6 +191,7 @@ type Core struct {
 	maxMsgBytes         int64
 	maxMsgEntries       int
 	maxInflight         int
+	tailInflight        int
 	msgs, msgsAfter     []Message
 	prevHard            HardState
 	prevSoft            SoftState
@@ -213,6 +222,7 @@ func NewCore(cfg CoreConfig) (*Core, error) {
 		maxMsgBytes:      cfg.MaxMsgBytes,
 		maxMsgEntries:    cfg.MaxMsgEntries,
 		maxInflight:      cfg.MaxInflight,
+		tailInflight:     cfg.TailInflight,
 		rand:             cfg.Rand,
 		logger:           cfg.Logger,
 	}
@@ -224,6 +234,9 @@ func NewCore(cfg CoreConfig) (*Core, error) {
 	}
 	if r.maxInflight <= 0 {
 		r.maxInflight = 256
+	}
+	if r.tailInflight <= 0 {
+		r.tailInflight = 2
 	}
 	if r.logger == nil {
 		r.logger = zap.NewNop()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // MsgType is the kind of a peer message.
@@ -170,6 +171,30 @@ func (m *Message) AppendBinary(b []byte) ([]byte, error) {
 		b = append(b, e.Body...)
 	}
 	return b, nil
+}
+
+// BinarySize is the exact length of m's binary encoding (AppendBinary
+// appends that many bytes), so a transport can length-prefix a message and
+// encode it in place.
+func (m *Message) BinarySize() int {
+	n := 3 + uvarintSize(uint64(len(m.From))) + len(m.From) + uvarintSize(uint64(len(m.To))) + len(m.To) +
+		varintSize(m.Term) + varintSize(m.LogTerm) + varintSize(m.Index) + varintSize(m.Commit) + varintSize(m.Hint) +
+		uvarintSize(uint64(len(m.Entries)))
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		n += varintSize(e.Term) + varintSize(e.Pos) + varintSize(int64(e.Magic)) + uvarintSize(uint64(len(e.Body))) + len(e.Body)
+	}
+	return n
+}
+
+func uvarintSize(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+func varintSize(x int64) int {
+	ux := uint64(x) << 1
+	if x < 0 {
+		ux = ^ux
+	}
+	return uvarintSize(ux)
 }
 
 func appendString(b []byte, s string) []byte {

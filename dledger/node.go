@@ -21,6 +21,15 @@ type Transport interface {
 	Send(m Message)
 }
 
+// Flusher is an optional Transport ability. The Node calls Flush after
+// each burst of Sends (the messages of one Ready, before it persists, and
+// the acknowledgements after), so a transport may hold Sent messages until
+// then and write them together, e.g. one frame per peer from the Node's
+// goroutine. Flush must not block either.
+type Flusher interface {
+	Flush()
+}
+
 // Config configures a Node. Zero fields take the defaults in doc.go.
 type Config struct {
 	SelfID    string
@@ -45,6 +54,9 @@ type Config struct {
 	MaxBatchBytes   int64 // bytes per replication batch (default 1 MiB)
 	MaxBatchEntries int   // entries per replication batch (default 4096)
 	MaxInflight     int   // unacknowledged batches per follower (default 256)
+	// TailInflight: the batch reaching the end of the log waits while this
+	// many are unacknowledged (default 2; see CoreConfig.TailInflight).
+	TailInflight int
 
 	Seed         uint64 // election timeout randomness; 0 = from the clock
 	Clock        clock.Clock
@@ -166,12 +178,13 @@ type idxEnd struct{ index, end int64 }
 // received messages into Step, proposals into Propose, persists and sends
 // what Ready asks, and completes futures on commit.
 type Node struct {
-	cfg    Config
-	core   *Core // loop goroutine only
-	store  LogStorage
-	tr     Transport
-	logger *zap.Logger
-	clk    clock.Clock
+	cfg     Config
+	core    *Core // loop goroutine only
+	store   LogStorage
+	tr      Transport
+	flusher Flusher // tr, if it implements Flusher
+	logger  *zap.Logger
+	clk     clock.Clock
 
 	propc     chan *proposeReq
 	recvc     chan Message
@@ -268,6 +281,7 @@ func NewNode(cfg Config) (*Node, error) {
 		ElectionTick: cfg.ticks(cfg.ElectionTimeout), HeartbeatTick: cfg.ticks(cfg.HeartbeatInterval),
 		Rand:        rand.New(rand.NewPCG(seed, uint64(len(cfg.SelfID))<<32|0x9e3779b9)),
 		MaxMsgBytes: cfg.MaxBatchBytes, MaxMsgEntries: cfg.MaxBatchEntries, MaxInflight: cfg.MaxInflight,
+		TailInflight:    cfg.TailInflight,
 		PreferredLeader: cfg.PreferredLeaderID, Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -287,6 +301,7 @@ func NewNode(cfg Config) (*Node, error) {
 		evDone:    make(chan struct{}),
 		started:   cfg.Clock.Now(),
 	}
+	n.flusher, _ = cfg.Transport.(Flusher)
 	n.soft = core.softState()
 	ss := n.soft
 	n.softState.Store(&ss)
@@ -591,8 +606,11 @@ func (n *Node) handlePropose(req *proposeReq) {
 func (n *Node) handleReadies() error {
 	for n.core.HasReady() {
 		rd := n.core.Ready()
-		for _, m := range rd.Messages {
-			n.tr.Send(m)
+		if len(rd.Messages) > 0 {
+			for _, m := range rd.Messages {
+				n.tr.Send(m)
+			}
+			n.flushTransport()
 		}
 		if rd.HardState != nil {
 			if err := n.store.SetHardState(*rd.HardState); err != nil {
@@ -621,13 +639,22 @@ func (n *Node) handleReadies() error {
 				n.ends = append(n.ends, idxEnd{e.Index, e.Pos + e.Size()})
 			}
 		}
-		for _, m := range rd.MessagesAfterPersist {
-			n.tr.Send(m)
+		if len(rd.MessagesAfterPersist) > 0 {
+			for _, m := range rd.MessagesAfterPersist {
+				n.tr.Send(m)
+			}
+			n.flushTransport()
 		}
 		n.core.Advance(rd)
 		n.publish(rd)
 	}
 	return nil
+}
+
+func (n *Node) flushTransport() {
+	if n.flusher != nil {
+		n.flusher.Flush()
+	}
 }
 
 func (n *Node) publish(rd Ready) {

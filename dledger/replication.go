@@ -176,6 +176,11 @@ func (r *Core) sendAppend(to string, sendIfEmpty bool) bool {
 	if len(ents) == 0 && !sendIfEmpty && (pr.replicating || pr.match == last) {
 		return false
 	}
+	if pr.replicating && len(ents) > 0 && ents[len(ents)-1].Index == last && len(pr.inflight) >= r.tailInflight {
+		// The tail waits for an answer and then leaves with whatever was
+		// proposed meanwhile (see CoreConfig.TailInflight).
+		return false
+	}
 	r.send(Message{Type: MsgApp, To: to, Index: prev, LogTerm: prevTerm, Entries: ents, Commit: r.log.committed, Hint: -1})
 	if n := len(ents); n > 0 {
 		pr.sent(ents[n-1].Index)

@@ -26,6 +26,7 @@ type Options struct {
 	HeartbeatTick int
 	ElectionTick  int
 	MaxInflight   int
+	TailInflight  int
 	MaxMsgEntries int
 	MaxMsgBytes   int64
 	FileSize      int64
@@ -76,6 +77,7 @@ func Randomize(seed uint64) Options {
 	o.MidReadyCrash = r.Float64() * 0.003
 	o.PartitionProb = r.Float64() * 0.02
 	o.TransferProb = r.Float64() * 0.005
+	o.TailInflight = r.IntN(o.MaxInflight + 1) // 0: the default (2)
 	return o
 }
 
@@ -191,7 +193,7 @@ func (s *Sim) coreConfig(n *node) dledger.CoreConfig {
 		ID: n.id, Peers: s.ids, Storage: n.store,
 		ElectionTick: s.o.ElectionTick, HeartbeatTick: s.o.HeartbeatTick,
 		Rand:        rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
-		MaxInflight: s.o.MaxInflight, MaxMsgEntries: s.o.MaxMsgEntries, MaxMsgBytes: s.o.MaxMsgBytes,
+		MaxInflight: s.o.MaxInflight, TailInflight: s.o.TailInflight, MaxMsgEntries: s.o.MaxMsgEntries, MaxMsgBytes: s.o.MaxMsgBytes,
 		PreferredLeader: s.o.Preferred, Logger: s.o.Logger,
 	}
 }
