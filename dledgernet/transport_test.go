@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rmqd/rmqd/dledger"
+	"github.com/rmqd/rmqd/remoting"
 )
 
 func TestMain(m *testing.M) {
@@ -259,7 +260,27 @@ func TestBadFramesDoNotPanic(t *testing.T) {
 	tr := g.trs["n0"]
 	// Garbage bodies straight into the handler.
 	for _, body := range [][]byte{nil, {0xff}, {3, 1, 0}, {1, 5, 1, 2, 3, 4, 5}} {
-		var c fakeConn
-		_ = tr.serve(c, remotingCmd(body))
+		_ = tr.serve("test", body)
+	}
+	// Over the wire: a ping is answered, other codes are not supported,
+	// garbage raft frames close only that connection.
+	cl := remoting.NewClient(remoting.ClientConfig{})
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := cl.InvokeSync(ctx, tr.Addr(), remoting.NewRequest(CodeRaftPing, nil, nil), time.Second)
+	if err != nil || resp.Code != remoting.Success {
+		t.Fatalf("ping: %v %v", resp, err)
+	}
+	resp, err = cl.InvokeSync(ctx, tr.Addr(), remoting.NewRequest(1234, nil, nil), time.Second)
+	if err != nil || resp.Code != remoting.RequestCodeNotSupported {
+		t.Fatalf("unknown code: %v %v", resp, err)
+	}
+	if err := cl.InvokeOneway(ctx, tr.Addr(), remoting.NewRequest(CodeRaftMessages, nil, []byte{1, 5, 1, 2, 3, 4, 5})); err != nil {
+		t.Fatal(err)
+	}
+	// The group still replicates.
+	if _, err := g.write(ctx, []byte("after garbage")); err != nil {
+		t.Fatal(err)
 	}
 }
