@@ -327,6 +327,9 @@ func (b *Broker) Start() error {
 		b.startMasterServices()
 	}
 	reg.Start()
+	if b.roles != nil {
+		b.roles.markReady() // role changes reported during Start apply now
+	}
 	b.log.Info("broker started", zap.String("addr", b.storeHost), zap.String("namesrv", cfg.NamesrvAddr),
 		zap.String("cluster", cfg.BrokerClusterName), zap.Int64("brokerId", b.registeredBrokerID()))
 	return nil

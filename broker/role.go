@@ -129,6 +129,11 @@ type roleManager struct {
 
 	leader atomic.Bool // the leader hook ran and no step-down since
 
+	// ready is closed at the end of Broker.Start: the store may report a
+	// role while Start still builds the registrar and the servers.
+	ready     chan struct{}
+	readyOnce sync.Once
+
 	mu     sync.Mutex // serializes onRole
 	last   replicaRole
 	known  bool
@@ -149,8 +154,11 @@ func newRoleManager(b *Broker, rep replica, repl *replicatedMeta, log *zap.Logge
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &roleManager{b: b, rep: rep, repl: repl, events: newRoleEventRing(roleEventCapacity), log: log, now: time.Now}
+	return &roleManager{b: b, rep: rep, repl: repl, events: newRoleEventRing(roleEventCapacity), log: log, now: time.Now,
+		ready: make(chan struct{})}
 }
+
+func (m *roleManager) markReady() { m.readyOnce.Do(func() { close(m.ready) }) }
 
 // isMaster: writable leader, hooks done.
 func (m *roleManager) isMaster() bool { return m.leader.Load() && m.rep.IsLeader() }
@@ -199,6 +207,11 @@ func roleReason(old replicaRole, known bool, r replicaRole) string {
 
 // onRole is the store's role listener.
 func (m *roleManager) onRole(r replicaRole) {
+	select {
+	case <-m.ready:
+	case <-m.b.stopCh:
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.known && r == m.last && r.Leader == m.leader.Load() {

@@ -131,6 +131,7 @@ func startDLedgerFixture(t *testing.T) *dledgerFixture {
 	f.sys.handlers[0] = repl.onSystemRecord
 	b.repl = repl
 	b.roles = newRoleManager(b, f.fr, repl, nil)
+	b.roles.markReady()
 	b.meta.SetProposer(repl.propose)
 	b.SetMasterFunc(b.roles.isMaster)
 	b.SetTermFunc(func() int64 { return f.fr.role().Term })
