@@ -106,7 +106,7 @@ func dledgerTestConfig() map[string]string {
 
 // startDLedgerFixture starts a broker as replica n1 (follower id 2) whose
 // role is unknown, registering with two fake name servers.
-func startDLedgerFixture(t *testing.T) *dledgerFixture {
+func startDLedgerFixture(t *testing.T, offsetFlush ...time.Duration) *dledgerFixture {
 	t.Helper()
 	b := startTestBroker(t, dledgerTestConfig())
 	f := &dledgerFixture{b: b, seq: &seqLog{}, sys: newFakeSysLog(), conn: &fakeConn{id: 77}}
@@ -128,6 +128,9 @@ func startDLedgerFixture(t *testing.T) *dledgerFixture {
 	b.stopMasterServices() // classic Start started them
 	b.extensions = []Extension{&recordingExt{f.seq}}
 	repl := newReplicatedMeta(b.meta, f.fr, nil, b.masterHint)
+	if len(offsetFlush) > 0 {
+		repl.interval = offsetFlush[0]
+	}
 	f.sys.handlers[0] = repl.onSystemRecord
 	b.repl = repl
 	b.roles = newRoleManager(b, f.fr, repl, nil)
@@ -346,23 +349,25 @@ func pick(m map[string]string, prefixes ...string) map[string]string {
 }
 
 func TestDLedgerStepDownDropsOffsetBuffer(t *testing.T) {
-	f := startDLedgerFixture(t)
+	f := startDLedgerFixture(t, time.Hour) // no periodic flush
 	b := f.b
 	f.fr.set(replicaRole{Leader: true, Term: 1, LeaderID: "n1", SelfID: "n1"})
 	b.roles.onRole(f.fr.role())
-	// Stop the flusher from winning the race: the log refuses proposals.
-	f.sys.mu.Lock()
-	f.sys.fail = errors.New("slow quorum")
-	f.sys.mu.Unlock()
 	b.repl.commitOffset("g", "T", 0, 4)
+	if err := b.repl.flushOffsets(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.repl.commitOffset("g", "T", 0, 6)
+	b.repl.commitOffset("g", "T", 1, 2)
 	f.fr.set(replicaRole{Leader: false, Term: 2, LeaderID: "n0", SelfID: "n1"})
 	b.roles.onRole(f.fr.role())
 	evs := b.RaftEvents()
-	if len(evs) != 2 || evs[1].DroppedOffsets > 1 {
+	if len(evs) != 2 || evs[1].DroppedOffsets != 2 {
 		t.Fatalf("events %+v", evs)
 	}
-	if b.repl.pendingOffsets() != 0 && b.queryOffset("g", "T", 0) == 4 {
-		t.Fatal("a follower serves the offsets it could not replicate")
+	if b.repl.pendingOffsets() != 0 || b.queryOffset("g", "T", 0) != 4 || b.queryOffset("g", "T", 1) != -1 {
+		t.Fatalf("a follower serves offsets it could not replicate: pending %d, offsets %d %d",
+			b.repl.pendingOffsets(), b.queryOffset("g", "T", 0), b.queryOffset("g", "T", 1))
 	}
 }
 
