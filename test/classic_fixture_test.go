@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -118,8 +119,12 @@ func startClassicFixture(t *testing.T, spec classicfixture.Spec) (*cluster, clas
 		"enableDLegerCommitLog":      "false",
 		"mappedFileSizeCommitLog":    strconv.Itoa(cfxCLSize),
 		"mappedFileSizeConsumeQueue": strconv.FormatInt(spec.ConsumeQueueFileSize, 10),
-		"maxHashSlotNum":             strconv.Itoa(cfxSlots),
-		"maxIndexNum":                strconv.Itoa(cfxIndexes),
+	}
+	if ix := spec.Index; ix != nil && ix.HashSlotNum > 0 {
+		// Small index files; without sizes the fixture and the broker both
+		// use Java's (5 000 000 slots, 20 000 000 entries).
+		over["maxHashSlotNum"] = strconv.Itoa(int(ix.HashSlotNum))
+		over["maxIndexNum"] = strconv.Itoa(int(ix.IndexNum))
 	}
 	return startCluster(t, over), m
 }
@@ -347,6 +352,40 @@ func (c *cluster) checkDelayedDelivered(t *testing.T, m classicfixture.Manifest)
 			t.Fatalf("delivered %q: not an undelivered parked message with its UNIQ_KEY %q", body, uniq)
 		}
 		delete(want, string(body))
+	}
+}
+
+// cfxCheckIndexContinued: the broker loaded the fixture's only index file
+// and added the new messages' keys to it (its indexCount grew past what the
+// fixture wrote) instead of ignoring it and starting another.
+func cfxCheckIndexContinued(t *testing.T, m classicfixture.Manifest) {
+	t.Helper()
+	if len(m.IndexFiles) != 1 {
+		t.Fatalf("fixture wrote %d index files, the check wants one", len(m.IndexFiles))
+	}
+	entries := int64(1) // entry 0 is never used
+	for _, r := range m.Messages {
+		entries += int64(len(r.Keys))
+		if r.UniqKey != "" {
+			entries++
+		}
+	}
+	name := m.IndexFiles[0]
+	names, err := os.ReadDir(filepath.Join(m.Dir, "index"))
+	if err != nil || len(names) != 1 || names[0].Name() != name {
+		t.Fatalf("index dir: %v (%v); the fixture wrote %s", names, err, name)
+	}
+	f, err := os.Open(filepath.Join(m.Dir, "index", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var h [40]byte
+	if _, err := f.ReadAt(h[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	if count := int64(binary.BigEndian.Uint32(h[36:])); count <= entries {
+		t.Fatalf("index %s: indexCount %d, the fixture wrote %d: the new keys did not go into it", name, count, entries)
 	}
 }
 
@@ -702,7 +741,8 @@ func TestClassicFixtureTornTail(t *testing.T) {
 // TestClassicFixtureOddRecordsAndRestart: IPv6 store and born hosts (56-char
 // offset msgIds), messages without UNIQ_KEY, a MULTI_TAG topic, records of
 // 40 KiB (big BLANK fillers), retried messages in the group's %RETRY% topic
-// with a committed retry offset. Then a clean restart: old and new
+// with a committed retry offset, index files of Java's default size. Then a
+// clean restart: old and new
 // messages stay, the group's offsets are where the consumer left them.
 func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 	t.Parallel()
@@ -712,7 +752,7 @@ func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 		CommitLogFileSize: cfxCLSize, ConsumeQueueFileSize: cfxCQSize,
 		StoreHost: "[::1]:10911", ClusterName: "DefaultCluster", BrokerName: "broker-a", SystemTopics: true,
 		Topics:        []classicfixture.Topic{{Name: topic, Queues: 2, MultiTag: true}, {Name: retry, Queues: 1}},
-		Index:         &classicfixture.IndexSpec{HashSlotNum: cfxSlots, IndexNum: cfxIndexes},
+		Index:         &classicfixture.IndexSpec{}, // Java's sizes: 420 000 040-byte sparse files, broker defaults
 		BaseTimestamp: time.Now().Add(-30 * time.Minute).UnixMilli(),
 	}
 	for i := 0; i < 150; i++ {
@@ -767,6 +807,9 @@ func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 			t.Fatalf("after restart %s committed %q for %s:%d, want %d", group, r.ExtFields["offset"], topic, q, end)
 		}
 	}
+	// The broker kept using the fixture's (Java-sized) index file: the new
+	// messages' keys went into it.
+	cfxCheckIndexContinued(t, m)
 	r := c.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": retry, "queueId": "0"}, nil)
 	if off, err := strconv.ParseInt(r.ExtFields["offset"], 10, 64); err != nil || off != 3 {
 		t.Fatalf("after restart %s committed %q for %s:0, want 3", group, r.ExtFields["offset"], retry)
