@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,10 +42,15 @@ func newExtensions(b *Broker) ([]Extension, error) {
 		levels:     levels,
 		loadOffset: func(level int32) int64 { return b.Metadata().Delay.Get(level) },
 		saveOffsets: func(offsets map[int32]int64) {
+			// One op for all levels: one replicated record per tick in
+			// DLedger mode.
+			e := make([]metadata.QueueOffset, 0, len(offsets))
 			for level, off := range offsets {
-				if err := b.Metadata().CommitDelayOffset(level, off); err != nil {
-					log.Warn("saving a delay offset failed", zap.Int32("level", level), zap.Int64("offset", off), zap.Error(err))
-				}
+				e = append(e, metadata.QueueOffset{QueueID: level, Offset: off})
+			}
+			slices.SortFunc(e, func(a, b metadata.QueueOffset) int { return int(a.QueueID) - int(b.QueueID) })
+			if err := b.Metadata().Submit(metadata.Op{Kind: metadata.OpCommitDelayOffsets, Offsets: e}); err != nil {
+				log.Warn("saving delay offsets failed", zap.Any("offsets", offsets), zap.Error(err))
 			}
 		},
 		resetOffset: func(level int32, off int64) {
