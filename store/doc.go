@@ -206,6 +206,16 @@
 // after each consume-queue fsync, if earlier) and catches up to the committed
 // position before Open returns.
 //
+// Durability in DLedger mode: a put (or system record) is acknowledged only
+// once committed. ASYNC_FLUSH: a majority of replicas has written it (page
+// cache; each replica fsyncs in the background every few tens of ms), so
+// kill -9 of any number of replicas loses nothing acknowledged, and neither
+// does a power loss of a minority; a simultaneous power loss of a majority
+// can lose what they acknowledged but had not fsynced. SYNC_FLUSH: a majority
+// has fsynced it (group commit: one fsync per replica for many puts), so it
+// survives any crash or power loss as long as a majority of disks survive.
+// Consume queues and the index are derived and rebuilt from the log.
+//
 // Not yet: in-place upgrade over a classic commitlog (Open refuses a
 // commitlog directory holding records in DLedger mode) and retention of the
 // DLedger data files (the log keeps everything).
