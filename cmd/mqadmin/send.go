@@ -107,6 +107,9 @@ func (o *sendOutcome) String() string {
 		o.status, o.msgID, o.offsetMsgID, o.mq, o.queueOffset)
 }
 
+// defaultTopicQueueNums is DefaultMQProducer's: queues of an auto-created topic.
+const defaultTopicQueueNums = 4
+
 // send is DefaultMQProducer.send with SEND_MESSAGE: the topic's route (or
 // TBW102's, for auto-creation, when the topic has none), a random writable
 // queue of a master unless target is given, up to 3 attempts on other
@@ -115,6 +118,15 @@ func (a *admin) send(topic string, body []byte, props map[string]string, flag in
 	r, err := a.route(topic)
 	if errors.Is(err, errNoRoute) {
 		r, err = a.route(protocol.AutoCreateTopicKey)
+		if err == nil {
+			// As DefaultMQProducer does: the broker creates the topic with
+			// at most the producer's defaultTopicQueueNums queues, so pick
+			// only among those, or the send is refused as an illegal queue.
+			for i := range r.QueueDatas {
+				r.QueueDatas[i].ReadQueueNums = min(r.QueueDatas[i].ReadQueueNums, defaultTopicQueueNums)
+				r.QueueDatas[i].WriteQueueNums = min(r.QueueDatas[i].WriteQueueNums, defaultTopicQueueNums)
+			}
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -135,7 +147,7 @@ func (a *admin) send(topic string, body []byte, props map[string]string, flag in
 	for attempt := 0; attempt < 3; attempt++ {
 		mq := mqs[(start+attempt)%len(mqs)]
 		h := protocol.SendMessageRequestHeader{
-			ProducerGroup: group, Topic: topic, DefaultTopic: protocol.AutoCreateTopicKey, DefaultTopicQueueNums: 4,
+			ProducerGroup: group, Topic: topic, DefaultTopic: protocol.AutoCreateTopicKey, DefaultTopicQueueNums: defaultTopicQueueNums,
 			QueueID: mq.QueueID, BornTimestamp: time.Now().UnixMilli(), Flag: flag, Properties: store.PropertiesToString(props),
 			BrokerName: mq.BrokerName,
 		}
