@@ -279,6 +279,11 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 	case <-ctx.Done():
 		res.Status, res.Err = FlushSlaveTimeout, fmt.Errorf("store: waiting for replication: %w", ctx.Err())
 	}
+	if res.Status == FlushSlaveTimeout && (!r.writable() || r.readyTerm.Load() != term) {
+		// Not even "stored on the leader": this replica no longer leads
+		// (e.g. it was stopped or cut off long enough for the timer to fire).
+		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(r.log.Role()), Reason: "not committed and no longer the leader"})
+	}
 	if stale {
 		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(r.log.Role()), Reason: "term changed during the append"})
 	}
