@@ -143,6 +143,14 @@ func (s *Server) Start() error {
 		if runErr == nil {
 			runErr = ErrServerClosed
 		}
+		// gnet reports a failed bind as "setsockopt: bad file descriptor"
+		// (it sets keepalive on the socket it just closed); a plain listen
+		// tells the operator the real cause, e.g. "address already in use".
+		if l, err := net.Listen("tcp", strings.TrimPrefix(protoAddr, "tcp://")); err != nil {
+			runErr = err
+		} else {
+			_ = l.Close()
+		}
 		return fmt.Errorf("remoting: listen %s: %w", s.cfg.Addr, runErr)
 	}
 }

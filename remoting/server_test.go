@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -539,6 +540,8 @@ func TestServerStartErrors(t *testing.T) {
 	if err := s2.Start(); err == nil {
 		_ = s2.Close()
 		t.Fatal("second listen on the same address succeeded")
+	} else if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("a taken port must say so, got %v", err)
 	}
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
