@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -244,12 +245,20 @@ func (r *Registrar) loop() {
 	defer t.Stop()
 	force := true
 	var backoff time.Duration
+	var only []string // a retry goes only to the name servers that failed
 	masterTries := 0
 	for {
-		outs := r.register(ctx, force)
+		outs := r.register(ctx, force, only)
+		only = nil
 		var retry *time.Timer
 		var retryc <-chan time.Time
-		again := force && anyFailed(outs)
+		var failed []string
+		for _, o := range outs {
+			if o.Err != nil {
+				failed = append(failed, o.NamesrvAddr)
+			}
+		}
+		again := force && len(failed) > 0
 		if force && !again && r.cfg.RetryUntilMasterKnown && len(outs) > 0 && masterTries < 5 && r.cfg.BrokerID() != protocol.MasterID {
 			if addr, _ := r.MasterAddr(); addr == "" {
 				again = true
@@ -273,7 +282,7 @@ func (r *Registrar) loop() {
 		case <-r.triggerc:
 			force, backoff, masterTries = true, 0, 0
 		case <-retryc:
-			force = true
+			force, only = true, failed // nil (all) for a master-address retry
 		}
 		if retry != nil {
 			retry.Stop()
@@ -281,19 +290,10 @@ func (r *Registrar) loop() {
 	}
 }
 
-func anyFailed(outs []RegisterOutcome) bool {
-	for _, o := range outs {
-		if o.Err != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // RegisterAll sends REGISTER_BROKER to every name server in parallel and
 // waits for all of them, whatever SkipUnchanged says.
 func (r *Registrar) RegisterAll(ctx context.Context) []RegisterOutcome {
-	return r.register(ctx, true)
+	return r.register(ctx, true, nil)
 }
 
 // LastOutcomes returns the latest outcome per name server (for status pages).
@@ -309,10 +309,12 @@ func (r *Registrar) LastOutcomes() []RegisterOutcome {
 	return out
 }
 
-func (r *Registrar) register(ctx context.Context, force bool) []RegisterOutcome {
+// register runs one round to every name server, or to those of only when
+// only is not nil.
+func (r *Registrar) register(ctx context.Context, force bool, only []string) []RegisterOutcome {
 	brokerID := r.cfg.BrokerID()
 	term := r.cfg.Term()
-	out := r.registerAs(ctx, force, brokerID, term)
+	out := r.registerAs(ctx, force, brokerID, term, only)
 	if r.cfg.OnRound != nil {
 		sent, ok := false, true
 		for _, o := range out {
@@ -326,8 +328,11 @@ func (r *Registrar) register(ctx context.Context, force bool) []RegisterOutcome 
 	return out
 }
 
-func (r *Registrar) registerAs(ctx context.Context, force bool, brokerID, term int64) []RegisterOutcome {
+func (r *Registrar) registerAs(ctx context.Context, force bool, brokerID, term int64, only []string) []RegisterOutcome {
 	addrs := r.NamesrvAddrs()
+	if only != nil {
+		addrs = slices.DeleteFunc(addrs, func(a string) bool { return !slices.Contains(only, a) })
+	}
 	if len(addrs) == 0 {
 		return nil
 	}
