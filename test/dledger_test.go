@@ -318,8 +318,19 @@ func TestDledgerReplicaGroup(t *testing.T) {
 	t.Run("FollowersRefuseWritesNamingTheLeader", func(t *testing.T) {
 		l := g.heal()
 		lrt := g.runtime(l)
+		if lrt["dledgerMasterServices"] != "true" || lrt["dledgerBrokerId"] != "0" || lrt["brokerActive"] != "true" {
+			t.Errorf("leader %s runtime: masterServices %q brokerId %q brokerActive %q", l.id, lrt["dledgerMasterServices"], lrt["dledgerBrokerId"], lrt["brokerActive"])
+		}
+		for _, f := range g.others(l) {
+			if !strings.Contains(lrt["dledgerPeerWatermarks"], f.id) {
+				t.Errorf("leader's dledgerPeerWatermarks %q lacks %s", lrt["dledgerPeerWatermarks"], f.id)
+			}
+		}
 		for _, f := range g.others(l) {
 			rt := g.runtime(f)
+			if rt["dledgerMasterServices"] != "false" || rt["dledgerBrokerId"] != strconv.Itoa(f.idx+1) {
+				t.Errorf("follower %s runtime: masterServices %q brokerId %q", f.id, rt["dledgerMasterServices"], rt["dledgerBrokerId"])
+			}
 			if rt["dledgerRole"] != "FOLLOWER" || rt["dledgerLeaderId"] != l.id || rt["dledgerTerm"] != lrt["dledgerTerm"] || rt["brokerActive"] != "false" {
 				t.Errorf("%s runtime: role %q leader %q term %q brokerActive %q (leader %s term %q)", f.id, rt["dledgerRole"],
 					rt["dledgerLeaderId"], rt["dledgerTerm"], rt["brokerActive"], l.id, lrt["dledgerTerm"])
@@ -493,6 +504,9 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			t.Errorf("failover took %v (target 1.5 s)", took)
 		}
 		if ev := g.raftEvents(t, nl); len(ev.Events) > 0 {
+			for _, e := range ev.Events[max(0, len(ev.Events)-3):] {
+				t.Logf("  %s event %d: term %d %s→%s leader %q→%q brokerId %d→%d: %s", nl.id, e.Seq, e.Term, e.OldRole, e.NewRole, e.OldLeader, e.NewLeader, e.OldBrokerID, e.NewBrokerID, e.Reason)
+			}
 			last := ev.Events[len(ev.Events)-1]
 			var steps []string
 			for _, st := range last.Steps {
@@ -671,9 +685,9 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			}
 		}()
 		var stepDown time.Duration
-		eventually(t, 10*time.Second, "the isolated leader steps down", func() bool {
+		eventually(t, 10*time.Second, "the isolated leader steps down and stops its master services", func() bool {
 			rt := g.runtime(l)
-			if rt != nil && rt["dledgerRole"] != "LEADER" {
+			if rt != nil && rt["dledgerRole"] != "LEADER" && rt["dledgerMasterServices"] == "false" && rt["brokerActive"] == "false" {
 				stepDown = time.Since(start)
 				return true
 			}
@@ -710,6 +724,40 @@ func TestDledgerReplicaGroup(t *testing.T) {
 				}
 			}
 		}
+	})
+
+	t.Run("OneWayCutFromLeader", func(t *testing.T) {
+		// Only the leader's outgoing links are cut: the followers stop
+		// hearing it and elect a new leader; the old one still hears them,
+		// follows the new term and acknowledges nothing it cannot commit.
+		l := g.heal()
+		const topic, queues = "DlOneWayTopic", 2
+		if err := g.createTopicRaw(l.addr, topic, queues, queues, 6); err != nil {
+			t.Fatal(err)
+		}
+		s := g.startStream(topic, queues, 2, "oneway")
+		time.Sleep(300 * time.Millisecond)
+		start := time.Now()
+		for _, f := range g.others(l) {
+			g.net.Cut(l.id, f.id)
+		}
+		nl, took := g.waitNewMaster(t, l, start)
+		eventually(t, 10*time.Second, "the old leader steps down", func() bool {
+			rt := g.runtime(l)
+			return rt != nil && rt["dledgerRole"] != "LEADER"
+		})
+		resp, err := g.sendRaw(l.addr, topic, 0, "", "oneway-to-old-leader", time.Second)
+		if err == nil && resp.Code == protocol.Success {
+			t.Errorf("the old leader acknowledged a send with its outgoing links cut")
+		}
+		t.Logf("leader %s's outgoing links cut: %s master after %v", l.id, nl.id, took)
+		g.net.Heal()
+		eventually(t, 20*time.Second, "the old leader follows and catches up", func() bool { return g.caughtUp(l, nl) })
+		s.stop()
+		acked := s.acks.snapshot()
+		all.add(topic, queues, acked)
+		checkAllPresent(t, "after the one-way cut", acked, g.readAll(t, nl, topic, queues))
+		g.sameLogs(t, topic, queues, nl, l)
 	})
 
 	t.Run("PausedLeaderReplaced", func(t *testing.T) {
