@@ -281,6 +281,23 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 			t.Fatalf("QUERY_MESSAGE by key %s#%s: code %d %q", r.Topic, r.Keys[0], resp.Code, resp.Remark)
 		}
 	}
+	// The index's time bounds (entry time = file begin + timeDiff seconds):
+	// a window around a record's store time finds it, one after it does not.
+	for i, r := range m.Messages {
+		if r.Expired || len(r.Keys) == 0 || i%25 != 0 {
+			continue
+		}
+		window := func(from, to int64) *remoting.RemotingCommand {
+			return c.brokerRequest(protocol.QueryMessage, map[string]string{"topic": r.Topic, "key": r.Keys[0], "maxNum": "32",
+				"beginTimestamp": strconv.FormatInt(from, 10), "endTimestamp": strconv.FormatInt(to, 10)}, nil)
+		}
+		if resp := window(r.StoreTimestamp-2000, r.StoreTimestamp+2000); !has(resp, r) {
+			t.Fatalf("QUERY_MESSAGE %s#%s in [store time ± 2 s]: code %d", r.Topic, r.Keys[0], resp.Code)
+		}
+		if resp := window(r.StoreTimestamp+7200_000, r.StoreTimestamp+10800_000); has(resp, r) {
+			t.Fatalf("QUERY_MESSAGE %s#%s found in a window 2-3 h after its store time", r.Topic, r.Keys[0])
+		}
+	}
 	// A shared key returns only records carrying it, in that topic.
 	if _, ok := m.QueueMaxOffsets[classicfixture.QueueKey{Topic: cfxOrders}]; ok {
 		resp := query(cfxOrders, "cust-3", false)
@@ -631,14 +648,15 @@ func TestClassicFixtureAbortNoIndex(t *testing.T) {
 	}
 }
 
-// TestClassicFixtureExpiredHead: a long-running 4.x store whose retention
-// removed the oldest commitlog files, consume-queue files and index files:
+// TestClassicFixtureExpiredHead: a long-running 4.x store, stopped
+// uncleanly, whose retention removed the oldest commitlog files,
+// consume-queue files and index files:
 // the commitlog starts at a non-zero offset, queues at non-zero minimum
 // offsets. Everything kept is served; expired offsets are not; a group
 // whose committed offset expired resumes at the queue's minimum.
 func TestClassicFixtureExpiredHead(t *testing.T) {
 	t.Parallel()
-	spec := cfxSpec(600, true, false)
+	spec := cfxSpec(600, true, true) // and an unclean stop
 	spec.ExpiredCommitLogFiles = 2
 	spec.ConsumeQueueFileSize = 16 * classicfixture.CQUnitSize
 	c, m := startClassicFixture(t, spec)
@@ -767,6 +785,9 @@ func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 		if i%13 == 0 {
 			msg.Body = append(msg.Body, bytes.Repeat([]byte{'z'}, 40<<10)...)
 		}
+		if i%11 == 0 {
+			msg.Tags, msg.Keys = "标签", append(msg.Keys, fmt.Sprintf("键-%d", i)) // Java hashes UTF-16 units
+		}
 		spec.Messages = append(spec.Messages, msg)
 	}
 	for i := 0; i < 3; i++ {
@@ -786,6 +807,25 @@ func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 	}
 	c.checkCommittedOffsets(t, m)
 	c.checkOldMessages(t, m)
+	for q := int32(0); q < 2; q++ {
+		var want [][]byte
+		for _, r := range m.ByQueue(topic, q) {
+			if r.Tags == "标签" {
+				want = append(want, r.Bytes)
+			}
+		}
+		k := classicfixture.QueueKey{Topic: topic, QueueID: q}
+		got := c.cfxPullRange(t, topic, q, 0, m.QueueMaxOffsets[k], "标签")
+		if len(want) == 0 || len(got) != len(want) {
+			t.Fatalf("%s:%d tag 标签: %d messages, want %d", topic, q, len(got), len(want))
+		}
+	}
+	now := time.Now().UnixMilli()
+	if r := c.brokerRequest(protocol.QueryMessage, map[string]string{"topic": topic, "key": "键-22", "maxNum": "32",
+		"beginTimestamp": strconv.FormatInt(now-7200_000, 10), "endTimestamp": strconv.FormatInt(now, 10)}, nil); r.Code != protocol.Success ||
+		!bytes.Contains(r.Body, []byte("old-odd-022")) {
+		t.Fatalf("QUERY_MESSAGE by non-ASCII key: code %d", r.Code)
+	}
 	newOdd := c.cfxSendNew(t, m, topic, 2, 2, "TagA")
 	col := c.cfxConsume(t, group, topic, "TagA || TagB")
 	cfxCheckResume(t, col, m, group, topic, map[string]bool{"TagA": true, "TagB": true}, newOdd)
