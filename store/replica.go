@@ -279,10 +279,14 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 	case <-ctx.Done():
 		res.Status, res.Err = FlushSlaveTimeout, fmt.Errorf("store: waiting for replication: %w", ctx.Err())
 	}
-	if res.Status == FlushSlaveTimeout && (!r.writable() || r.readyTerm.Load() != term) {
-		// Not even "stored on the leader": this replica no longer leads
-		// (e.g. it was stopped or cut off long enough for the timer to fire).
-		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(r.log.Role()), Reason: "not committed and no longer the leader"})
+	if res.Status == FlushSlaveTimeout && (!r.writable() || r.readyTerm.Load() != term || !r.heardFromQuorum(timeout)) {
+		// Not even "stored on the leader": this replica no longer leads, or
+		// has not heard from a majority for as long as the put waited (cut
+		// off, about to step down). The peers' contact times come from the
+		// node's ticks, so a process frozen by SIGSTOP that resumes with
+		// this timer fired before its node noticed the new term can still
+		// answer FlushSlaveTimeout; the client has usually given up by then.
+		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(r.log.Role()), Reason: "not committed and no longer leading a majority"})
 	}
 	if stale {
 		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(r.log.Role()), Reason: "term changed during the append"})
@@ -292,6 +296,22 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 }
 
 func leaderOf(role ReplicaRole) string { return role.LeaderID }
+
+// heardFromQuorum: the leader heard from enough followers within d to form
+// a majority with itself.
+func (r *replicaState) heardFromQuorum(d time.Duration) bool {
+	st := r.log.Status()
+	if st.Role != "LEADER" {
+		return false
+	}
+	recent := 1
+	for _, p := range st.Peers {
+		if p.LastContact < d {
+			recent++
+		}
+	}
+	return 2*recent > len(st.Peers)+1
+}
 
 func (s *MessageStore) putNotLeader(err error) PutMessageResult {
 	s.stats.putFailed.Add(1)
