@@ -113,3 +113,40 @@ func TestStartFromConfig(t *testing.T) {
 		t.Fatalf("%+v", rs)
 	}
 }
+
+// A group of one: the node elects itself and the store becomes writable.
+func TestSingleReplicaGroup(t *testing.T) {
+	root := t.TempDir()
+	port := freePorts(t, 1)[0]
+	c := conf.DefaultBroker()
+	for k, v := range map[string]string{
+		"storePathRootDir": root, "enableDLegerCommitLog": "true", "dLegerGroup": "G",
+		"dLegerPeers": fmt.Sprintf("n0-127.0.0.1:%d", port), "dLegerSelfId": "n0", "mappedFileSizeCommitLog": "1048576",
+	} {
+		if err := c.Set(k, v); err != nil {
+			t.Fatal(k, err)
+		}
+	}
+	r, err := replog.Start(c, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	sc := store.DefaultConfig(root)
+	sc.MappedFileSizeCommitLog = 1 << 20
+	sc.MessageIndexEnable = false
+	sc.ReplicatedLog = r.Log
+	s, err := store.Open(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	waitFor(t, 5*time.Second, "writable", s.IsLeader)
+	if res := s.PutMessage(context.Background(), msg("One", 0, 0, "")); res.Status != store.PutOK {
+		t.Fatal(res.Status, res.Err)
+	}
+	waitFor(t, 5*time.Second, "dispatch", func() bool { return s.GetMaxOffsetInQueue("One", 0) == 1 })
+}
