@@ -757,7 +757,8 @@ func TestClassicFixtureTornTail(t *testing.T) {
 }
 
 // TestClassicFixtureOddRecordsAndRestart: IPv6 store and born hosts (56-char
-// offset msgIds), messages without UNIQ_KEY, a MULTI_TAG topic, records of
+// offset msgIds), messages without UNIQ_KEY, bare records (no broker
+// properties; the newest with none at all), a MULTI_TAG topic, records of
 // 40 KiB (big BLANK fillers), retried messages in the group's %RETRY% topic
 // with a committed retry offset, index files of Java's default size. Then a
 // clean restart: old and new
@@ -788,6 +789,9 @@ func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 		if i%11 == 0 {
 			msg.Tags, msg.Keys = "标签", append(msg.Keys, fmt.Sprintf("键-%d", i)) // Java hashes UTF-16 units
 		}
+		if i%7 == 3 {
+			msg.Bare = true // a Go client's batch item stored by 4.7/4.8: no UNIQ_KEY, WAIT, CLUSTER
+		}
 		spec.Messages = append(spec.Messages, msg)
 	}
 	for i := 0; i < 3; i++ {
@@ -795,11 +799,16 @@ func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 			Tags: "TagC", Keys: []string{fmt.Sprintf("retry-%d", i)}, ReconsumeTimes: 1,
 			Properties: map[string]string{"RETRY_TOPIC": topic, "ORIGIN_MESSAGE_ID": fmt.Sprintf("0A0000010000%020d", i)}})
 	}
+	// The newest record has an empty properties string.
+	spec.Messages = append(spec.Messages, classicfixture.Message{Topic: topic, QueueID: 1, Body: []byte("old-odd-bare-last"), Bare: true})
 	spec.ConsumerOffsets = []classicfixture.ConsumerOffset{
 		{Group: group, Topic: topic, Offsets: map[int32]int64{0: 20, 1: 0}},
 		{Group: group, Topic: retry, Offsets: map[int32]int64{0: 1}},
 	}
 	c, m := startClassicFixture(t, spec)
+	if last := m.Messages[len(m.Messages)-1]; last.Bytes[len(last.Bytes)-1] != 0 || last.Bytes[len(last.Bytes)-2] != 0 {
+		t.Fatal("fixture: the last record's properties are not empty")
+	}
 	for _, r := range m.Messages {
 		if len(r.OffsetMsgID) != 56 || r.SysFlag&0x20 == 0 {
 			t.Fatalf("fixture: record at %d: msgId %s sysflag %#x", r.PhysicalOffset, r.OffsetMsgID, r.SysFlag)

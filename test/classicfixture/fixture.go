@@ -119,7 +119,11 @@ type Message struct {
 	Keys       []string
 	Properties map[string]string
 	// UniqKey: "" generates a Java-style UNIQ_KEY; "-" stores none.
-	UniqKey        string
+	UniqKey string
+	// Bare stores only Properties, TAGS and KEYS: no UNIQ_KEY, WAIT or
+	// CLUSTER, as a 4.7/4.8 broker stores a Go client's batch item (with
+	// neither, the properties string is empty).
+	Bare           bool
 	Flag           int32
 	ReconsumeTimes int32
 	BornHost       string // default 127.0.0.1:51234
@@ -527,18 +531,20 @@ func (w *writer) encode() error {
 			props["KEYS"] = strings.Join(keys, " ")
 		}
 		uniq := msg.UniqKey
-		switch uniq {
-		case "":
-			uniq = UniqKey(bh.ip, 4242, 0x1B6D3586, bornTs, int16(i))
-		case "-":
+		switch {
+		case msg.Bare || uniq == "-":
 			uniq = ""
+		case uniq == "":
+			uniq = UniqKey(bh.ip, 4242, 0x1B6D3586, bornTs, int16(i))
 		}
 		if uniq != "" {
 			props["UNIQ_KEY"] = uniq
 		}
-		props["WAIT"] = "true"
-		if w.spec.ClusterName != "" {
-			props["CLUSTER"] = w.spec.ClusterName
+		if !msg.Bare {
+			props["WAIT"] = "true"
+			if w.spec.ClusterName != "" {
+				props["CLUSTER"] = w.spec.ClusterName
+			}
 		}
 		var sys int32
 		if t.MultiTag {

@@ -520,6 +520,10 @@ func TestClassicFixtureDelayedMessage(t *testing.T) {
 	if !strings.Contains(string(topics), `"topicName":"SCHEDULE_TOPIC_XXXX"`) {
 		t.Fatalf("topics.json without the schedule topic:\n%s", topics)
 	}
+	bare, err := Write(t.TempDir(), Spec{ClusterName: "C", Topics: []Topic{{Name: "T"}}, Messages: []Message{{Topic: "T", Bare: true, Body: []byte("b")}}})
+	if err != nil || len(bare.Messages[0].Properties) != 0 || bare.Messages[0].UniqKey != "" || bare.Messages[0].Size != 91+1+1 {
+		t.Fatalf("bare message: %+v %v", bare.Messages, err)
+	}
 	if _, err := Write(t.TempDir(), Spec{Topics: []Topic{{Name: "T"}}, Messages: []Message{{Topic: "T", DelayLevel: 19}}}); err == nil {
 		t.Fatal("delay level 19 of 18 accepted")
 	}
