@@ -45,4 +45,23 @@
 // Manifest lists, per message, everything a test needs to find it again:
 // queue offset, physical offset, offset msgId (store host + physical
 // offset, §5.5), UNIQ_KEY, keys, tags and the record bytes themselves.
+//
+// # Shapes of old stores
+//
+//	Message.DelayLevel          parked in SCHEDULE_TOPIC_XXXX (REAL_TOPIC/REAL_QID/DELAY,
+//	                            tagsCode = delivery time); Spec.DelayOffsets per level
+//	Message.Bare                no UNIQ_KEY/WAIT/CLUSTER (Go batch items on 4.7/4.8)
+//	Spec.ExpiredCommitLogFiles  retention removed the head (commitlog, consume-queue
+//	                            and index files): non-zero min offsets
+//	Spec.UndispatchedTail       crash with dispatch behind: tail without units/index
+//	                            entries, checkpoint logics/index time older
+//	Spec.TornTail               power loss: half of the last record on disk, its unit
+//	                            and index entries written
+//	Spec.Abort                  abort file (unclean stop)
+//
+// # Determinism
+//
+// With Spec.BaseTimestamp (or every message's timestamps) set, the same Spec
+// writes byte-identical stores: give each replica of a group the same
+// classic prefix, or change one message to make one diverge.
 package classicfixture
