@@ -45,6 +45,14 @@
 //     time while searching the match point, with the conflict-term hint for
 //     fast backoff) and replicate state (batches of up to MaxBatchBytes /
 //     MaxBatchEntries sent optimistically, at most MaxInflight unanswered).
+//     The batch that reaches the end of the log waits while TailInflight
+//     (2) batches are unanswered and leaves with everything proposed
+//     meanwhile when the next answer arrives: many small concurrent
+//     proposals make a few large batches instead of a deep pipeline of
+//     tiny ones (each costing a frame, a follower loop turn and an answer);
+//     a single proposer never waits. Entries just persisted are replicated
+//     from an in-memory cache of the newest entries (8 MiB), not read back
+//     from storage.
 //     A follower that makes no progress between two heartbeat answers is
 //     probed again from its match index, which recovers lost batches.
 //   - Leadership transfer: the leader stops taking proposals
@@ -127,7 +135,8 @@
 // leader. Whenever HasReady, take rd := Ready() and in this order: send
 // rd.Messages; persist rd.HardState (fsync) and append rd.Entries (Sync in
 // sync mode); send rd.MessagesAfterPersist; call Advance(rd); publish
-// rd.CommitIndex. No Step/Tick/Propose between Ready and Advance.
+// rd.CommitIndex. No Step/Tick/Propose between Ready and Advance. A
+// Transport that implements Flusher is flushed after each group of sends.
 //
 // # Message kinds
 //

@@ -19,7 +19,19 @@ type raftLog struct {
 	unstable  []Entry
 	offset    int64
 	committed int64 // highest index known committed; -1 none
+
+	// recent caches the newest entries handed to storage (consecutive,
+	// the last one at offset-1 when not empty, equal to what storage holds
+	// there), so a leader replicating entries just persisted does not read
+	// them back from storage. Bounded by recentMaxBytes/recentMaxEntries.
+	recent      []Entry
+	recentBytes int64
 }
+
+const (
+	recentMaxBytes   = 8 << 20
+	recentMaxEntries = 16384
+)
 
 func newRaftLog(s LogStorage) *raftLog {
 	l := &raftLog{storage: s, offset: s.LastIndex() + 1, committed: -1}
@@ -128,9 +140,14 @@ func (l *raftLog) entries(lo, hi int64, maxBytes int64, maxCount int) ([]Entry, 
 	if lo < l.offset {
 		shi := min(hi, l.offset, l.storage.LastIndex()+1)
 		if lo < shi {
-			ents, err := l.storage.Entries(lo, shi, maxBytes)
-			if err != nil {
-				return nil, err
+			var ents []Entry
+			if n := len(l.recent); n > 0 && lo >= l.recent[0].Index && shi-1 <= l.recent[n-1].Index {
+				ents = l.recentEntries(lo, shi, maxBytes)
+			} else {
+				var err error
+				if ents, err = l.storage.Entries(lo, shi, maxBytes); err != nil {
+					return nil, err
+				}
 			}
 			out = append(make([]Entry, 0, hi-lo), ents...)
 			for i := range ents {
@@ -154,6 +171,23 @@ func (l *raftLog) entries(lo, hi int64, maxBytes int64, maxCount int) ([]Entry, 
 		}
 	}
 	return out, nil
+}
+
+// recentEntries is storage.Entries(lo, hi, maxBytes) served from recent,
+// which holds [lo, hi): entries while they fit in maxBytes, at least one.
+func (l *raftLog) recentEntries(lo, hi, maxBytes int64) []Entry {
+	src := l.recent[lo-l.recent[0].Index : hi-l.recent[0].Index]
+	var size int64
+	k := 0
+	for k < len(src) {
+		sz := src[k].Size()
+		if k > 0 && size+sz > maxBytes {
+			break
+		}
+		size += sz
+		k++
+	}
+	return src[:k:k]
 }
 
 // findConflict returns the index of the first entry in ents whose term
@@ -197,6 +231,7 @@ func (l *raftLog) append(ents []Entry) {
 	case after <= l.offset:
 		l.offset = after
 		l.unstable = append([]Entry(nil), ents...)
+		l.trimRecent(after)
 	default:
 		keep := l.unstable[:after-l.offset]
 		l.unstable = append(append(make([]Entry, 0, len(keep)+len(ents)), keep...), ents...)
@@ -206,8 +241,34 @@ func (l *raftLog) append(ents []Entry) {
 // stableTo marks everything in the unstable tail as handed to storage.
 func (l *raftLog) stableTo(last int64) {
 	if n := len(l.unstable); n > 0 && l.unstable[n-1].Index == last {
+		if r := len(l.recent); r > 0 && l.recent[r-1].Index != l.unstable[0].Index-1 {
+			l.recent, l.recentBytes = nil, 0 // not consecutive (cannot happen; be safe)
+		}
+		for i := range l.unstable {
+			l.recentBytes += l.unstable[i].Size()
+		}
+		l.recent = append(l.recent, l.unstable...)
+		k := 0
+		for k < len(l.recent)-1 && (l.recentBytes > recentMaxBytes || len(l.recent)-k > recentMaxEntries) {
+			l.recentBytes -= l.recent[k].Size()
+			k++
+		}
+		if k > 0 {
+			clear(l.recent[:k]) // drop body references
+			l.recent = l.recent[k:]
+		}
 		l.unstable = nil
 		l.offset = last + 1
+	}
+}
+
+// trimRecent drops cached entries at and after index from (storage is
+// about to overwrite them).
+func (l *raftLog) trimRecent(from int64) {
+	for n := len(l.recent); n > 0 && l.recent[n-1].Index >= from; n-- {
+		l.recentBytes -= l.recent[n-1].Size()
+		l.recent[n-1] = Entry{}
+		l.recent = l.recent[:n-1]
 	}
 }
 

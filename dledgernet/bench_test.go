@@ -101,9 +101,13 @@ func runAppenders(b *testing.B, c int, appendOne func(ctx context.Context, body 
 	var failed atomic.Value
 	b.ResetTimer()
 	f0, m0 := framesSent.Load(), msgsSent.Load()
+	cpu0 := cpuTime()
 	defer func() {
 		b.ReportMetric(float64(framesSent.Load()-f0)/float64(b.N), "frames/op")
 		b.ReportMetric(float64(msgsSent.Load()-m0)/float64(b.N), "msgs/op")
+		// Process CPU time (all three nodes) per append: less sensitive
+		// to a loaded machine than appends/s.
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 	}()
 	start := time.Now()
 	for w := range c {
