@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/rmqd/rmqd/conf"
 	"github.com/rmqd/rmqd/metadata"
+	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
 	"github.com/rmqd/rmqd/store"
 )
 
@@ -54,6 +57,7 @@ func (b *Broker) setupReplication(st *store.MessageStore, meta *metadata.Metadat
 	}
 	b.log.Info("metadata restored", zap.Int64("snapshotIndex", from), zap.Int("replayedRecords", n),
 		zap.Int64("appliedIndex", meta.AppliedIndex()), zap.Int("topics", meta.Topics.Len()))
+	repl.forward = b.forwardOffsets
 	b.repl = repl
 	b.roles = newRoleManager(b, rep, repl, b.log.Named("role"))
 	meta.SetProposer(repl.propose)
@@ -64,6 +68,31 @@ func (b *Broker) setupReplication(st *store.MessageStore, meta *metadata.Metadat
 	b.SetTermFunc(func() int64 { return st.Role().Term })
 	repl.start()
 	return nil
+}
+
+// forwardOffsets sends pull commits a follower served to the master
+// (oneway UPDATE_CONSUMER_OFFSET, best effort; the client also commits them
+// itself every 5 s).
+func (b *Broker) forwardOffsets(m map[offsetKey]int64) {
+	if b.registrar == nil {
+		return
+	}
+	addr, _ := b.registrar.MasterAddr()
+	ow, ok := b.invoker.(interface {
+		InvokeOneway(ctx context.Context, addr string, req *remoting.RemotingCommand) error
+	})
+	if addr == "" || !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for k, off := range m {
+		ext := protocol.EncodeHeader(&protocol.UpdateConsumerOffsetRequestHeader{ConsumerGroup: k.group, Topic: k.topic, QueueID: k.queueID, CommitOffset: off})
+		if err := ow.InvokeOneway(ctx, addr, b.newRequest(protocol.UpdateConsumerOffset, ext, nil)); err != nil {
+			b.log.Debug("forwarding offset commits to the master failed", zap.String("master", addr), zap.Int("offsets", len(m)), zap.Error(err))
+			return
+		}
+	}
 }
 
 // storeReplica adapts *store.MessageStore to replica.

@@ -136,9 +136,14 @@ func (b *Broker) processPull(c remoting.Conn, req *remoting.RemotingCommand, all
 	}
 
 	// Offset commit piggy-backed on the pull: first processing only, and only
-	// where offsets are written.
-	if allowSuspend && hasCommit && h.CommitOffset >= 0 && b.IsMaster() {
-		b.commitOffset(c.RemoteAddr(), h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
+	// where offsets are written. A DLedger follower (a client whose route
+	// still names it master) forwards it to the leader.
+	if allowSuspend && hasCommit && h.CommitOffset >= 0 {
+		if b.IsMaster() {
+			b.commitOffset(c.RemoteAddr(), h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
+		} else if b.repl != nil {
+			b.repl.forwardOffset(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
+		}
 	}
 
 	if code == protocol.PullNotFound && allowSuspend && hasSuspend {

@@ -24,6 +24,12 @@ package broker
 //     same queue, so a stale buffered commit can never land after it.
 //     When the replica stops being leader the buffer is dropped (there is
 //     nobody to propose it to); a client re-commits its offsets every 5 s.
+//   - A follower refuses UPDATE_CONSUMER_OFFSET (the client retries on the
+//     master), but the commit flag of a pull it serves (a client whose
+//     route still names it master after a failover) cannot be refused:
+//     those commits are coalesced and forwarded to the master every
+//     offsetFlushInterval (oneway UPDATE_CONSUMER_OFFSET, best effort), or
+//     buffered locally if this replica became leader meanwhile.
 //
 // Payload of a metadata system record:
 //
@@ -113,6 +119,7 @@ type replicatedMeta struct {
 		queue    []*proposal
 		pending  map[offsetKey]int64 // client commits not yet handed to the log
 		inflight map[offsetKey]int64 // handed to the log, not yet applied
+		forward  map[offsetKey]int64 // pull commits served as a follower
 		closed   bool
 	}
 	kick chan struct{}
@@ -129,6 +136,10 @@ type replicatedMeta struct {
 	flushes     atomic.Int64
 	dropped     atomic.Int64 // buffered offsets dropped at step-down
 	failedFlush atomic.Int64
+
+	// forward sends pull commits a follower received to the master (set
+	// before start; nil drops them).
+	forward func(map[offsetKey]int64)
 
 	stopc chan struct{}
 	donec chan struct{}
@@ -154,6 +165,7 @@ func newReplicatedMeta(meta *metadata.Metadata, slog systemLog, log *zap.Logger,
 	}
 	r.mu.pending = map[offsetKey]int64{}
 	r.mu.inflight = map[offsetKey]int64{}
+	r.mu.forward = map[offsetKey]int64{}
 	r.applied.ch = make(chan struct{})
 	r.applied.pos = meta.AppliedIndex()
 	return r
@@ -296,6 +308,39 @@ func (r *replicatedMeta) commitOffset(group, topic string, queueID int32, offset
 	r.mu.Unlock()
 }
 
+// forwardOffset remembers a pull's offset commit served as a follower,
+// for the master (see flushForward).
+func (r *replicatedMeta) forwardOffset(group, topic string, queueID int32, offset int64) {
+	k := offsetKey{group, topic, queueID}
+	r.mu.Lock()
+	if cur, ok := r.mu.forward[k]; !ok || offset > cur {
+		r.mu.forward[k] = offset
+	}
+	r.mu.Unlock()
+}
+
+// flushForward hands the forwarded commits to the master, or buffers them
+// when this replica leads by now.
+func (r *replicatedMeta) flushForward() {
+	r.mu.Lock()
+	if len(r.mu.forward) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	m := r.mu.forward
+	r.mu.forward = map[offsetKey]int64{}
+	r.mu.Unlock()
+	if r.slog.IsLeader() {
+		for k, off := range m {
+			r.commitOffset(k.group, k.topic, k.queueID, off)
+		}
+		return
+	}
+	if r.forward != nil {
+		r.forward(m)
+	}
+}
+
 // queryOffset is the newest committed offset of a queue: the buffered one
 // on the leader, else the applied one; -1 when none.
 func (r *replicatedMeta) queryOffset(group, topic string, queueID int32) int64 {
@@ -420,6 +465,7 @@ func (r *replicatedMeta) loop() {
 			flush = true
 		}
 		if flush {
+			r.flushForward()
 			if p := r.takeOffsetsProposal(); p != nil {
 				r.mu.Lock()
 				r.mu.queue = append(r.mu.queue, p)

@@ -392,3 +392,27 @@ func TestReplicatedMetadataRestartReplaysTail(t *testing.T) {
 		t.Fatalf("applied %d, leader %d", md.AppliedIndex(), rs[0].meta.AppliedIndex())
 	}
 }
+
+func TestForwardedPullCommits(t *testing.T) {
+	l, rs := newReplicatedMetaCluster(t, 2, time.Hour)
+	var mu sync.Mutex
+	var got []map[offsetKey]int64
+	follower := rs[1].repl
+	follower.forward = func(m map[offsetKey]int64) { mu.Lock(); got = append(got, m); mu.Unlock() }
+	follower.forwardOffset("g", "T", 0, 5)
+	follower.forwardOffset("g", "T", 0, 3) // lower: coalesced away
+	follower.flushForward()
+	if len(got) != 1 || got[0][offsetKey{"g", "T", 0}] != 5 {
+		t.Fatalf("forwarded %v", got)
+	}
+	// Leader by the time of the flush: buffered and replicated locally.
+	follower.forwardOffset("g", "T", 1, 8)
+	l.setLeader(1)
+	follower.flushForward()
+	if err := follower.flushOffsets(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].meta.Offsets.Query("g", "T", 1) != 8 || len(got) != 1 {
+		t.Fatalf("commit forwarded while leader: offsets %d, forwards %v", rs[0].meta.Offsets.Query("g", "T", 1), got)
+	}
+}

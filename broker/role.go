@@ -39,10 +39,11 @@ package broker
 //     reset and clone, clean unused topics) — get SERVICE_NOT_AVAILABLE (14),
 //     which rocketmq-client-go's SendSync retries on another broker, with
 //     remark "not master (not leader); leader is n1 (master at
-//     10.0.0.2:10911)" (what is known). The commit flag of a PULL_MESSAGE
-//     served by a follower is ignored (the Go client clears it for slave
-//     pulls anyway; a client with a stale route re-commits to the new
-//     master within 5 s).
+//     10.0.0.2:10911, term 7)" (what is known). The commit flag of a
+//     PULL_MESSAGE served by a follower (the Go client clears it for slave
+//     pulls; a client whose route still names the old master sets it) is
+//     not applied there: such commits are coalesced and forwarded to the
+//     master every 200 ms (oneway UPDATE_CONSUMER_OFFSET, best effort).
 //
 // # Role-change hooks
 //

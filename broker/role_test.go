@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/rmqd/rmqd/protocol"
 	"github.com/rmqd/rmqd/remoting"
 	"github.com/rmqd/rmqd/store"
@@ -87,6 +89,9 @@ func (e *recordingExt) Start()                                 { e.l.add("start"
 func (e *recordingExt) Stop()                                  { e.l.add("stop") }
 
 type dledgerFixture struct {
+	fwdMu     sync.Mutex
+	forwarded map[offsetKey]int64
+
 	b    *Broker
 	fr   *fakeRole
 	ns   *regFakeNamesrv
@@ -130,6 +135,14 @@ func startDLedgerFixture(t *testing.T, offsetFlush ...time.Duration) *dledgerFix
 	repl := newReplicatedMeta(b.meta, f.fr, nil, b.masterHint)
 	if len(offsetFlush) > 0 {
 		repl.interval = offsetFlush[0]
+	}
+	f.forwarded = map[offsetKey]int64{}
+	repl.forward = func(m map[offsetKey]int64) {
+		f.fwdMu.Lock()
+		defer f.fwdMu.Unlock()
+		for k, v := range m {
+			f.forwarded[k] = v
+		}
 	}
 	f.sys.handlers[0] = repl.onSystemRecord
 	b.repl = repl
@@ -297,11 +310,18 @@ func TestDLedgerRolesRegistrationAndHooks(t *testing.T) {
 	if r := f.serve(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": "og", "topic": "AdminT", "queueId": "1"}); r.Code != protocol.Success || r.ExtFields["offset"] != "5" {
 		t.Fatalf("offset query on a follower: %d %v", r.Code, r.ExtFields)
 	}
-	// A pull's commit flag is ignored on a follower.
-	pull := pullReq("og", "AdminT", 1, 0, protocol.PullFlagCommitOffset, "*", 0)
+	// A pull's commit flag is not applied on a follower: it is forwarded
+	// to the master.
+	pull := pullReq("og", "AdminT", 1, 0, protocol.PullFlagCommitOffset|protocol.PullFlagSubscription, "*", 0)
 	pull.ExtFields["commitOffset"] = "9"
-	b.processPull(f.conn, pull, true)
-	time.Sleep(3 * offsetFlushInterval / 2)
+	if r := b.processPull(f.conn, pull, true); r == nil || r.Code == protocol.SubscriptionNotExist {
+		t.Fatalf("pull on a follower: %+v", r)
+	}
+	waitFor(t, 5*time.Second, "pull commit forwarded", func() bool {
+		f.fwdMu.Lock()
+		defer f.fwdMu.Unlock()
+		return f.forwarded[offsetKey{"og", "AdminT", 1}] == 9
+	})
 	if got := b.queryOffset("og", "AdminT", 1); got != 5 {
 		t.Fatalf("a follower took a pull's offset commit: %d", got)
 	}
@@ -544,5 +564,38 @@ func TestRegistrarRetriesUntilMasterKnown(t *testing.T) {
 	time.Sleep(40 * time.Millisecond)
 	if n := len(ns.byCode(protocol.RegisterBroker)); n != 3 {
 		t.Fatalf("%d registrations, want 3", n)
+	}
+}
+
+type fakeOneway struct {
+	regFakeNamesrv
+	mu   sync.Mutex
+	sent []regCall
+}
+
+func (f *fakeOneway) Close() error { return nil }
+
+func (f *fakeOneway) InvokeOneway(_ context.Context, addr string, req *remoting.RemotingCommand) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sent = append(f.sent, regCall{addr, req})
+	return nil
+}
+
+func TestForwardOffsetsToMaster(t *testing.T) {
+	ns := &regFakeNamesrv{reply: func(string, *remoting.RemotingCommand) *remoting.RemotingCommand {
+		return &remoting.RemotingCommand{Code: protocol.Success,
+			ExtFields: protocol.EncodeHeader(&protocol.RegisterBrokerResponseHeader{MasterAddr: "10.0.0.9:10911"})}
+	}}
+	cfg := regTestConfig()
+	cfg.BrokerID = func() int64 { return 2 }
+	reg, _ := NewRegistrar(cfg, ns)
+	reg.RegisterAll(context.Background())
+	ow := &fakeOneway{}
+	b := &Broker{log: zap.NewNop(), registrar: reg, invoker: ow}
+	b.forwardOffsets(map[offsetKey]int64{{"g", "T", 3}: 42})
+	if len(ow.sent) != 1 || ow.sent[0].addr != "10.0.0.9:10911" || ow.sent[0].req.Code != protocol.UpdateConsumerOffset ||
+		ow.sent[0].req.ExtFields["commitOffset"] != "42" || ow.sent[0].req.ExtFields["queueId"] != "3" || ow.sent[0].req.ExtFields["consumerGroup"] != "g" {
+		t.Fatalf("forwarded %+v", ow.sent)
 	}
 }
