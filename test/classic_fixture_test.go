@@ -84,6 +84,12 @@ func cfxSpec(n int, withIndex, abort bool) classicfixture.Spec {
 			BornHost:   fmt.Sprintf("10.0.%d.%d:%d", i%3, 1+i%5, 40000+i%11),
 		})
 	}
+	// Committed transactions: half record, committed copy, op record each.
+	for i := 0; i < 4; i++ {
+		spec.Messages = append(spec.Messages, classicfixture.Message{Topic: cfxEvents, QueueID: int32(i % 2), Transaction: true,
+			Body: []byte(fmt.Sprintf("tx-%d", i)), Tags: "TagA", Keys: []string{fmt.Sprintf("tx-key-%d", i)}})
+		count[classicfixture.QueueKey{Topic: cfxEvents, QueueID: int32(i % 2)}]++
+	}
 	for i := 0; i < cfxCQSize/classicfixture.CQUnitSize; i++ {
 		spec.Messages = append(spec.Messages, classicfixture.Message{Topic: cfxFull, Body: []byte(fmt.Sprintf("full-%d", i)),
 			Tags: "TagA", Keys: []string{fmt.Sprintf("full-key-%d", i)}})

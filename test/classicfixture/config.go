@@ -106,8 +106,11 @@ func (w *writer) topicConfigs() []Topic {
 		all[n] = Topic{Name: n, Queues: 1, Perm: 6}
 	}
 	for _, r := range w.m.Messages {
-		if r.Topic == ScheduleTopic {
+		switch r.Topic {
+		case ScheduleTopic:
 			all[ScheduleTopic] = Topic{Name: ScheduleTopic, Queues: 18, Perm: 6}
+		case TransHalfTopic, TransOpHalfTopic:
+			all[r.Topic] = Topic{Name: r.Topic, Queues: 1, Perm: 6}
 		}
 	}
 	for _, t := range w.topics {

@@ -28,6 +28,8 @@ const (
 	DefaultStoreHost            = "127.0.0.1:10911"
 	DefaultBornHost             = "127.0.0.1:51234"
 	DefaultMessageDelayLevel    = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
+	TransHalfTopic              = "RMQ_SYS_TRANS_HALF_TOPIC"
+	TransOpHalfTopic            = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
 	ScheduleTopic               = "SCHEDULE_TOPIC_XXXX"
 	CheckpointFileSize          = 4096
 	JavaHashSlotNum             = 5000000  // maxHashSlotNum
@@ -120,6 +122,13 @@ type Message struct {
 	Properties map[string]string
 	// UniqKey: "" generates a Java-style UNIQ_KEY; "-" stores none.
 	UniqKey string
+	// Transaction stores the message as a committed 4.x transactional one:
+	// the half message in RMQ_SYS_TRANS_HALF_TOPIC (REAL_TOPIC, REAL_QID,
+	// TRAN_MSG, PGROUP), then the committed copy in Topic (SYSFLAG 0x8,
+	// PREPARED_TRANSACTION_OFFSET = the half's physical offset, same
+	// UNIQ_KEY), then the op record in RMQ_SYS_TRANS_OP_HALF_TOPIC (tag "d",
+	// body = the half's queue offset). Three records, in that order.
+	Transaction bool
 	// Bare stores only Properties, TAGS and KEYS: no UNIQ_KEY, WAIT or
 	// CLUSTER, as a 4.7/4.8 broker stores a Go client's batch item (with
 	// neither, the properties string is empty).
@@ -186,6 +195,8 @@ type Record struct {
 	Torn bool
 	// Undispatched: no consume-queue unit or index entry (UndispatchedTail).
 	Undispatched bool
+	// PreparedTransactionOffset: the half message of a committed one.
+	PreparedTransactionOffset int64
 }
 
 // CommitLogFile is one written commitlog file.
@@ -478,13 +489,44 @@ func newWriter(dir string, spec Spec) (*writer, error) {
 	return w, nil
 }
 
+// Kinds of records a Message becomes (Transaction: half, commit, op).
+const (
+	kindNormal = iota
+	kindHalf
+	kindCommit
+	kindOp
+)
+
 // encode lays the records out over the commitlog files.
 func (w *writer) encode() error {
 	size := w.spec.CommitLogFileSize
 	var pos int64 // next append position (absolute)
 	lastTs := int64(0)
-	for i, msg := range w.spec.Messages {
+	type item struct {
+		Message
+		kind int
+	}
+	var items []item
+	for _, msg := range w.spec.Messages {
+		if !msg.Transaction {
+			items = append(items, item{msg, kindNormal})
+			continue
+		}
+		if msg.DelayLevel > 0 {
+			return errors.New("classicfixture: a transactional message cannot be delayed")
+		}
+		op := Message{Topic: TransOpHalfTopic, Tags: "d", Bare: true, StoreTimestamp: msg.StoreTimestamp, BornHost: msg.BornHost}
+		items = append(items, item{msg, kindHalf}, item{msg, kindCommit}, item{op, kindOp})
+	}
+	var txUniq string
+	var txHalfPhy, txHalfQoff int64
+	for i, it := range items {
+		msg := it.Message
 		t, ok := w.topics[msg.Topic]
+		if it.kind == kindOp {
+			t, ok = Topic{Name: TransOpHalfTopic, Queues: 1}, true
+			msg.Body = []byte(strconv.FormatInt(txHalfQoff, 10))
+		}
 		if !ok {
 			return fmt.Errorf("classicfixture: message %d: topic %q not in Spec.Topics", i, msg.Topic)
 		}
@@ -532,6 +574,8 @@ func (w *writer) encode() error {
 		}
 		uniq := msg.UniqKey
 		switch {
+		case it.kind == kindCommit:
+			uniq = txUniq
 		case msg.Bare || uniq == "-":
 			uniq = ""
 		case uniq == "":
@@ -546,11 +590,29 @@ func (w *writer) encode() error {
 				props["CLUSTER"] = w.spec.ClusterName
 			}
 		}
+		if it.kind == kindOp {
+			props["WAIT"] = "true" // a broker-made message: no UNIQ_KEY, no CLUSTER
+		}
 		var sys int32
 		if t.MultiTag {
 			sys |= 0x2
 		}
 		topic, qid, tagsCode := msg.Topic, msg.QueueID, TagsCode(msg.Tags)
+		var preparedOffset int64
+		switch it.kind {
+		case kindHalf:
+			props["REAL_TOPIC"] = msg.Topic
+			props["REAL_QID"] = strconv.Itoa(int(msg.QueueID))
+			props["TRAN_MSG"] = "true"
+			props["PGROUP"] = "PG_" + msg.Topic
+			topic, qid, sys = TransHalfTopic, 0, 0
+			txUniq = uniq
+		case kindCommit:
+			props["TRAN_MSG"] = "true"
+			props["PGROUP"] = "PG_" + msg.Topic
+			sys |= 0x8 // TRANSACTION_COMMIT_TYPE
+			preparedOffset = txHalfPhy
+		}
 		var deliver int64
 		if msg.DelayLevel > 0 {
 			if msg.DelayLevel >= len(w.delays) {
@@ -567,7 +629,8 @@ func (w *writer) encode() error {
 		qoff := w.m.QueueMaxOffsets[qk]
 		fields := RecordFields{QueueID: qid, Flag: msg.Flag, QueueOffset: qoff, SysFlag: sys,
 			BornTimestamp: bornTs, BornHost: bornHost, StoreTimestamp: storeTs, StoreHost: w.spec.StoreHost,
-			ReconsumeTimes: msg.ReconsumeTimes, Body: msg.Body, Topic: topic, Properties: EncodeProperties(props)}
+			ReconsumeTimes: msg.ReconsumeTimes, Body: msg.Body, Topic: topic, Properties: EncodeProperties(props),
+			PreparedTransactionOffset: preparedOffset}
 		rec, err := EncodeRecord(fields)
 		if err != nil {
 			return fmt.Errorf("classicfixture: message %d: %w", i, err)
@@ -597,6 +660,10 @@ func (w *writer) encode() error {
 			BornTimestamp: bornTs, StoreTimestamp: storeTs, SysFlag: int32(binary.BigEndian.Uint32(rec[36:])), Bytes: rec}
 		if msg.DelayLevel > 0 {
 			r.RealTopic, r.RealQueueID, r.DeliverTimestamp = msg.Topic, msg.QueueID, deliver
+		}
+		r.PreparedTransactionOffset = preparedOffset
+		if it.kind == kindHalf {
+			txHalfPhy, txHalfQoff = pos, qoff
 		}
 		w.m.Messages = append(w.m.Messages, r)
 		w.m.QueueMaxOffsets[qk] = qoff + 1

@@ -712,3 +712,36 @@ func TestClassicFixtureDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestClassicFixtureTransaction: a committed transactional message is a
+// half record, the committed copy pointing at it, and an op record.
+func TestClassicFixtureTransaction(t *testing.T) {
+	dir := t.TempDir()
+	m, err := Write(dir, Spec{ClusterName: "C", Topics: []Topic{{Name: "T", Queues: 2}},
+		Messages: []Message{{Topic: "T", QueueID: 1, Body: []byte("before")},
+			{Topic: "T", QueueID: 1, Body: []byte("tx"), Tags: "TagT", Keys: []string{"tx-key"}, Transaction: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Messages) != 4 {
+		t.Fatalf("%d records, want 4", len(m.Messages))
+	}
+	half, commit, op := m.Messages[1], m.Messages[2], m.Messages[3]
+	ph, pc, po := parse(t, half.Bytes), parse(t, commit.Bytes), parse(t, op.Bytes)
+	if half.Topic != TransHalfTopic || half.QueueID != 0 || half.SysFlag != 0 || ph.props["REAL_TOPIC"] != "T" || ph.props["REAL_QID"] != "1" ||
+		ph.props["TRAN_MSG"] != "true" || ph.props["PGROUP"] == "" || half.UniqKey == "" {
+		t.Fatalf("half %+v", ph)
+	}
+	if commit.Topic != "T" || commit.QueueID != 1 || commit.QueueOffset != 1 || commit.SysFlag&0xC != 0x8 ||
+		commit.PreparedTransactionOffset != half.PhysicalOffset || int64(binary.BigEndian.Uint64(commit.Bytes[76:])) != half.PhysicalOffset ||
+		commit.UniqKey != half.UniqKey || pc.props["REAL_TOPIC"] != "" || pc.props["TRAN_MSG"] != "true" || string(pc.body) != "tx" {
+		t.Fatalf("commit %+v %+v", commit, pc)
+	}
+	if op.Topic != TransOpHalfTopic || string(po.body) != "0" || po.props["TAGS"] != "d" || po.props["UNIQ_KEY"] != "" || po.props["CLUSTER"] != "" {
+		t.Fatalf("op %+v", po)
+	}
+	topics, _ := os.ReadFile(filepath.Join(dir, "config", "topics.json"))
+	if !strings.Contains(string(topics), `"topicName":"RMQ_SYS_TRANS_OP_HALF_TOPIC"`) || !strings.Contains(string(topics), `"topicName":"RMQ_SYS_TRANS_HALF_TOPIC"`) {
+		t.Fatalf("topics.json without the transaction topics")
+	}
+}
