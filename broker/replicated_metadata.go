@@ -64,6 +64,8 @@ const (
 	offsetFlushInterval = 200 * time.Millisecond
 	// proposeTimeout bounds one system-record proposal plus its local apply.
 	proposeTimeout = 10 * time.Second
+	// shutdownFlushTimeout bounds the last offset flush of a stopping leader.
+	shutdownFlushTimeout = 2 * time.Second
 	// maxOpsPerRecord bounds the ops batched into one system record.
 	maxOpsPerRecord = 512
 
@@ -485,7 +487,7 @@ func (r *replicatedMeta) shutdown() {
 			r.mu.queue = append(r.mu.queue, p)
 			r.mu.Unlock()
 		}
-		r.drain()
+		r.drainWithin(shutdownFlushTimeout) // peers may be stopping too
 	}
 	r.mu.Lock()
 	r.mu.closed = true
@@ -499,7 +501,9 @@ func (r *replicatedMeta) shutdown() {
 
 // drain proposes everything queued, in order, batching up to
 // maxOpsPerRecord ops per record.
-func (r *replicatedMeta) drain() {
+func (r *replicatedMeta) drain() { r.drainWithin(proposeTimeout) }
+
+func (r *replicatedMeta) drainWithin(timeout time.Duration) {
 	for {
 		r.mu.Lock()
 		if len(r.mu.queue) == 0 {
@@ -515,7 +519,7 @@ func (r *replicatedMeta) drain() {
 			n += len(p.ops)
 		}
 		r.mu.Unlock()
-		err := r.proposeBatch(batch)
+		err := r.proposeBatch(batch, timeout)
 		for _, p := range batch {
 			r.finish(p, err)
 		}
@@ -539,7 +543,7 @@ func (r *replicatedMeta) finish(p *proposal, err error) {
 	}
 }
 
-func (r *replicatedMeta) proposeBatch(batch []*proposal) error {
+func (r *replicatedMeta) proposeBatch(batch []*proposal, timeout time.Duration) error {
 	var ops []metadata.Op
 	for _, p := range batch {
 		ops = append(ops, p.ops...)
@@ -554,7 +558,7 @@ func (r *replicatedMeta) proposeBatch(batch []*proposal) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), proposeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	pos, err := r.slog.ProposeSystem(ctx, payload)
 	if err != nil {
