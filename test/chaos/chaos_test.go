@@ -21,6 +21,7 @@ import (
 
 	"github.com/rmqd/rmqd/protocol"
 	"github.com/rmqd/rmqd/store"
+	"github.com/rmqd/rmqd/test/faultproxy"
 )
 
 var (
@@ -175,6 +176,22 @@ var faults = []struct {
 		s.g.net.Heal()
 		return nil
 	}},
+	{"lossy-links", func(s *schedule) error { // every link loses frames, with delay and jitter
+		f := faultproxy.Fault{DropRate: 0.1 + 0.2*s.rnd.Float64(), Delay: 5 * time.Millisecond, Jitter: 20 * time.Millisecond}
+		d := s.hold(2*time.Second, time.Second)
+		ids := s.g.net.IDs()
+		for _, a := range ids {
+			for _, b := range ids {
+				if a != b {
+					s.g.net.SetLink(a, b, f)
+				}
+			}
+		}
+		s.mark("lossy-links", fmt.Sprintf("drop %.2f delay %v+%v", f.DropRate, f.Delay, f.Jitter))
+		time.Sleep(d)
+		s.g.net.Heal()
+		return nil
+	}},
 	{"rolling-restart", func(s *schedule) error {
 		order := s.rnd.Perm(len(s.g.reps))
 		for n, i := range order {
@@ -280,7 +297,7 @@ func runSchedule(t *testing.T, bin string, seed int64) *result {
 		os.RemoveAll(dir)
 	}()
 
-	g, err := startGroup(dir, bin)
+	g, err := startGroup(dir, bin, seed)
 	if err != nil {
 		res.err = fmt.Errorf("start group: %w", err)
 		return res

@@ -219,7 +219,7 @@ type group struct {
 
 // startGroup starts the name server and the three replicas and waits for
 // a leader registered as brokerId 0 with both followers caught up.
-func startGroup(dir, bin string) (*group, error) {
+func startGroup(dir, bin string, seed int64) (*group, error) {
 	g := &group{dir: dir, bin: bin, brokerName: "chaos-broker",
 		client: remoting.NewClient(remoting.ClientConfig{ConnectTimeout: 500 * time.Millisecond})}
 	ok := false
@@ -280,7 +280,7 @@ func startGroup(dir, bin string) (*group, error) {
 		real[r.id] = r.peerAddr
 		g.reps = append(g.reps, r)
 	}
-	if g.net, err = faultproxy.NewNetwork(real); err != nil {
+	if g.net, err = faultproxy.NewNetwork(real, faultproxy.WithSeed(seed)); err != nil {
 		return nil, fmt.Errorf("fault proxies: %w", err)
 	}
 	for _, r := range g.reps {
