@@ -90,6 +90,9 @@ func cfxSpec(n int, withIndex, abort bool) classicfixture.Spec {
 			Body: []byte(fmt.Sprintf("tx-%d", i)), Tags: "TagA", Keys: []string{fmt.Sprintf("tx-key-%d", i)}})
 		count[classicfixture.QueueKey{Topic: cfxEvents, QueueID: int32(i % 2)}]++
 	}
+	// A transaction nobody ended: only its half record.
+	spec.Messages = append(spec.Messages, classicfixture.Message{Topic: cfxEvents, TransactionPending: true,
+		Body: []byte("tx-pending"), Tags: "TagA", Keys: []string{"tx-key-pending"}})
 	for i := 0; i < cfxCQSize/classicfixture.CQUnitSize; i++ {
 		spec.Messages = append(spec.Messages, classicfixture.Message{Topic: cfxFull, Body: []byte(fmt.Sprintf("full-%d", i)),
 			Tags: "TagA", Keys: []string{fmt.Sprintf("full-key-%d", i)}})
@@ -110,7 +113,7 @@ func cfxSpec(n int, withIndex, abort bool) classicfixture.Spec {
 
 // startClassicFixture writes spec into a fresh store directory and starts a
 // name server and a classic-mode broker over it (file sizes as the fixture's).
-func startClassicFixture(t *testing.T, spec classicfixture.Spec) (*cluster, classicfixture.Manifest) {
+func startClassicFixture(t *testing.T, spec classicfixture.Spec, extra ...map[string]string) (*cluster, classicfixture.Manifest) {
 	t.Helper()
 	storeDir := filepath.Join(t.TempDir(), "store")
 	m, err := classicfixture.Write(storeDir, spec)
@@ -131,6 +134,11 @@ func startClassicFixture(t *testing.T, spec classicfixture.Spec) (*cluster, clas
 		// use Java's (5 000 000 slots, 20 000 000 entries).
 		over["maxHashSlotNum"] = strconv.Itoa(int(ix.HashSlotNum))
 		over["maxIndexNum"] = strconv.Itoa(int(ix.IndexNum))
+	}
+	for _, e := range extra {
+		for k, v := range e {
+			over[k] = v
+		}
 	}
 	return startCluster(t, over), m
 }
@@ -592,7 +600,8 @@ func cfxCheckResume(t *testing.T, col *cfxCollector, m classicfixture.Manifest, 
 // queues, and all of it survives a restart.
 func TestClassicFixtureCleanStore(t *testing.T) {
 	t.Parallel()
-	c, m := startClassicFixture(t, cfxSpec(600, true, false))
+	c, m := startClassicFixture(t, cfxSpec(600, true, false),
+		map[string]string{"transactionCheckInterval": "300", "transactionTimeOut": "500"})
 	if len(m.IndexFiles) < 2 {
 		t.Fatalf("fixture wrote %d index files, want a roll", len(m.IndexFiles))
 	}
@@ -612,6 +621,33 @@ func TestClassicFixtureCleanStore(t *testing.T) {
 	colB := c.cfxConsume(t, cfxGroupB, cfxEvents, "TagA || TagB")
 	cfxCheckResume(t, colA, m, cfxGroupA, cfxOrders, nil, newOrders)
 	cfxCheckResume(t, colB, m, cfxGroupB, cfxEvents, map[string]bool{"TagA": true, "TagB": true}, newEvents)
+	c.checkTransactionCheck(t, m)
+}
+
+// checkTransactionCheck: the check-back service reads the old half and op
+// queues as Java wrote them: the committed transactions (named by op
+// records) are done, only the pending one is re-appended for a check.
+func (c *cluster) checkTransactionCheck(t *testing.T, m classicfixture.Manifest) {
+	t.Helper()
+	old := m.QueueMaxOffsets[classicfixture.QueueKey{Topic: classicfixture.TransHalfTopic}]
+	var pending classicfixture.Record
+	for _, r := range m.ByQueue(classicfixture.TransHalfTopic, 0) {
+		if string(r.Body) == "tx-pending" {
+			pending = r
+		}
+	}
+	if old != 5 || pending.UniqKey == "" {
+		t.Fatalf("fixture: %d half records, pending %+v", old, pending)
+	}
+	eventually(t, 15*time.Second, "the pending half message re-appended for a check", func() bool {
+		return c.maxOffset(t, classicfixture.TransHalfTopic, 0) > old
+	})
+	max := c.maxOffset(t, classicfixture.TransHalfTopic, 0)
+	for _, rec := range c.cfxPullRange(t, classicfixture.TransHalfTopic, 0, old, max, "*") {
+		if !bytes.Contains(rec, []byte("UNIQ_KEY\x01"+pending.UniqKey+"\x02")) {
+			t.Fatalf("re-appended half record is not the pending transaction's: %q", rec)
+		}
+	}
 }
 
 // TestClassicFixtureUndispatchedTail: a 4.x store after a crash while the

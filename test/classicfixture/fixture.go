@@ -129,6 +129,9 @@ type Message struct {
 	// UNIQ_KEY), then the op record in RMQ_SYS_TRANS_OP_HALF_TOPIC (tag "d",
 	// body = the half's queue offset). Three records, in that order.
 	Transaction bool
+	// TransactionPending writes only the half record: a transaction the
+	// producer has not ended (the broker will check it back).
+	TransactionPending bool
 	// Bare stores only Properties, TAGS and KEYS: no UNIQ_KEY, WAIT or
 	// CLUSTER, as a 4.7/4.8 broker stores a Go client's batch item (with
 	// neither, the properties string is empty).
@@ -508,7 +511,7 @@ func (w *writer) encode() error {
 	}
 	var items []item
 	for _, msg := range w.spec.Messages {
-		if !msg.Transaction {
+		if !msg.Transaction && !msg.TransactionPending {
 			items = append(items, item{msg, kindNormal})
 			continue
 		}
@@ -516,6 +519,10 @@ func (w *writer) encode() error {
 			return errors.New("classicfixture: a transactional message cannot be delayed")
 		}
 		op := Message{Topic: TransOpHalfTopic, Tags: "d", Bare: true, StoreTimestamp: msg.StoreTimestamp, BornHost: msg.BornHost}
+		if msg.TransactionPending {
+			items = append(items, item{msg, kindHalf})
+			continue
+		}
 		items = append(items, item{msg, kindHalf}, item{msg, kindCommit}, item{op, kindOp})
 	}
 	var txUniq string

@@ -719,12 +719,16 @@ func TestClassicFixtureTransaction(t *testing.T) {
 	dir := t.TempDir()
 	m, err := Write(dir, Spec{ClusterName: "C", Topics: []Topic{{Name: "T", Queues: 2}},
 		Messages: []Message{{Topic: "T", QueueID: 1, Body: []byte("before")},
-			{Topic: "T", QueueID: 1, Body: []byte("tx"), Tags: "TagT", Keys: []string{"tx-key"}, Transaction: true}}})
+			{Topic: "T", QueueID: 1, Body: []byte("tx"), Tags: "TagT", Keys: []string{"tx-key"}, Transaction: true},
+			{Topic: "T", QueueID: 0, Body: []byte("pending"), TransactionPending: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Messages) != 4 {
-		t.Fatalf("%d records, want 4", len(m.Messages))
+	if len(m.Messages) != 5 {
+		t.Fatalf("%d records, want 5", len(m.Messages))
+	}
+	if p := m.Messages[4]; p.Topic != TransHalfTopic || p.QueueOffset != 1 || string(p.Body) != "pending" {
+		t.Fatalf("pending half %+v", p)
 	}
 	half, commit, op := m.Messages[1], m.Messages[2], m.Messages[3]
 	ph, pc, po := parse(t, half.Bytes), parse(t, commit.Bytes), parse(t, op.Bytes)
