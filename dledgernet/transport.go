@@ -62,8 +62,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// framesSent and msgsSent count frames and messages sent (benchmark metrics).
-var framesSent, msgsSent atomic.Int64
+// framesSent, msgsSent and dials count frames and messages sent and
+// connections dialled (benchmark and test metrics).
+var framesSent, msgsSent, dials atomic.Int64
 
 // Request codes of the peer protocol.
 const (
@@ -299,6 +300,9 @@ func (t *Transport) Flush() {
 			p.wake()
 			continue
 		}
+		if cap(p.buf) > 16<<20 {
+			p.buf = nil
+		}
 		p.wmu.Unlock()
 	}
 }
@@ -435,6 +439,10 @@ func (p *peer) sendLoop() {
 func (p *peer) writeAll(b []byte) error {
 	_ = p.conn.SetWriteDeadline(time.Now().Add(p.t.cfg.WriteTimeout))
 	_, err := p.conn.Write(b)
+	if err == nil {
+		// An expired deadline would fail Flush's direct writes.
+		err = p.conn.SetWriteDeadline(time.Time{})
+	}
 	if err != nil {
 		p.t.log.Debug("send failed", zap.String("peer", p.id), zap.String("addr", p.addr), zap.Error(err))
 		p.closeConn()
@@ -457,6 +465,7 @@ func (p *peer) dial() bool {
 		p.lastErr = time.Now()
 		return false
 	}
+	dials.Add(1)
 	tc, ok := c.(*net.TCPConn)
 	if ok {
 		_ = tc.SetNoDelay(true)

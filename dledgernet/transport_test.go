@@ -284,3 +284,93 @@ func TestBadFramesDoNotPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSlowPathKeepsOrderAndConnection: entries far larger than the socket
+// buffers push writes onto the senders' blocking path; everything still
+// replicates in order, and connections survive idle periods longer than
+// WriteTimeout (an expired write deadline must not break direct writes).
+func TestSlowPathKeepsOrderAndConnection(t *testing.T) {
+	addrs := freePorts(t, 3)
+	peers := map[string]string{}
+	for i, a := range addrs {
+		peers[fmt.Sprintf("n%d", i)] = a
+	}
+	nodes := map[string]*dledger.Node{}
+	var trs []*Transport
+	for id := range peers {
+		tr, err := New(Config{SelfID: id, Peers: peers, WriteTimeout: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := dledger.NewNode(dledger.Config{SelfID: id, Peers: peers, Storage: dledger.NewMemoryStorage(1 << 30), Transport: tr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Start(n); err != nil {
+			t.Fatal(err)
+		}
+		nodes[id] = n
+		trs = append(trs, tr)
+	}
+	defer func() {
+		for _, n := range nodes {
+			n.Stop()
+		}
+		for _, tr := range trs {
+			tr.Close()
+		}
+	}()
+	var leader *dledger.Node
+	for deadline := time.Now().Add(10 * time.Second); leader == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		for _, n := range nodes {
+			if n.IsLeader() {
+				leader = n
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var last *dledger.Future
+	for i := range 24 {
+		body := make([]byte, 1<<20)
+		body[0], body[len(body)-1] = byte(i), byte(i)
+		f, err := leader.Propose(ctx, [][]byte{body}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = f
+	}
+	if err := last.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d0 := dials.Load()
+	for range 3 {
+		time.Sleep(150 * time.Millisecond) // > WriteTimeout
+		f, err := leader.Propose(ctx, [][]byte{[]byte("small")}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		last = f
+	}
+	if d := dials.Load() - d0; d != 0 {
+		t.Errorf("%d re-dials after idle periods", d)
+	}
+	for id, n := range nodes {
+		if err := n.WaitCommitted(ctx, last.Index()); err != nil {
+			t.Fatal(err)
+		}
+		for i := last.Index() - 3 - 23; i <= last.Index()-3; i++ {
+			e, err := n.Entry(i)
+			if err != nil || len(e.Body) != 1<<20 || e.Body[0] != e.Body[len(e.Body)-1] {
+				t.Fatalf("%s: entry %d: %v", id, i, err)
+			}
+		}
+	}
+}
