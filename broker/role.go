@@ -14,8 +14,9 @@ package broker
 //     Every REGISTER_BROKER carries ext dLegerTerm (the store's current
 //     Raft term), so a name server drops a deposed master that registers
 //     late from an older term. Each role change re-registers at once and
-//     retries (backoff 100 ms doubling to 3 s) until every name server
-//     accepted it.
+//     retries the name servers that failed (backoff 100 ms doubling to 3 s)
+//     until every one accepted it; a follower also repeats (up to 5 times)
+//     until a name server names the master, whose address its remarks give.
 //   - GET_BROKER_RUNTIME_INFO (28) adds dledgerRole (LEADER, FOLLOWER,
 //     CANDIDATE), dledgerTerm, dledgerLeaderId, dledgerSelfId,
 //     dledgerBrokerId (the registered id), dledgerCommittedIndex,
@@ -31,7 +32,9 @@ package broker
 //     replica; a classic broker answers role CLASSIC and no events.
 //     RAFT_TRANSFER_LEADERSHIP (2103, ext target=n2) on the leader hands
 //     leadership over and answers once the target leads (when the
-//     ReplicatedLog is a LeadershipTransferer, as cmd/broker's is).
+//     ReplicatedLog is a LeadershipTransferer, as cmd/broker's is; the
+//     leader replicates its buffered consumer offsets first). mqadmin
+//     raftStatus / raftEvents (-b or -c) and transferLeadership -b -t.
 //   - Writes on a replica that is not the writable leader — SEND_MESSAGE
 //     (10), V2 (310), batch (320), replies, CONSUMER_SEND_MSG_BACK (36),
 //     END_TRANSACTION (37), UPDATE_CONSUMER_OFFSET (15), LOCK_BATCH_MQ (41)
