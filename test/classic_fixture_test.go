@@ -325,6 +325,33 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 		}
 	}
 
+	// SEARCH_OFFSET_BY_TIMESTAMP at an old record's store time finds it
+	// (the store time is read from the record: after a 20-byte born host
+	// for IPv6), and GET_EARLIEST_MSG_STORETIME is the first kept record's.
+	for k := range m.QueueMaxOffsets {
+		min := m.QueueMinOffsets[k]
+		recs := m.ByQueue(k.Topic, k.QueueID)
+		if int64(len(recs)) == min {
+			continue
+		}
+		ext := map[string]string{"topic": k.Topic, "queueId": strconv.Itoa(int(k.QueueID))}
+		r := c.brokerRequest(protocol.GetEarliestMsgStoretime, ext, nil)
+		if ts, err := strconv.ParseInt(r.ExtFields["timestamp"], 10, 64); err != nil || ts != recs[min].StoreTimestamp {
+			t.Fatalf("GET_EARLIEST_MSG_STORETIME %s:%d = %q (code %d), want %d", k.Topic, k.QueueID, r.ExtFields["timestamp"], r.Code, recs[min].StoreTimestamp)
+		}
+		for _, rec := range recs[min:] {
+			if rec.QueueOffset%5 != 0 && rec.QueueOffset != int64(len(recs))-1 {
+				continue
+			}
+			ext["timestamp"] = strconv.FormatInt(rec.StoreTimestamp, 10)
+			r := c.brokerRequest(protocol.SearchOffsetByTimestamp, ext, nil)
+			if off, err := strconv.ParseInt(r.ExtFields["offset"], 10, 64); err != nil || off != rec.QueueOffset {
+				t.Fatalf("SEARCH_OFFSET_BY_TIMESTAMP %s:%d at %d = %q (code %d), want %d", k.Topic, k.QueueID, rec.StoreTimestamp,
+					r.ExtFields["offset"], r.Code, rec.QueueOffset)
+			}
+		}
+	}
+
 	// 4. Tag filters over the old consume-queue tag hashes.
 	for k, max := range m.QueueMaxOffsets {
 		if k.Topic == classicfixture.ScheduleTopic {
