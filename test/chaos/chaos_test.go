@@ -29,6 +29,7 @@ var (
 	flagBase   = flag.Int64("base", 0, "first seed of the sweep (0: derived from the clock, printed)")
 	flagSeed   = flag.Int64("seed", 0, "replay this one seed only (also env SEED)")
 	flagFaults = flag.Int("faults", 3, "faults per schedule")
+	flagOnly   = flag.String("only", "", "comma-separated fault names: run exactly these, in this order (instead of the seeded pick)")
 )
 
 // schedule is one seeded run.
@@ -192,6 +193,63 @@ var faults = []struct {
 		s.g.net.Heal()
 		return nil
 	}},
+	{"isolate-follower+kill-leader", func(s *schedule) error { // no majority until the leader is back
+		l, err := s.leader()
+		if err != nil {
+			return err
+		}
+		var fs []*replica
+		for _, r := range s.g.reps {
+			if r != l {
+				fs = append(fs, r)
+			}
+		}
+		f := fs[s.rnd.Intn(2)]
+		d1 := s.hold(time.Second, time.Second)
+		d2 := s.hold(time.Second, time.Second)
+		s.g.net.Isolate(f.id)
+		s.mark("isolate-follower+kill-leader", fmt.Sprintf("isolate %s, then kill %s", f.id, l.id))
+		time.Sleep(d1)
+		s.g.kill(l)
+		s.logf("killed %s", l.id)
+		time.Sleep(d2)
+		if err := s.g.restart(l); err != nil {
+			return err
+		}
+		s.logf("restarted %s", l.id)
+		time.Sleep(d1)
+		s.g.net.Heal()
+		return nil
+	}},
+	{"flapping-partitions", func(s *schedule) error { // a new random partition every 200-600 ms
+		ids := s.g.net.IDs()
+		n := 5 + s.rnd.Intn(6)
+		s.mark("flapping-partitions", fmt.Sprintf("%d changes", n))
+		for i := 0; i < n; i++ {
+			p := s.rnd.Perm(3)
+			switch s.rnd.Intn(4) {
+			case 0:
+				s.g.net.Isolate(ids[p[0]])
+				s.logf("flap: isolate %s", ids[p[0]])
+			case 1:
+				s.g.net.Heal()
+				s.g.net.Cut(ids[p[0]], ids[p[1]])
+				s.g.net.Cut(ids[p[1]], ids[p[0]])
+				s.logf("flap: bridge %s", ids[p[2]])
+			case 2:
+				s.g.net.Heal()
+				s.g.net.Cut(ids[p[0]], ids[p[1]])
+				s.g.net.Cut(ids[p[0]], ids[p[2]])
+				s.logf("flap: %s outbound cut", ids[p[0]])
+			default:
+				s.g.net.Heal()
+				s.logf("flap: heal")
+			}
+			time.Sleep(s.hold(200*time.Millisecond, 400*time.Millisecond))
+		}
+		s.g.net.Heal()
+		return nil
+	}},
 	{"rolling-restart", func(s *schedule) error {
 		order := s.rnd.Perm(len(s.g.reps))
 		for n, i := range order {
@@ -223,6 +281,7 @@ type result struct {
 	orderViol, diverged         []string
 	rewinds                     []string
 	recovery                    []time.Duration // per fault event, -1 if none
+	gaps                        []time.Duration // per fault event: longest time without an ack
 	failures                    int
 	elapsed                     time.Duration
 	err                         error
@@ -243,7 +302,7 @@ func (r *result) line() string {
 	var rec []string
 	for i, f := range r.faults {
 		if i < len(r.recovery) {
-			rec = append(rec, f+"="+fmtDur(r.recovery[i]))
+			rec = append(rec, f+"="+fmtDur(r.recovery[i])+"/gap "+fmtDur(r.gaps[i]))
 		}
 	}
 	status := "PASS"
@@ -278,6 +337,16 @@ func runSchedule(t *testing.T, bin string, seed int64) *result {
 	s := &schedule{t: t, seed: seed, rnd: rand.New(rand.NewSource(seed)), start: begin}
 	n := min(*flagFaults, len(faults))
 	perm := s.rnd.Perm(len(faults))[:n]
+	if *flagOnly != "" {
+		perm = perm[:0]
+		for _, name := range strings.Split(*flagOnly, ",") {
+			for i, f := range faults {
+				if f.name == name {
+					perm = append(perm, i)
+				}
+			}
+		}
+	}
 	for _, i := range perm {
 		res.faults = append(res.faults, faults[i].name)
 	}
@@ -522,6 +591,31 @@ func check(res *result, s *schedule, stored map[[2]int64]string) {
 		}
 		res.recovery = append(res.recovery, rec)
 	}
+	// Longest stretch without an acknowledgement from each fault until the
+	// next fault (or the end of sending).
+	ends := make([]time.Time, 0, len(h.acks))
+	for _, a := range h.acks {
+		ends = append(ends, a.end)
+	}
+	sort.Slice(ends, func(i, j int) bool { return ends[i].Before(ends[j]) })
+	for i, e := range s.events {
+		until := time.Time{}
+		if i+1 < len(s.events) {
+			until = s.events[i+1].at
+		}
+		prev, gap := e.at, time.Duration(0)
+		for _, t := range ends {
+			if t.Before(e.at) {
+				continue
+			}
+			if !until.IsZero() && t.After(until) {
+				break
+			}
+			gap = max(gap, t.Sub(prev))
+			prev = t
+		}
+		res.gaps = append(res.gaps, gap)
+	}
 }
 
 func seeds() (list []int64, base int64) {
@@ -564,11 +658,12 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	// Recovery per fault type over the sweep.
-	per := map[string][]time.Duration{}
+	per, gaps := map[string][]time.Duration{}, map[string][]time.Duration{}
 	for _, r := range results {
 		for i, f := range r.faults {
 			if i < len(r.recovery) && r.recovery[i] >= 0 {
 				per[f] = append(per[f], r.recovery[i])
+				gaps[f] = append(gaps[f], r.gaps[i])
 			}
 		}
 	}
@@ -578,12 +673,15 @@ func TestChaos(t *testing.T) {
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	fmt.Fprintf(&b, "chaos: recovery (fault → first acknowledged send) per fault type:\n")
+	fmt.Fprintf(&b, "chaos: per fault type: recovery (fault → first acknowledged send that started after it) and the longest gap without acks until the next fault:\n")
 	for _, f := range names {
 		d := per[f]
 		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 		p99 := d[min(len(d)-1, int(float64(len(d))*0.99))]
-		fmt.Fprintf(&b, "  %-20s n=%-3d p50=%-8s p99=%-8s max=%s\n", f, len(d), fmtDur(d[len(d)/2]), fmtDur(p99), fmtDur(d[len(d)-1]))
+		gp := gaps[f]
+		sort.Slice(gp, func(i, j int) bool { return gp[i] < gp[j] })
+		fmt.Fprintf(&b, "  %-28s n=%-3d recovery p50=%-8s p99=%-8s max=%-8s  longest gap without acks p50=%-8s max=%s\n", f, len(d),
+			fmtDur(d[len(d)/2]), fmtDur(p99), fmtDur(d[len(d)-1]), fmtDur(gp[len(gp)/2]), fmtDur(gp[len(gp)-1]))
 	}
 	pass := 0
 	for _, r := range results {
