@@ -827,7 +827,8 @@ func TestClassicFixtureTornTail(t *testing.T) {
 
 // TestClassicFixtureOddRecordsAndRestart: IPv6 store and born hosts (56-char
 // offset msgIds), messages without UNIQ_KEY, bare records (no broker
-// properties; the newest with none at all), a MULTI_TAG topic, records of
+// properties; the newest with none at all), zlib-compressed bodies, a
+// MULTI_TAG topic, records of
 // 40 KiB (big BLANK fillers), retried messages in the group's %RETRY% topic
 // with a committed retry offset, index files of Java's default size. Then a
 // clean restart: old and new
@@ -857,6 +858,10 @@ func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 		}
 		if i%11 == 0 {
 			msg.Tags, msg.Keys = "标签", append(msg.Keys, fmt.Sprintf("键-%d", i)) // Java hashes UTF-16 units
+		}
+		if i%17 == 5 {
+			msg.Compressed = true // a 4.x producer zlib-compresses bodies of 4 KiB and more
+			msg.Body = append(msg.Body, []byte(strings.Repeat(fmt.Sprintf(" compressible-%d", i), 400))...)
 		}
 		if i%7 == 3 {
 			msg.Bare = true // a Go client's batch item stored by 4.7/4.8: no UNIQ_KEY, WAIT, CLUSTER
@@ -899,9 +904,9 @@ func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 		}
 	}
 	now := time.Now().UnixMilli()
-	if r := c.brokerRequest(protocol.QueryMessage, map[string]string{"topic": topic, "key": "键-22", "maxNum": "32",
+	if r := c.brokerRequest(protocol.QueryMessage, map[string]string{"topic": topic, "key": "键-11", "maxNum": "32",
 		"beginTimestamp": strconv.FormatInt(now-7200_000, 10), "endTimestamp": strconv.FormatInt(now, 10)}, nil); r.Code != protocol.Success ||
-		!bytes.Contains(r.Body, []byte("old-odd-022")) {
+		!bytes.Contains(r.Body, []byte("old-odd-011")) {
 		t.Fatalf("QUERY_MESSAGE by non-ASCII key: code %d", r.Code)
 	}
 	newOdd := c.cfxSendNew(t, m, topic, 2, 2, "TagA")

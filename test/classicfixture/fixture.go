@@ -1,6 +1,8 @@
 package classicfixture
 
 import (
+	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -132,6 +134,10 @@ type Message struct {
 	// TransactionPending writes only the half record: a transaction the
 	// producer has not ended (the broker will check it back).
 	TransactionPending bool
+	// Compressed stores the body zlib-compressed with SYSFLAG 0x1, as a 4.x
+	// producer sends bodies of 4 KiB and more (Record.Body stays the
+	// uncompressed body; Record.Bytes holds what is stored).
+	Compressed bool
 	// Bare stores only Properties, TAGS and KEYS: no UNIQ_KEY, WAIT or
 	// CLUSTER, as a 4.7/4.8 broker stores a Go client's batch item (with
 	// neither, the properties string is empty).
@@ -181,7 +187,7 @@ type Record struct {
 	Keys           []string
 	Tags           string
 	TagsCode       int64
-	Body           []byte
+	Body           []byte            // as given (uncompressed)
 	Properties     map[string]string // everything stored, including TAGS/KEYS/UNIQ_KEY
 	BornTimestamp  int64
 	StoreTimestamp int64
@@ -604,6 +610,15 @@ func (w *writer) encode() error {
 		if t.MultiTag {
 			sys |= 0x2
 		}
+		stored := msg.Body
+		if msg.Compressed {
+			var zb bytes.Buffer
+			zw, _ := zlib.NewWriterLevel(&zb, 5)
+			_, _ = zw.Write(msg.Body) // a bytes.Buffer does not fail
+			_ = zw.Close()
+			stored = zb.Bytes()
+			sys |= 0x1
+		}
 		topic, qid, tagsCode := msg.Topic, msg.QueueID, TagsCode(msg.Tags)
 		var preparedOffset int64
 		switch it.kind {
@@ -636,7 +651,7 @@ func (w *writer) encode() error {
 		qoff := w.m.QueueMaxOffsets[qk]
 		fields := RecordFields{QueueID: qid, Flag: msg.Flag, QueueOffset: qoff, SysFlag: sys,
 			BornTimestamp: bornTs, BornHost: bornHost, StoreTimestamp: storeTs, StoreHost: w.spec.StoreHost,
-			ReconsumeTimes: msg.ReconsumeTimes, Body: msg.Body, Topic: topic, Properties: EncodeProperties(props),
+			ReconsumeTimes: msg.ReconsumeTimes, Body: stored, Topic: topic, Properties: EncodeProperties(props),
 			PreparedTransactionOffset: preparedOffset}
 		rec, err := EncodeRecord(fields)
 		if err != nil {

@@ -2,11 +2,13 @@ package classicfixture
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -747,5 +749,28 @@ func TestClassicFixtureTransaction(t *testing.T) {
 	topics, _ := os.ReadFile(filepath.Join(dir, "config", "topics.json"))
 	if !strings.Contains(string(topics), `"topicName":"RMQ_SYS_TRANS_OP_HALF_TOPIC"`) || !strings.Contains(string(topics), `"topicName":"RMQ_SYS_TRANS_HALF_TOPIC"`) {
 		t.Fatalf("topics.json without the transaction topics")
+	}
+}
+
+// TestClassicFixtureCompressed: SYSFLAG 0x1 and a zlib body whose CRC is
+// that of the stored (compressed) bytes.
+func TestClassicFixtureCompressed(t *testing.T) {
+	body := bytes.Repeat([]byte("compress me "), 1000)
+	m, err := Write(t.TempDir(), Spec{Topics: []Topic{{Name: "T"}}, Messages: []Message{{Topic: "T", Body: body, Compressed: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.Messages[0]
+	p := parse(t, r.Bytes)
+	if r.SysFlag&1 == 0 || !bytes.Equal(r.Body, body) || len(p.body) >= len(body) || p.crc != p.crcWant {
+		t.Fatalf("compressed record: sysflag %#x, stored %d bytes", r.SysFlag, len(p.body))
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(p.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("inflate: %v", err)
 	}
 }
