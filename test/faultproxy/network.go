@@ -105,15 +105,20 @@ func (n *Network) SetReal(id, addr string) {
 	}
 }
 
-// SetLink applies f to the link from→to (the traffic from sends to to).
-func (n *Network) SetLink(from, to string, f Fault) { n.Link(from, to).Set(Forward, f) }
+// SetLink applies f to everything from sends to to: the forward way of the
+// link from→to and the backward way (answers) of the link to→from.
+func (n *Network) SetLink(from, to string, f Fault) {
+	n.Link(from, to).Set(Forward, f)
+	n.Link(to, from).Set(Backward, f)
+}
 
-// Cut blackholes the link from→to only (one-way loss).
+// Cut blackholes everything from sends to to (one-way loss); to's traffic
+// to from still flows.
 func (n *Network) Cut(from, to string) { n.SetLink(from, to, Fault{Blackhole: true}) }
 
 // Partition splits the replicas into groups: every link between two
-// different groups is blackholed both ways, links inside a group are
-// healed. A replica in no group is cut off from everyone.
+// different groups is blackholed both ways (requests and answers), links
+// inside a group are healed. A replica in no group is cut off from everyone.
 func (n *Network) Partition(groups ...[]string) {
 	side := map[string]int{}
 	for i, g := range groups {
@@ -127,7 +132,7 @@ func (n *Network) Partition(groups ...[]string) {
 		if okA && okB && a == b {
 			p.Heal()
 		} else {
-			p.Blackhole(Forward)
+			p.Blackhole(Both)
 		}
 	}
 }
