@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"hash/crc32"
 	"io"
 	"os"
@@ -772,5 +774,27 @@ func TestClassicFixtureCompressed(t *testing.T) {
 	got, err := io.ReadAll(zr)
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("inflate: %v", err)
+	}
+}
+
+// TestClassicFixtureIndependentOfStore: the fixture is written from the
+// published layout only; importing rmqd's own packages (store/ above all)
+// would let a layout bug there pass unnoticed.
+func TestClassicFixtureIndependentOfStore(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("glob: %v", err)
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			if p := strings.Trim(imp.Path.Value, `"`); strings.HasPrefix(p, "github.com/rmqd/rmqd") {
+				t.Errorf("%s imports %s: the fixture must not use rmqd's packages", f, p)
+			}
+		}
 	}
 }
