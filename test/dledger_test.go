@@ -636,7 +636,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			return true
 		})
 		mu.Lock()
-		afterKill, dupRetry := 0, 0
+		afterKill, dupRetry, dupDelay := 0, 0, 0
 		for b := range delayed {
 			if d := got[b].Sub(sentAt); d < 1500*time.Millisecond {
 				t.Errorf("%s delivered %v after the send, before its 2 s delay", b, d)
@@ -644,6 +644,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			if got[b].After(killedAt) {
 				afterKill++
 			}
+			dupDelay += attempts[b] - 1
 		}
 		for b := range acked {
 			if attempts[b] < 2 || reconsumed[b] < 1 {
@@ -655,7 +656,8 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			}
 		}
 		mu.Unlock()
-		t.Logf("%d of 10 retried/delayed messages delivered after the kill; %d extra deliveries of retry-* bodies (offsets not yet replicated at the kill)", afterKill, dupRetry)
+		t.Logf("%d of 10 retried/delayed messages delivered after the kill; duplicates: %d of retry-* bodies (offsets not yet replicated at the kill), %d of delay-* bodies",
+			afterKill, dupRetry, dupDelay)
 		if afterKill == 0 {
 			t.Errorf("nothing was pending at the kill: the test did not cross a failover")
 		}
