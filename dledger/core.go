@@ -88,7 +88,8 @@ type CoreConfig struct {
 	// everything proposed meanwhile. Full batches still stream up to
 	// MaxInflight. Under many small concurrent proposals this trades a
 	// deep pipeline of tiny batches (a frame, a follower loop turn and an
-	// answer each) for few large ones. Default 2; >= MaxInflight disables.
+	// answer each) for few large ones; an entry waits at most one round
+	// trip for the batch ahead of it. Default 1; >= MaxInflight disables.
 	TailInflight int
 
 	// PreferredLeader: when set, a leader that is not it transfers leadership
@@ -236,7 +237,7 @@ func NewCore(cfg CoreConfig) (*Core, error) {
 		r.maxInflight = 256
 	}
 	if r.tailInflight <= 0 {
-		r.tailInflight = 2
+		r.tailInflight = 1
 	}
 	if r.logger == nil {
 		r.logger = zap.NewNop()

@@ -46,7 +46,7 @@
 //     fast backoff) and replicate state (batches of up to MaxBatchBytes /
 //     MaxBatchEntries sent optimistically, at most MaxInflight unanswered).
 //     The batch that reaches the end of the log waits while TailInflight
-//     (2) batches are unanswered and leaves with everything proposed
+//     (1) batch is unanswered and leaves with everything proposed
 //     meanwhile when the next answer arrives: many small concurrent
 //     proposals make a few large batches instead of a deep pipeline of
 //     tiny ones (each costing a frame, a follower loop turn and an answer);

@@ -55,7 +55,7 @@ type Config struct {
 	MaxBatchEntries int   // entries per replication batch (default 4096)
 	MaxInflight     int   // unacknowledged batches per follower (default 256)
 	// TailInflight: the batch reaching the end of the log waits while this
-	// many are unacknowledged (default 2; see CoreConfig.TailInflight).
+	// many are unacknowledged (default 1; see CoreConfig.TailInflight).
 	TailInflight int
 
 	Seed         uint64 // election timeout randomness; 0 = from the clock

@@ -77,7 +77,7 @@ func Randomize(seed uint64) Options {
 	o.MidReadyCrash = r.Float64() * 0.003
 	o.PartitionProb = r.Float64() * 0.02
 	o.TransferProb = r.Float64() * 0.005
-	o.TailInflight = r.IntN(o.MaxInflight + 1) // 0: the default (2)
+	o.TailInflight = r.IntN(o.MaxInflight + 1) // 0: the default (1)
 	return o
 }
 
