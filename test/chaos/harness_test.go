@@ -534,6 +534,19 @@ func (g *group) createTopic(addr, topic string, queues int) error {
 	return nil
 }
 
+// queryOffset is group's committed offset of topic:queue at addr (-1 if
+// none).
+func (g *group) queryOffset(addr, group, topic string, queue int) (int64, error) {
+	resp, err := g.invoke(addr, protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": strconv.Itoa(queue)}, nil, 2*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	if resp.Code != protocol.Success {
+		return -1, nil
+	}
+	return strconv.ParseInt(resp.ExtFields["offset"], 10, 64)
+}
+
 // maxOffset is GET_MAX_OFFSET of topic:queue at addr.
 func (g *group) maxOffset(addr, topic string, queue int) (int64, error) {
 	resp, err := g.invoke(addr, protocol.GetMaxOffset, map[string]string{"topic": topic, "queueId": strconv.Itoa(queue)}, nil, 2*time.Second)

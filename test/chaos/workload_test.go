@@ -179,6 +179,8 @@ func (w *workload) send(addr string, q int, body string) (*remoting.RemotingComm
 
 // consume pulls queue q from the master from offset 0 on, following
 // nextBeginOffset as a client does (also backwards, which is recorded).
+// Each pull commits the offset consumed so far (the commitOffset flag), as
+// the clients do; the schedule watches those committed offsets.
 func (w *workload) consume(q int) {
 	var offset int64
 	for !w.stopCons.Load() {
@@ -191,8 +193,8 @@ func (w *workload) consume(q int) {
 		req := remoting.NewRequest(protocol.PullMessage, map[string]string{
 			"consumerGroup": "chaosConsumer", "topic": topic, "queueId": strconv.Itoa(q),
 			"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": "32",
-			"sysFlag":      strconv.Itoa(int(protocol.PullFlagSuspend | protocol.PullFlagSubscription)),
-			"commitOffset": "0", "suspendTimeoutMillis": strconv.FormatInt(pullSuspend.Milliseconds(), 10),
+			"sysFlag":      strconv.Itoa(int(protocol.PullFlagSuspend | protocol.PullFlagSubscription | protocol.PullFlagCommitOffset)),
+			"commitOffset": strconv.FormatInt(offset, 10), "suspendTimeoutMillis": strconv.FormatInt(pullSuspend.Milliseconds(), 10),
 			"subscription": "*", "subVersion": "0", "expressionType": "TAG",
 		}, nil)
 		resp, err := w.consClient.InvokeSync(ctx, addr, req, pullSuspend+sendTimeout)
