@@ -47,9 +47,11 @@ const (
 
 var cfxTags = []string{"TagA", "TagB", "", "TagC"}
 
-// cfxSpec is a 4.x store with n messages over two topics (several
-// commitlog, consume-queue and index files) and two groups' committed
-// offsets: queues partly consumed, fully consumed and not consumed at all.
+// cfxSpec is a 4.x store: n messages over ClassicOrders and ClassicEvents
+// (several commitlog, consume-queue and index files), committed and pending
+// transactions, ClassicFull (one exactly full consume-queue file), delayed
+// messages parked in SCHEDULE_TOPIC_XXXX with delayOffset.json, and two
+// groups' committed offsets: queues partly, fully and not at all consumed.
 func cfxSpec(n int, withIndex, abort bool) classicfixture.Spec {
 	spec := classicfixture.Spec{
 		CommitLogFileSize:    cfxCLSize,
@@ -126,7 +128,7 @@ func startClassicFixture(t *testing.T, spec classicfixture.Spec, extra ...map[st
 	over := map[string]string{
 		"storePathRootDir":           storeDir,
 		"enableDLegerCommitLog":      "false",
-		"mappedFileSizeCommitLog":    strconv.Itoa(cfxCLSize),
+		"mappedFileSizeCommitLog":    strconv.FormatInt(spec.CommitLogFileSize, 10),
 		"mappedFileSizeConsumeQueue": strconv.FormatInt(spec.ConsumeQueueFileSize, 10),
 	}
 	if ix := spec.Index; ix != nil && ix.HashSlotNum > 0 {
