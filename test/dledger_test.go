@@ -586,6 +586,9 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			}
 			return consumer.ConsumeSuccess
 		}
+		// Sent-back messages wait in SCHEDULE_TOPIC_XXXX queue 2 (level 3).
+		const schedTopic, retryQueue = "SCHEDULE_TOPIC_XXXX", 2
+		schedBase, _ := g.maxOffsetAt(l, schedTopic, retryQueue)
 		stop := g.pushConsumer(t, group, topic, "*", handler)
 		p := g.newProducer(t)
 		acked := map[string]string{}
@@ -606,6 +609,10 @@ func TestDledgerReplicaGroup(t *testing.T) {
 				}
 			}
 			return true
+		})
+		eventually(t, 10*time.Second, "the 5 sent-back messages stored on the leader", func() bool {
+			n, err := g.maxOffsetAt(l, schedTopic, retryQueue)
+			return err == nil && n >= schedBase+5
 		})
 		// Delayed messages due 2 s after the send (level 6), then the kill.
 		sentAt := time.Now()
@@ -789,6 +796,14 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		t.Logf("leader %s paused (SIGSTOP): %s master after %v", l.id, nl.id, took)
 		time.Sleep(500 * time.Millisecond)
 		g.resume(l)
+		// The resumed node still thinks it leads until it hears the new
+		// term; the name server must not take its stale registration.
+		for t0 := time.Now(); time.Since(t0) < 1500*time.Millisecond; time.Sleep(5 * time.Millisecond) {
+			if a := g.brokerAddrs(); a != nil && a[0] == l.addr {
+				t.Errorf("the name server routes brokerId 0 to the resumed stale leader %s %v after SIGCONT", l.id, time.Since(t0))
+				break
+			}
+		}
 		eventually(t, 20*time.Second, "the resumed old leader follows and catches up", func() bool { return g.caughtUp(l, nl) })
 		s.stop()
 		acked := s.acks.snapshot()
