@@ -1,8 +1,8 @@
 package main
 
 // rmqd DLedger commands (not in Java's mqadmin): raftStatus (GET_RAFT_STATUS
-// 2102), raftEvents (GET_RAFT_EVENTS 2101) and transferLeadership
-// (RAFT_TRANSFER_LEADERSHIP 2103). With -c they ask every replica of every
+// 2102), raftEvents (GET_RAFT_EVENTS 2101) and leadershipTransfer
+// (RAFT_TRANSFER_LEADERSHIP 2103; alias transferLeadership). With -c they ask every replica of every
 // broker group of the cluster (masters and slaves).
 
 import (
@@ -19,7 +19,9 @@ import (
 func init() {
 	register(&command{name: "raftStatus", desc: "Print the DLedger (Raft) state of brokers (rmqd).", setup: setupRaftStatus})
 	register(&command{name: "raftEvents", desc: "Print the role-change events of brokers (rmqd).", setup: setupRaftEvents})
-	register(&command{name: "transferLeadership", desc: "Hand DLedger leadership to another replica (rmqd).", setup: setupTransferLeadership})
+	register(&command{name: "leadershipTransfer", desc: "Hand DLedger leadership to another replica (rmqd).", setup: setupTransferLeadership})
+	// The name the first version shipped with.
+	register(&command{name: "transferLeadership", desc: "Alias of leadershipTransfer.", setup: setupTransferLeadership})
 }
 
 func setupRaftStatus(f *flagSet) func(*env) error {
@@ -35,7 +37,7 @@ func setupRaftStatus(f *flagSet) func(*env) error {
 			return err
 		}
 		e.printf("%-20s %-22s %-6s %-9s %-6s %-7s %-4s %-10s %-10s %-10s %-10s %s\n",
-			"#Broker Name", "#Addr", "#Self", "#Role", "#Term", "#Leader", "#BID", "#Begin", "#End", "#Committed", "#MetaIndex", "#Peers(match/lag)")
+			"#Broker Name", "#Addr", "#Self", "#Role", "#Term", "#Leader", "#BID", "#Begin", "#End", "#Committed", "#MetaIndex", "#Peers(match/lag/lastContactMs)")
 		var failed []error
 		for _, addr := range addrs {
 			resp, err := adm.call(addr, protocol.GetRaftStatus, nil, nil)
@@ -44,13 +46,15 @@ func setupRaftStatus(f *flagSet) func(*env) error {
 				err = json.Unmarshal(resp.Body, &st)
 			}
 			if err != nil {
-				e.warnf("%s: %v", addr, err)
+				if len(addrs) > 1 { // one target: its error is the one line
+					e.warnf("%s: %v", addr, err)
+				}
 				failed = append(failed, err)
 				continue
 			}
 			peers := make([]string, 0, len(st.Peers))
 			for _, p := range st.Peers {
-				peers = append(peers, fmt.Sprintf("%s:%d/%d", p.ID, p.MatchIndex, p.Lag))
+				peers = append(peers, fmt.Sprintf("%s:%d/%d/%d", p.ID, p.MatchIndex, p.Lag, p.LastContactMillis))
 			}
 			e.printf("%-20s %-22s %-6s %-9s %-6d %-7s %-4d %-10d %-10d %-10d %-10d %s\n",
 				st.BrokerName, addr, st.SelfID, st.Role, st.Term, st.LeaderID, st.BrokerID,
@@ -94,7 +98,9 @@ func setupRaftEvents(f *flagSet) func(*env) error {
 				err = json.Unmarshal(resp.Body, &body)
 			}
 			if err != nil {
-				e.warnf("%s: %v", addr, err)
+				if len(addrs) > 1 { // one target: its error is the one line
+					e.warnf("%s: %v", addr, err)
+				}
 				failed = append(failed, err)
 				continue
 			}
