@@ -47,7 +47,7 @@
 //	getNamesrvConfig       319 to every name server of -n
 //	raftStatus             2102 (-c: 106, every replica) — rmqd DLedger mode
 //	raftEvents             2101 (-c: 106, every replica; -s sinceSeq, -l limit)
-//	transferLeadership     2103 to the leader -b (-t n1)
+//	leadershipTransfer     2103 to the leader -b (-t n1); alias transferLeadership
 //
 // Output follows RocketMQ's tools byte for byte where scripts read it (the
 // table headers and rows use Java's printf formats). Where Java's output
@@ -63,9 +63,8 @@
 // broker.go, message.go, pull.go, send.go, namesrv.go, stats.go); each
 // registers its commands in init with register (registry.go). admin.go holds the remoting client
 // shared by all commands, bodies.go the JSON bodies package protocol does
-// not model, javafmt.go the Java formatting helpers the tables need. The
-// DLedger commands (raftStatus, raftEvents, leadershipTransfer) will live in
-// raft.go and register the same way.
+// not model, javafmt.go the Java formatting helpers the tables need, raft.go
+// the DLedger commands (raftStatus, raftEvents, leadershipTransfer).
 package main
 
 import (
