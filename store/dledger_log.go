@@ -19,6 +19,9 @@ import (
 type dledgerLog struct {
 	rl     ReplicatedLog
 	legacy *classicLog // the classic commitlog directory (closed with us)
+	// divide: dividedCommitlogOffset of an upgraded store (upgrade.go):
+	// physical offsets below it are read from legacy; 0 without one.
+	divide int64
 	// fileSize is the data file size (Config.MappedFileSizeCommitLog, the
 	// value the log was opened with): a zeroed header where padding belongs
 	// (a log that does not write the marker) skips to the next file.
@@ -52,7 +55,6 @@ func (l *dledgerLog) confirmOffset() int64 {
 	return max(l.rl.CommittedPos(), l.rl.BeginPos())
 }
 
-func (l *dledgerLog) minOffset() int64     { return l.rl.BeginPos() }
 func (l *dledgerLog) maxOffset() int64     { return l.confirmOffset() }
 func (l *dledgerLog) flushedOffset() int64 { return l.confirmOffset() }
 func (l *dledgerLog) flush() error         { return nil } // the replicated log flushes itself
@@ -64,8 +66,23 @@ func (l *dledgerLog) close() error {
 	return nil
 }
 
-// readAt reads record bytes at a physical offset (pulls, lookups).
+// minOffset: the first classic file's start below an upgrade's divide,
+// else the log's first byte.
+func (l *dledgerLog) minOffset() int64 {
+	if l.divide > 0 && l.legacy != nil {
+		if f := l.legacy.files.first(); f != nil && f.from < l.divide {
+			return f.from
+		}
+	}
+	return l.rl.BeginPos()
+}
+
+// readAt reads record bytes at a physical offset (pulls, lookups); below
+// an upgrade's divide from the classic files.
 func (l *dledgerLog) readAt(p []byte, pos int64) (int, error) {
+	if pos < l.divide && l.legacy != nil {
+		return l.legacy.readAt(p, pos)
+	}
 	n, err := l.rl.ReadAt(p, pos)
 	if err != nil {
 		if errors.Is(err, io.EOF) {

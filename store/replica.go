@@ -78,16 +78,11 @@ const defaultReplicationTimeout = 2500 * time.Millisecond
 // synchronously to the committed position.
 func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
 	rl := s.cfg.ReplicatedLog
-	for _, f := range s.classic.files.snapshot() {
-		if _, ok := s.firstRecordTimestamp(f); ok {
-			// In-place upgrade (design.md §6, dividedCommitlogOffset) is not
-			// implemented: the consume queues point into the legacy files
-			// and would be truncated here as not matching the replicated log.
-			return fmt.Errorf("store: %s holds classic commitlog records; starting it in DLedger mode (upgrade in place) is not supported yet",
-				s.cfg.CommitLogDir)
-		}
+	divide, err := s.legacyDivide(rl)
+	if err != nil {
+		return err
 	}
-	dl := &dledgerLog{rl: rl, legacy: s.classic, fileSize: s.cfg.MappedFileSizeCommitLog}
+	dl := &dledgerLog{rl: rl, legacy: s.classic, divide: divide, fileSize: s.cfg.MappedFileSizeCommitLog}
 	s.cl = dl
 	s.repl = newReplicaState(rl)
 	begin, end := rl.BeginPos(), rl.EndPos()
@@ -99,7 +94,11 @@ func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
 			return err
 		}
 		truncated += int(before - cq.maxOffset.Load())
-		cq.correctMinOffset(begin + entryHeaderSize)
+		if divide > 0 {
+			cq.correctMinOffset(dl.minOffset())
+		} else {
+			cq.correctMinOffset(begin + entryHeaderSize)
+		}
 		from = max(from, cq.maxPhy.Load())
 	}
 	// The checkpoint's confirmPhyOffset is the dispatched position written
@@ -144,7 +143,7 @@ func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
 		zap.Int64("beginPos", begin), zap.Int64("endPos", end), zap.Int64("committedPos", rl.CommittedPos()),
 		zap.Int64("redispatchedFrom", from), zap.Int64("checkpointDispatched", ck), zap.Bool("checkpointUsable", ckOK),
 		zap.Int64("indexEnd", indexEnd), zap.Int64("dispatched", s.dispatched.Load()),
-		zap.Int("unitsTruncated", truncated), zap.Int("queues", len(s.putState.queueOffsets)))
+		zap.Int("unitsTruncated", truncated), zap.Int64("dividedCommitlogOffset", divide), zap.Int("queues", len(s.putState.queueOffsets)))
 	return nil
 }
 
