@@ -59,8 +59,12 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 	if hb < 2*tick {
 		tick = max(hb/2, time.Millisecond)
 	}
+	startPos, err := upgradeStartPos(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	ls, err := logstore.Open(vfs.Default, cfg.DLedgerDir(), logstore.Config{
-		DataFileSize: int64(cfg.MappedFileSizeCommitLog), Logger: logger.Named("logstore")})
+		DataFileSize: int64(cfg.MappedFileSizeCommitLog), StartPos: startPos, Logger: logger.Named("logstore")})
 	if err != nil {
 		return nil, fmt.Errorf("replog: open %s: %w", cfg.DLedgerDir(), err)
 	}
