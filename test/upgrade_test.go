@@ -1,0 +1,146 @@
+package test
+
+// Issue 6: in-place upgrade of a classic store to DLedger mode. A store
+// written by test/classicfixture (as a 4.x broker leaves it) is copied into
+// each replica's storePathRootDir of a 3-replica group, which then starts
+// with enableDLegerCommitLog=true: every old message must be found by queue
+// offset, physical offset, offset msgId, UNIQ_KEY, keys and tags (the
+// classic fixture checks), committed consumer offsets are served, groups
+// resume at them, new messages continue the queues above the old
+// commitlog, and a restart of the group keeps it all.
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rmqd/rmqd/store"
+	"github.com/rmqd/rmqd/test/classicfixture"
+)
+
+// upgradeOverrides: the fixture's file sizes (DLedger data files have the
+// commitlog's size, so the divide is a data file boundary).
+func upgradeOverrides(spec classicfixture.Spec) map[string]string {
+	over := map[string]string{
+		"mappedFileSizeCommitLog":    strconv.FormatInt(spec.CommitLogFileSize, 10),
+		"mappedFileSizeConsumeQueue": strconv.FormatInt(spec.ConsumeQueueFileSize, 10),
+	}
+	if ix := spec.Index; ix != nil && ix.HashSlotNum > 0 {
+		over["maxHashSlotNum"] = strconv.Itoa(int(ix.HashSlotNum))
+		over["maxIndexNum"] = strconv.Itoa(int(ix.IndexNum))
+	}
+	return over
+}
+
+// copyTree copies the regular files of src into dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		out := filepath.Join(dst, rel)
+		if fi.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		in, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		f, err := os.Create(out)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, in); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
+	if err != nil {
+		t.Fatalf("copy %s: %v", src, err)
+	}
+}
+
+// startUpgradedGroup starts a DLedger group, stops it, replaces every
+// replica's store with a copy of the classic fixture and starts the group
+// again over them (the first start after the switch).
+func startUpgradedGroup(t *testing.T, spec classicfixture.Spec) (*dlGroup, classicfixture.Manifest) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "classic")
+	m, err := classicfixture.Write(src, spec)
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	if len(m.CommitLogFiles) < 3 {
+		t.Fatalf("fixture has %d commitlog files, want several", len(m.CommitLogFiles))
+	}
+	g := startDledgerGroup(t, upgradeOverrides(spec))
+	for _, r := range g.reps {
+		g.kill(r)
+	}
+	for _, r := range g.reps {
+		dir := filepath.Join(g.dir, r.id)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		copyTree(t, src, dir)
+	}
+	for _, r := range g.reps {
+		g.start(r)
+	}
+	for _, r := range g.reps {
+		waitTCP(t, r.proc, r.addr, 30*time.Second)
+	}
+	g.waitHealthy(30 * time.Second)
+	return g, m
+}
+
+func TestUpgradeClassicFixtureToDLedgerGroup(t *testing.T) {
+	t.Parallel()
+	spec := cfxSpec(600, true, false)
+	g, m := startUpgradedGroup(t, spec)
+	// Every replica derived the same divide, the end of the last classic file.
+	last := m.CommitLogFiles[len(m.CommitLogFiles)-1]
+	for _, r := range g.reps {
+		d, ok, err := store.ReadDivide(nil, filepath.Join(g.dir, r.id))
+		if err != nil || !ok || d%spec.CommitLogFileSize != 0 || d < m.MaxPhyOffset || d-m.MaxPhyOffset >= spec.CommitLogFileSize {
+			t.Fatalf("%s: divide %d %v %v (old log ends at %d, last file %+v)", r.id, d, ok, err, m.MaxPhyOffset, last)
+		}
+	}
+	leader := g.leader()
+	c := g.view(t, leader)
+	c.checkCommittedOffsets(t, m)
+	c.checkOldMessages(t, m)
+
+	newOrders := c.cfxSendNew(t, m, cfxOrders, 4, 3, "TagA")
+	newEvents := c.cfxSendNew(t, m, cfxEvents, 2, 2, "TagB")
+	colA := c.cfxConsume(t, cfxGroupA, cfxOrders, "*")
+	colB := c.cfxConsume(t, cfxGroupB, cfxEvents, "TagA || TagB")
+	cfxCheckResume(t, colA, m, cfxGroupA, cfxOrders, nil, newOrders)
+	cfxCheckResume(t, colB, m, cfxGroupB, cfxEvents, map[string]bool{"TagA": true, "TagB": true}, newEvents)
+
+	// A restart of the whole group (kill -9) changes nothing: old messages
+	// where they were, the new ones after them.
+	for _, r := range g.reps {
+		g.kill(r)
+	}
+	for _, r := range g.reps {
+		g.restart(r)
+	}
+	leader = g.waitHealthy(30 * time.Second)
+	c = g.view(t, leader)
+	c.checkOldMessages(t, m)
+	for q, bodies := range newOrders {
+		k := classicfixture.QueueKey{Topic: cfxOrders, QueueID: q}
+		got := c.cfxPullRange(t, cfxOrders, q, m.QueueMaxOffsets[k], m.QueueMaxOffsets[k]+int64(len(bodies)), "*")
+		if len(got) != len(bodies) {
+			t.Fatalf("%s:%d after restart: %d new messages, want %d", cfxOrders, q, len(got), len(bodies))
+		}
+	}
+}
