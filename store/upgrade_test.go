@@ -55,9 +55,17 @@ func TestUpgradeClassicStoreToDLedger(t *testing.T) {
 	if _, err := Open(replConfig(t, fs, newFakeLog(cfg.MappedFileSizeCommitLog))); err == nil {
 		t.Fatal("unsealed classic records opened in DLedger mode")
 	}
+	rep, err := InspectUpgrade(cfg)
+	if err != nil || !rep.HasRecords || rep.Sealed || rep.MaxPhyOffset != classicEnd || rep.MinPhyOffset != 0 || len(rep.Files) < 2 ||
+		rep.Queues["UP/0"] != n/3+1 || rep.Queues["UP/2"] != n/3 || rep.Torn != "" {
+		t.Fatalf("inspect: %v %+v", err, rep)
+	}
 	divide, err := PrepareUpgrade(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep2, err := InspectUpgrade(cfg); err != nil || !rep2.Sealed || rep2.Divide != divide || rep.Divide != divide {
+		t.Fatalf("inspect after seal: %v %+v (before %+v, divide %d)", err, rep2, rep, divide)
 	}
 	size := cfg.MappedFileSizeCommitLog
 	if divide%size != 0 || divide < classicEnd || divide-classicEnd >= size {
