@@ -1,10 +1,12 @@
 // Command broker runs an rmqd broker.
 //
-//	broker [-c broker.conf] [-n "ns1:9876;ns2:9876"] [-p] [-h]
+//	broker [-c broker.conf] [-n "ns1:9876;ns2:9876"] [-p] [--upgrade-check] [-h]
 //
 //	-c FILE  RocketMQ properties file (broker.conf); defaults when absent
 //	-n ADDR  name servers, overriding namesrvAddr
 //	-p       print the effective configuration and exit
+//	--upgrade-check  report what the in-place upgrade of a classic store to
+//	         DLedger mode would do (upgrade.go), change nothing, exit 0
 //	-h       help
 //
 // It builds a broker.Broker from the configuration and starts it: the
@@ -53,8 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	confPath := fs.String("c", "", "broker config `file` (RocketMQ properties)")
 	namesrvAddr := fs.String("n", "", "name server `addresses`, ';'-separated (overrides namesrvAddr)")
 	printConf := fs.Bool("p", false, "print the effective configuration and exit")
+	upgrade := fs.Bool("upgrade-check", false, "report what the in-place upgrade of a classic store to DLedger mode would do, change nothing, exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: broker [-c broker.conf] [-n \"ns1:9876;ns2:9876\"] [-p] [-h]\n")
+		fmt.Fprintf(stderr, "usage: broker [-c broker.conf] [-n \"ns1:9876;ns2:9876\"] [-p] [--upgrade-check] [-h]\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -90,6 +93,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *printConf {
 		fmt.Fprint(stdout, cfg.Properties())
+		return 0
+	}
+	if *upgrade {
+		if err := upgradeCheck(cfg, stdout); err != nil {
+			fmt.Fprintf(stderr, "broker: --upgrade-check: %v\n", err)
+			return 1
+		}
 		return 0
 	}
 
