@@ -144,3 +144,55 @@ func TestUpgradeClassicFixtureToDLedgerGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeKilledDuringFirstStart: the fixture has an abort file and no
+// index files (the classic recovery rebuilds them); each replica is killed
+// (-9) at several points of its first start in DLedger mode, then started
+// for good: the upgrade completes and every replica has the same divide.
+func TestUpgradeKilledDuringFirstStart(t *testing.T) {
+	t.Parallel()
+	spec := cfxSpec(400, false, true)
+	src := filepath.Join(t.TempDir(), "classic")
+	m, err := classicfixture.Write(src, spec)
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	over := upgradeOverrides(spec)
+	over["maxHashSlotNum"], over["maxIndexNum"] = "4096", "1000"
+	g := startDledgerGroup(t, over)
+	for _, r := range g.reps {
+		g.kill(r)
+	}
+	for _, r := range g.reps {
+		dir := filepath.Join(g.dir, r.id)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		copyTree(t, src, dir)
+	}
+	for i, r := range g.reps {
+		for _, d := range []time.Duration{5, 30, 80, 150} {
+			g.start(r)
+			time.Sleep((d + time.Duration(10*i)) * time.Millisecond)
+			g.kill(r)
+		}
+	}
+	for _, r := range g.reps {
+		g.restart(r)
+	}
+	leader := g.waitHealthy(30 * time.Second)
+	var divide int64 = -1
+	for _, r := range g.reps {
+		d, ok, err := store.ReadDivide(nil, filepath.Join(g.dir, r.id))
+		if err != nil || !ok || (divide >= 0 && d != divide) {
+			t.Fatalf("%s: divide %d %v %v, others %d", r.id, d, ok, err, divide)
+		}
+		divide = d
+	}
+	c := g.view(t, leader)
+	c.checkCommittedOffsets(t, m)
+	c.checkOldMessages(t, m)
+	newOrders := c.cfxSendNew(t, m, cfxOrders, 4, 2, "TagA")
+	colA := c.cfxConsume(t, cfxGroupA, cfxOrders, "*")
+	cfxCheckResume(t, colA, m, cfxGroupA, cfxOrders, nil, newOrders)
+}
