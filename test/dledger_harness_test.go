@@ -342,16 +342,18 @@ func (g *dlGroup) waitHealthy(timeout time.Duration) *dlReplica {
 		if l == nil {
 			return false
 		}
-		lrt := g.runtime(l)
+		// The leader's committed index first: a follower read afterwards
+		// that has reached it is caught up (writes may go on meanwhile,
+		// e.g. replicated consumer offsets).
+		committed, ok := g.runtimeInt(l, "dledgerCommittedIndex")
+		if !ok {
+			return false
+		}
 		for _, r := range g.reps {
-			if !g.alive(r) {
+			if !g.alive(r) || r == l {
 				continue
 			}
-			if r != l && addrs[int64(r.idx+1)] != r.addr {
-				return false
-			}
-			rt := g.runtime(r)
-			if rt == nil || rt["dledgerCommittedIndex"] != lrt["dledgerCommittedIndex"] || rt["dledgerLedgerEndIndex"] != lrt["dledgerLedgerEndIndex"] {
+			if addrs[int64(r.idx+1)] != r.addr || !g.caughtUpTo(r, l, committed) {
 				return false
 			}
 		}
@@ -361,7 +363,7 @@ func (g *dlGroup) waitHealthy(timeout time.Duration) *dlReplica {
 }
 
 // caughtUp reports whether r's ledger end and committed index equal the
-// leader's (read from both runtime tables).
+// leader's (read from both runtime tables; for a group without writes).
 func (g *dlGroup) caughtUp(r, leader *dlReplica) bool {
 	rt, lrt := g.runtime(r), g.runtime(leader)
 	if rt == nil || lrt == nil || lrt["dledgerRole"] != "LEADER" || rt["dledgerRole"] != "FOLLOWER" {
@@ -369,6 +371,19 @@ func (g *dlGroup) caughtUp(r, leader *dlReplica) bool {
 	}
 	return rt["dledgerLedgerEndIndex"] == lrt["dledgerLedgerEndIndex"] && rt["dledgerCommittedIndex"] == lrt["dledgerCommittedIndex"] &&
 		rt["dledgerLeaderId"] == leader.id
+}
+
+// caughtUpTo reports whether r follows leader and has stored and
+// committed everything up to index (for a group still taking writes, where
+// the indexes of leader and follower are never equal at one instant).
+func (g *dlGroup) caughtUpTo(r, leader *dlReplica, index int64) bool {
+	rt := g.runtime(r)
+	if rt == nil || rt["dledgerRole"] != "FOLLOWER" || rt["dledgerLeaderId"] != leader.id {
+		return false
+	}
+	end, err1 := strconv.ParseInt(rt["dledgerLedgerEndIndex"], 10, 64)
+	com, err2 := strconv.ParseInt(rt["dledgerCommittedIndex"], 10, 64)
+	return err1 == nil && err2 == nil && end >= index && com >= index
 }
 
 // view is a classic-harness cluster pointing at the current leader, for
@@ -542,9 +557,10 @@ type sendStream struct {
 	mark        time.Time
 }
 
-func (g *dlGroup) startStream(topic string, queues, workers int, prefix string) *sendStream {
+func (g *dlGroup) startStream(t *testing.T, topic string, queues, workers int, prefix string) *sendStream {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &sendStream{acks: newAckLog(), cancel: cancel}
+	t.Cleanup(s.stop) // also when t fails before stopping it
 	for w := 0; w < workers; w++ {
 		s.wg.Add(1)
 		go func() {
@@ -599,6 +615,7 @@ func (s *sendStream) recovered() time.Time {
 	return s.firstOKFail
 }
 
+// stop stops the senders and waits for them (idempotent).
 func (s *sendStream) stop() {
 	s.cancel()
 	s.wg.Wait()

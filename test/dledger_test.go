@@ -278,8 +278,15 @@ func (g *dlGroup) newProducer(t *testing.T, opts ...producer.Option) rocketmq.Pr
 
 // TestDledgerReplicaGroup runs the issue-5 scenarios against one 3-replica
 // group, in order.
+//
+// RMQD_DLEDGER_FLUSH=SYNC_FLUSH runs it with flushDiskType=SYNC_FLUSH
+// (acknowledged after a majority fsynced).
 func TestDledgerReplicaGroup(t *testing.T) {
-	g := startDledgerGroup(t, nil)
+	var overrides map[string]string
+	if f := os.Getenv("RMQD_DLEDGER_FLUSH"); f != "" {
+		overrides = map[string]string{"flushDiskType": f}
+	}
+	g := startDledgerGroup(t, overrides)
 	all := newSuiteAcks()
 	t.Logf("group up: leader %s", g.leader().id)
 
@@ -487,8 +494,9 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		}
 
 		start := time.Now()
+		target, _ := g.runtimeInt(nl, "dledgerLedgerEndIndex")
 		g.restart(l)
-		eventually(t, 30*time.Second, "the old leader rejoins as a follower and catches up", func() bool { return g.caughtUp(l, nl) })
+		eventually(t, 30*time.Second, "the old leader rejoins as a follower and catches up", func() bool { return g.caughtUpTo(l, nl, target) })
 		t.Logf("old leader %s caught up %v after its restart", l.id, time.Since(start))
 	})
 
@@ -507,7 +515,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		// both saw twice is the duplicates a consumer sees across a failover.
 		seen := newBodySet()
 		stop1 := g.pushConsumer(t, group, topic, "*", seen.add)
-		s := g.startStream(topic, queues, 4, "stream")
+		s := g.startStream(t, topic, queues, 4, "stream")
 		time.Sleep(time.Second)
 		before := s.acks.count()
 		oldTerm, _ := g.runtimeInt(l, "dledgerTerm")
@@ -556,8 +564,9 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		t.Logf("DUPLICATES: a consumer group saw %d duplicate deliveries of %d messages across the failover", seen.dups(), seen.distinct())
 
 		start := time.Now()
+		target, _ := g.runtimeInt(nl, "dledgerLedgerEndIndex")
 		g.restart(l)
-		eventually(t, 30*time.Second, "the old leader rejoins as a follower and catches up", func() bool { return g.caughtUp(l, nl) })
+		eventually(t, 30*time.Second, "the old leader rejoins as a follower and catches up", func() bool { return g.caughtUpTo(l, nl, target) })
 		t.Logf("CATCH-UP: restarted replica %s caught up with %s %v after its restart", l.id, nl.id, time.Since(start))
 		g.sameLogs(t, topic, queues, nl, l)
 	})
@@ -677,7 +686,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		if err := g.createTopicRaw(l.addr, topic, queues, queues, 6); err != nil {
 			t.Fatal(err)
 		}
-		s := g.startStream(topic, queues, 2, "iso")
+		s := g.startStream(t, topic, queues, 2, "iso")
 		time.Sleep(500 * time.Millisecond)
 		start := time.Now()
 		g.net.Isolate(l.id)
@@ -731,7 +740,8 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			t.Errorf("the isolated node acknowledged %d sends after it was cut off: %v", len(isoAcked), isoAcked)
 		}
 		g.net.Heal()
-		eventually(t, 20*time.Second, "the old leader follows and catches up", func() bool { return g.caughtUp(l, nl) })
+		target, _ := g.runtimeInt(nl, "dledgerLedgerEndIndex")
+		eventually(t, 20*time.Second, "the old leader follows and catches up", func() bool { return g.caughtUpTo(l, nl, target) })
 		s.stop()
 		acked := s.acks.snapshot()
 		all.add(topic, queues, acked)
@@ -757,7 +767,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		if err := g.createTopicRaw(l.addr, topic, queues, queues, 6); err != nil {
 			t.Fatal(err)
 		}
-		s := g.startStream(topic, queues, 2, "oneway")
+		s := g.startStream(t, topic, queues, 2, "oneway")
 		time.Sleep(300 * time.Millisecond)
 		start := time.Now()
 		for _, f := range g.others(l) {
@@ -774,7 +784,8 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		}
 		t.Logf("leader %s's outgoing links cut: %s master after %v", l.id, nl.id, took)
 		g.net.Heal()
-		eventually(t, 20*time.Second, "the old leader follows and catches up", func() bool { return g.caughtUp(l, nl) })
+		target, _ := g.runtimeInt(nl, "dledgerLedgerEndIndex")
+		eventually(t, 20*time.Second, "the old leader follows and catches up", func() bool { return g.caughtUpTo(l, nl, target) })
 		s.stop()
 		acked := s.acks.snapshot()
 		all.add(topic, queues, acked)
@@ -788,7 +799,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		if err := g.createTopicRaw(l.addr, topic, queues, queues, 6); err != nil {
 			t.Fatal(err)
 		}
-		s := g.startStream(topic, queues, 2, "pause")
+		s := g.startStream(t, topic, queues, 2, "pause")
 		time.Sleep(500 * time.Millisecond)
 		start := time.Now()
 		g.pause(l)
@@ -804,7 +815,8 @@ func TestDledgerReplicaGroup(t *testing.T) {
 				break
 			}
 		}
-		eventually(t, 20*time.Second, "the resumed old leader follows and catches up", func() bool { return g.caughtUp(l, nl) })
+		target, _ := g.runtimeInt(nl, "dledgerLedgerEndIndex")
+		eventually(t, 20*time.Second, "the resumed old leader follows and catches up", func() bool { return g.caughtUpTo(l, nl, target) })
 		s.stop()
 		acked := s.acks.snapshot()
 		all.add(topic, queues, acked)
@@ -864,7 +876,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		if err := g.createTopicRaw(l.addr, topic, queues, queues, 6); err != nil {
 			t.Fatal(err)
 		}
-		s := g.startStream(topic, queues, 4, "killall")
+		s := g.startStream(t, topic, queues, 4, "killall")
 		time.Sleep(time.Second)
 		var wg sync.WaitGroup
 		for _, r := range g.reps {
@@ -924,7 +936,7 @@ func TestDledgerFailoverTimes(t *testing.T) {
 	var rows []row
 	for i := 0; i < runs; i++ {
 		l := g.heal()
-		s := g.startStream(topic, queues, 4, fmt.Sprintf("run%d", i))
+		s := g.startStream(t, topic, queues, 4, fmt.Sprintf("run%d", i))
 		time.Sleep(500 * time.Millisecond)
 		s.markFault()
 		nl, took := g.failoverAfterKill(t, l)
@@ -933,8 +945,9 @@ func TestDledgerFailoverTimes(t *testing.T) {
 		acked := s.acks.snapshot()
 		checkAllPresent(t, fmt.Sprintf("run %d", i), acked, g.readAll(t, nl, topic, queues))
 		start := time.Now()
+		target, _ := g.runtimeInt(nl, "dledgerLedgerEndIndex")
 		g.restart(l)
-		eventually(t, 30*time.Second, "the old leader catches up", func() bool { return g.caughtUp(l, nl) })
+		eventually(t, 30*time.Second, "the old leader catches up", func() bool { return g.caughtUpTo(l, nl, target) })
 		rows = append(rows, row{l.id, nl.id, took, s.recovered().Sub(s.mark), time.Since(start)})
 	}
 	var b strings.Builder
