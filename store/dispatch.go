@@ -193,6 +193,9 @@ func (d *dispatcher) handle(pos int64, rec []byte) bool {
 	if s.sys.handler != nil && string(v.topic) == SystemTopic {
 		s.onSystemRecord(pos, v)
 	}
+	if s.repl != nil && string(v.topic) == UpgradeTopic {
+		s.onUpgradeRecord(v.body)
+	}
 	tags, _ := lookupProperty(v.props, PropertyTags)
 	tagsCode := tagsHashCodeBytes(tags)
 	if string(v.topic) == ScheduleTopic {

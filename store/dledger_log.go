@@ -22,6 +22,8 @@ type dledgerLog struct {
 	// divide: dividedCommitlogOffset of an upgraded store (upgrade.go):
 	// physical offsets below it are read from legacy; 0 without one.
 	divide int64
+	// diverged: why the classic prefix is refused (upgrade_agree.go).
+	diverged func() error
 	// fileSize is the data file size (Config.MappedFileSizeCommitLog, the
 	// value the log was opened with): a zeroed header where padding belongs
 	// (a log that does not write the marker) skips to the next file.
@@ -81,6 +83,11 @@ func (l *dledgerLog) minOffset() int64 {
 // an upgrade's divide from the classic files.
 func (l *dledgerLog) readAt(p []byte, pos int64) (int, error) {
 	if pos < l.divide && l.legacy != nil {
+		if l.diverged != nil {
+			if err := l.diverged(); err != nil {
+				return 0, fmt.Errorf("%w: %v", ErrNotFound, err)
+			}
+		}
 		return l.legacy.readAt(p, pos)
 	}
 	n, err := l.rl.ReadAt(p, pos)

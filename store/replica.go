@@ -82,7 +82,10 @@ func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
 	if err != nil {
 		return err
 	}
-	dl := &dledgerLog{rl: rl, legacy: s.classic, divide: divide, fileSize: s.cfg.MappedFileSizeCommitLog}
+	dl := &dledgerLog{rl: rl, legacy: s.classic, divide: divide, fileSize: s.cfg.MappedFileSizeCommitLog, diverged: s.UpgradeError}
+	if err := s.loadFingerprint(divide); err != nil {
+		return err
+	}
 	s.cl = dl
 	s.repl = newReplicaState(rl)
 	begin, end := rl.BeginPos(), rl.EndPos()
@@ -139,6 +142,7 @@ func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
 	for _, cq := range s.allQueues() {
 		s.putState.queueOffsets[queueKey{cq.topic, cq.queueID}] = cq.maxOffset.Load()
 	}
+	s.checkFingerprintQueue()
 	s.logger.Info("store opened over the replicated log", zap.Bool("lastExitOK", lastExitOK),
 		zap.Int64("beginPos", begin), zap.Int64("endPos", end), zap.Int64("committedPos", rl.CommittedPos()),
 		zap.Int64("redispatchedFrom", from), zap.Int64("checkpointDispatched", ck), zap.Bool("checkpointUsable", ckOK),
@@ -351,6 +355,8 @@ func (s *MessageStore) runReplica() {
 				s.dispatchDone.Lock()
 				dispatchCh = s.dispatchDone.ch
 				s.dispatchDone.Unlock()
+			} else {
+				s.proposeFingerprint()
 			}
 		}
 		if cur := r.storeRole(); !havePublished || cur != published {
@@ -376,7 +382,7 @@ func (s *MessageStore) runReplica() {
 func (s *MessageStore) tryBecomeWritable(raw ReplicaRole) bool {
 	r := s.repl
 	st := r.log.Status()
-	if st.Role != "LEADER" || st.Term != raw.Term || st.CommittedIndex != st.LedgerEndIndex {
+	if st.Role != "LEADER" || st.Term != raw.Term || st.CommittedIndex != st.LedgerEndIndex || s.upg.err.Load() != nil {
 		return false
 	}
 	if s.dispatched.Load() < st.CommittedPos {

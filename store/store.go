@@ -26,6 +26,7 @@ type MessageStore struct {
 	classic   *classicLog   // cl in classic mode (recovery, retention)
 	repl      *replicaState // DLedger mode (replica.go); nil in classic mode
 	sys       sysState      // system record handler (guarded by dispatchMu)
+	upg       upgradeState  // classic-prefix agreement of an upgraded store (upgrade_agree.go)
 	index     *indexService
 	ckpt      *checkpoint
 	lock      vfs.File

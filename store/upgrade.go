@@ -67,7 +67,8 @@ func ReadDivide(fs vfs.FS, root string) (int64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	first, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	v, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
 	if err != nil || v < 0 {
 		return 0, false, fmt.Errorf("store: %s: bad content %q", DivideFileName, b)
 	}
@@ -134,19 +135,23 @@ func PrepareUpgrade(cfg Config) (int64, error) {
 		return 0, fmt.Errorf("store: upgrade: classic recovery: %w", err)
 	}
 	divide, err := s.sealClassic()
+	fp := ""
+	if err == nil {
+		fp, err = s.fingerprint(divide)
+	}
 	if serr := s.Shutdown(); err == nil {
 		err = serr
 	}
 	if err != nil {
 		return 0, fmt.Errorf("store: upgrade: seal: %w", err)
 	}
-	if err := vfs.WriteFileAtomic(cfg.FS, filepath.Join(cfg.RootDir, DivideFileName), []byte(strconv.FormatInt(divide, 10)+"\n")); err != nil {
+	if err := vfs.WriteFileAtomic(cfg.FS, filepath.Join(cfg.RootDir, DivideFileName), []byte(strconv.FormatInt(divide, 10)+"\n"+fp+"\n")); err != nil {
 		return 0, err
 	}
 	if err := cfg.FS.SyncDir(cfg.RootDir); err != nil {
 		return 0, err
 	}
-	log.Info("upgrade: classic commitlog sealed", zap.Int64("dividedCommitlogOffset", divide))
+	log.Info("upgrade: classic commitlog sealed", zap.Int64("dividedCommitlogOffset", divide), zap.String("fingerprint", fp))
 	return divide, nil
 }
 

@@ -3,7 +3,9 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmqd/rmqd/internal/vfs"
 )
@@ -135,9 +137,42 @@ func TestUpgradeClassicStoreToDLedger(t *testing.T) {
 	rl.elect(2)
 	rl.commitAll()
 	s = openStore(t, replConfig(t, fs, rl))
-	defer s.Shutdown()
 	check(s)
 	if m := s.GetMaxOffsetInQueue("UP", 0); m != max0+30 {
 		t.Fatalf("after restart: max offset %d", m)
 	}
+	// The first writable leader appended its classic-prefix fingerprint;
+	// this replica agrees.
+	if n := s.GetMaxOffsetInQueue(UpgradeTopic, 0); n < 1 || s.UpgradeError() != nil {
+		t.Fatalf("fingerprint records %d, error %v", n, s.UpgradeError())
+	}
+	if err := s.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	// A replica whose classic prefix differs refuses it.
+	good, _ := vfs.ReadFile(fs, "/store/"+DivideFileName)
+	if err := vfs.WriteFileAtomic(fs, "/store/"+DivideFileName, []byte(fmt.Sprintf("%d\ndivide=%d tail=1 crc32=00000000\n", divide, divide))); err != nil {
+		t.Fatal(err)
+	}
+	rl.elect(3)
+	rl.commitAll()
+	s = openStore(t, replConfig(t, fs, rl))
+	if err := s.UpgradeError(); err == nil || !strings.Contains(err.Error(), "peer n0") {
+		t.Fatalf("diverged prefix: %v", err)
+	}
+	if _, err := s.LookMessageByOffset(olds[0].phy); err == nil {
+		t.Fatal("diverged replica served a classic record")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if s.IsLeader() {
+		t.Fatal("diverged replica became writable")
+	}
+	s.Shutdown()
+	vfs.WriteFileAtomic(fs, "/store/"+DivideFileName, good)
+	rl.elect(4)
+	rl.commitAll()
+	s = openStore(t, replConfig(t, fs, rl))
+	defer s.Shutdown()
+	waitCond(t, "writable leader", s.IsLeader)
+	check(s)
 }
