@@ -379,10 +379,10 @@ func runSchedule(t *testing.T, bin string, seed int64) *result {
 		if !res.ok() {
 			keep := filepath.Join(os.TempDir(), fmt.Sprintf("rmqd-chaos-logs-seed-%d", seed))
 			_ = os.MkdirAll(keep, 0o755)
-			logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+			logs, _ := filepath.Glob(filepath.Join(dir, "try*", "*.log"))
 			for _, l := range logs {
 				if b, err := os.ReadFile(l); err == nil {
-					_ = os.WriteFile(filepath.Join(keep, filepath.Base(l)), b, 0o644)
+					_ = os.WriteFile(filepath.Join(keep, filepath.Base(filepath.Dir(l))+"-"+filepath.Base(l)), b, 0o644)
 				}
 			}
 			t.Logf("seed %d timeline:\n%s\nlogs kept in %s", seed, strings.Join(s.tl, "\n"), keep)
@@ -390,10 +390,20 @@ func runSchedule(t *testing.T, bin string, seed int64) *result {
 		os.RemoveAll(dir)
 	}()
 
-	g, err := startGroup(dir, bin, seed)
-	if err != nil {
-		res.err = fmt.Errorf("start group: %w", err)
-		return res
+	// A port picked free can be taken before the broker binds it (by a
+	// fault proxy's OS-chosen port or another test on the machine): the
+	// first start is retried on fresh ports, in a fresh directory.
+	var g *group
+	for try := 0; ; try++ {
+		g, err = startGroup(filepath.Join(dir, fmt.Sprintf("try%d", try)), bin, seed)
+		if err == nil {
+			break
+		}
+		s.logf("start group, try %d: %v", try, err)
+		if try == 2 {
+			res.err = fmt.Errorf("start group: %w", err)
+			return res
+		}
 	}
 	s.g = g
 	defer g.close()

@@ -220,6 +220,9 @@ type group struct {
 // startGroup starts the name server and the three replicas and waits for
 // a leader registered as brokerId 0 with both followers caught up.
 func startGroup(dir, bin string, seed int64) (*group, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	g := &group{dir: dir, bin: bin, brokerName: "chaos-broker",
 		client: remoting.NewClient(remoting.ClientConfig{ConnectTimeout: 500 * time.Millisecond})}
 	ok := false
