@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,4 +196,57 @@ func TestUpgradeKilledDuringFirstStart(t *testing.T) {
 	newOrders := c.cfxSendNew(t, m, cfxOrders, 4, 2, "TagA")
 	colA := c.cfxConsume(t, cfxGroupA, cfxOrders, "*")
 	cfxCheckResume(t, colA, m, cfxGroupA, cfxOrders, nil, newOrders)
+}
+
+// TestUpgradeDivergedReplicaRefused: one replica's classic copy lacks the
+// last record (a lagging slave's store). The two others form the group and
+// its leader appends the classic-prefix fingerprint; the third refuses its
+// classic prefix with an error naming the peer and the remedy, and never
+// serves its old records.
+func TestUpgradeDivergedReplicaRefused(t *testing.T) {
+	t.Parallel()
+	spec := cfxSpec(300, true, false)
+	src := filepath.Join(t.TempDir(), "classic")
+	m, err := classicfixture.Write(src, spec)
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	g := startDledgerGroup(t, upgradeOverrides(spec))
+	for _, r := range g.reps {
+		g.kill(r)
+	}
+	for _, r := range g.reps {
+		dir := filepath.Join(g.dir, r.id)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		copyTree(t, src, dir)
+	}
+	bad := g.reps[2]
+	last := m.Messages[len(m.Messages)-1]
+	name := filepath.Join(g.dir, bad.id, "commitlog", classicfixture.FileName(last.PhysicalOffset-last.PhysicalOffset%spec.CommitLogFileSize))
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, last.Size), last.PhysicalOffset%spec.CommitLogFileSize); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, r := range g.reps[:2] {
+		g.start(r)
+	}
+	for _, r := range g.reps[:2] {
+		waitTCP(t, r.proc, r.addr, 30*time.Second)
+	}
+	leader := g.waitHealthy(30 * time.Second)
+	c := g.view(t, leader)
+	c.checkCommittedOffsets(t, m)
+	g.start(bad)
+	eventually(t, 30*time.Second, "the diverged replica refuses", func() bool {
+		out := bad.proc.out.String()
+		return strings.Contains(out, "classic commitlog prefix differs from peer "+leader.id) && strings.Contains(out, "remedy")
+	})
+	// The group still serves the old messages (from the agreeing replicas).
+	c.checkOldMessages(t, m)
 }
