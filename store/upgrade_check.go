@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,6 +30,12 @@ type UpgradeReport struct {
 	// Queues maps "topic/queueId" to the consume queue's max offset (next
 	// queue offset), as the classic files hold it.
 	Queues map[string]int64
+	// Fingerprint is the classic-prefix fingerprint the replicas compare
+	// (upgrade_agree.go): the recorded one when Sealed, else computed from
+	// the files as the seal would leave them (exact unless the recovery
+	// removes a torn tail). Equal fingerprints on every replica mean the
+	// group agrees on the classic prefix.
+	Fingerprint string
 	// Torn describes a record that ends the scan early (a torn tail the
 	// recovery would remove), if any.
 	Torn string
@@ -76,6 +83,13 @@ func InspectUpgrade(cfg Config) (UpgradeReport, error) {
 		return r, err
 	} else if ok {
 		r.Divide, r.Sealed = d, true
+	}
+	if r.Sealed {
+		r.Fingerprint = readFingerprint(cfg.FS, cfg.RootDir)
+	} else if r.HasRecords {
+		if r.Fingerprint, err = inspectFingerprint(cfg, r.MinPhyOffset, r.MaxPhyOffset, r.Divide); err != nil {
+			return r, err
+		}
 	}
 	root := filepath.Join(cfg.RootDir, "consumequeue")
 	topics, _ := cfg.FS.ReadDir(root)
@@ -185,4 +199,39 @@ func readAllFS(cfg Config, path string) ([]byte, error) {
 			return out, nil
 		}
 	}
+}
+
+// inspectFingerprint is (*MessageStore).fingerprint over the files as they
+// are, with the BLANK marker the seal would write at end.
+func inspectFingerprint(cfg Config, minPhy, end, divide int64) (string, error) {
+	size := cfg.MappedFileSizeCommitLog
+	from := max(divide-fingerprintTail, minPhy)
+	var blank [8]byte
+	if end%size != 0 {
+		binary.BigEndian.PutUint32(blank[0:], uint32(size-end%size))
+		binary.BigEndian.PutUint32(blank[4:], 0xCBD43194) // BlankMagicCode
+	}
+	h := crc32.NewIEEE()
+	buf := make([]byte, 1<<20)
+	for pos := from; pos < divide; {
+		n := min(int64(len(buf)), divide-pos, size-pos%size)
+		fileFrom := pos - pos%size
+		f, err := cfg.FS.OpenFile(filepath.Join(cfg.CommitLogDir, fileName(fileFrom)), os.O_RDONLY)
+		if err != nil {
+			return "", err
+		}
+		got, _ := f.ReadAt(buf[:n], pos-fileFrom)
+		f.Close()
+		clear(buf[got:n])
+		if end%size != 0 {
+			for i := int64(0); i < 8; i++ {
+				if p := end + i; p >= pos && p < pos+n {
+					buf[p-pos] = blank[i]
+				}
+			}
+		}
+		h.Write(buf[:n])
+		pos += n
+	}
+	return fmt.Sprintf("divide=%d tail=%d crc32=%08x", divide, divide-from, h.Sum32()), nil
 }

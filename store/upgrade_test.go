@@ -66,7 +66,8 @@ func TestUpgradeClassicStoreToDLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep2, err := InspectUpgrade(cfg); err != nil || !rep2.Sealed || rep2.Divide != divide || rep.Divide != divide {
+	if rep2, err := InspectUpgrade(cfg); err != nil || !rep2.Sealed || rep2.Divide != divide || rep.Divide != divide ||
+		rep.Fingerprint == "" || rep2.Fingerprint != rep.Fingerprint {
 		t.Fatalf("inspect after seal: %v %+v (before %+v, divide %d)", err, rep2, rep, divide)
 	}
 	size := cfg.MappedFileSizeCommitLog

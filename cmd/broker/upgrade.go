@@ -16,7 +16,8 @@ import (
 // DLedger mode (store/upgrade.go) would do with cfg's store, changing
 // nothing: the classic commitlog range and the divide, whether DLedger
 // data exists, the consume queues' max offsets, the groups and offsets of
-// config/*.json. Peers' agreement on the classic prefix is not checked.
+// config/*.json, and the classic-prefix fingerprint to compare with the
+// peers' (it does not contact them).
 func upgradeCheck(cfg *conf.BrokerConfig, w io.Writer) error {
 	rep, err := store.InspectUpgrade(replog.StoreConfig(cfg, nil))
 	if err != nil {
@@ -41,6 +42,9 @@ func upgradeCheck(cfg *conf.BrokerConfig, w io.Writer) error {
 		state = "recorded (sealed)"
 	}
 	fmt.Fprintf(w, "  dividedCommitlogOffset: %d (%s)\n", rep.Divide, state)
+	if rep.Fingerprint != "" {
+		fmt.Fprintf(w, "  classic prefix fingerprint: %s (every replica of the group must show the same)\n", rep.Fingerprint)
+	}
 	fmt.Fprintf(w, "dledger data in %s: %v\n", cfg.DLedgerDir(), hasData)
 	switch {
 	case hasData && rep.Sealed:

@@ -58,7 +58,7 @@ func TestUpgradeCheck(t *testing.T) {
 		t.Fatalf("--upgrade-check: %d %s", code, errb.String())
 	}
 	for _, want := range []string{"records: true", "dividedCommitlogOffset: 196608 (would be)", "dledger data in", "action: recover and seal",
-		"T/0 max offset 250", "T/1 max offset 250"} {
+		"T/0 max offset 250", "T/1 max offset 250", "classic prefix fingerprint: divide=196608"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("output lacks %q:\n%s", want, out.String())
 		}
