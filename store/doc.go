@@ -216,7 +216,25 @@
 // survives any crash or power loss as long as a majority of disks survive.
 // Consume queues and the index are derived and rebuilt from the log.
 //
-// Not yet: in-place upgrade over a classic commitlog (Open refuses a
-// commitlog directory holding records in DLedger mode) and retention of the
-// DLedger data files (the log keeps everything).
+// # In-place upgrade of a classic store (upgrade.go, upgrade_agree.go, issue 6)
+//
+// On the first start in DLedger mode over classic records (no DLedger data
+// file yet), PrepareUpgrade runs the classic recovery, seals the commitlog
+// (BLANK marker at its write position, fsync) and records
+// dividedCommitlogOffset (the end of the last file with records) with a
+// classic-prefix fingerprint in <root>/dividedCommitlogOffset; cmd/broker
+// then creates the log store's first data file there (StartPos). Physical
+// offsets below the divide are read from the classic files (pulls through
+// the old consume-queue units, offset msgIds, the old index), everything
+// from it on from the replicated log; queue offsets continue. Open in
+// DLedger mode refuses unsealed classic records and a log beginning below
+// the divide. The first writable leader appends its fingerprint on
+// UpgradeTopic; a replica whose own differs refuses leadership and classic
+// reads (UpgradeError). Limits: the first leader's fingerprint is taken as
+// the group's (a diverged replica that wins the first election makes the
+// others refuse); a replica without the classic files cannot follow (its
+// empty log starts at 0, the leader's at the divide). Classic files age out
+// under the classic retention (never the last one).
+//
+// Not yet: retention of the DLedger data files (the log keeps everything).
 package store
