@@ -198,6 +198,16 @@ func (s *MessageStore) legacyDivide(rl ReplicatedLog) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if !ok && hasRecords {
+		// The divide file lost after the upgrade: the log's first data file
+		// starts at the divide (it was created there), past the last
+		// classic file.
+		if last, b := s.classic.files.last(), rl.BeginPos(); last != nil && b > 0 && last.from+last.size <= b && rl.EndPos() > b {
+			s.logger.Warn("upgrade: "+DivideFileName+" is missing; the divide is the replicated log's first position",
+				zap.Int64("dividedCommitlogOffset", b))
+			return b, nil
+		}
+	}
 	if !ok {
 		if hasRecords {
 			return 0, fmt.Errorf("store: %s holds classic commitlog records that were not sealed for the upgrade to DLedger mode "+

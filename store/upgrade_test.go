@@ -173,7 +173,18 @@ func TestUpgradeClassicStoreToDLedger(t *testing.T) {
 	rl.elect(4)
 	rl.commitAll()
 	s = openStore(t, replConfig(t, fs, rl))
+	waitCond(t, "writable leader", s.IsLeader)
+	check(s)
+	s.Shutdown()
+	// The divide file lost after the upgrade: the log's first position.
+	fs.Remove("/store/" + DivideFileName)
+	rl.elect(5)
+	rl.commitAll()
+	s = openStore(t, replConfig(t, fs, rl))
 	defer s.Shutdown()
 	waitCond(t, "writable leader", s.IsLeader)
 	check(s)
+	if s.UpgradeError() != nil {
+		t.Fatal(s.UpgradeError())
+	}
 }
