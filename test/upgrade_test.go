@@ -10,6 +10,8 @@ package test
 // commitlog, and a restart of the group keeps it all.
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,6 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+
+	"github.com/rmqd/rmqd/protocol"
 	"github.com/rmqd/rmqd/store"
 	"github.com/rmqd/rmqd/test/classicfixture"
 )
@@ -249,4 +255,92 @@ func TestUpgradeDivergedReplicaRefused(t *testing.T) {
 	})
 	// The group still serves the old messages (from the agreeing replicas).
 	c.checkOldMessages(t, m)
+}
+
+// TestUpgradeRmqdClassicStoreToDLedgerGroup: a store written by rmqd itself
+// in classic mode (bin/broker, killed -9: abort file, unflushed tail
+// recovered) becomes a 3-replica DLedger group's: every old message at its
+// queue offset and physical offset, the committed offset kept, new
+// messages continuing the queues.
+func TestUpgradeRmqdClassicStoreToDLedgerGroup(t *testing.T) {
+	t.Parallel()
+	const topic, group, size = "RmqdClassic", "cgRmqdClassic", 64 << 10
+	c := startCluster(t, map[string]string{"mappedFileSizeCommitLog": strconv.Itoa(size), "brokerName": "dl-broker"})
+	c.createTopic(t, topic, 2)
+	p := c.newProducer(t, producer.WithQueueSelector(producer.NewManualQueueSelector()))
+	type sent struct {
+		body string
+		qoff int64
+		phy  int64
+	}
+	old := map[int32][]sent{}
+	for i := 0; i < 300; i++ {
+		q := int32(i % 2)
+		body := fmt.Sprintf("rmqd-old-%04d-%s", i, strings.Repeat("z", 100+i%300))
+		msg := primitive.NewMessage(topic, []byte(body)).WithTag("T").WithKeys([]string{fmt.Sprintf("rk-%d", i)})
+		msg.Queue = &primitive.MessageQueue{Topic: topic, BrokerName: c.brokerName, QueueId: int(q)}
+		var res *primitive.SendResult
+		var err error
+		eventually(t, 10*time.Second, "classic send", func() bool {
+			res, err = p.SendSync(context.Background(), msg)
+			return err == nil && res.Status == primitive.SendOK
+		})
+		phy, _ := strconv.ParseInt(res.OffsetMsgID[len(res.OffsetMsgID)-16:], 16, 64)
+		old[q] = append(old[q], sent{body, res.QueueOffset, phy})
+	}
+	c.pullAll(t, group, topic, 1) // creates the group (autoCreateSubscriptionGroup)
+	r := c.brokerRequest(protocol.UpdateConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": "1", "commitOffset": "42"}, nil)
+	if r.Code != protocol.Success {
+		t.Fatalf("UPDATE_CONSUMER_OFFSET: %d %s", r.Code, r.Remark)
+	}
+	time.Sleep(1200 * time.Millisecond) // flushConsumerOffsetInterval
+	c.killBroker()
+
+	g := startDledgerGroup(t, map[string]string{"mappedFileSizeCommitLog": strconv.Itoa(size)})
+	for _, r := range g.reps {
+		g.kill(r)
+	}
+	for _, r := range g.reps {
+		dir := filepath.Join(g.dir, r.id)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		copyTree(t, filepath.Join(c.dir, "store"), dir)
+		os.Remove(filepath.Join(dir, "lock"))
+	}
+	for _, r := range g.reps {
+		g.start(r)
+	}
+	for _, r := range g.reps {
+		waitTCP(t, r.proc, r.addr, 30*time.Second)
+	}
+	leader := g.waitHealthy(30 * time.Second)
+	v := g.view(t, leader)
+	for q, msgs := range old {
+		got := v.pullAll(t, "cgReader", topic, int(q))
+		if len(got) != len(msgs) {
+			t.Fatalf("queue %d: %d old messages, sent %d", q, len(got), len(msgs))
+		}
+		for i, m := range got {
+			if string(m.Body) != msgs[i].body || m.QueueOffset != msgs[i].qoff || m.CommitLogOffset != msgs[i].phy {
+				t.Fatalf("queue %d #%d: got offset %d phy %d, sent %d %d", q, i, m.QueueOffset, m.CommitLogOffset, msgs[i].qoff, msgs[i].phy)
+			}
+		}
+	}
+	r = v.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": "1"}, nil)
+	if r.Code != protocol.Success || r.ExtFields["offset"] != "42" {
+		t.Fatalf("QUERY_CONSUMER_OFFSET: %d %v", r.Code, r.ExtFields)
+	}
+	p2 := v.newProducer(t, producer.WithQueueSelector(producer.NewManualQueueSelector()))
+	msg := primitive.NewMessage(topic, []byte("rmqd-new")).WithTag("T")
+	msg.Queue = &primitive.MessageQueue{Topic: topic, BrokerName: v.brokerName, QueueId: 0}
+	var res *primitive.SendResult
+	var err error
+	eventually(t, 10*time.Second, "send after the upgrade", func() bool {
+		res, err = p2.SendSync(context.Background(), msg)
+		return err == nil && res.Status == primitive.SendOK
+	})
+	if want := int64(len(old[0])); res.QueueOffset != want {
+		t.Fatalf("new message at queue offset %d, want %d", res.QueueOffset, want)
+	}
 }
