@@ -109,9 +109,31 @@ func startDledgerGroup(t *testing.T, overrides map[string]string) *dlGroup {
 		real[r.id] = r.peerAddr
 		g.reps = append(g.reps, r)
 	}
-	nw, err := faultproxy.NewNetwork(real)
-	if err != nil {
-		t.Fatalf("fault proxies: %v", err)
+	// The proxies listen on ports of the OS's choosing, which may be one of
+	// the ports picked (and released) above: then a replica would list the
+	// same address twice in dLegerPeers. Build them again until none clashes.
+	var nw *faultproxy.Network
+	for attempt := 0; ; attempt++ {
+		var err error
+		if nw, err = faultproxy.NewNetwork(real); err != nil {
+			t.Fatalf("fault proxies: %v", err)
+		}
+		clash := false
+		for _, from := range nw.IDs() {
+			for _, to := range nw.IDs() {
+				if from == to {
+					continue
+				}
+				_, ps, _ := strings.Cut(nw.Addr(from, to), "127.0.0.1:")
+				if p, _ := strconv.Atoi(ps); used[p] {
+					clash = true
+				}
+			}
+		}
+		if !clash || attempt == 20 {
+			break
+		}
+		nw.Close()
 	}
 	g.net = nw
 	t.Cleanup(nw.Close)
