@@ -15,10 +15,13 @@ build:
 vet:
 	$(GO) vet $(PKGS)
 
-# Short fuzzing of the wire decoders, then the race-enabled suite.
+# The race-enabled suite, short fuzzing of the wire decoders, and a short
+# chaos sweep (3 seeded fault schedules against real processes).
 test: vet build
+	$(GO) vet -tags chaos ./test/chaos/
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory chaos
 
 FUZZTIME ?= 5s
 fuzz:
