@@ -221,6 +221,13 @@ func (m *roleManager) onRole(r replicaRole) {
 	if m.known && r == m.last && r.Leader == m.leader.Load() {
 		return // nothing changed for the broker
 	}
+	if m.known && !r.Leader && r.SelfID != "" && r.LeaderID == r.SelfID && !m.leader.Load() {
+		// Elected but not writable yet (catching up): writes are already
+		// refused, and the store calls again once this replica leads. Not
+		// recording "follower of itself" keeps the real old leader in that
+		// event.
+		return
+	}
 	start := m.now()
 	old, known := m.last, m.known
 	if !known {

@@ -599,3 +599,30 @@ func TestForwardOffsetsToMaster(t *testing.T) {
 		t.Fatalf("forwarded %+v", ow.sent)
 	}
 }
+
+// A replica that won an election is not writable until it caught up; that
+// intermediate state must not be recorded as "follower of itself", so the
+// leader event names the leader it replaced.
+func TestDLedgerElectedNotWritableKeepsOldLeader(t *testing.T) {
+	f := startDLedgerFixture(t)
+	b := f.b
+	f.fr.set(replicaRole{Leader: false, Term: 1, LeaderID: "n0", SelfID: "n1"})
+	b.roles.onRole(f.fr.role())
+	f.fr.set(replicaRole{Leader: false, Term: 2, LeaderID: "n1", SelfID: "n1"}) // elected, catching up
+	b.roles.onRole(f.fr.role())
+	if b.IsMaster() {
+		t.Fatal("writable before the store said so")
+	}
+	f.fr.set(replicaRole{Leader: true, Term: 2, LeaderID: "n1", SelfID: "n1"})
+	b.roles.onRole(f.fr.role())
+	evs := b.RaftEvents()
+	if len(evs) != 2 {
+		t.Fatalf("want 2 events (follower of n0, leader), got %+v", evs)
+	}
+	if ev := evs[1]; ev.OldRole != protocol.RaftRoleFollower || ev.OldLeader != "n0" || ev.NewRole != protocol.RaftRoleLeader || ev.NewLeader != "n1" {
+		t.Fatalf("leader event %+v", ev)
+	}
+	if !b.IsMaster() {
+		t.Fatal("not master after the store made it the writable leader")
+	}
+}
