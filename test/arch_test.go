@@ -19,6 +19,7 @@ var allowed = []struct {
 }{
 	{pkg: "internal/vfs", ours: nil},
 	{pkg: "internal/clock", ours: nil},
+	{pkg: "internal/logging", ours: nil, third: []string{"go.uber.org/zap"}},
 	{pkg: "dledger/", ours: []string{"dledger/", "internal/vfs", "internal/clock"}, third: []string{"go.uber.org/zap"}},
 	{pkg: "remoting/", ours: []string{"remoting/"}, third: []string{"github.com/panjf2000/gnet/v2", "github.com/tidwall/gjson", "go.uber.org/zap"}},
 	{pkg: "protocol/", ours: []string{"protocol/", "remoting"}, third: []string{"github.com/tidwall/gjson"}},

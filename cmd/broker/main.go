@@ -43,6 +43,7 @@ import (
 
 	"github.com/rmqd/rmqd/broker"
 	"github.com/rmqd/rmqd/conf"
+	"github.com/rmqd/rmqd/internal/logging"
 )
 
 func main() {
@@ -103,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	log, closeLog, err := newLogger(stdout, filepath.Join(cfg.StorePathRootDir, "logs", "broker.log"))
+	log, closeLog, err := logging.New(stdout, filepath.Join(cfg.StorePathRootDir, "logs", "broker.log"))
 	if err != nil {
 		fmt.Fprintf(stderr, "broker: %v\n", err)
 		return 1

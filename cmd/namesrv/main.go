@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmqd/rmqd/conf"
+	"github.com/rmqd/rmqd/internal/logging"
 	"github.com/rmqd/rmqd/namesrv"
 	"github.com/rmqd/rmqd/remoting"
 )
@@ -80,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if logDir == "" {
 		logDir = conf.ExpandPath("~/logs/rmqd")
 	}
-	log, closeLog, err := newLogger(stdout, filepath.Join(logDir, "namesrv.log"))
+	log, closeLog, err := logging.New(stdout, filepath.Join(logDir, "namesrv.log"))
 	if err != nil {
 		fmt.Fprintf(stderr, "namesrv: %v\n", err)
 		return 1

@@ -1,4 +1,7 @@
-package main
+// Package logging builds the zap logger the binaries share: structured JSON
+// lines to stdout and appended to a log file, so an operator can tail either.
+// Packages never build loggers themselves; they take one in their Config.
+package logging
 
 import (
 	"fmt"
@@ -10,9 +13,9 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// newLogger returns a JSON zap logger writing to stdout and appending to
+// New returns a JSON logger at info level writing to stdout and appending to
 // file (created with its directory). The returned func flushes and closes.
-func newLogger(stdout io.Writer, file string) (*zap.Logger, func(), error) {
+func New(stdout io.Writer, file string) (*zap.Logger, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return nil, nil, fmt.Errorf("log directory: %w", err)
 	}
