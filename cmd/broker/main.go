@@ -23,7 +23,10 @@
 // Java-compatible log store under <storePathRootDir>/dledger-<dLegerSelfId>/,
 // listens for peers on its dLegerPeers address and starts the Raft node; the
 // broker's store runs over that log (the DLedger data files are the
-// commitlog). Shutdown stops the broker (and its store) first, then the node,
+// commitlog). On SIGTERM a leading replica first hands leadership to its
+// most caught-up peer (bounded by two election timeouts), so a rolling
+// restart costs clients one transfer, not an election timeout. Shutdown
+// then stops the broker (and its store) first, then the node,
 // the peer transport and the log store.
 package main
 
@@ -42,6 +45,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmqd/rmqd/broker"
+	"github.com/rmqd/rmqd/cmd/broker/replog"
 	"github.com/rmqd/rmqd/conf"
 	"github.com/rmqd/rmqd/internal/logging"
 )
@@ -120,8 +124,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// (and so the store) shut down.
 	var opts broker.Options
 	peerInfo := ""
+	var rep *replog.Replica
 	if cfg.EnableDLegerCommitLog {
-		rep, err := startReplica(cfg, log)
+		var err error
+		rep, err = startReplica(cfg, log)
 		if err != nil {
 			log.Error("dledger replica start failed", zap.Error(err))
 			return 1
@@ -152,6 +158,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sig := <-sigc
 	signal.Stop(sigc)
 	log.Info("shutting down", zap.String("signal", sig.String()))
+	if rep != nil {
+		handOff(rep, cfg, log)
+	}
 	b.Shutdown()
 	return 0
 }

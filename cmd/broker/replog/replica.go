@@ -1,6 +1,7 @@
 package replog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -23,6 +24,8 @@ type Replica struct {
 	Log       *Log
 	// ListenAddr is where the peer transport listens.
 	ListenAddr string
+
+	electionTimeout time.Duration
 }
 
 // Start opens the log store under cfg.DLedgerDir()
@@ -94,7 +97,32 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 		zap.String("dir", cfg.DLedgerDir()), zap.Bool("syncMode", cfg.FlushDiskType == conf.SyncFlush),
 		zap.Duration("heartbeat", hb), zap.Duration("electionTimeout", et), zap.String("preferredLeader", preferred),
 		zap.Int64("ledgerEndIndex", ls.LastIndex()), zap.Int64("committedHint", ls.Committed()))
-	return &Replica{Store: ls, Transport: tr, Node: node, Log: New(node, ls), ListenAddr: tr.Addr()}, nil
+	return &Replica{Store: ls, Transport: tr, Node: node, Log: New(node, ls), ListenAddr: tr.Addr(), electionTimeout: et}, nil
+}
+
+// HandOff moves leadership away from this replica before a graceful stop
+// (SIGTERM): when it leads, it transfers to the peer that has stored the
+// most entries among those heard from within an election timeout, and
+// waits until that peer leads or ctx ends. Clients then wait for one
+// transfer (a round trip and a vote) instead of an election timeout after
+// the process is gone. Java DLedger has no such step. It reports the peer
+// that took over ("" when this replica did not lead or no peer is fit).
+func (r *Replica) HandOff(ctx context.Context) (string, error) {
+	st := r.Node.Status()
+	if st.Role != dledger.RoleLeader {
+		return "", nil
+	}
+	target, best := "", int64(-1)
+	for id, p := range st.Peers {
+		if p.LastContact > r.electionTimeout || p.MatchIndex <= best {
+			continue
+		}
+		target, best = id, p.MatchIndex
+	}
+	if target == "" {
+		return "", nil
+	}
+	return target, r.Node.TransferLeadership(ctx, target)
 }
 
 // Close stops the node (pending appends fail, the commit hint is
