@@ -70,9 +70,11 @@ type CoreConfig struct {
 	Peers   []string // every member's id, self included
 	Storage LogStorage
 	// ElectionTick is the base election timeout T: followers campaign after a
-	// random timeout in [T, 2T) without hearing from a leader, and a leader
-	// steps down when a majority has not answered within T (check quorum).
-	ElectionTick  int
+	// random timeout in [T, ElectionTickMax) without hearing from a leader,
+	// and a leader steps down when a majority has not answered within T
+	// (check quorum). ElectionTickMax <= T means 2T.
+	ElectionTick    int
+	ElectionTickMax int
 	HeartbeatTick int
 	Rand          *rand.Rand // seeded source for election timeouts (required)
 
@@ -178,6 +180,7 @@ type Core struct {
 	electionElapsed     int
 	heartbeatElapsed    int
 	electionTimeout     int
+	electionSpread      int // randomized timeouts are in [electionTimeout, electionTimeout+electionSpread)
 	heartbeatTimeout    int
 	randomizedElection  int
 	checkQuorum         bool
@@ -216,6 +219,7 @@ func NewCore(cfg CoreConfig) (*Core, error) {
 		quorum:           len(cfg.Peers)/2 + 1,
 		log:              newRaftLog(cfg.Storage),
 		electionTimeout:  cfg.ElectionTick,
+		electionSpread:   cfg.ElectionTick,
 		heartbeatTimeout: cfg.HeartbeatTick,
 		checkQuorum:      !cfg.DisableCheckQuorum,
 		preVote:          !cfg.DisablePreVote,
@@ -238,6 +242,9 @@ func NewCore(cfg CoreConfig) (*Core, error) {
 	}
 	if r.tailInflight <= 0 {
 		r.tailInflight = 1
+	}
+	if cfg.ElectionTickMax > cfg.ElectionTick {
+		r.electionSpread = cfg.ElectionTickMax - cfg.ElectionTick
 	}
 	if r.logger == nil {
 		r.logger = zap.NewNop()
@@ -294,7 +301,7 @@ func (r *Core) reset(term int64) {
 	r.lead = ""
 	r.electionElapsed = 0
 	r.heartbeatElapsed = 0
-	r.randomizedElection = r.electionTimeout + r.rand.IntN(r.electionTimeout)
+	r.randomizedElection = r.electionTimeout + r.rand.IntN(r.electionSpread)
 	r.abortLeaderTransfer()
 	r.votes = map[string]bool{}
 	r.pendingSelfVote = false

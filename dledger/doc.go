@@ -32,7 +32,8 @@
 //     leader stops accepting writes by itself) and a leader lease (followers
 //     that heard from a leader within the election timeout ignore vote
 //     requests, except those caused by a leadership transfer). Election
-//     timeouts are randomized in [T, 2T).
+//     timeouts are randomized in [T, Tmax): Tmax is 2T unless set (the broker
+//     passes dLegerElectionTimeoutMs and dLegerElectionTimeoutMaxMs).
 //   - Durability before promises: term and vote are persisted (SetHardState
 //     fsyncs) before a vote is answered, acknowledgements are sent only after
 //     the entries were written (and fsynced in sync mode), and a candidate

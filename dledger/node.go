@@ -39,7 +39,11 @@ type Config struct {
 
 	TickInterval      time.Duration // default 50ms
 	HeartbeatInterval time.Duration // default 100ms (2 ticks)
-	ElectionTimeout   time.Duration // default 500ms (10 ticks); randomized in [T, 2T)
+	ElectionTimeout   time.Duration // default 500ms (10 ticks); randomized in [T, ElectionTimeoutMax)
+	// ElectionTimeoutMax is the exclusive upper bound of the randomized
+	// election timeout (dLegerElectionTimeoutMaxMs); when not above
+	// ElectionTimeout, 2×ElectionTimeout.
+	ElectionTimeoutMax time.Duration
 
 	PreferredLeaderID string
 	// SyncMode (flushDiskType=SYNC_FLUSH) acknowledges appends only after
@@ -278,9 +282,10 @@ func NewNode(cfg Config) (*Node, error) {
 	slices.Sort(ids)
 	core, err := NewCore(CoreConfig{
 		ID: cfg.SelfID, Peers: ids, Storage: cfg.Storage,
-		ElectionTick: cfg.ticks(cfg.ElectionTimeout), HeartbeatTick: cfg.ticks(cfg.HeartbeatInterval),
-		Rand:        rand.New(rand.NewPCG(seed, uint64(len(cfg.SelfID))<<32|0x9e3779b9)),
-		MaxMsgBytes: cfg.MaxBatchBytes, MaxMsgEntries: cfg.MaxBatchEntries, MaxInflight: cfg.MaxInflight,
+		ElectionTick: cfg.ticks(cfg.ElectionTimeout), ElectionTickMax: cfg.ticks(cfg.ElectionTimeoutMax),
+		HeartbeatTick: cfg.ticks(cfg.HeartbeatInterval),
+		Rand:          rand.New(rand.NewPCG(seed, uint64(len(cfg.SelfID))<<32|0x9e3779b9)),
+		MaxMsgBytes:   cfg.MaxBatchBytes, MaxMsgEntries: cfg.MaxBatchEntries, MaxInflight: cfg.MaxInflight,
 		TailInflight:    cfg.TailInflight,
 		PreferredLeader: cfg.PreferredLeaderID, Logger: cfg.Logger,
 	})

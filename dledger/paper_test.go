@@ -66,17 +66,21 @@ func storageWith(terms ...int64) *MemoryStorage {
 }
 
 func TestRandomizedElectionTimeoutRange(t *testing.T) {
-	c := newTestCore(t, "n0", NewMemoryStorage(0))
-	seen := map[int]bool{}
-	for range 1000 {
-		c.becomeFollower(c.term+1, "")
-		if c.randomizedElection < 10 || c.randomizedElection >= 20 {
-			t.Fatalf("timeout %d outside [10,20)", c.randomizedElection)
+	for _, tc := range []struct {
+		max, lo, hi int // ElectionTickMax (ElectionTick is 10) → [lo, hi)
+	}{{0, 10, 20}, {14, 10, 14}, {30, 10, 30}, {10, 10, 20}} {
+		c := newTestCore(t, "n0", NewMemoryStorage(0), func(cfg *CoreConfig) { cfg.ElectionTickMax = tc.max })
+		seen := map[int]bool{}
+		for range 1000 {
+			c.becomeFollower(c.term+1, "")
+			if c.randomizedElection < tc.lo || c.randomizedElection >= tc.hi {
+				t.Fatalf("max %d: timeout %d outside [%d,%d)", tc.max, c.randomizedElection, tc.lo, tc.hi)
+			}
+			seen[c.randomizedElection] = true
 		}
-		seen[c.randomizedElection] = true
-	}
-	if len(seen) < 8 {
-		t.Fatalf("timeouts not spread: %v", seen)
+		if len(seen) != tc.hi-tc.lo {
+			t.Fatalf("max %d: timeouts not spread over [%d,%d): %v", tc.max, tc.lo, tc.hi, seen)
+		}
 	}
 }
 

@@ -33,7 +33,8 @@ type Replica struct {
 // data files of mappedFileSizeCommitLog bytes), starts the peer transport
 // on the selfId's address in dLegerPeers and the node: heartbeat every
 // dLegerHeartbeatIntervalMs, election timeout randomized from
-// dLegerElectionTimeoutMs (dledger draws it in [T, 2T)), SyncMode when
+// dLegerElectionTimeoutMs and dLegerElectionTimeoutMaxMs (dledger draws
+// it in [min, max)), SyncMode when
 // flushDiskType=SYNC_FLUSH, preferredLeaderId. Close it after the broker
 // (and so the store) has shut down.
 func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
@@ -78,7 +79,8 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 	}
 	node, err := dledger.NewNode(dledger.Config{SelfID: self, Peers: addrs, Storage: ls, Transport: tr,
 		TickInterval: tick, HeartbeatInterval: hb, ElectionTimeout: et, PreferredLeaderID: preferred,
-		SyncMode: cfg.FlushDiskType == conf.SyncFlush, Logger: logger.Named("node"),
+		ElectionTimeoutMax: ms(cfg.DLegerElectionTimeoutMaxMs, 0),
+		SyncMode:           cfg.FlushDiskType == conf.SyncFlush, Logger: logger.Named("node"),
 		OnRoleChange: func(ev dledger.RoleEvent) {
 			logger.Info("raft role", zap.Stringer("role", ev.Role), zap.Int64("term", ev.Term), zap.String("leader", ev.Leader))
 		}})
@@ -95,7 +97,7 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 	}
 	logger.Info("dledger replica started", zap.String("selfId", self), zap.String("peerAddr", tr.Addr()),
 		zap.String("dir", cfg.DLedgerDir()), zap.Bool("syncMode", cfg.FlushDiskType == conf.SyncFlush),
-		zap.Duration("heartbeat", hb), zap.Duration("electionTimeout", et), zap.String("preferredLeader", preferred),
+		zap.Duration("heartbeat", hb), zap.Duration("electionTimeout", et), zap.Duration("electionTimeoutMax", ms(cfg.DLegerElectionTimeoutMaxMs, 2*et)), zap.String("preferredLeader", preferred),
 		zap.Int64("ledgerEndIndex", ls.LastIndex()), zap.Int64("committedHint", ls.Committed()))
 	return &Replica{Store: ls, Transport: tr, Node: node, Log: New(node, ls), ListenAddr: tr.Addr(), electionTimeout: et}, nil
 }
