@@ -97,7 +97,11 @@ type CoreConfig struct {
 	// PreferredLeader: when set, a leader that is not it transfers leadership
 	// to it as soon as it is active and caught up.
 	PreferredLeader string
-	Logger          *zap.Logger
+	// Fingerprint is opaque to dledger: it names what this replica holds
+	// outside the log that the whole group must share (see fingerprint.go).
+	// Empty: nothing.
+	Fingerprint []byte
+	Logger      *zap.Logger
 }
 
 func (c *CoreConfig) validate() error {
@@ -122,6 +126,9 @@ func (c *CoreConfig) validate() error {
 	}
 	if c.Rand == nil {
 		return errors.New("dledger: nil Rand")
+	}
+	if len(c.Fingerprint) > maxFingerprintLen {
+		return fmt.Errorf("dledger: fingerprint of %d bytes (max %d)", len(c.Fingerprint), maxFingerprintLen)
 	}
 	if c.HeartbeatTick <= 0 || c.ElectionTick <= c.HeartbeatTick {
 		return fmt.Errorf("dledger: need 0 < HeartbeatTick (%d) < ElectionTick (%d)", c.HeartbeatTick, c.ElectionTick)
@@ -205,6 +212,8 @@ type Core struct {
 	tickFn              func()
 	stepFn              func(m *Message) error
 	lastLeaderContactAt int64
+	fingerprint         []byte
+	fpReported          map[string]string // peer -> its differing fingerprint, logged once
 }
 
 // NewCore builds a core from cfg, recovering term, vote, log and the
@@ -230,6 +239,7 @@ func NewCore(cfg CoreConfig) (*Core, error) {
 		tailInflight:     cfg.TailInflight,
 		rand:             cfg.Rand,
 		logger:           cfg.Logger,
+		fingerprint:      cfg.Fingerprint,
 	}
 	if r.maxMsgBytes <= 0 {
 		r.maxMsgBytes = 1 << 20
@@ -456,7 +466,7 @@ func (r *Core) campaign(transfer bool) {
 	li, lt := r.log.lastIndex(), r.log.lastTerm()
 	for _, p := range r.peers {
 		if p != r.id {
-			r.send(Message{Type: typ, To: p, Term: term, Index: li, LogTerm: lt, Force: transfer})
+			r.send(Message{Type: typ, To: p, Term: term, Index: li, LogTerm: lt, Force: transfer, Fingerprint: r.fingerprint})
 		}
 	}
 }
@@ -560,8 +570,8 @@ func (r *Core) handleVote(m *Message) {
 		(r.vote == "" && r.lead == "") ||
 		(m.Type == MsgPreVote && m.Term > r.term)
 	upToDate := m.LogTerm > r.log.lastTerm() || (m.LogTerm == r.log.lastTerm() && m.Index >= r.log.lastIndex())
-	resp := Message{Type: voteRespType(m.Type), To: m.From, Index: -1, Commit: -1, Hint: -1}
-	if canVote && upToDate && r.broken == nil {
+	resp := Message{Type: voteRespType(m.Type), To: m.From, Index: -1, Commit: -1, Hint: -1, Fingerprint: r.fingerprint}
+	if canVote && upToDate && r.broken == nil && r.fingerprintAccepts(m) {
 		resp.Term = m.Term
 		if m.Type == MsgVote {
 			r.electionElapsed = 0
@@ -610,6 +620,9 @@ func (r *Core) stepCandidate(m *Message) error {
 		}
 		if m.Type == MsgPreVoteResp && !m.Reject && m.Term != r.term+1 {
 			return nil
+		}
+		if m.Reject {
+			r.fingerprintAccepts(m) // reports a voter that refuses us for a differing fingerprint
 		}
 		switch r.poll(m.From, !m.Reject) {
 		case voteWon:

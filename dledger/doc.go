@@ -63,6 +63,11 @@
 //     timeout. With PreferredLeaderID set, a leader that is not the preferred
 //     peer transfers to it as soon as it is active and fully caught up
 //     (retrying after two election timeouts if a transfer failed).
+//   - Group fingerprint (fingerprint.go): opaque bytes naming data every
+//     replica must hold outside the log (Config.Fingerprint). Votes and
+//     pre-votes carry it; a voter with one refuses a candidate with another,
+//     or one with neither a fingerprint nor entries. Only a refusal is
+//     added, so Raft's safety is unchanged.
 //   - Storage corruption (ErrCorrupt from the store) stops the replica from
 //     voting and leading; any storage write error stops the Node, failing
 //     pending appends with that error.
@@ -76,7 +81,10 @@
 // sent anywhere. RocketMQ uses the hook to write the physical offset into the
 // message. A hook must not change the body's length (ErrHookResized).
 // Followers verify that received entries are consecutive and sit where their
-// own Layout would place them. Propose returns a Future whose Index and
+// own Layout would place them. The first entry of a log (index 0) may sit
+// anywhere the Layout allows: a log may begin after data kept outside it
+// (logstore's StartPos), and an empty follower begins at the position of
+// the first entry it is sent. Propose returns a Future whose Index and
 // Positions are known at once (RocketMQ builds the msgId from them).
 //
 // # Using a Node

@@ -286,10 +286,15 @@ var errPosMismatch = errors.New("dledger: entry position does not match the loca
 
 // checkPositions verifies that ents, about to be written after index
 // ents[0].Index-1, sit where this replica's Layout would put them.
+//
+// The first entry of a log (index 0) has no predecessor: a log may begin
+// at any position its Layout allows (a leader whose storage started at a
+// configured position), and a follower begins where the leader's first
+// entry is, whatever its own empty log's End was. Storage resets to it.
 func (l *raftLog) checkPositions(ents []Entry) error {
 	end, ok := l.entryEnd(ents[0].Index - 1)
-	if !ok {
-		end = ents[0].Pos // unknown predecessor (compacted): trust the first
+	if !ok || ents[0].Index == 0 {
+		end = ents[0].Pos // no or unknown predecessor (compacted): trust the first
 	}
 	for i := range ents {
 		pos, newEnd := l.storage.Place(end, ents[i].Size())

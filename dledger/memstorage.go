@@ -49,6 +49,15 @@ func NewMemoryStorage(fileSize int64) *MemoryStorage {
 	return &MemoryStorage{FileLayout: FileLayout{FileSize: fileSize}, committed: -1}
 }
 
+// NewMemoryStorageAt returns an empty log whose first entry goes at start
+// (a leader's log that begins after data kept outside it; logstore's
+// Config.StartPos).
+func NewMemoryStorageAt(fileSize, start int64) *MemoryStorage {
+	s := NewMemoryStorage(fileSize)
+	s.base = start
+	return s
+}
+
 // FirstIndex implements LogStorage.
 func (s *MemoryStorage) FirstIndex() int64 {
 	s.mu.RLock()
@@ -164,6 +173,9 @@ func (s *MemoryStorage) ReadAt(p []byte, pos int64) (int, error) {
 	if pos < 0 || pos+int64(len(p)) > end {
 		return 0, fmt.Errorf("dledger: read [%d,%d) past end %d", pos, pos+int64(len(p)), end)
 	}
+	if len(s.ents) > 0 && pos < s.ents[0].Pos {
+		return 0, fmt.Errorf("%w: read at %d below the first entry at %d", ErrCompacted, pos, s.ents[0].Pos)
+	}
 	i, _ := slices.BinarySearchFunc(s.ents, pos, func(e Entry, p int64) int {
 		switch {
 		case e.Pos+e.Size() <= p:
@@ -229,6 +241,10 @@ func (s *MemoryStorage) Append(ents []Entry) error {
 	if keep > 0 {
 		e := &s.ents[keep-1]
 		end = e.Pos + e.Size()
+	} else if p, _ := s.Place(ents[0].Pos, ents[0].Size()); p == ents[0].Pos {
+		// The entries replace the whole log (or start an empty one): the
+		// log begins at the first one's position (logstore's reset).
+		end = ents[0].Pos
 	}
 	for i := range ents {
 		if ents[i].Index != first+int64(i) {
@@ -239,6 +255,9 @@ func (s *MemoryStorage) Append(ents []Entry) error {
 			return fmt.Errorf("dledger: append: index %d at pos %d, layout says %d", ents[i].Index, ents[i].Pos, pos)
 		}
 		end = ne
+	}
+	if keep == 0 {
+		s.base = ents[0].Pos
 	}
 	s.ents = append(s.ents[:keep], ents...)
 	s.synced = min(s.synced, keep)

@@ -55,6 +55,9 @@ type Message struct {
 	// to a follower known to match: it is answered only if it is rejected.
 	CommitOnly bool
 	Entries    []Entry
+	// Fingerprint: votes, pre-votes and their answers carry the sender's
+	// group fingerprint (CoreConfig.Fingerprint), empty for none.
+	Fingerprint []byte
 }
 
 func (m *Message) String() string {
@@ -93,6 +96,9 @@ func (m *Message) validate() error {
 	if len(m.Entries) > 0 && m.Type != MsgApp {
 		return fmt.Errorf("%w: entries in %s", ErrBadMessage, m.Type)
 	}
+	if len(m.Fingerprint) > maxFingerprintLen {
+		return fmt.Errorf("%w: fingerprint of %d bytes", ErrBadMessage, len(m.Fingerprint))
+	}
 	if n := int64(len(m.Entries)); n > 0 && m.Index > math.MaxInt64/2-n {
 		return fmt.Errorf("%w: index overflow", ErrBadMessage)
 	}
@@ -124,7 +130,8 @@ func (m *Message) validate() error {
 //	+---------+------+------+----+------+---------+-------+--------+------+-------+-----------+---------+
 //	entry: term, pos, magic (varints), body
 //
-// flags: bit 0 Reject, bit 1 Force, bit 2 CommitOnly. Entry indexes are not sent: entry i has
+// flags: bit 0 Reject, bit 1 Force, bit 2 CommitOnly, bit 3 a fingerprint
+// (bytes) follows the entries. Entry indexes are not sent: entry i has
 // index Index+1+i. ver is wireVersion.
 const wireVersion = 1
 
@@ -134,7 +141,7 @@ func (m *Message) MarshalBinary() ([]byte, error) {
 }
 
 func (m *Message) encodedSizeHint() int {
-	n := 3 + 2*(len(m.From)+len(m.To)+2) + 6*binary.MaxVarintLen64
+	n := 3 + 2*(len(m.From)+len(m.To)+2) + 6*binary.MaxVarintLen64 + binary.MaxVarintLen32 + len(m.Fingerprint)
 	for i := range m.Entries {
 		n += 3*binary.MaxVarintLen64 + 2*binary.MaxVarintLen32 + len(m.Entries[i].Body)
 	}
@@ -153,6 +160,9 @@ func (m *Message) AppendBinary(b []byte) ([]byte, error) {
 	if m.CommitOnly {
 		flags |= 4
 	}
+	if len(m.Fingerprint) > 0 {
+		flags |= 8
+	}
 	b = append(b, wireVersion, byte(m.Type), flags)
 	b = appendString(b, m.From)
 	b = appendString(b, m.To)
@@ -170,6 +180,10 @@ func (m *Message) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(e.Body)))
 		b = append(b, e.Body...)
 	}
+	if len(m.Fingerprint) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(m.Fingerprint)))
+		b = append(b, m.Fingerprint...)
+	}
 	return b, nil
 }
 
@@ -183,6 +197,9 @@ func (m *Message) BinarySize() int {
 	for i := range m.Entries {
 		e := &m.Entries[i]
 		n += varintSize(e.Term) + varintSize(e.Pos) + varintSize(int64(e.Magic)) + uvarintSize(uint64(len(e.Body))) + len(e.Body)
+	}
+	if l := len(m.Fingerprint); l > 0 {
+		n += uvarintSize(uint64(l)) + l
 	}
 	return n
 }
@@ -287,6 +304,15 @@ func (m *Message) UnmarshalBinary(data []byte) error {
 			if d.err != nil {
 				return d.err
 			}
+		}
+	}
+	if data[2]&8 != 0 {
+		m.Fingerprint = d.bytes("fingerprint", maxFingerprintLen)
+		if len(m.Fingerprint) == 0 {
+			d.fail("fingerprint") // flagged means present: one encoding per message
+		}
+		if d.err != nil {
+			return d.err
 		}
 	}
 	if len(d.b) != 0 {

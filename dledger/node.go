@@ -46,6 +46,8 @@ type Config struct {
 	ElectionTimeoutMax time.Duration
 
 	PreferredLeaderID string
+	// Fingerprint: see CoreConfig.Fingerprint (opaque; empty for none).
+	Fingerprint []byte
 	// SyncMode (flushDiskType=SYNC_FLUSH) acknowledges appends only after
 	// fsync; the default acknowledges after the write reached the page cache.
 	SyncMode bool
@@ -287,7 +289,7 @@ func NewNode(cfg Config) (*Node, error) {
 		Rand:          rand.New(rand.NewPCG(seed, uint64(len(cfg.SelfID))<<32|0x9e3779b9)),
 		MaxMsgBytes:   cfg.MaxBatchBytes, MaxMsgEntries: cfg.MaxBatchEntries, MaxInflight: cfg.MaxInflight,
 		TailInflight:    cfg.TailInflight,
-		PreferredLeader: cfg.PreferredLeaderID, Logger: cfg.Logger,
+		PreferredLeader: cfg.PreferredLeaderID, Fingerprint: cfg.Fingerprint, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
