@@ -58,6 +58,7 @@ func (b *Broker) setupReplication(st *store.MessageStore, meta *metadata.Metadat
 	b.log.Info("metadata restored", zap.Int64("snapshotIndex", from), zap.Int("replayedRecords", n),
 		zap.Int64("appliedIndex", meta.AppliedIndex()), zap.Int("topics", meta.Topics.Len()))
 	repl.forward = b.forwardOffsets
+	st.SetUpgradeImport(repl.importState)
 	b.repl = repl
 	b.roles = newRoleManager(b, rep, repl, b.log.Named("role"))
 	meta.SetProposer(repl.propose)

@@ -45,6 +45,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -623,4 +624,77 @@ func decodeMetadataRecord(p []byte) ([]metadata.Op, error) {
 		errs = append(errs, fmt.Errorf("%d trailing bytes", len(p)))
 	}
 	return ops, errors.Join(errs...)
+}
+
+// importState replicates this replica's whole metadata (topics, groups,
+// consumer and delay offsets) as ops and waits until they are applied.
+// The store runs it on the first writable leader of a group upgraded in
+// place (store.SetUpgradeImport): the classic config files every upgraded
+// replica loaded as its snapshot become the group's replicated metadata,
+// so a replica that started without them gets them as well. Where a
+// replica holds the same already, applying changes nothing (equal configs
+// put again; offset commits only move forward).
+func (r *replicatedMeta) importState(ctx context.Context) error {
+	var ops []metadata.Op
+	topics, _ := r.meta.Topics.All()
+	for _, name := range slices.Sorted(maps.Keys(topics)) {
+		tc := topics[name]
+		ops = append(ops, metadata.Op{Kind: metadata.OpPutTopic, TopicConfig: &tc})
+	}
+	groups, _ := r.meta.Groups.All()
+	for _, name := range slices.Sorted(maps.Keys(groups)) {
+		gc := groups[name]
+		ops = append(ops, metadata.Op{Kind: metadata.OpPutGroup, GroupConfig: &gc})
+	}
+	byGroup := map[string][]metadata.QueueOffset{}
+	for key, qs := range r.meta.Offsets.Table() {
+		topic, group, ok := strings.Cut(key, "@")
+		if !ok {
+			continue
+		}
+		for q, off := range qs {
+			if off >= 0 {
+				byGroup[group] = append(byGroup[group], metadata.QueueOffset{Topic: topic, QueueID: q, Offset: off})
+			}
+		}
+	}
+	for _, g := range slices.Sorted(maps.Keys(byGroup)) {
+		ops = append(ops, metadata.Op{Kind: metadata.OpCommitOffsets, Group: g, Offsets: byGroup[g]})
+	}
+	var delay []metadata.QueueOffset
+	for level, off := range r.meta.Delay.Table() {
+		if level > 0 && off >= 0 {
+			delay = append(delay, metadata.QueueOffset{QueueID: level, Offset: off})
+		}
+	}
+	if len(delay) > 0 {
+		ops = append(ops, metadata.Op{Kind: metadata.OpCommitDelayOffsets, Offsets: delay})
+	}
+	var ps []*proposal
+	for len(ops) > 0 {
+		n := min(len(ops), maxOpsPerRecord)
+		ps = append(ps, &proposal{ops: ops[:n:n], done: make(chan error, 1)})
+		ops = ops[n:]
+	}
+	r.mu.Lock()
+	if r.mu.closed {
+		r.mu.Unlock()
+		return errors.New("broker: shutting down")
+	}
+	r.mu.queue = append(r.mu.queue, ps...)
+	r.mu.Unlock()
+	r.wake()
+	for _, p := range ps {
+		select {
+		case err := <-p.done:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.log.Info("metadata replicated for the in-place upgrade", zap.Int("topics", len(topics)), zap.Int("groups", len(groups)),
+		zap.Int("offsetGroups", len(byGroup)), zap.Int("delayLevels", len(delay)))
+	return nil
 }

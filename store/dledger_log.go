@@ -113,6 +113,12 @@ func (l *dledgerLog) scan(from, to int64, fn func(pos int64, rec []byte) bool) (
 	}
 	limit := l.confirmOffset()
 	pos := from
+	if b := l.rl.BeginPos(); pos < b {
+		// Nothing is below the log's first byte: an empty log that began at
+		// the first entry a leader sent (a replica of an upgraded group
+		// without the classic files), or entries removed by retention.
+		return b, nil
+	}
 	for pos < to {
 		buf := l.scanBuf
 		want := min(int64(len(buf)), limit-pos)

@@ -345,6 +345,7 @@ func (s *MessageStore) runReplica() {
 		if s.dispatched.Load() < s.cl.confirmOffset() {
 			s.wakeDispatcher()
 		}
+		s.noteNoClassicBelow()
 		raw := r.log.Role()
 		var dispatchCh chan struct{}
 		if t := r.readyTerm.Load(); t != 0 && (!raw.Leader || raw.Term != t) {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -37,6 +38,50 @@ type upgradeState struct {
 	proposed atomic.Bool // a fingerprint record is in the log or being appended
 	err      atomic.Pointer[error]
 	warned   atomic.Bool
+	noted    atomic.Bool // noteNoClassicBelow logged
+	importFn atomic.Pointer[func(context.Context) error]
+}
+
+// upgradeImportTimeout bounds SetUpgradeImport's function.
+const upgradeImportTimeout = 30 * time.Second
+
+// SetUpgradeImport registers fn, run on the writable leader of an upgraded
+// group just before it appends the classic-prefix fingerprint record (once
+// per group: the record marks the upgrade complete). The broker replicates
+// its metadata there (the classic config files' topics, groups, consumer
+// and delay offsets), so a replica that started without the classic files
+// gets them too. When fn fails no record is appended and the next writable
+// leader runs it again, so fn must be idempotent. Set it before Start.
+func (s *MessageStore) SetUpgradeImport(fn func(ctx context.Context) error) {
+	if fn == nil {
+		s.upg.importFn.Store(nil)
+		return
+	}
+	s.upg.importFn.Store(&fn)
+}
+
+// noteNoClassicBelow: a replica whose replicated log's first entry (index
+// 0) is above position 0 while it holds no classic files below it joined
+// an upgraded group without them (its empty log began where the leader's
+// first entry is). It says so once: physical offsets below are not served
+// here (offset too small / not found), messages from there on are.
+func (s *MessageStore) noteNoClassicBelow() {
+	dl, ok := s.cl.(*dledgerLog)
+	if !ok || dl.divide > 0 || s.upg.noted.Load() {
+		return
+	}
+	b := dl.rl.BeginPos()
+	if b <= 0 || dl.rl.EndPos() <= b {
+		return
+	}
+	if st := dl.rl.Status(); st.LedgerBeginIndex != 0 {
+		return // a log whose first entries were removed by retention
+	}
+	s.upg.noted.Store(true)
+	s.logger.Warn("upgrade: this replica has no classic commitlog files; its replicated log begins at the group's dividedCommitlogOffset. "+
+		"Old messages (physical offsets below it) are not served here, new ones are; to serve old ones too, stop it and give it a copy "+
+		"of the classic store the group was upgraded from (commitlog, consumequeue, index, config; no dledger directory)",
+		zap.Int64("dividedCommitlogOffset", b))
 }
 
 // UpgradeError is why this replica refuses its classic prefix (nil when it
@@ -65,8 +110,16 @@ func (s *MessageStore) fingerprint(divide int64) (string, error) {
 	return fmt.Sprintf("divide=%d tail=%d crc32=%08x", divide, divide-from, h.Sum32()), nil
 }
 
-// readFingerprint returns the fingerprint line of the divide file.
-func readFingerprint(fs vfs.FS, root string) string {
+// ReadFingerprint returns the classic-prefix fingerprint recorded at the
+// seal in root's divide file ("" without one). DLedger mode hands it to the
+// replicated log as the group fingerprint its votes carry, so a replica
+// with another classic prefix can never lead the group (a majority of
+// agreeing replicas refuse it) and a replica that has none leads only once
+// it holds the group's entries.
+func ReadFingerprint(fs vfs.FS, root string) string {
+	if fs == nil {
+		fs = vfs.Default
+	}
 	b, err := vfs.ReadFile(fs, filepath.Join(root, DivideFileName))
 	if err != nil {
 		return ""
@@ -84,7 +137,7 @@ func (s *MessageStore) loadFingerprint(divide int64) error {
 	if divide == 0 {
 		return nil
 	}
-	fp := readFingerprint(s.cfg.FS, s.cfg.RootDir)
+	fp := ReadFingerprint(s.cfg.FS, s.cfg.RootDir)
 	if fp == "" {
 		var err error
 		if fp, err = s.fingerprint(divide); err != nil {
@@ -150,6 +203,17 @@ func (s *MessageStore) proposeFingerprint() {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		if fn := s.upg.importFn.Load(); fn != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), upgradeImportTimeout)
+			err := (*fn)(ctx)
+			cancel()
+			if err != nil {
+				s.logger.Warn("upgrade: replicating the classic metadata failed; the next writable leader retries", zap.Error(err))
+				s.upg.proposed.Store(false)
+				return
+			}
+			s.logger.Info("upgrade: classic metadata replicated to the group")
+		}
 		m := &Message{Topic: UpgradeTopic, QueueID: 0, Body: []byte(s.upg.local + " from=" + self),
 			BornTimestamp: s.cfg.Now().UnixMilli(), BornHost: s.cfg.StoreHost, Properties: map[string]string{}}
 		r := s.PutMessage(context.Background(), m)

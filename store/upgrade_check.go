@@ -85,7 +85,7 @@ func InspectUpgrade(cfg Config) (UpgradeReport, error) {
 		r.Divide, r.Sealed = d, true
 	}
 	if r.Sealed {
-		r.Fingerprint = readFingerprint(cfg.FS, cfg.RootDir)
+		r.Fingerprint = ReadFingerprint(cfg.FS, cfg.RootDir)
 	} else if r.HasRecords {
 		if r.Fingerprint, err = inspectFingerprint(cfg, r.MinPhyOffset, r.MaxPhyOffset, r.Divide); err != nil {
 			return r, err

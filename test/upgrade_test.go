@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,6 +75,36 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
+// classicGroup writes the classic fixture of spec and starts a DLedger
+// group with its file sizes (to be given the fixture by installClassic).
+func classicGroup(t *testing.T, spec classicfixture.Spec) (*dlGroup, classicfixture.Manifest, string) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "classic")
+	m, err := classicfixture.Write(src, spec)
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	return startDledgerGroup(t, upgradeOverrides(spec)), m, src
+}
+
+// installClassic kills every replica of g and replaces its store with a
+// copy of the classic store src (an empty store for those in without).
+func installClassic(t *testing.T, g *dlGroup, src string, without ...*dlReplica) {
+	t.Helper()
+	for _, r := range g.reps {
+		g.kill(r)
+	}
+	for _, r := range g.reps {
+		dir := filepath.Join(g.dir, r.id)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(without, r) {
+			copyTree(t, src, dir)
+		}
+	}
+}
+
 // startUpgradedGroup starts a DLedger group, stops it, replaces every
 // replica's store with a copy of the classic fixture and starts the group
 // again over them (the first start after the switch).
@@ -88,16 +119,7 @@ func startUpgradedGroup(t *testing.T, spec classicfixture.Spec) (*dlGroup, class
 		t.Fatalf("fixture has %d commitlog files, want several", len(m.CommitLogFiles))
 	}
 	g := startDledgerGroup(t, upgradeOverrides(spec))
-	for _, r := range g.reps {
-		g.kill(r)
-	}
-	for _, r := range g.reps {
-		dir := filepath.Join(g.dir, r.id)
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
-		copyTree(t, src, dir)
-	}
+	installClassic(t, g, src)
 	for _, r := range g.reps {
 		g.start(r)
 	}
@@ -167,16 +189,7 @@ func TestUpgradeKilledDuringFirstStart(t *testing.T) {
 	over := upgradeOverrides(spec)
 	over["maxHashSlotNum"], over["maxIndexNum"] = "4096", "1000"
 	g := startDledgerGroup(t, over)
-	for _, r := range g.reps {
-		g.kill(r)
-	}
-	for _, r := range g.reps {
-		dir := filepath.Join(g.dir, r.id)
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
-		copyTree(t, src, dir)
-	}
+	installClassic(t, g, src)
 	for i, r := range g.reps {
 		for _, d := range []time.Duration{5, 30, 80, 150} {
 			g.start(r)
@@ -212,22 +225,8 @@ func TestUpgradeKilledDuringFirstStart(t *testing.T) {
 func TestUpgradeDivergedReplicaRefused(t *testing.T) {
 	t.Parallel()
 	spec := cfxSpec(300, true, false)
-	src := filepath.Join(t.TempDir(), "classic")
-	m, err := classicfixture.Write(src, spec)
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
-	g := startDledgerGroup(t, upgradeOverrides(spec))
-	for _, r := range g.reps {
-		g.kill(r)
-	}
-	for _, r := range g.reps {
-		dir := filepath.Join(g.dir, r.id)
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
-		copyTree(t, src, dir)
-	}
+	g, m, src := classicGroup(t, spec)
+	installClassic(t, g, src)
 	bad := g.reps[2]
 	last := m.Messages[len(m.Messages)-1]
 	name := filepath.Join(g.dir, bad.id, "commitlog", classicfixture.FileName(last.PhysicalOffset-last.PhysicalOffset%spec.CommitLogFileSize))
@@ -343,4 +342,111 @@ func TestUpgradeRmqdClassicStoreToDLedgerGroup(t *testing.T) {
 	if want := int64(len(old[0])); res.QueueOffset != want {
 		t.Fatalf("new message at queue offset %d, want %d", res.QueueOffset, want)
 	}
+}
+
+// TestUpgradeReplicaWithoutClassicFiles: n0 and n1 are upgraded from the
+// classic fixture, n2 starts with an empty store. n2 cannot lead first (it
+// does not know where the group's log begins), follows from the divide on,
+// says it has no classic files, and once it holds the entries it can lead:
+// after kill -9 of the leader it takes over, serves the messages written
+// before and after, continues the queues, and answers old classic offsets
+// with a clean not-found.
+func TestUpgradeReplicaWithoutClassicFiles(t *testing.T) {
+	t.Parallel()
+	spec := cfxSpec(300, true, false)
+	g, m, src := classicGroup(t, spec)
+	empty := g.reps[2]
+	installClassic(t, g, src, empty)
+	// The empty replica starts first: it must not lead the group.
+	g.start(empty)
+	waitTCP(t, empty.proc, empty.addr, 30*time.Second)
+	time.Sleep(2 * dlElectionMaxMs * time.Millisecond)
+	for _, r := range g.reps[:2] {
+		g.start(r)
+	}
+	for _, r := range g.reps[:2] {
+		waitTCP(t, r.proc, r.addr, 30*time.Second)
+	}
+	leader := g.waitHealthy(30 * time.Second)
+	if leader == empty {
+		t.Fatal("the replica without classic files leads before it holds the group's log")
+	}
+	divide, ok, err := store.ReadDivide(nil, filepath.Join(g.dir, leader.id))
+	if err != nil || !ok {
+		t.Fatalf("divide: %v %v", ok, err)
+	}
+	c := g.view(t, leader)
+	before := c.cfxSendNew(t, m, cfxOrders, 2, 3, "TagA")
+	eventually(t, 30*time.Second, "the empty replica says it has no classic files", func() bool {
+		return strings.Contains(empty.proc.out.String(), "this replica has no classic commitlog files")
+	})
+	leader = g.waitHealthy(30 * time.Second)
+
+	// kill -9 the leader; the empty replica leads (a transfer if the other won).
+	g.kill(leader)
+	l2 := g.waitLeader(30*time.Second, leader)
+	if l2 != empty {
+		r, err := g.invoke(l2.addr, protocol.RaftTransferLeadership, map[string]string{"target": empty.id}, nil, 15*time.Second)
+		if err != nil || r.Code != protocol.Success {
+			t.Fatalf("transfer to %s: %v %v", empty.id, r, err)
+		}
+	}
+	eventually(t, 30*time.Second, "the replica without classic files leads", func() bool { return g.leader() == empty })
+	v := g.view(t, empty)
+
+	// Written before: readable through it at the leader's queue offsets.
+	next := map[classicfixture.QueueKey]int64{}
+	for k, n := range m.QueueMaxOffsets {
+		next[k] = n
+	}
+	checkNew := func(bodies map[int32][]string) {
+		t.Helper()
+		for q, bs := range bodies {
+			k := classicfixture.QueueKey{Topic: cfxOrders, QueueID: q}
+			got := v.cfxPullRange(t, cfxOrders, q, next[k], next[k]+int64(len(bs)), "*")
+			if len(got) != len(bs) {
+				t.Fatalf("%s:%d via %s: %d messages from %d, want %d", cfxOrders, q, empty.id, len(got), next[k], len(bs))
+			}
+			for i, b := range bs {
+				if !strings.Contains(string(got[i]), b) || cfxQueueOffset(got[i]) != next[k]+int64(i) {
+					t.Fatalf("%s:%d #%d via %s: record at queue offset %d does not hold %q", cfxOrders, q, i, empty.id, cfxQueueOffset(got[i]), b)
+				}
+			}
+		}
+	}
+	checkNew(before)
+	// Written through it: the queues continue.
+	for q, bs := range before {
+		next[classicfixture.QueueKey{Topic: cfxOrders, QueueID: q}] += int64(len(bs))
+	}
+	m2 := m
+	m2.QueueMaxOffsets = next
+	after := v.cfxSendNew(t, m2, cfxOrders, 2, 2, "TagB")
+	checkNew(after)
+
+	// Classic messages: a clean not-found, never garbage.
+	for q := int32(0); q < 2; q++ {
+		k := classicfixture.QueueKey{Topic: cfxOrders, QueueID: q}
+		p := v.cfxPullOnce(t, cfxOrders, q, m.QueueMinOffsets[k], 8, "*")
+		if p.code == protocol.Success || len(p.records) != 0 || p.minOffset != m.QueueMaxOffsets[k] {
+			t.Fatalf("pull of old offset %d of %s:%d via %s: code %d, %d records, minOffset %d (want %d)",
+				m.QueueMinOffsets[k], cfxOrders, q, empty.id, p.code, len(p.records), p.minOffset, m.QueueMaxOffsets[k])
+		}
+	}
+	for i, r := range m.Messages {
+		if r.Expired || i%37 != 0 {
+			continue
+		}
+		resp := v.brokerRequest(protocol.ViewMessageByID, map[string]string{"offset": strconv.FormatInt(r.PhysicalOffset, 10)}, nil)
+		if resp.Code == protocol.Success || len(resp.Body) != 0 {
+			t.Fatalf("VIEW_MESSAGE_BY_ID of old offset %d via %s: code %d, %d bytes", r.PhysicalOffset, empty.id, resp.Code, len(resp.Body))
+		}
+	}
+	if rt := g.runtime(empty); rt == nil {
+		t.Fatal("the replica without classic files stopped answering")
+	}
+	if out := empty.proc.out.String(); strings.Contains(out, "panic") {
+		t.Fatalf("panic on %s", empty.id)
+	}
+	t.Logf("divide %d; %s leads after kill -9 of %s", divide, empty.id, leader.id)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rmqd/rmqd/dledger/logstore"
 	"github.com/rmqd/rmqd/dledgernet"
 	"github.com/rmqd/rmqd/internal/vfs"
+	"github.com/rmqd/rmqd/store"
 )
 
 // Replica is this process's DLedger peer: the log store, the peer
@@ -67,6 +68,8 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The classic-prefix fingerprint of an upgraded store (store/upgrade_agree.go).
+	fp := store.ReadFingerprint(nil, cfg.StorePathRootDir)
 	ls, err := logstore.Open(vfs.Default, cfg.DLedgerDir(), logstore.Config{
 		DataFileSize: int64(cfg.MappedFileSizeCommitLog), StartPos: startPos, Logger: logger.Named("logstore")})
 	if err != nil {
@@ -78,7 +81,7 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 		return nil, err
 	}
 	node, err := dledger.NewNode(dledger.Config{SelfID: self, Peers: addrs, Storage: ls, Transport: tr,
-		TickInterval: tick, HeartbeatInterval: hb, ElectionTimeout: et, PreferredLeaderID: preferred,
+		TickInterval: tick, HeartbeatInterval: hb, ElectionTimeout: et, PreferredLeaderID: preferred, Fingerprint: []byte(fp),
 		ElectionTimeoutMax: ms(cfg.DLegerElectionTimeoutMaxMs, 0),
 		SyncMode:           cfg.FlushDiskType == conf.SyncFlush, Logger: logger.Named("node"),
 		OnRoleChange: func(ev dledger.RoleEvent) {
@@ -98,7 +101,7 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 	logger.Info("dledger replica started", zap.String("selfId", self), zap.String("peerAddr", tr.Addr()),
 		zap.String("dir", cfg.DLedgerDir()), zap.Bool("syncMode", cfg.FlushDiskType == conf.SyncFlush),
 		zap.Duration("heartbeat", hb), zap.Duration("electionTimeout", et), zap.Duration("electionTimeoutMax", ms(cfg.DLegerElectionTimeoutMaxMs, 2*et)), zap.String("preferredLeader", preferred),
-		zap.Int64("ledgerEndIndex", ls.LastIndex()), zap.Int64("committedHint", ls.Committed()))
+		zap.Int64("ledgerEndIndex", ls.LastIndex()), zap.Int64("committedHint", ls.Committed()), zap.String("groupFingerprint", fp))
 	return &Replica{Store: ls, Transport: tr, Node: node, Log: New(node, ls), ListenAddr: tr.Addr(), electionTimeout: et}, nil
 }
 
