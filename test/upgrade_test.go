@@ -105,6 +105,28 @@ func installClassic(t *testing.T, g *dlGroup, src string, without ...*dlReplica)
 	}
 }
 
+// divergedGroup is a stopped group whose replicas hold the classic
+// fixture, except that the last classic record is missing from the third
+// one's copy (a lagging slave's store), which it returns.
+func divergedGroup(t *testing.T) (*dlGroup, classicfixture.Manifest, *dlReplica) {
+	t.Helper()
+	g, m, src := classicGroup(t, cfxSpec(300, true, false))
+	installClassic(t, g, src)
+	r := g.reps[2]
+	last := m.Messages[len(m.Messages)-1]
+	size := m.CommitLogFileSize
+	name := filepath.Join(g.dir, r.id, "commitlog", classicfixture.FileName(last.PhysicalOffset-last.PhysicalOffset%size))
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, last.Size), last.PhysicalOffset%size); err != nil {
+		t.Fatal(err)
+	}
+	return g, m, r
+}
+
 // startUpgradedGroup starts a DLedger group, stops it, replaces every
 // replica's store with a copy of the classic fixture and starts the group
 // again over them (the first start after the switch).
@@ -224,20 +246,7 @@ func TestUpgradeKilledDuringFirstStart(t *testing.T) {
 // serves its old records.
 func TestUpgradeDivergedReplicaRefused(t *testing.T) {
 	t.Parallel()
-	spec := cfxSpec(300, true, false)
-	g, m, src := classicGroup(t, spec)
-	installClassic(t, g, src)
-	bad := g.reps[2]
-	last := m.Messages[len(m.Messages)-1]
-	name := filepath.Join(g.dir, bad.id, "commitlog", classicfixture.FileName(last.PhysicalOffset-last.PhysicalOffset%spec.CommitLogFileSize))
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(make([]byte, last.Size), last.PhysicalOffset%spec.CommitLogFileSize); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	g, m, bad := divergedGroup(t)
 	for _, r := range g.reps[:2] {
 		g.start(r)
 	}
@@ -449,4 +458,91 @@ func TestUpgradeReplicaWithoutClassicFiles(t *testing.T) {
 		t.Fatalf("panic on %s", empty.id)
 	}
 	t.Logf("divide %d; %s leads after kill -9 of %s", divide, empty.id, leader.id)
+}
+
+// logLine reports whether out has a line holding every one of parts.
+func logLine(out string, parts ...string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(l, p)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// TestUpgradeDivergedReplicaCannotLead: the diverged replica (its classic
+// copy lacks the last record) starts first and campaigns before the
+// others are up. The agreeing replicas refuse it their (pre-)votes, as
+// soon as they run, because its classic-prefix fingerprint differs: it
+// never leads, the two agreeing ones form the group, and both sides log
+// the peer, the fingerprints and the remedy.
+func TestUpgradeDivergedReplicaCannotLead(t *testing.T) {
+	t.Parallel()
+	g, m, bad := divergedGroup(t)
+	// It campaigns every 100-150 ms, well before the others' first timeout.
+	b, err := os.ReadFile(bad.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.NewReplacer("dLegerHeartbeatIntervalMs="+strconv.Itoa(dlHeartbeatMs)+"\n", "dLegerHeartbeatIntervalMs=20\n",
+		"dLegerElectionTimeoutMs="+strconv.Itoa(dlElectionMs)+"\n", "dLegerElectionTimeoutMs=100\n",
+		"dLegerElectionTimeoutMaxMs="+strconv.Itoa(dlElectionMaxMs)+"\n", "dLegerElectionTimeoutMaxMs=150\n").Replace(string(b))
+	if conf == string(b) {
+		t.Fatalf("election timeouts not found in %s", bad.conf)
+	}
+	if err := os.WriteFile(bad.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g.start(bad)
+	waitTCP(t, bad.proc, bad.addr, 30*time.Second)
+	eventually(t, 10*time.Second, "the diverged replica campaigns", func() bool {
+		return strings.Contains(bad.proc.out.String(), `"msg":"campaigning"`)
+	})
+	for _, r := range g.reps[:2] {
+		g.start(r)
+	}
+	for _, r := range g.reps[:2] {
+		waitTCP(t, r.proc, r.addr, 30*time.Second)
+	}
+	var leader *dlReplica
+	deadline := time.Now().Add(30 * time.Second)
+	for stable := 0; stable < 20; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader among the agreeing replicas")
+		}
+		if rt := g.runtime(bad); rt != nil && rt["dledgerRole"] == "LEADER" {
+			t.Fatalf("the diverged replica %s leads (term %s)", bad.id, rt["dledgerTerm"])
+		}
+		if leader = g.leader(); leader != nil {
+			stable++
+		}
+	}
+	if leader == bad {
+		t.Fatal("the diverged replica leads")
+	}
+	// Both sides name the peer, the fingerprints and the remedy.
+	eventually(t, 10*time.Second, "the diverged replica's refusal logged", func() bool {
+		out := bad.proc.out.String()
+		return logLine(out, "refuses our candidacy", `"peer":"n`, "peerFingerprint", "remedy") ||
+			logLine(out, "refusing the vote of a candidate whose group fingerprint differs", `"peer":"n`, "remedy")
+	})
+	refused := false
+	for _, r := range g.reps[:2] {
+		refused = refused || logLine(r.proc.out.String(), "refusing the vote of a candidate whose group fingerprint differs", `"peer":"`+bad.id+`"`, "remedy")
+	}
+	if !refused {
+		t.Fatalf("no agreeing replica logged refusing %s", bad.id)
+	}
+	// The store side: it follows, and refuses its classic prefix naming the leader.
+	eventually(t, 30*time.Second, "the diverged replica refuses its classic prefix", func() bool {
+		out := bad.proc.out.String()
+		return strings.Contains(out, "classic commitlog prefix differs from peer "+leader.id) && strings.Contains(out, "remedy")
+	})
+	c := g.view(t, leader)
+	c.checkCommittedOffsets(t, m)
+	c.checkOldMessages(t, m)
 }
