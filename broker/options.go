@@ -57,6 +57,10 @@ func (b *Broker) setupReplication(st *store.MessageStore, meta *metadata.Metadat
 	}
 	b.log.Info("metadata restored", zap.Int64("snapshotIndex", from), zap.Int("replayedRecords", n),
 		zap.Int64("appliedIndex", meta.AppliedIndex()), zap.Int("topics", meta.Topics.Len()))
+	// The metadata files record how far the log is dispatched (so a restart
+	// replays from there), and log retention keeps what they do not cover.
+	meta.SetCoverage(st.DispatchedOffset)
+	st.SetRetentionFloor(meta.PersistedIndex)
 	repl.forward = b.forwardOffsets
 	st.SetUpgradeImport(repl.importState)
 	b.repl = repl

@@ -75,8 +75,8 @@ type CoreConfig struct {
 	// (check quorum). ElectionTickMax <= T means 2T.
 	ElectionTick    int
 	ElectionTickMax int
-	HeartbeatTick int
-	Rand          *rand.Rand // seeded source for election timeouts (required)
+	HeartbeatTick   int
+	Rand            *rand.Rand // seeded source for election timeouts (required)
 
 	DisablePreVote     bool
 	DisableCheckQuorum bool

@@ -196,6 +196,7 @@ type Node struct {
 	recvc     chan Message
 	statusc   chan chan Status
 	transferc chan transferReq
+	callc     chan func() // runs a function on the node goroutine (Compact)
 	stopc     chan struct{}
 	donec     chan struct{}
 	stopOnce  sync.Once
@@ -301,6 +302,7 @@ func NewNode(cfg Config) (*Node, error) {
 		recvc:     make(chan Message, 4096),
 		statusc:   make(chan chan Status),
 		transferc: make(chan transferReq),
+		callc:     make(chan func()),
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
 		watch:     make(chan struct{}),
@@ -565,6 +567,8 @@ func (n *Node) run() {
 			c <- n.status()
 		case req := <-n.transferc:
 			req.reply <- n.core.TransferLeadership(req.to)
+		case f := <-n.callc:
+			f()
 		case <-n.stopc:
 			n.shutdown(ErrStopped)
 			return

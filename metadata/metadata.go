@@ -50,6 +50,8 @@ type Metadata struct {
 
 	applied  atomic.Int64
 	proposer atomic.Pointer[Proposer]
+	covered  atomic.Pointer[func() int64] // see SetCoverage
+	coverAt  atomic.Int64                 // unix ms of the last coverage advance
 
 	runMu  sync.Mutex // guards stopCh/doneCh
 	stopCh chan struct{}
@@ -179,10 +181,56 @@ func (m *Metadata) Apply(op Op) error {
 // replaying from SnapshotIndex()+1 after a restart is safe.
 func (m *Metadata) ApplyAt(index int64, op Op) error {
 	err := m.Apply(op)
-	if index > m.applied.Load() {
-		m.applied.Store(index)
-	}
+	m.advanceApplied(index)
 	return err
+}
+
+func (m *Metadata) advanceApplied(index int64) {
+	for {
+		cur := m.applied.Load()
+		if index <= cur || m.applied.CompareAndSwap(cur, index) {
+			return
+		}
+	}
+}
+
+// SetCoverage gives Persist the log position below which every record has
+// been handed to ApplyAt (the store's dispatched offset). Snapshots then
+// record it even when no metadata op came near it, so a restart replays
+// from there and log retention may drop what lies below (PersistedIndex).
+// It is taken at most once per coverageInterval: retention works in hours,
+// and rewriting the four files on every Persist of a busy broker would be
+// fsyncs for nothing.
+func (m *Metadata) SetCoverage(fn func() int64) { m.covered.Store(&fn) }
+
+const coverageInterval = time.Minute
+
+func (m *Metadata) advanceCoverage() {
+	fn := m.covered.Load()
+	if fn == nil {
+		return
+	}
+	now := m.now().UnixMilli()
+	if last := m.coverAt.Load(); last != 0 && now-last < coverageInterval.Milliseconds() {
+		return
+	}
+	m.coverAt.Store(now)
+	m.advanceApplied((*fn)())
+}
+
+// PersistedIndex is the lowest applied index in the files as last written
+// (or loaded): the metadata on disk holds every op below it, so the log
+// below it is no longer needed to restore the tables.
+func (m *Metadata) PersistedIndex() int64 {
+	lo := int64(-1)
+	for _, sf := range m.files {
+		sf.mu.Lock()
+		if lo < 0 || sf.index < lo {
+			lo = sf.index
+		}
+		sf.mu.Unlock()
+	}
+	return max(lo, 0)
 }
 
 // AppliedIndex is the highest log index given to ApplyAt (or the loaded

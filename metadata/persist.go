@@ -182,6 +182,7 @@ func (m *Metadata) snapshotOf(i int, index int64) ([]byte, uint64) {
 // whose applied index moved) since it was last written. Each file is
 // snapshotted under its table's lock and written outside it.
 func (m *Metadata) Persist() error {
+	m.advanceCoverage()
 	var errs []error
 	for i := range m.files {
 		errs = append(errs, m.persistFile(i))

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,14 @@ import (
 // DiskForceCleanRatio remove the oldest files regardless of age. Never the
 // last file, never a file not yet flushed and dispatched. Then consume-queue
 // and index files wholly below the new minimum offset go too.
+//
+// DLedger mode: the classic files below an upgrade's divide age out as
+// above; then the replicated log's data files by the same rules (the age
+// of a data file is that of the first record of the next one), if the log
+// supports it (ReplicatedLogRetention). The log clamps the request: it
+// keeps uncommitted entries and, on the leader, entries a follower has not
+// stored yet unless the disk is past DiskForceCleanRatio, so retention
+// never strands a lagging follower that can still catch up.
 
 func (s *MessageStore) runCleaner() {
 	defer s.wg.Done()
@@ -52,6 +61,9 @@ func (s *MessageStore) clean(manual bool) int {
 	removed := 0
 	if manual || spaceFull || isDeleteHour(now, s.cfg.DeleteWhen) {
 		removed = s.cleanCommitLog(now, force)
+		if s.repl != nil {
+			removed += s.cleanReplicatedLog(now, force)
+		}
 	}
 	minPhy := s.cl.minOffset()
 	cqFiles := 0
@@ -95,3 +107,72 @@ func (s *MessageStore) cleanCommitLog(now time.Time, force bool) int {
 	}
 	return n
 }
+
+// ReplicatedLogRetention is implemented by a ReplicatedLog whose oldest
+// data files can be removed.
+type ReplicatedLogRetention interface {
+	// DataFileStarts lists the position of every data file's first byte,
+	// oldest first.
+	DataFileStarts() []int64
+	// DeleteBefore removes the oldest data files that lie wholly below pos
+	// (the start of a data file). The log may remove less than asked (see
+	// the retention comment above); heldBy then names the follower that
+	// still needs the entries, if one does.
+	DeleteBefore(ctx context.Context, pos int64, force bool) (files int, heldBy string, err error)
+}
+
+func (s *MessageStore) cleanReplicatedLog(now time.Time, force bool) int {
+	rr, ok := s.cfg.ReplicatedLog.(ReplicatedLogRetention)
+	if !ok {
+		return 0
+	}
+	starts := rr.DataFileStarts()
+	safe := s.dispatched.Load() // every record below it is in the consume queues
+	if fn := s.retentionFloor.Load(); fn != nil {
+		safe = min(safe, (*fn)()) // and its system records in the metadata on disk
+	}
+	reserved := int64(s.cfg.FileReservedTime) * int64(time.Hour/time.Millisecond)
+	keep, n := int64(-1), 0
+	for i := 0; i+1 < len(starts) && n < s.cfg.DeleteFilesBatchMax; i++ {
+		next := starts[i+1]
+		if next > safe {
+			break
+		}
+		ts, ok := s.firstReplicatedTimestamp(next, safe)
+		expired := ok && ts+reserved < now.UnixMilli()
+		if !expired && !force {
+			break
+		}
+		keep, n = next, n+1
+	}
+	if keep < 0 {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	files, heldBy, err := rr.DeleteBefore(ctx, keep, force)
+	if err != nil {
+		s.logger.Warn("retention: remove replicated log files", zap.Int64("before", keep), zap.Error(err))
+	}
+	if heldBy != "" {
+		s.logger.Info("retention of the replicated log held back: a follower has not stored the expired entries yet",
+			zap.String("follower", heldBy), zap.Int64("expiredBefore", keep), zap.Int("filesRemoved", files))
+	}
+	return files
+}
+
+// firstReplicatedTimestamp is the store timestamp of the first message
+// record at or after the entry position from (below limit).
+func (s *MessageStore) firstReplicatedTimestamp(from, limit int64) (ts int64, ok bool) {
+	_, err := s.cl.scan(from, limit, func(_ int64, rec []byte) bool {
+		ts, ok = recordStoreTimestamp(rec)
+		return false
+	})
+	return ts, ok && err == nil
+}
+
+// SetRetentionFloor bounds the retention of the replicated log: files are
+// removed only below fn() (the broker gives the position its metadata
+// snapshot on disk covers, below which system records are not needed for a
+// restart).
+func (s *MessageStore) SetRetentionFloor(fn func() int64) { s.retentionFloor.Store(&fn) }

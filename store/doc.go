@@ -140,6 +140,14 @@
 // and dispatched; above DiskForceCleanRatio age is ignored. Consume-queue and
 // index files wholly below the new minimum offset follow.
 //
+// In DLedger mode the replicated log's data files age out by the same rules
+// (ReplicatedLogRetention, clean.go), bounded by what is dispatched and by
+// the retention floor (SetRetentionFloor: the position the metadata files
+// on disk cover, so a restart can still replay the system records it needs).
+// The log clamps each request: a follower removes only committed entries,
+// the leader only what every follower has stored (unless the disk is past
+// DiskForceCleanRatio), so a lagging follower is never stranded.
+//
 // # The commitlog seam (DLedger mode, issue 5)
 //
 // Everything above the commitlog works on physical offsets through the small
@@ -235,6 +243,4 @@
 // others refuse); a replica without the classic files cannot follow (its
 // empty log starts at 0, the leader's at the divide). Classic files age out
 // under the classic retention (never the last one).
-//
-// Not yet: retention of the DLedger data files (the log keeps everything).
 package store

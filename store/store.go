@@ -25,11 +25,13 @@ type MessageStore struct {
 	cl        commitLog
 	classic   *classicLog   // cl in classic mode (recovery, retention)
 	repl      *replicaState // DLedger mode (replica.go); nil in classic mode
-	sys       sysState      // system record handler (guarded by dispatchMu)
-	upg       upgradeState  // classic-prefix agreement of an upgraded store (upgrade_agree.go)
-	index     *indexService
-	ckpt      *checkpoint
-	lock      vfs.File
+	// retentionFloor: see SetRetentionFloor (DLedger mode).
+	retentionFloor atomic.Pointer[func() int64]
+	sys            sysState     // system record handler (guarded by dispatchMu)
+	upg            upgradeState // classic-prefix agreement of an upgraded store (upgrade_agree.go)
+	index          *indexService
+	ckpt           *checkpoint
+	lock           vfs.File
 
 	// putState is the put lock and what it guards: queue offsets, store
 	// timestamps and commitlog placement happen under it, so commitlog order

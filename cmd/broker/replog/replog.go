@@ -21,7 +21,10 @@ type Log struct {
 	st   dledger.LogStorage
 }
 
-var _ store.ReplicatedLog = (*Log)(nil)
+var (
+	_ store.ReplicatedLog          = (*Log)(nil)
+	_ store.ReplicatedLogRetention = (*Log)(nil)
+)
 
 // New adapts node, whose storage is st.
 func New(node *dledger.Node, st dledger.LogStorage) *Log { return &Log{node: node, st: st} }

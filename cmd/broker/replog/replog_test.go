@@ -33,6 +33,11 @@ type group struct {
 
 const dataFileSize = 16 * 1024 // small: several files, so end-of-file padding is crossed
 
+// electionTimeout: short for fast tests, but 30 heartbeats, so a loaded
+// 2-core machine under -race does not depose a leader in the middle of a
+// test's puts (60 ms did, a few times in a hundred runs).
+const electionTimeout = 300 * time.Millisecond
+
 func newGroup(t *testing.T) *group {
 	g := &group{t: t, nw: dledger.NewInmemNetwork(), logs: map[string]*dledger.MemoryStorage{}, fss: map[string]*vfs.MemFS{},
 		nodes: map[string]*dledger.Node{}, stores: map[string]*store.MessageStore{}, sys: map[string][]string{},
@@ -61,24 +66,13 @@ func (g *group) start(id string, replayFrom int64) {
 		peers[p] = p + ":0"
 	}
 	n, err := dledger.NewNode(dledger.Config{SelfID: id, Peers: peers, Storage: g.logs[id], Transport: g.nw.Transport(id),
-		TickInterval: 5 * time.Millisecond, HeartbeatInterval: 10 * time.Millisecond, ElectionTimeout: 60 * time.Millisecond})
+		TickInterval: 5 * time.Millisecond, HeartbeatInterval: 10 * time.Millisecond, ElectionTimeout: electionTimeout})
 	if err != nil {
 		g.t.Fatal(err)
 	}
 	g.nodes[id] = n
 	g.nw.Register(id, n)
-	cfg := store.DefaultConfig("/store")
-	cfg.FS = g.fss[id]
-	cfg.MappedFileSizeCommitLog = dataFileSize
-	cfg.MappedFileSizeConsumeQueue = 100 * store.CQUnitSize
-	cfg.MaxHashSlotNum = 1000
-	cfg.MaxIndexNum = 4000
-	cfg.FlushInterval = 10 * time.Millisecond
-	cfg.StoreHost = "10.0.0.1:10911"
-	cfg.Logger = zaptest.NewLogger(g.t).Named(id)
-	cfg.ReplicatedLog = replog.New(n, g.logs[id])
-	cfg.ReplicationTimeout = 2 * time.Second
-	s, err := store.Open(cfg)
+	s, err := store.Open(testStoreConfig(g.t, id, g.fss[id], replog.New(n, g.logs[id])))
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -117,6 +111,22 @@ func (g *group) stop(id string) {
 		delete(g.nodes, id)
 		g.logs[id] = g.logs[id].Copy()
 	}
+}
+
+// testStoreConfig is a small-file store over fs and the replicated log rl.
+func testStoreConfig(t *testing.T, id string, fs vfs.FS, rl store.ReplicatedLog) store.Config {
+	cfg := store.DefaultConfig("/store")
+	cfg.FS = fs
+	cfg.MappedFileSizeCommitLog = dataFileSize
+	cfg.MappedFileSizeConsumeQueue = 100 * store.CQUnitSize
+	cfg.MaxHashSlotNum = 1000
+	cfg.MaxIndexNum = 4000
+	cfg.FlushInterval = 10 * time.Millisecond
+	cfg.StoreHost = "10.0.0.1:10911"
+	cfg.Logger = zaptest.NewLogger(t).Named(id)
+	cfg.ReplicatedLog = rl
+	cfg.ReplicationTimeout = 2 * time.Second
+	return cfg
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
