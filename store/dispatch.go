@@ -89,9 +89,11 @@ func (s *MessageStore) runDispatcher() {
 	}
 }
 
-// dispatchUntil dispatches synchronously up to end.
-func (s *MessageStore) dispatchUntil(end int64) error {
+// dispatchUntil dispatches synchronously up to end, reporting to prog
+// (nil: silent).
+func (s *MessageStore) dispatchUntil(end int64, prog *progressLog) error {
 	for s.dispatched.Load() < end {
+		prog.at(s.dispatched.Load())
 		before := s.dispatched.Load()
 		if err := s.dispatchRoundLocked(); err != nil {
 			return err
@@ -100,6 +102,7 @@ func (s *MessageStore) dispatchUntil(end int64) error {
 			return errors.New("store: dispatch makes no progress")
 		}
 	}
+	prog.end(s.dispatched.Load())
 	return nil
 }
 

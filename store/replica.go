@@ -136,7 +136,7 @@ func (s *MessageStore) recoverReplicated(lastExitOK bool) error {
 	}
 	from = min(max(from, begin), end)
 	s.dispatched.Store(from)
-	if err := s.dispatchUntil(s.cl.confirmOffset()); err != nil {
+	if err := s.dispatchUntil(s.cl.confirmOffset(), s.startProgress(redispatchStep, from, s.cl.confirmOffset())); err != nil {
 		return err
 	}
 	for _, cq := range s.allQueues() {

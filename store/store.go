@@ -284,7 +284,7 @@ func (s *MessageStore) recoverClassic(lastExitOK bool) error {
 	s.dispatchedTs.Store(lastTs)
 	// Catch up synchronously so consume queues and the queue offset table
 	// cover everything in the commitlog before the first put.
-	if err := s.dispatchUntil(end); err != nil {
+	if err := s.dispatchUntil(end, s.startProgress(redispatchStep, from, end)); err != nil {
 		return err
 	}
 	for _, cq := range s.allQueues() {
@@ -366,7 +366,9 @@ func (s *MessageStore) recoverCommitLog(lastExitOK bool) (scanStart, end, lastTs
 	// suspect: a torn tail if nothing valid follows it, a foreign (but
 	// intact) record otherwise.
 	suspect, suspectTs := int64(-1), int64(0)
+	prog := s.startProgress("commitlog recovery", scanStart, to)
 	end, serr := scanFiles(q, scanStart, to, buf, func(pos int64, rec []byte) bool {
+		prog.at(pos)
 		err := parseRecord(rec, &v, true)
 		if err == nil && v.physicalOffset != pos {
 			err = fmt.Errorf("%w: PHYSICALOFFSET %d at position %d", ErrMalformed, v.physicalOffset, pos)
@@ -392,6 +394,7 @@ func (s *MessageStore) recoverCommitLog(lastExitOK bool) (scanStart, end, lastTs
 			bad = errTornShape
 		}
 	}
+	prog.end(end)
 	if serr != nil && !errors.Is(serr, ErrCorrupt) {
 		return 0, 0, 0, serr
 	}
@@ -522,7 +525,7 @@ func (s *MessageStore) Shutdown() error {
 	s.putState.Lock() // no put is in the middle of append
 	s.putState.Unlock()
 	err := s.cl.flush()
-	if derr := s.dispatchUntil(s.cl.confirmOffset()); err == nil {
+	if derr := s.dispatchUntil(s.cl.confirmOffset(), nil); err == nil {
 		err = derr
 	}
 	if ferr := s.flushLogics(); err == nil {

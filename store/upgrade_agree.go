@@ -99,7 +99,9 @@ func (s *MessageStore) fingerprint(divide int64) (string, error) {
 	h := crc32.NewIEEE()
 	buf := make([]byte, 1<<20)
 	size := s.cfg.MappedFileSizeCommitLog
+	prog := s.startProgress("upgrade: classic prefix fingerprint", from, divide)
 	for pos := from; pos < divide; {
+		prog.at(pos)
 		n := min(int64(len(buf)), divide-pos, size-pos%size)
 		if _, err := s.classic.readAt(buf[:n], pos); err != nil {
 			return "", fmt.Errorf("store: fingerprint of the classic commitlog at %d: %w", pos, err)
@@ -107,6 +109,7 @@ func (s *MessageStore) fingerprint(divide int64) (string, error) {
 		h.Write(buf[:n])
 		pos += n
 	}
+	prog.end(divide)
 	return fmt.Sprintf("divide=%d tail=%d crc32=%08x", divide, divide-from, h.Sum32()), nil
 }
 
