@@ -19,7 +19,7 @@ import (
 // and index files wholly below the new minimum offset go too.
 //
 // DLedger mode: the classic files below an upgrade's divide age out as
-// above; then the replicated log's data files by the same rules (the age
+// above, the last one included (aged by its own last record); then the replicated log's data files by the same rules (the age
 // of a data file is that of the first record of the next one), if the log
 // supports it (ReplicatedLogRetention). The log clamps the request: it
 // keeps uncommitted entries and, on the leader, entries a follower has not
@@ -86,13 +86,26 @@ func (s *MessageStore) cleanCommitLog(now time.Time, force bool) int {
 	files := q.snapshot()
 	safe := min(s.dispatched.Load(), s.cl.flushedOffset())
 	reserved := int64(s.cfg.FileReservedTime) * int64(time.Hour/time.Millisecond)
+	// In DLedger mode these are the classic files below an upgrade's
+	// divide, never written again: the last one goes too (as in Java's
+	// DLedgerCommitLog), aged by its last record.
+	last := len(files) - 1
+	if s.repl != nil {
+		last = len(files)
+	}
 	n := 0
-	for i := 0; i < len(files)-1 && n < s.cfg.DeleteFilesBatchMax; i++ {
+	for i := 0; i < last && n < s.cfg.DeleteFilesBatchMax; i++ {
 		f := files[i]
 		if f.from+f.size > safe {
 			break
 		}
-		ts, ok := s.firstRecordTimestamp(files[i+1])
+		var ts int64
+		var ok bool
+		if i+1 < len(files) {
+			ts, ok = s.firstRecordTimestamp(files[i+1])
+		} else {
+			ts, ok = s.lastRecordTimestamp(f)
+		}
 		expired := ok && ts+reserved < now.UnixMilli()
 		if !expired && !force {
 			break
@@ -176,3 +189,22 @@ func (s *MessageStore) firstReplicatedTimestamp(from, limit int64) (ts int64, ok
 // snapshot on disk covers, below which system records are not needed for a
 // restart).
 func (s *MessageStore) SetRetentionFloor(fn func() int64) { s.retentionFloor.Store(&fn) }
+
+// lastRecordTimestamp is the store time of the last record of f, a sealed
+// classic file (scanned once, then cached).
+func (s *MessageStore) lastRecordTimestamp(f *mappedFile) (int64, bool) {
+	if ts := f.lastStoreTimestamp.Load(); ts > 0 {
+		return ts, true
+	}
+	var ts int64
+	if _, err := s.classic.scan(f.from, f.from+f.size, func(_ int64, rec []byte) bool {
+		if t, ok := recordStoreTimestamp(rec); ok {
+			ts = t
+		}
+		return true
+	}); err != nil || ts <= 0 {
+		return 0, false
+	}
+	f.lastStoreTimestamp.Store(ts)
+	return ts, true
+}

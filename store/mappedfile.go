@@ -25,6 +25,9 @@ type mappedFile struct {
 	// firstStoreTimestamp caches the STORETIMESTAMP of a commitlog file's
 	// first record (0 = not known yet); retention and recovery use it.
 	firstStoreTimestamp atomic.Int64
+	// lastStoreTimestamp: its last record's, for a sealed classic file
+	// below an upgrade's divide (retention, 0 = not known yet).
+	lastStoreTimestamp atomic.Int64
 }
 
 func fileName(offset int64) string { return fmt.Sprintf("%020d", offset) }

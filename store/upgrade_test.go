@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,5 +189,130 @@ func TestUpgradeClassicStoreToDLedger(t *testing.T) {
 	check(s)
 	if s.UpgradeError() != nil {
 		t.Fatal(s.UpgradeError())
+	}
+}
+
+// TestUpgradeClassicFilesAgeOut: after an upgrade the classic commitlog
+// files below the divide go by normal retention once fileReservedTime has
+// passed (the store's clock, no sleeps), the last one included; consume
+// queues' min offsets move to the first new message, reads below answer
+// cleanly (offset too small, not found), and nothing at or above the
+// divide is touched, also after a restart.
+func TestUpgradeClassicFilesAgeOut(t *testing.T) {
+	fs := vfs.NewMem()
+	var now atomic.Int64
+	now.Store(time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC).UnixMilli())
+	conf := func(cfg Config) Config {
+		cfg.MessageIndexEnable = true
+		cfg.FileReservedTime = 1
+		cfg.DeleteWhen = "04"
+		cfg.CleanResourceInterval = time.Hour // driven by hand
+		cfg.Now = func() time.Time { return time.UnixMilli(now.Load()) }
+		return cfg
+	}
+	cfg := conf(testConfig(t, fs))
+	s := openStore(t, cfg)
+	var oldPhys []int64
+	for i := 0; i < 300; i++ {
+		m := newMsg("AGE", int32(i%2), i, "old")
+		m.Body = make([]byte, 900)
+		oldPhys = append(oldPhys, mustPut(t, s, m).WroteOffset)
+	}
+	waitAll(t, s)
+	oldMax := [2]int64{s.GetMaxOffsetInQueue("AGE", 0), s.GetMaxOffsetInQueue("AGE", 1)}
+	if err := s.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	divide, err := PrepareUpgrade(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classicFiles, _ := fs.ReadDir("/store/commitlog")
+	if len(classicFiles) < 4 {
+		t.Fatalf("%d classic files", len(classicFiles))
+	}
+
+	rl := newUpgradeLog(cfg.MappedFileSizeCommitLog, divide)
+	rl.elect(1)
+	rl.commitAll()
+	rl.mu.Lock()
+	rl.autoCommit = true
+	rl.mu.Unlock()
+	s = openStore(t, conf(replConfig(t, fs, rl)))
+	waitCond(t, "writable leader", s.IsLeader)
+	now.Add(30 * 60 * 1000) // new messages half an hour later
+	var newPhys []int64
+	for i := 0; i < 20; i++ {
+		newPhys = append(newPhys, mustPut(t, s, newMsg("AGE", int32(i%2), 1000+i, "new")).WroteOffset)
+	}
+	waitCond(t, "dispatch", func() bool { return s.GetMaxOffsetInQueue("AGE", 1) == oldMax[1]+10 })
+	rl.mu.Lock()
+	logBytes := append([]byte(nil), rl.data[divide:]...)
+	rl.mu.Unlock()
+
+	// Not expired yet: nothing goes.
+	if n := s.DeleteExpiredFiles(); n != 0 {
+		t.Fatalf("removed %d unexpired classic files", n)
+	}
+	// fileReservedTime (1 h) after the last classic record: all of them go.
+	now.Add(31 * 60 * 1000)
+	for s.DeleteExpiredFiles() > 0 {
+	}
+	check := func(s *MessageStore) {
+		t.Helper()
+		if left, _ := fs.ReadDir("/store/commitlog"); len(left) != 0 {
+			t.Fatalf("classic files left: %v", left)
+		}
+		if m := s.GetMinPhyOffset(); m != divide {
+			t.Fatalf("min phy offset %d, want the divide %d", m, divide)
+		}
+		for q := int32(0); q < 2; q++ {
+			min := s.GetMinOffsetInQueue("AGE", q)
+			if min != oldMax[q] {
+				t.Fatalf("queue %d: min offset %d, want the first new one %d", q, min, oldMax[q])
+			}
+			if r := s.GetMessage("g", "AGE", q, 0, 32, 0, nil); r.Status != OffsetTooSmall || r.NextBeginOffset != min {
+				t.Fatalf("queue %d: pull below min: %v next %d", q, r.Status, r.NextBeginOffset)
+			}
+			r := s.GetMessage("g", "AGE", q, min, 32, 0, nil)
+			if r.Status != Found || len(r.Messages) != 10 {
+				t.Fatalf("queue %d: pull of the new messages: %v %d", q, r.Status, len(r.Messages))
+			}
+		}
+		for _, phy := range oldPhys {
+			if m, err := s.LookMessageByOffset(phy); err == nil || !errors.Is(err, ErrNotFound) {
+				t.Fatalf("old offset %d: %v %+v", phy, err, m)
+			}
+		}
+		for _, phy := range newPhys {
+			if _, err := s.LookMessageByOffset(phy); err != nil {
+				t.Fatalf("new offset %d: %v", phy, err)
+			}
+		}
+		if qr, err := s.QueryMessage("AGE", "UNIQ00000005", 4, 0, 1<<62); err == nil && len(qr.Messages) != 0 {
+			t.Fatalf("old key found: %d messages", len(qr.Messages))
+		}
+		if qr, err := s.QueryMessage("AGE", "UNIQ00001005", 4, 0, 1<<62); err != nil || len(qr.Messages) != 1 {
+			t.Fatalf("new key: %v %d", err, len(qr.Messages))
+		}
+		rl.mu.Lock()
+		same := bytes.Equal(rl.data[divide:divide+int64(len(logBytes))], logBytes)
+		rl.mu.Unlock()
+		if !same {
+			t.Fatal("the replicated log changed")
+		}
+	}
+	check(s)
+	if err := s.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	rl.elect(2)
+	rl.commitAll()
+	s = openStore(t, conf(replConfig(t, fs, rl)))
+	defer s.Shutdown()
+	waitCond(t, "writable leader", s.IsLeader)
+	check(s)
+	if err := s.UpgradeError(); err != nil {
+		t.Fatal(err)
 	}
 }
