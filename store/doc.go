@@ -237,10 +237,16 @@
 // from it on from the replicated log; queue offsets continue. Open in
 // DLedger mode refuses unsealed classic records and a log beginning below
 // the divide. The first writable leader appends its fingerprint on
-// UpgradeTopic; a replica whose own differs refuses leadership and classic
-// reads (UpgradeError). Limits: the first leader's fingerprint is taken as
-// the group's (a diverged replica that wins the first election makes the
-// others refuse); a replica without the classic files cannot follow (its
-// empty log starts at 0, the leader's at the divide). Classic files age out
-// under the classic retention (never the last one).
+// UpgradeTopic (after replicating the classic metadata through the broker's
+// SetUpgradeImport hook, so a replica without the classic config files gets
+// topics, groups and offsets too); a replica whose own differs refuses
+// leadership and classic reads (UpgradeError). The fingerprint is also the
+// dledger group fingerprint carried in votes: replicas whose fingerprints
+// differ never vote for each other, so a diverged minority cannot lead, and
+// a replica without a fingerprint leads only once it holds entries. A
+// replica without the classic files follows from the leader's first entry
+// (its empty log begins there), says so once (noteNoClassicBelow), answers
+// offsets below it as not found, and can lead later. Classic files age out
+// under the normal retention, the last one included. Long recoveries log
+// progress (progress.go).
 package store
