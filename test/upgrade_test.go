@@ -393,67 +393,89 @@ func TestUpgradeReplicaWithoutClassicFiles(t *testing.T) {
 
 	// kill -9 the leader; the empty replica leads (a transfer if the other won).
 	g.kill(leader)
-	l2 := g.waitLeader(30*time.Second, leader)
-	if l2 != empty {
-		r, err := g.invoke(l2.addr, protocol.RaftTransferLeadership, map[string]string{"target": empty.id}, nil, 15*time.Second)
-		if err != nil || r.Code != protocol.Success {
-			t.Fatalf("transfer to %s: %v %v", empty.id, r, err)
+	lead := func(not *dlReplica) *cluster {
+		t.Helper()
+		if l := g.waitLeader(30*time.Second, not); l != empty {
+			r, err := g.invoke(l.addr, protocol.RaftTransferLeadership, map[string]string{"target": empty.id}, nil, 15*time.Second)
+			if err != nil || r.Code != protocol.Success {
+				t.Fatalf("transfer to %s: %v %v", empty.id, r, err)
+			}
 		}
+		eventually(t, 30*time.Second, "the replica without classic files leads", func() bool { return g.leader() == empty })
+		return g.view(t, empty)
 	}
-	eventually(t, 30*time.Second, "the replica without classic files leads", func() bool { return g.leader() == empty })
-	v := g.view(t, empty)
+	v := lead(leader)
 
-	// Written before: readable through it at the leader's queue offsets.
-	next := map[classicfixture.QueueKey]int64{}
-	for k, n := range m.QueueMaxOffsets {
-		next[k] = n
-	}
-	checkNew := func(bodies map[int32][]string) {
+	// checkNew: bodies are readable through v at their queue offsets from base.
+	checkNew := func(v *cluster, bodies map[int32][]string, base map[classicfixture.QueueKey]int64) {
 		t.Helper()
 		for q, bs := range bodies {
 			k := classicfixture.QueueKey{Topic: cfxOrders, QueueID: q}
-			got := v.cfxPullRange(t, cfxOrders, q, next[k], next[k]+int64(len(bs)), "*")
+			got := v.cfxPullRange(t, cfxOrders, q, base[k], base[k]+int64(len(bs)), "*")
 			if len(got) != len(bs) {
-				t.Fatalf("%s:%d via %s: %d messages from %d, want %d", cfxOrders, q, empty.id, len(got), next[k], len(bs))
+				t.Fatalf("%s:%d via %s: %d messages from %d, want %d", cfxOrders, q, empty.id, len(got), base[k], len(bs))
 			}
 			for i, b := range bs {
-				if !strings.Contains(string(got[i]), b) || cfxQueueOffset(got[i]) != next[k]+int64(i) {
+				if !strings.Contains(string(got[i]), b) || cfxQueueOffset(got[i]) != base[k]+int64(i) {
 					t.Fatalf("%s:%d #%d via %s: record at queue offset %d does not hold %q", cfxOrders, q, i, empty.id, cfxQueueOffset(got[i]), b)
 				}
 			}
 		}
 	}
-	checkNew(before)
+	// checkOld: classic messages are a clean not-found through v, never garbage.
+	checkOld := func(v *cluster) {
+		t.Helper()
+		for q := int32(0); q < 2; q++ {
+			k := classicfixture.QueueKey{Topic: cfxOrders, QueueID: q}
+			p := v.cfxPullOnce(t, cfxOrders, q, m.QueueMinOffsets[k], 8, "*")
+			if p.code == protocol.Success || len(p.records) != 0 || p.minOffset != m.QueueMaxOffsets[k] {
+				t.Fatalf("pull of old offset %d of %s:%d via %s: code %d, %d records, minOffset %d (want %d)",
+					m.QueueMinOffsets[k], cfxOrders, q, empty.id, p.code, len(p.records), p.minOffset, m.QueueMaxOffsets[k])
+			}
+		}
+		for i, r := range m.Messages {
+			if r.Expired || i%37 != 0 {
+				continue
+			}
+			resp := v.brokerRequest(protocol.ViewMessageByID, map[string]string{"offset": strconv.FormatInt(r.PhysicalOffset, 10)}, nil)
+			if resp.Code == protocol.Success || len(resp.Body) != 0 {
+				t.Fatalf("VIEW_MESSAGE_BY_ID of old offset %d via %s: code %d, %d bytes", r.PhysicalOffset, empty.id, resp.Code, len(resp.Body))
+			}
+		}
+	}
+
+	// Written before: readable through it at the leader's queue offsets.
+	baseBefore, baseAfter := map[classicfixture.QueueKey]int64{}, map[classicfixture.QueueKey]int64{}
+	for k, n := range m.QueueMaxOffsets {
+		baseBefore[k], baseAfter[k] = n, n
+	}
+	checkNew(v, before, baseBefore)
 	// Written through it: the queues continue.
 	for q, bs := range before {
-		next[classicfixture.QueueKey{Topic: cfxOrders, QueueID: q}] += int64(len(bs))
+		baseAfter[classicfixture.QueueKey{Topic: cfxOrders, QueueID: q}] += int64(len(bs))
 	}
 	m2 := m
-	m2.QueueMaxOffsets = next
+	m2.QueueMaxOffsets = baseAfter
 	after := v.cfxSendNew(t, m2, cfxOrders, 2, 2, "TagB")
-	checkNew(after)
+	checkNew(v, after, baseAfter)
+	checkOld(v)
 
-	// Classic messages: a clean not-found, never garbage.
-	for q := int32(0); q < 2; q++ {
-		k := classicfixture.QueueKey{Topic: cfxOrders, QueueID: q}
-		p := v.cfxPullOnce(t, cfxOrders, q, m.QueueMinOffsets[k], 8, "*")
-		if p.code == protocol.Success || len(p.records) != 0 || p.minOffset != m.QueueMaxOffsets[k] {
-			t.Fatalf("pull of old offset %d of %s:%d via %s: code %d, %d records, minOffset %d (want %d)",
-				m.QueueMinOffsets[k], cfxOrders, q, empty.id, p.code, len(p.records), p.minOffset, m.QueueMaxOffsets[k])
-		}
+	// The killed replica rejoins; then kill -9 of the whole group and a
+	// restart: the replica without classic files keeps its queues (first
+	// unit at the leader's queue offset) and leads again.
+	g.restart(leader)
+	g.waitHealthy(30 * time.Second)
+	for _, r := range g.reps {
+		g.kill(r)
 	}
-	for i, r := range m.Messages {
-		if r.Expired || i%37 != 0 {
-			continue
-		}
-		resp := v.brokerRequest(protocol.ViewMessageByID, map[string]string{"offset": strconv.FormatInt(r.PhysicalOffset, 10)}, nil)
-		if resp.Code == protocol.Success || len(resp.Body) != 0 {
-			t.Fatalf("VIEW_MESSAGE_BY_ID of old offset %d via %s: code %d, %d bytes", r.PhysicalOffset, empty.id, resp.Code, len(resp.Body))
-		}
+	for _, r := range g.reps {
+		g.restart(r)
 	}
-	if rt := g.runtime(empty); rt == nil {
-		t.Fatal("the replica without classic files stopped answering")
-	}
+	g.waitHealthy(30 * time.Second)
+	v = lead(nil)
+	checkNew(v, before, baseBefore)
+	checkNew(v, after, baseAfter)
+	checkOld(v)
 	if out := empty.proc.out.String(); strings.Contains(out, "panic") {
 		t.Fatalf("panic on %s", empty.id)
 	}
