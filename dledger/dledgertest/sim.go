@@ -40,7 +40,14 @@ type Options struct {
 	MidReadyCrash float64 // per Ready: crash at a random point inside its handling
 	PartitionProb float64
 	TransferProb  float64
-	Logger        *zap.Logger // nil: silent
+	// Upgraded: the group continues data kept outside the log (an in-place
+	// upgrade): the agreeing nodes have group fingerprint "A" and logs
+	// beginning at UpgradeStart; the last node has neither (an empty
+	// replica: it must follow from the first entry it is sent and may lead
+	// only once it holds entries); with 5 nodes n3 has fingerprint "B" and
+	// must never lead. Every entry 0 must sit at UpgradeStart.
+	Upgraded bool
+	Logger   *zap.Logger // nil: silent
 }
 
 // Randomize fills the schedule's knobs from its seed.
@@ -78,7 +85,34 @@ func Randomize(seed uint64) Options {
 	o.PartitionProb = r.Float64() * 0.02
 	o.TransferProb = r.Float64() * 0.005
 	o.TailInflight = r.IntN(o.MaxInflight + 1) // 0: the default (1)
+	o.Upgraded = r.IntN(4) == 0                // drawn last: earlier knobs of a seed stay as they were
 	return o
+}
+
+// UpgradeStart is where the agreeing nodes' logs begin in an Upgraded run.
+func (o *Options) UpgradeStart() int64 {
+	if o.FileSize > 0 {
+		return 3 * o.FileSize
+	}
+	return 3000
+}
+
+// fingerprint and startPos of node i of an Upgraded run.
+func (o *Options) fingerprint(i int) string {
+	switch {
+	case !o.Upgraded || i == o.Nodes-1:
+		return ""
+	case o.Nodes == 5 && i == 3:
+		return "B"
+	}
+	return "A"
+}
+
+func (o *Options) startPos(i int) int64 {
+	if !o.Upgraded || i == o.Nodes-1 {
+		return 0
+	}
+	return o.UpgradeStart()
 }
 
 // Result of one run.
@@ -130,6 +164,8 @@ type entryKey struct {
 
 type node struct {
 	id      string
+	fp      string // group fingerprint
+	start   int64  // where its empty log begins
 	core    *dledger.Core
 	store   dledger.LogStorage
 	mem     *dledger.MemoryStorage // MemoryStorage runs
@@ -175,12 +211,12 @@ func New(o Options) *Sim {
 	for i := range o.Nodes {
 		s.ids = append(s.ids, fmt.Sprintf("n%d", i))
 	}
-	for _, id := range s.ids {
-		n := &node{id: id, commit: -1}
+	for i, id := range s.ids {
+		n := &node{id: id, commit: -1, fp: o.fingerprint(i), start: o.startPos(i)}
 		if o.FileStore {
 			n.fs = vfs.NewMem()
 		} else {
-			n.mem = dledger.NewMemoryStorage(o.FileSize)
+			n.mem = dledger.NewMemoryStorageAt(o.FileSize, n.start)
 		}
 		s.nodes[id] = n
 		s.start(n)
@@ -194,14 +230,14 @@ func (s *Sim) coreConfig(n *node) dledger.CoreConfig {
 		ElectionTick: s.o.ElectionTick, HeartbeatTick: s.o.HeartbeatTick,
 		Rand:        rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
 		MaxInflight: s.o.MaxInflight, TailInflight: s.o.TailInflight, MaxMsgEntries: s.o.MaxMsgEntries, MaxMsgBytes: s.o.MaxMsgBytes,
-		PreferredLeader: s.o.Preferred, Logger: s.o.Logger,
+		PreferredLeader: s.o.Preferred, Logger: s.o.Logger, Fingerprint: []byte(n.fp),
 	}
 }
 
 func (s *Sim) start(n *node) {
 	if n.fs != nil {
 		ls, err := logstore.Open(n.fs, "dledger-"+n.id, logstore.Config{DataFileSize: s.o.FileSize,
-			IndexFileSize: 32 * 64, CheckpointInterval: -1})
+			IndexFileSize: 32 * 64, CheckpointInterval: -1, StartPos: n.start})
 		if err != nil {
 			s.fail("open log store of %s: %v", n.id, err)
 			return
@@ -522,6 +558,10 @@ func (s *Sim) process(n *node) {
 				return
 			}
 			s.hashEntries(n, rd.Entries)
+			if s.o.Upgraded && rd.Entries[0].Index == 0 && rd.Entries[0].Pos != s.o.UpgradeStart() {
+				s.fail("%s: entry 0 at %d, the group's log begins at %d", n.id, rd.Entries[0].Pos, s.o.UpgradeStart())
+				return
+			}
 		}
 		if crashAt == 2 {
 			s.crash(n)
@@ -618,6 +658,10 @@ func (s *Sim) observe(n *node, rd dledger.Ready) {
 			}
 			s.leaders[t] = n.id
 			s.event("leader %s term %d", n.id, t)
+			if n.fp == "B" {
+				s.fail("%s leads in term %d although its group fingerprint differs", n.id, t)
+				return
+			}
 			s.checkLeaderCompleteness(n)
 		} else if wasLeader {
 			n.pending = nil // the driver fails them with ErrLeadershipLost
