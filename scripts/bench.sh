@@ -31,6 +31,10 @@
 #   BENCH_PORT_BASE first of the loopback ports used (24000; each flush mode
 #                   takes the next free 700-port slot at +1000, below 32768)
 #   BENCH_KEEP      1 to keep the temp dir (data, configs, logs)
+#   BENCH_PROFILE   1: brokers run with --pprof, and each rmqd run saves
+#                   CPU (the middle of the run), allocs, mutex and block
+#                   profiles of every broker to bench/results/<time>/profiles
+#                   (0; profiling costs some throughput)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -45,6 +49,7 @@ BENCH_CONSUMER=${BENCH_CONSUMER:-1}
 BENCH_BACKLOG_MB=${BENCH_BACKLOG_MB:-0}
 BENCH_PORT_BASE=${BENCH_PORT_BASE:-24000}
 BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_PROFILE=${BENCH_PROFILE:-0}
 NATS_VERSION=v2.15.2
 GO=${GO:-go}
 
@@ -59,6 +64,7 @@ set_ports() { # k
 	PEER_PORT0=$((BASE + 311))    # DLedger peer ports n0..n2
 	NATS_PORT0=$((BASE + 422))    # client ports n0..n2
 	NATS_ROUTE0=$((BASE + 622))   # cluster ports n0..n2
+	PPROF_PORT0=$((BASE + 511))   # --pprof of n0..n2 (BENCH_PROFILE=1)
 	NS_ADDR=127.0.0.1:$NS_PORT
 }
 RUN_TIMEOUT=$((${BENCH_SECONDS%.*} + 90))
@@ -163,7 +169,7 @@ fi
 
 check_ports() {
 	local p
-	for p in $NS_PORT $CLASSIC_PORT $((CLASSIC_PORT - 2)) \
+	for p in $PPROF_PORT0 $((PPROF_PORT0 + 1)) $((PPROF_PORT0 + 2)) $NS_PORT $CLASSIC_PORT $((CLASSIC_PORT - 2)) \
 		$DLEDGER_PORT0 $((DLEDGER_PORT0 + 10)) $((DLEDGER_PORT0 + 20)) $((DLEDGER_PORT0 - 2)) $((DLEDGER_PORT0 + 8)) $((DLEDGER_PORT0 + 18)) \
 		$PEER_PORT0 $((PEER_PORT0 + 1)) $((PEER_PORT0 + 2)) \
 		$NATS_PORT0 $((NATS_PORT0 + 1)) $((NATS_PORT0 + 2)) $NATS_ROUTE0 $((NATS_ROUTE0 + 1)) $((NATS_ROUTE0 + 2)); do
@@ -237,7 +243,9 @@ start_dledger() {
 		set_prop "$c" storePathRootDir "$dir/n$n"
 		set_prop "$c" dLegerPeers "$peers"
 		set_prop "$c" flushDiskType "$flush"
-		start "broker-n$n" "$dir/broker-n$n.log" bin/broker -c "$c"
+		local pprof=()
+		[[ $BENCH_PROFILE == 1 ]] && pprof=(--pprof "127.0.0.1:$((PPROF_PORT0 + n))")
+		start "broker-n$n" "$dir/broker-n$n.log" bin/broker -c "$c" "${pprof[@]}"
 		RMQD_PIDS+=("$LAST_PID")
 		pids+=("$LAST_PID")
 	done
@@ -386,12 +394,34 @@ summary() { # json file
 
 TABLE_FILES=() # in run order: the table keeps it
 
+# profile_brokers FLUSH SCENARIO: in the background, a CPU profile of each
+# DLedger broker over the middle of the run, then its allocs, mutex and
+# block profiles (cumulative since start; diff them with pprof -base).
+PROFILE_PIDS=()
+profile_brokers() {
+	[[ $BENCH_PROFILE == 1 && $MODE == dledger ]] || return 0
+	local n secs=$(( ${BENCH_SECONDS%.*} > 4 ? ${BENCH_SECONDS%.*} - 3 : 1 )) dir=$RESULTS/profiles p
+	mkdir -p "$dir"
+	for n in 0 1 2; do
+		(
+			u=http://127.0.0.1:$((PPROF_PORT0 + n))/debug/pprof
+			sleep 1
+			curl -sf -o "$dir/$1-$2-n$n.cpu.pb.gz" "$u/profile?seconds=$secs"
+			for p in allocs mutex block; do curl -sf -o "$dir/$1-$2-n$n.$p.pb.gz" "$u/$p"; done
+		) &
+		PROFILE_PIDS+=("$!")
+	done
+}
+
 run_rmqd() { # flush scenario
 	local out=$RESULTS/$1-$2-rmqd.json
+	PROFILE_PIDS=()
+	profile_brokers "$1" "$2"
 	# shellcheck disable=SC2046
 	timeout "$RUN_TIMEOUT" "$BENCHMARK" producer -n "$NS_ADDR" -t "Bench_$1" -s "$BENCH_SIZE" -d "$BENCH_SECONDS" \
 		$(scenario_args "$2") --json --scenario "$2" --flush "$1" --broker-pids "$BROKER_PIDS" \
 		>"$out" 2>"$RESULTS/logs/$1-$2-rmqd.log" || { log "rmqd $1 $2 failed; see $RESULTS/logs"; return 0; }
+	if ((${#PROFILE_PIDS[@]})); then wait "${PROFILE_PIDS[@]}" || log "some profiles of $1 $2 failed"; fi
 	TABLE_FILES+=("$out")
 	log "rmqd ($MODE) $1 $2: $(summary "$out")"
 }

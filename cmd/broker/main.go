@@ -1,12 +1,14 @@
 // Command broker runs an rmqd broker.
 //
-//	broker [-c broker.conf] [-n "ns1:9876;ns2:9876"] [-p] [--upgrade-check] [-h]
+//	broker [-c broker.conf] [-n "ns1:9876;ns2:9876"] [-p] [--upgrade-check] [--pprof ADDR] [-h]
 //
 //	-c FILE  RocketMQ properties file (broker.conf); defaults when absent
 //	-n ADDR  name servers, overriding namesrvAddr
 //	-p       print the effective configuration and exit
 //	--upgrade-check  report what the in-place upgrade of a classic store to
 //	         DLedger mode would do (upgrade.go), change nothing, exit 0
+//	--pprof ADDR  serve net/http/pprof (CPU, allocs, mutex, block) on ADDR,
+//	         e.g. 127.0.0.1:6060; off by default (pprof.go)
 //	-h       help
 //
 // It builds a broker.Broker from the configuration and starts it: the
@@ -61,8 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	namesrvAddr := fs.String("n", "", "name server `addresses`, ';'-separated (overrides namesrvAddr)")
 	printConf := fs.Bool("p", false, "print the effective configuration and exit")
 	upgrade := fs.Bool("upgrade-check", false, "report what the in-place upgrade of a classic store to DLedger mode would do, change nothing, exit")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof (with mutex and block profiles) on `addr`; off when empty")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: broker [-c broker.conf] [-n \"ns1:9876;ns2:9876\"] [-p] [--upgrade-check] [-h]\n")
+		fmt.Fprintf(stderr, "usage: broker [-c broker.conf] [-n \"ns1:9876;ns2:9876\"] [-p] [--upgrade-check] [--pprof ADDR] [-h]\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -117,6 +120,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log = log.With(zap.String("brokerName", cfg.BrokerName))
 	for _, w := range warnings {
 		log.Warn("config", zap.String("file", *confPath), zap.String("warning", w))
+	}
+
+	if *pprofAddr != "" {
+		addr, stop, err := startPprof(*pprofAddr)
+		if err != nil {
+			log.Error("pprof listen failed", zap.Error(err))
+			return 1
+		}
+		defer stop()
+		log.Info("pprof listening", zap.String("addr", addr.String()))
 	}
 
 	// DLedger mode: the replica (log store, peer transport, Raft node) runs

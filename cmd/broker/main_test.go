@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"net/http"
+	"runtime"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,5 +32,27 @@ func TestFlags(t *testing.T) {
 	}
 	if code := run([]string{"-x"}, &out, &errb); code != 2 {
 		t.Fatalf("unknown flag: %d", code)
+	}
+}
+
+func TestPprof(t *testing.T) {
+	addr, stop, err := startPprof("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for _, p := range []string{"mutex", "block", "allocs"} {
+		resp, err := http.Get("http://" + addr.String() + "/debug/pprof/" + p + "?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Fatalf("%s: %d %.200q", p, resp.StatusCode, body)
+		}
+	}
+	if runtime.SetMutexProfileFraction(-1) == 0 {
+		t.Fatal("--pprof did not switch the mutex profile on")
 	}
 }
