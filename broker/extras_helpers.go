@@ -105,6 +105,9 @@ func scheduleQueueID(level int) int32 { return int32(level - 1) }
 
 // parseDelayLevel reads the DELAY property: 0 when absent or not a number.
 func parseDelayLevel(v string) int {
+	if v == "" {
+		return 0 // the usual case: no strconv error to allocate
+	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || n < 0 {
 		return 0

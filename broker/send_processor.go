@@ -49,25 +49,6 @@ type sendRequest struct {
 	reply  bool
 }
 
-func decodeSendRequest(req *remoting.RemotingCommand) (*sendRequest, error) {
-	sr := &sendRequest{}
-	switch req.Code {
-	case protocol.SendMessageV2, protocol.SendBatchMessage, protocol.SendReplyMessageV2:
-		var v2 protocol.SendMessageRequestHeaderV2
-		if err := protocol.DecodeHeader(req.ExtFields, &v2); err != nil {
-			return nil, err
-		}
-		sr.header = v2.V1()
-	default:
-		if err := protocol.DecodeHeader(req.ExtFields, &sr.header); err != nil {
-			return nil, err
-		}
-	}
-	sr.batch = req.Code == protocol.SendBatchMessage
-	sr.reply = req.Code == protocol.SendReplyMessage || req.Code == protocol.SendReplyMessageV2
-	return sr, nil
-}
-
 func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	sr, err := decodeSendRequest(req)
 	if err != nil {
@@ -142,7 +123,7 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 	if code, remark := b.runSendHooks(c, h, msg); code != protocol.Success {
 		return respond(code, remark)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.putTimeout())
+	ctx, cancel := b.putContext()
 	defer cancel()
 	res := b.store.PutMessage(ctx, msg)
 	resp := b.putResultResponse(res, msg.Topic, h.QueueID) // the queue the client asked for, even when a delay or half message was parked elsewhere
@@ -201,7 +182,7 @@ func (b *Broker) sendBatch(c remoting.Conn, sr *sendRequest, tc metadata.TopicCo
 		m.SetProperty(store.PropertyCluster, cfg.BrokerClusterName)
 		msgs[i] = m
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.putTimeout())
+	ctx, cancel := b.putContext()
 	defer cancel()
 	res := b.store.PutMessages(ctx, msgs)
 	resp := b.putResultResponse(res, h.Topic, h.QueueID)
@@ -248,13 +229,7 @@ func (b *Broker) putResultResponse(res store.PutMessageResult, topic string, que
 		}
 		return resp
 	}
-	resp.ExtFields = protocol.EncodeHeader(&protocol.SendMessageResponseHeader{
-		MsgID:       res.MsgID,
-		QueueID:     queueID,
-		QueueOffset: res.QueueOffset,
-		MsgRegion:   msgRegionDefault,
-		TraceOn:     "true",
-	})
+	resp.ExtFields = sendResponseExt(res.MsgID, queueID, res.QueueOffset)
 	return resp
 }
 
@@ -345,6 +320,16 @@ func (b *Broker) pushReply(c remoting.Conn, h *protocol.SendMessageRequestHeader
 }
 
 const propReplyToClient = "REPLY_TO_CLIENT"
+
+// putContext bounds a put. In DLedger mode the store bounds the wait for
+// the commit itself (ReplicationTimeout, below putTimeout), so the
+// deadline context, its timer and its allocations are skipped there.
+func (b *Broker) putContext() (context.Context, context.CancelFunc) {
+	if b.store.Replicated() {
+		return context.Background(), func() {}
+	}
+	return context.WithTimeout(context.Background(), b.putTimeout())
+}
 
 func (b *Broker) putTimeout() time.Duration {
 	return time.Duration(b.config().SyncFlushTimeout)*time.Millisecond + 2*time.Second

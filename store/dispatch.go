@@ -50,7 +50,6 @@ type arrival struct {
 	offset   int64
 	tagsCode int64
 	storeTs  int64
-	props    map[string]string
 }
 
 func (s *MessageStore) wakeDispatcher() {
@@ -172,7 +171,7 @@ func (s *MessageStore) dispatchRound() error {
 			if a.cq == nil || a.offset >= a.cq.maxOffset.Load() {
 				continue // its unit's write failed; no wake-up for what cannot be read
 			}
-			(*l)(a.cq.topic, a.cq.queueID, a.offset, a.tagsCode, a.storeTs, a.props)
+			(*l)(a.cq.topic, a.cq.queueID, a.offset, a.tagsCode, a.storeTs)
 		}
 	}
 	clear(d.arrivals)
@@ -229,7 +228,7 @@ func (d *dispatcher) handle(pos int64, rec []byte) bool {
 		}
 		if s.listener.Load() != nil {
 			d.arrivals = append(d.arrivals, arrival{cq: cq, offset: v.queueOffset, tagsCode: tagsCode,
-				storeTs: v.storeTimestamp, props: StringToProperties(string(v.props))})
+				storeTs: v.storeTimestamp})
 		} else {
 			d.arrivals = append(d.arrivals, arrival{})
 		}

@@ -31,7 +31,7 @@ func TestDispatchFollowsOnlyTheConfirmedPosition(t *testing.T) {
 	}
 	defer s.Shutdown()
 	var arrived atomic.Int64
-	s.SetMessageArrivingListener(func(string, int32, int64, int64, int64, map[string]string) { arrived.Add(1) })
+	s.SetMessageArrivingListener(func(string, int32, int64, int64, int64) { arrived.Add(1) })
 	var puts []PutMessageResult
 	for i := 0; i < 10; i++ {
 		puts = append(puts, mustPut(t, s, newMsg("L", 0, i, "")))
