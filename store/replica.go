@@ -30,10 +30,11 @@ type replicaState struct {
 		queue []ReplicaRole
 		wake  chan struct{}
 	}
+	appends *appendQueue // group commit (group_commit.go)
 }
 
 func newReplicaState(rl ReplicatedLog) *replicaState {
-	r := &replicaState{log: rl}
+	r := &replicaState{log: rl, appends: newAppendQueue()}
 	r.events.wake = make(chan struct{}, 1)
 	return r
 }
@@ -214,29 +215,32 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 	if term == 0 || !role.Leader || role.Term != term {
 		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(role), Reason: "not the writable leader"})
 	}
-	// The log keeps the bodies (storage, transport): they are never reused.
-	// One allocation holds the hook's state and, for a single message, the
-	// bodies slice; one more holds the bytes.
-	op := &replicatedPut{s: s, r: r, consumes: consumes, key: key}
+	// The log keeps the bytes (storage, transport): they are never reused.
+	op := &replicatedPut{s: s, r: r, consumes: consumes, key: key, n: n}
 	data := make([]byte, len(buf))
 	copy(data, buf)
-	bodies := op.one[:0]
-	if n > 1 {
-		bodies = make([][]byte, 0, n)
+	bt := r.appends.join(op, data)
+	if bt == nil {
+		return s.putFailed(ServiceNotAvailable, ErrClosed)
 	}
-	for p := 0; p < len(data); {
-		size := int(be32(data[p:]))
-		bodies = append(bodies, data[p:p+size:p+size])
-		p += size
+	timeout := s.cfg.ReplicationTimeout
+	if timeout <= 0 {
+		timeout = defaultReplicationTimeout
 	}
-	// Not cancelable: once queued, the proposal may be appended (and its
-	// hook run) whatever ctx does, so the outcome must be waited for.
-	actx := ctx
-	if ctx.Done() != nil {
-		actx = context.WithoutCancel(ctx)
+	t := getTimer(timeout)
+	defer putTimer(t)
+	var waitErr error // nil: committed or failed (bt.err)
+	select {
+	case <-bt.done:
+	case <-t.C:
+		waitErr = errors.New("store: not replicated to a majority in time (may still commit)")
+	case <-ctx.Done():
+		waitErr = fmt.Errorf("store: waiting for replication: %w", ctx.Err())
 	}
-	ra, err := r.log.Append(actx, bodies, op.hook)
-	if err != nil {
+	// The hooks ran once the Append returned (before, each put waited for
+	// its own Append to return as well).
+	<-bt.proposed
+	if err := bt.perr; err != nil {
 		if errors.Is(err, ErrNotLeader) {
 			return s.putNotLeader(err)
 		}
@@ -244,24 +248,13 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 	}
 	res := PutMessageResult{Status: PutOK, WroteOffset: op.first, QueueOffset: op.qo, WroteBytes: int32(len(data)),
 		MsgNum: int32(n), StoreTimestamp: op.ts, MsgID: s.msgIDs(data)}
-	timeout := s.cfg.ReplicationTimeout
-	if timeout <= 0 {
-		timeout = defaultReplicationTimeout
-	}
-	t := getTimer(timeout)
-	defer putTimer(t)
-	select {
-	case <-ra.Done():
-		if err := ra.Err(); err != nil {
-			if errors.Is(err, ErrNotLeader) {
-				return s.putNotLeader(err)
-			}
-			return s.putFailed(ServiceNotAvailable, err)
+	if waitErr != nil {
+		res.Status, res.Err = FlushSlaveTimeout, waitErr
+	} else if err := bt.err; err != nil {
+		if errors.Is(err, ErrNotLeader) {
+			return s.putNotLeader(err)
 		}
-	case <-t.C:
-		res.Status, res.Err = FlushSlaveTimeout, errors.New("store: not replicated to a majority in time (may still commit)")
-	case <-ctx.Done():
-		res.Status, res.Err = FlushSlaveTimeout, fmt.Errorf("store: waiting for replication: %w", ctx.Err())
+		return s.putFailed(ServiceNotAvailable, err)
 	}
 	if res.Status == FlushSlaveTimeout && (!r.writable() || r.readyTerm.Load() != term || !r.heardFromQuorum(timeout)) {
 		// Not even "stored on the leader": this replica no longer leads, or
@@ -291,7 +284,7 @@ type replicatedPut struct {
 	qo       int64
 	ts       int64
 	stale    bool
-	one      [1][]byte
+	n        int // records
 }
 
 func (op *replicatedPut) hook(i int, eterm int64, entryPos int64, body []byte) {

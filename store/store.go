@@ -504,9 +504,11 @@ func (s *MessageStore) Start() error {
 	go s.runCleaner()
 	go s.runStats()
 	if s.repl != nil {
-		s.wg.Add(2)
+		s.wg.Add(4)
 		go s.runReplica()
 		go s.runRoleEvents()
+		go s.runAppender()
+		go s.runCompleter()
 	}
 	return nil
 }

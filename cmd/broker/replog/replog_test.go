@@ -11,13 +11,14 @@ import (
 	"github.com/rmqd/rmqd/dledger"
 	"github.com/rmqd/rmqd/internal/vfs"
 	"github.com/rmqd/rmqd/store"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
 
 // group is three replicas (dledger node over an InmemNetwork + message
 // store over the adapter) in one process.
 type group struct {
-	t      *testing.T
+	t      testing.TB
 	nw     *dledger.InmemNetwork
 	ids    []string
 	logs   map[string]*dledger.MemoryStorage
@@ -38,7 +39,7 @@ const dataFileSize = 16 * 1024 // small: several files, so end-of-file padding i
 // test's puts (60 ms did, a few times in a hundred runs).
 const electionTimeout = 300 * time.Millisecond
 
-func newGroup(t *testing.T) *group {
+func newGroup(t testing.TB) *group {
 	g := &group{t: t, nw: dledger.NewInmemNetwork(), logs: map[string]*dledger.MemoryStorage{}, fss: map[string]*vfs.MemFS{},
 		nodes: map[string]*dledger.Node{}, stores: map[string]*store.MessageStore{}, sys: map[string][]string{},
 		sysPos: map[string][]int64{}, roles: map[string][]store.ReplicaRole{}}
@@ -114,7 +115,7 @@ func (g *group) stop(id string) {
 }
 
 // testStoreConfig is a small-file store over fs and the replicated log rl.
-func testStoreConfig(t *testing.T, id string, fs vfs.FS, rl store.ReplicatedLog) store.Config {
+func testStoreConfig(t testing.TB, id string, fs vfs.FS, rl store.ReplicatedLog) store.Config {
 	cfg := store.DefaultConfig("/store")
 	cfg.FS = fs
 	cfg.MappedFileSizeCommitLog = dataFileSize
@@ -123,13 +124,17 @@ func testStoreConfig(t *testing.T, id string, fs vfs.FS, rl store.ReplicatedLog)
 	cfg.MaxIndexNum = 4000
 	cfg.FlushInterval = 10 * time.Millisecond
 	cfg.StoreHost = "10.0.0.1:10911"
-	cfg.Logger = zaptest.NewLogger(t).Named(id)
+	if _, bench := t.(*testing.B); bench {
+		cfg.Logger = zap.NewNop()
+	} else {
+		cfg.Logger = zaptest.NewLogger(t).Named(id)
+	}
 	cfg.ReplicatedLog = rl
 	cfg.ReplicationTimeout = 2 * time.Second
 	return cfg
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -171,7 +176,7 @@ func msg(topic string, qid int32, i int, tags string) *store.Message {
 }
 
 // units returns a queue's consume-queue units.
-func units(t *testing.T, s *store.MessageStore, topic string, qid int32) []store.CQUnit {
+func units(t testing.TB, s *store.MessageStore, topic string, qid int32) []store.CQUnit {
 	t.Helper()
 	u, err := s.GetConsumeQueueUnits(topic, qid, 0, 1<<20)
 	if err != nil {
