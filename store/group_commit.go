@@ -60,6 +60,7 @@ type appendQueue struct {
 	mu      sync.Mutex
 	queue   []*appendBatch // waiting for the appender; the last one is open
 	closed  bool
+	lastLen int               // entries of the last batch taken
 	wake    chan struct{}     // appender: the queue is not empty
 	proposd chan *appendBatch // appender -> completer, in log order
 }
@@ -85,7 +86,10 @@ func (q *appendQueue) join(op *replicatedPut, data []byte) *appendBatch {
 		}
 	}
 	if bt == nil {
-		bt = &appendBatch{proposed: make(chan struct{}), done: make(chan struct{})}
+		// Sized like the last batch: no regrowth while it fills.
+		c := min(max(q.lastLen, 8), maxBatchEntries)
+		bt = &appendBatch{proposed: make(chan struct{}), done: make(chan struct{}),
+			ops: make([]*replicatedPut, 0, c), bodies: make([][]byte, 0, c)}
 		q.queue = append(q.queue, bt)
 	}
 	bt.ops = append(bt.ops, op)
@@ -114,6 +118,7 @@ func (q *appendQueue) take() *appendBatch {
 	bt := q.queue[0]
 	q.queue[0] = nil
 	q.queue = q.queue[1:]
+	q.lastLen = len(bt.bodies)
 	return bt
 }
 

@@ -153,12 +153,22 @@ func AppendProperties(dst []byte, props map[string]string) []byte {
 	if len(props) == 0 {
 		return dst
 	}
-	var stack [32]string
+	var stack [16]string
 	keys := stack[:0]
 	for k := range props {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	if len(keys) <= len(stack) {
+		// Insertion sort: a message has a handful of properties, and this
+		// runs once per stored message (cheaper than slices.Sort there).
+		for i := 1; i < len(keys); i++ {
+			for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+				keys[j], keys[j-1] = keys[j-1], keys[j]
+			}
+		}
+	} else {
+		slices.Sort(keys)
+	}
 	for _, k := range keys {
 		dst = append(dst, k...)
 		dst = append(dst, NameValueSeparator)
