@@ -31,6 +31,7 @@ type fakeLog struct {
 	watch      chan struct{}
 	// beforeHook runs inside Append before the hooks (under the lock).
 	beforeHook func(l *fakeLog)
+	appending  int // entries of the Append in progress
 	// zeroPad leaves file tails zero (no -1 marker), as MemoryStorage renders them.
 	zeroPad bool
 }
@@ -88,6 +89,7 @@ func (l *fakeLog) Append(_ context.Context, bodies [][]byte, hook AppendHook) (R
 	if !l.leader {
 		return nil, &NotLeaderError{LeaderID: l.leaderID, Reason: "fake follower"}
 	}
+	l.appending = len(bodies)
 	if l.beforeHook != nil {
 		l.beforeHook(l)
 	}
