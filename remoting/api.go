@@ -69,6 +69,18 @@ type Handler interface {
 	ServeRemoting(c Conn, req *RemotingCommand) *RemotingCommand
 }
 
+// InlineHandler is implemented by a Handler (ServeMux does) that can tell
+// which request codes it serves so cheaply that the server may run them on
+// the event loop that read the frame, skipping the hand-off to a worker
+// goroutine. Such a handler must return within microseconds: it must never
+// block, do I/O, wait for a lock held across I/O, or call Conn.Invoke (the
+// response would arrive on the very loop it blocks). Everything else —
+// store I/O, long polling — belongs on the worker pool.
+type InlineHandler interface {
+	Handler
+	ServesInline(code int16) bool
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(c Conn, req *RemotingCommand) *RemotingCommand
 

@@ -122,12 +122,12 @@ type echoSetup struct {
 // (one connection each) doing InvokeSync.
 func remotingEcho(b *testing.B) echoSetup {
 	mux := NewServeMux()
-	mux.HandleFunc(1, func(_ Conn, r *RemotingCommand) *RemotingCommand {
+	mux.HandleInline(1, HandlerFunc(func(_ Conn, r *RemotingCommand) *RemotingCommand {
 		resp := NewResponse(r, Success, "")
 		resp.ExtFields = r.ExtFields
 		resp.Body = r.Body
 		return resp
-	})
+	}))
 	s, err := NewServer(ServerConfig{EventLoops: benchLoops}, mux)
 	if err != nil {
 		b.Fatal(err)

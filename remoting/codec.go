@@ -126,3 +126,56 @@ func checkFrameLength(declared uint32, max int) (int, error) {
 	}
 	return int(declared), nil
 }
+
+// peekRequestCode reads the code of a request from a frame given without
+// its length word, without decoding it, so the server can pick where to
+// serve it. It reports false for responses, for frames it cannot read
+// cheaply (a JSON header whose first key is not "code") and for anything
+// malformed: those take the full decoder.
+func peekRequestCode(frame []byte) (int16, bool) {
+	if len(frame) < 4 {
+		return 0, false
+	}
+	word := binary.BigEndian.Uint32(frame)
+	h := frame[4:]
+	if n := int(word & maxHeaderLength); n <= len(h) {
+		h = h[:n]
+	} else {
+		return 0, false
+	}
+	switch SerializeType(word >> 24) {
+	case RocketMQ:
+		if len(h) < binaryFixedLen || binary.BigEndian.Uint32(h[9:])&uint32(FlagResponse) != 0 {
+			return 0, false
+		}
+		return int16(binary.BigEndian.Uint16(h)), true
+	case JSON:
+		// Both the Go and the Java encoders write "code" first (Java's
+		// fastjson sorts keys). The flag comes later, so a response is
+		// only told apart by the full decode; its code is harmless here.
+		const prefix = `{"code":`
+		if len(h) < len(prefix) || string(h[:len(prefix)]) != prefix {
+			return 0, false
+		}
+		v, neg, digits := 0, false, 0
+		i := len(prefix)
+		if i < len(h) && h[i] == '-' {
+			neg, i = true, i+1
+		}
+		for ; i < len(h) && h[i] >= '0' && h[i] <= '9' && digits < 6; i++ {
+			v = v*10 + int(h[i]-'0')
+			digits++
+		}
+		if digits == 0 || i == len(h) || (h[i] != ',' && h[i] != '}') {
+			return 0, false
+		}
+		if neg {
+			v = -v
+		}
+		if v < -32768 || v > 32767 {
+			return 0, false
+		}
+		return int16(v), true
+	}
+	return 0, false
+}

@@ -67,6 +67,15 @@
 // it there until it drains, so the order of each sender's frames is kept.
 // Nothing blocks a loop.
 //
+// A handler can take the worker hand-off out of the path of its cheapest
+// codes: ServeMux.HandleInline registers a handler the loop runs itself
+// (InlineHandler), as it does the RequestCodeNotSupported answer. The loop
+// reads the code from the frame without decoding it (the ROCKETMQ header's
+// first field; a JSON header that starts with "code", as Go and Java
+// encoders write it), decodes only the frames it serves, and queues the
+// rest undecoded. Inline handlers must return within microseconds: no I/O,
+// no waiting, no Conn.Invoke.
+//
 //   - a full queue: the request is answered SystemBusy ("[OVERLOAD]...")
 //   - a malformed frame (bad length, header longer than the frame, unknown
 //     serialize type, undecodable header): that connection is closed
@@ -105,8 +114,9 @@
 //     — plus ext fields and body — with Conn.Send; Send on a closed
 //     connection returns ErrConnClosed.
 //  2. Requests on one connection are served concurrently by the worker
-//     pool, so their responses may be sent in any order. A handler that
-//     blocks holds a worker: long waits belong off the handler goroutine.
+//     pool (and the loop, for inline codes), so their responses may be sent
+//     in any order. A handler that blocks holds a worker: long waits belong
+//     off the handler goroutine.
 //  3. Decoded commands alias the frame they came from: treat a request's
 //     Body and strings as read-only, and never modify a frame passed to
 //     DecodeFrame afterwards.

@@ -64,9 +64,15 @@ func FuzzFrame(f *testing.F) {
 			}
 			frame = data // decode the raw bytes anyway
 		}
+		code, peeked := peekRequestCode(frame)
 		cmd, err := DecodeFrame(append([]byte(nil), frame...))
 		if err != nil {
 			return
+		}
+		// The cheap peek agrees with the decoder (JSON may repeat "code";
+		// the server decides on the decoded code anyway).
+		if peeked && cmd.SerializeType == RocketMQ && (code != cmd.Code || cmd.IsResponse()) {
+			t.Fatalf("peek %d, decoded %+v", code, cmd)
 		}
 		normalize(cmd)
 		wire, err := Encode(nil, cmd)

@@ -13,16 +13,23 @@ import (
 // supported", as the Java server does. Handle may be called while serving.
 type ServeMux struct {
 	mu       sync.RWMutex
-	handlers map[int16]Handler
+	handlers map[int16]muxEntry
+}
+
+type muxEntry struct {
+	h      Handler
+	inline bool // registered with HandleInline
 }
 
 // NewServeMux returns an empty mux.
 func NewServeMux() *ServeMux {
-	return &ServeMux{handlers: make(map[int16]Handler)}
+	return &ServeMux{handlers: make(map[int16]muxEntry)}
 }
 
-// Handle registers h for code.
-func (m *ServeMux) Handle(code int16, h Handler) {
+// Handle registers h for code; the server runs it on a worker.
+func (m *ServeMux) Handle(code int16, h Handler) { m.handle(code, h, false) }
+
+func (m *ServeMux) handle(code int16, h Handler, inline bool) {
 	if h == nil {
 		panic(fmt.Sprintf("remoting: nil handler for code %d", code))
 	}
@@ -31,7 +38,20 @@ func (m *ServeMux) Handle(code int16, h Handler) {
 	if _, dup := m.handlers[code]; dup {
 		panic(fmt.Sprintf("remoting: code %d registered twice", code))
 	}
-	m.handlers[code] = h
+	m.handlers[code] = muxEntry{h: h, inline: inline}
+}
+
+// HandleInline registers h for code and lets the server run it on the
+// event loop (see InlineHandler for what h must never do).
+func (m *ServeMux) HandleInline(code int16, h Handler) { m.handle(code, h, true) }
+
+// ServesInline reports whether code was registered with HandleInline, or
+// has no handler at all (the RequestCodeNotSupported answer is cheap).
+func (m *ServeMux) ServesInline(code int16) bool {
+	m.mu.RLock()
+	e, known := m.handlers[code]
+	m.mu.RUnlock()
+	return e.inline || !known
 }
 
 // HandleFunc registers f for code.
@@ -45,7 +65,7 @@ func (m *ServeMux) HandleFunc(code int16, f func(c Conn, req *RemotingCommand) *
 // Handler returns the handler registered for code, or nil.
 func (m *ServeMux) Handler(code int16) Handler {
 	m.mu.RLock()
-	h := m.handlers[code]
+	h := m.handlers[code].h
 	m.mu.RUnlock()
 	return h
 }

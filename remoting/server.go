@@ -48,6 +48,7 @@ type ServerConfig struct {
 type Server struct {
 	cfg     ServerConfig
 	handler Handler
+	inline  InlineHandler // handler, if it serves some codes on the loop
 	log     *zap.Logger
 
 	tasks     chan task
@@ -94,7 +95,9 @@ func NewServer(cfg ServerConfig, h Handler) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Server{cfg: cfg, handler: h, log: cfg.Logger}, nil
+	s := &Server{cfg: cfg, handler: h, log: cfg.Logger}
+	s.inline, _ = h.(InlineHandler)
+	return s, nil
 }
 
 // Start listens and returns once the listener is bound.
@@ -251,8 +254,18 @@ func (s *Server) overloaded(sc *serverConn, frame []byte) {
 	_ = sc.Send(NewResponse(cmd, SystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 }
 
+// servesInline reports whether frame is a request the handler serves on
+// the event loop, judged from its code alone.
+func (s *Server) servesInline(frame []byte) bool {
+	if s.inline == nil {
+		return false
+	}
+	code, ok := peekRequestCode(frame)
+	return ok && s.inline.ServesInline(code)
+}
+
 // ---------------------------------------------------------------------------
-// gnet event handler: framing only.
+// gnet event handler: framing, and the requests served inline.
 
 type bootInfo struct {
 	engine gnet.Engine
@@ -370,9 +383,11 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) gnet.Action {
 		copy(frame, buf[4:])
 		_, _ = c.Discard(4 + length)
 		t := task{sc: sc, frame: frame}
-		if sc.pending.waiting() {
-			// A handler may be blocked in Invoke on this connection: deliver
-			// responses here, so they never wait for a free worker.
+		// A handler may be blocked in Invoke on this connection: deliver
+		// responses here, so they never wait for a free worker. And serve
+		// the codes the handler declares cheap here: the hand-off to a
+		// worker would cost more than the handler.
+		if sc.pending.waiting() || s.servesInline(frame) {
 			cmd, err := DecodeFrame(frame)
 			if err != nil {
 				s.log.Warn("remoting: closing connection on malformed frame", zap.String("remote", sc.remote), zap.Error(err))
@@ -380,6 +395,10 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) gnet.Action {
 			}
 			if cmd.IsResponse() {
 				sc.pending.deliver(cmd)
+				continue
+			}
+			if s.inline != nil && s.inline.ServesInline(cmd.Code) {
+				s.serveCommand(sc, cmd)
 				continue
 			}
 			t = task{sc: sc, cmd: cmd}

@@ -773,3 +773,102 @@ func TestServerRebindSamePort(t *testing.T) {
 		t.Fatalf("after rebind: %v", err)
 	}
 }
+
+// Codes registered with HandleInline (and unknown codes) are served on the
+// event loop: they are answered while every worker is blocked, a panic in
+// one is still answered SystemError, and a JSON header the cheap code peek
+// cannot read (code not first) is still served correctly.
+func TestServerInlineHandlers(t *testing.T) {
+	checkGoroutines(t)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	mux := NewServeMux()
+	mux.HandleFunc(1, func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		<-release
+		return NewResponse(req, Success, "slow")
+	})
+	mux.HandleInline(7, HandlerFunc(func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		r := NewResponse(req, Success, "inline")
+		r.ExtFields = req.ExtFields
+		r.Body = req.Body
+		return r
+	}))
+	mux.HandleInline(8, HandlerFunc(func(Conn, *RemotingCommand) *RemotingCommand { panic("inline boom") }))
+	if !mux.ServesInline(7) || !mux.ServesInline(999) || mux.ServesInline(1) {
+		t.Fatal("ServesInline")
+	}
+	s := startServer(t, ServerConfig{Workers: 1, QueueSize: 1}, mux)
+	t.Cleanup(unblock) // runs before the server's Close, which waits for the worker
+	blocked := dialRaw(t, s.Addr())
+	blocked.send(&RemotingCommand{Code: 1, Opaque: 1}) // holds the only worker
+	blocked.send(&RemotingCommand{Code: 1, Opaque: 2}) // fills the queue
+	r := dialRaw(t, s.Addr())
+	for _, st := range []SerializeType{JSON, RocketMQ} {
+		r.send(&RemotingCommand{Code: 7, Opaque: 10, ExtFields: map[string]string{"k": "v"}, Body: []byte("b"), SerializeType: st})
+		if resp := r.recv(); resp.Opaque != 10 || resp.Remark != "inline" || resp.ExtFields["k"] != "v" || string(resp.Body) != "b" || resp.SerializeType != st {
+			t.Fatalf("inline (type %d): %+v", st, resp)
+		}
+		r.send(&RemotingCommand{Code: 8, Opaque: 11, SerializeType: st})
+		if resp := r.recv(); resp.Code != SystemError || resp.Opaque != 11 || !strings.Contains(resp.Remark, "inline boom") {
+			t.Fatalf("inline panic (type %d): %+v", st, resp)
+		}
+		r.send(&RemotingCommand{Code: 999, Opaque: 12, SerializeType: st})
+		if resp := r.recv(); resp.Code != RequestCodeNotSupported || resp.Opaque != 12 {
+			t.Fatalf("unknown code (type %d): %+v", st, resp)
+		}
+		r.send(&RemotingCommand{Code: 7, Opaque: 13, Flag: FlagOneway, SerializeType: st})
+		r.send(&RemotingCommand{Code: 7, Opaque: 14, SerializeType: st})
+		if resp := r.recv(); resp.Opaque != 14 {
+			t.Fatalf("inline oneway answered (type %d): %+v", st, resp)
+		}
+	}
+	// The queue is full: a request for a pooled code is still refused.
+	r.send(&RemotingCommand{Code: 1, Opaque: 20})
+	if resp := r.recv(); resp.Code != SystemBusy || resp.Opaque != 20 {
+		t.Fatalf("overload: %+v", resp)
+	}
+	unblock()
+	for i := int32(1); i <= 2; i++ {
+		if resp := blocked.recv(); resp.Opaque != i || resp.Remark != "slow" {
+			t.Fatalf("pooled request %d: %+v", i, resp)
+		}
+	}
+	// "code" not the first key: decoded in full, served by its handler.
+	h := `{"opaque":30,"flag":0,"code":7,"extFields":{"k":"w"}}`
+	frame := append(binary.BigEndian.AppendUint32(nil, uint32(4+len(h))), 0, 0, 0, byte(len(h)))
+	if _, err := r.nc.Write(append(frame, h...)); err != nil {
+		t.Fatal(err)
+	}
+	if resp := r.recv(); resp.Opaque != 30 || resp.Remark != "inline" || resp.ExtFields["k"] != "w" {
+		t.Fatalf("reordered JSON header: %+v", resp)
+	}
+}
+
+func TestPeekRequestCode(t *testing.T) {
+	for _, tc := range []struct {
+		cmd  RemotingCommand
+		code int16
+		ok   bool
+	}{
+		{RemotingCommand{Code: 310, SerializeType: JSON}, 310, true},
+		{RemotingCommand{Code: -5, SerializeType: JSON}, -5, true},
+		{RemotingCommand{Code: 32767, SerializeType: RocketMQ}, 32767, true},
+		{RemotingCommand{Code: -32768, SerializeType: RocketMQ}, -32768, true},
+		{RemotingCommand{Code: 11, Flag: FlagResponse, SerializeType: RocketMQ}, 0, false},
+	} {
+		wire := mustEncode(t, &tc.cmd)
+		if code, ok := peekRequestCode(wire[4:]); code != tc.code || ok != tc.ok {
+			t.Errorf("%+v: peek = %d %v", tc.cmd, code, ok)
+		}
+	}
+	for _, h := range []string{`{"code":`, `{"code":1`, `{"code":1.5}`, `{"code":-}`, `{"code":99999}`, `{"code":1234567}`, `{"flag":0,"code":1}`, `{"code" :1}`} {
+		frame := append([]byte{0, 0, 0, byte(len(h))}, h...)
+		if code, ok := peekRequestCode(frame); ok {
+			t.Errorf("%s: peek = %d", h, code)
+		}
+	}
+	if _, ok := peekRequestCode([]byte{1, 0, 0, 30, 0, 1}); ok {
+		t.Error("header longer than the frame")
+	}
+}
