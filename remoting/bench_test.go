@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
@@ -75,9 +76,46 @@ func BenchmarkDecode(b *testing.B) {
 			b.SetBytes(int64(len(wire)))
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, err := DecodeFrame(frame); err != nil {
+				cmd, err := DecodeFrame(frame)
+				if err != nil {
 					b.Fatal(err)
 				}
+				decodeSink = cmd // escapes, as a served command does
+			}
+		})
+	}
+}
+
+var decodeSink *RemotingCommand
+
+// BenchmarkDecodeRead is the client's read path: one frame read from a
+// stream (body copy included) and decoded.
+func BenchmarkDecodeRead(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		cmd  *RemotingCommand
+	}{
+		{"JSON-10ext", benchCmd(JSON)}, {"RocketMQ-10ext", benchCmd(RocketMQ)},
+		{"JSON-2ext", smallCmd(JSON)}, {"RocketMQ-2ext", smallCmd(RocketMQ)},
+		{"RocketMQ-0ext", &RemotingCommand{Code: 11, Body: make([]byte, 128), SerializeType: RocketMQ}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			wire, err := Encode(nil, tc.cmd)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var r bytes.Reader
+			br := bufio.NewReader(&r)
+			b.SetBytes(int64(len(wire)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				r.Reset(wire)
+				br.Reset(&r)
+				cmd, err := readCommand(br, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				decodeSink = cmd
 			}
 		})
 	}

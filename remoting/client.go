@@ -3,6 +3,7 @@ package remoting
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -272,19 +273,17 @@ func (cc *clientConn) readLoop() {
 	defer cc.c.wg.Done()
 	br := bufio.NewReaderSize(cc.nc, 64<<10)
 	for {
-		frame, err := ReadFrame(br, cc.c.cfg.MaxFrameSize)
+		cmd, err := readCommand(br, cc.c.cfg.MaxFrameSize)
 		if err != nil {
-			select {
-			case <-cc.done:
-			default:
-				cc.c.log.Debug("remoting: connection lost", zap.String("addr", cc.addr), zap.Error(err))
+			if errors.Is(err, ErrMalformedFrame) || errors.Is(err, ErrUnknownSerializeType) || errors.Is(err, ErrFrameTooLarge) {
+				cc.c.log.Warn("remoting: closing connection on malformed frame", zap.String("addr", cc.addr), zap.Error(err))
+			} else {
+				select {
+				case <-cc.done:
+				default:
+					cc.c.log.Debug("remoting: connection lost", zap.String("addr", cc.addr), zap.Error(err))
+				}
 			}
-			cc.fail(fmt.Errorf("%w: %v", ErrConnClosed, err))
-			return
-		}
-		cmd, err := DecodeFrame(frame)
-		if err != nil {
-			cc.c.log.Warn("remoting: closing connection on malformed frame", zap.String("addr", cc.addr), zap.Error(err))
 			cc.fail(fmt.Errorf("%w: %v", ErrConnClosed, err))
 			return
 		}

@@ -1,6 +1,7 @@
 package remoting
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -57,6 +58,57 @@ func DecodeFrame(frame []byte) (*RemotingCommand, error) {
 	return cmd, nil
 }
 
+// Commands together with their frame, for newFrame: each fills a malloc
+// size class (a RemotingCommand is 96 bytes on 64-bit platforms).
+type (
+	cmdFrame128 struct {
+		cmd RemotingCommand
+		buf [128]byte
+	}
+	cmdFrame384 struct {
+		cmd RemotingCommand
+		buf [384]byte
+	}
+	cmdFrame896 struct {
+		cmd RemotingCommand
+		buf [896]byte
+	}
+	cmdFrame1920 struct {
+		cmd RemotingCommand
+		buf [1920]byte
+	}
+	cmdFrame3968 struct {
+		cmd RemotingCommand
+		buf [3968]byte
+	}
+)
+
+// newFrame returns room for a frame of n bytes (without its length word)
+// and the command it will be decoded into. Small frames — most requests and
+// responses — share one allocation with their command, so the body copy is
+// the only allocation of a decode besides the ext-fields map. The frame's
+// capacity is n: a Body aliasing it cannot be appended into the rest.
+func newFrame(n int) (*RemotingCommand, []byte) {
+	switch {
+	case n <= 128:
+		x := new(cmdFrame128)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 384:
+		x := new(cmdFrame384)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 896:
+		x := new(cmdFrame896)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 1920:
+		x := new(cmdFrame1920)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 3968:
+		x := new(cmdFrame3968)
+		return &x.cmd, x.buf[:n:n]
+	}
+	return new(RemotingCommand), make([]byte, n)
+}
+
 func decodeFrameInto(cmd *RemotingCommand, frame []byte) error {
 	if len(frame) < 4 {
 		return fmt.Errorf("%w: frame of %d bytes has no header word", ErrMalformedFrame, len(frame))
@@ -94,25 +146,67 @@ func decodeFrameInto(cmd *RemotingCommand, frame []byte) error {
 // returned slice is freshly allocated and owned by the caller. io.EOF is
 // returned as is when r ends cleanly before a frame starts.
 func ReadFrame(r io.Reader, maxFrameSize int) ([]byte, error) {
-	if maxFrameSize <= 0 {
-		maxFrameSize = DefaultMaxFrameSize
-	}
-	var lenBuf [4]byte
-	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
-		return nil, err
-	}
-	n, err := checkFrameLength(binary.BigEndian.Uint32(lenBuf[:]), maxFrameSize)
+	_, frame, err := readFrame(r, maxFrameSize, false)
+	return frame, err
+}
+
+// readCommand reads and decodes one frame from r, as ReadFrame and
+// DecodeFrame do, with one allocation for a small frame and its command.
+func readCommand(r *bufio.Reader, maxFrameSize int) (*RemotingCommand, error) {
+	cmd, frame, err := readFrame(r, maxFrameSize, true)
 	if err != nil {
 		return nil, err
 	}
-	frame := make([]byte, n)
+	if err := decodeFrameInto(cmd, frame); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+// readFrame is ReadFrame, also returning the command to decode the frame
+// into when withCmd is set (see newFrame).
+func readFrame(r io.Reader, maxFrameSize int, withCmd bool) (*RemotingCommand, []byte, error) {
+	if maxFrameSize <= 0 {
+		maxFrameSize = DefaultMaxFrameSize
+	}
+	var declared uint32
+	if br, ok := r.(*bufio.Reader); ok {
+		// Peek: a length word read through the io.Reader interface would
+		// escape to the heap, one more allocation per frame.
+		head, err := br.Peek(4)
+		if err != nil {
+			if err == io.EOF && len(head) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, nil, err
+		}
+		declared = binary.BigEndian.Uint32(head)
+		_, _ = br.Discard(4)
+	} else {
+		var lenBuf [4]byte
+		if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
+			return nil, nil, err
+		}
+		declared = binary.BigEndian.Uint32(lenBuf[:])
+	}
+	n, err := checkFrameLength(declared, maxFrameSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cmd *RemotingCommand
+	var frame []byte
+	if withCmd {
+		cmd, frame = newFrame(n)
+	} else {
+		frame = make([]byte, n)
+	}
 	if _, err := io.ReadFull(r, frame); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return frame, nil
+	return cmd, frame, nil
 }
 
 // checkFrameLength validates a declared frame length (the first word of a

@@ -1,10 +1,12 @@
 package remoting
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -253,6 +255,67 @@ func TestDecodeAllocs(t *testing.T) {
 		// The command and the ext map (one group for ≤ 8 entries).
 		if allocs > 3 {
 			t.Errorf("type %d: %.0f allocs per decode", st, allocs)
+		}
+	}
+}
+
+// readCommand (the client's read path) decodes what ReadFrame+DecodeFrame
+// do, across the frame sizes that share an allocation with their command
+// and beyond, with one allocation per frame besides the ext map.
+func TestReadCommand(t *testing.T) {
+	for _, bodyLen := range []int{0, 60, 200, 500, 1500, 3900, 5000} {
+		for _, st := range []SerializeType{JSON, RocketMQ} {
+			want := &RemotingCommand{Code: 10, Opaque: 1, ExtFields: map[string]string{"topic": "T"}, Body: bytes.Repeat([]byte{7}, bodyLen), SerializeType: st}
+			wire := mustEncode(t, want)
+			br := bufio.NewReader(bytes.NewReader(append(append([]byte(nil), wire...), wire...)))
+			got, err := readCommand(br, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frame, err := ReadFrame(br, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := DecodeFrame(frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, again) || got.ExtFields["topic"] != "T" || len(got.Body) != bodyLen || cap(got.Body) != len(got.Body) {
+				t.Fatalf("body %d type %d:\n%+v\n%+v", bodyLen, st, got, again)
+			}
+			if _, err := readCommand(br, 0); err != io.EOF {
+				t.Fatalf("at the end: %v", err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		in   []byte
+		want error
+	}{{[]byte{0, 0}, io.ErrUnexpectedEOF}, {[]byte{0, 0, 0, 8, 0}, io.ErrUnexpectedEOF}, {[]byte{0x7f, 0, 0, 0}, ErrFrameTooLarge}, {[]byte{0, 0, 0, 2}, ErrMalformedFrame}} {
+		if _, err := readCommand(bufio.NewReader(bytes.NewReader(tc.in)), 0); !errors.Is(err, tc.want) {
+			t.Errorf("%x: %v, want %v", tc.in, err, tc.want)
+		}
+	}
+	for _, ext := range []map[string]string{nil, {"topic": "T", "queueId": "1"}} {
+		wire := mustEncode(t, &RemotingCommand{Code: 10, ExtFields: ext, Body: make([]byte, 128), SerializeType: RocketMQ})
+		var r bytes.Reader
+		br := bufio.NewReader(&r)
+		allocs := testing.AllocsPerRun(100, func() {
+			r.Reset(wire)
+			br.Reset(&r)
+			cmd, err := readCommand(br, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decodeSink = cmd
+		})
+		// Frame and command together; a map with its group.
+		want := 1.0
+		if len(ext) > 0 {
+			want = 3
+		}
+		if allocs > want {
+			t.Errorf("%d ext fields: %.0f allocs per frame, want %.0f", len(ext), allocs, want)
 		}
 	}
 }

@@ -65,11 +65,13 @@ type Server struct {
 	}
 }
 
-// task is a frame for a worker, or a request already decoded on the loop.
+// task is a frame for a worker with the command to decode it into, or a
+// request already decoded on the loop (decoded set).
 type task struct {
-	sc    *serverConn
-	frame []byte
-	cmd   *RemotingCommand
+	sc      *serverConn
+	frame   []byte
+	cmd     *RemotingCommand
+	decoded bool
 }
 
 // NewServer returns a server for h; call Start to listen.
@@ -191,17 +193,15 @@ func (s *Server) Close() error {
 func (s *Server) worker() {
 	defer s.workersWG.Done()
 	for t := range s.tasks {
-		cmd := t.cmd
-		if cmd == nil {
-			var err error
-			if cmd, err = DecodeFrame(t.frame); err != nil {
+		if !t.decoded {
+			if err := decodeFrameInto(t.cmd, t.frame); err != nil {
 				s.log.Warn("remoting: closing connection on malformed frame",
 					zap.String("remote", t.sc.remote), zap.Error(err))
 				_ = t.sc.Close()
 				continue
 			}
 		}
-		s.serveCommand(t.sc, cmd)
+		s.serveCommand(t.sc, t.cmd)
 	}
 }
 
@@ -238,9 +238,9 @@ func (s *Server) serve(sc *serverConn, req *RemotingCommand) (resp *RemotingComm
 
 // overloaded answers a request that found the worker queue full. It runs
 // on the event loop: decoding is cheap and nothing blocks.
-func (s *Server) overloaded(sc *serverConn, frame []byte) {
-	cmd, err := DecodeFrame(frame)
-	if err != nil {
+func (s *Server) overloaded(sc *serverConn, t task) {
+	cmd := t.cmd
+	if !t.decoded && decodeFrameInto(cmd, t.frame) != nil {
 		_ = sc.Close()
 		return
 	}
@@ -379,17 +379,16 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) gnet.Action {
 		if err != nil {
 			return gnet.None
 		}
-		frame := make([]byte, length)
+		cmd, frame := newFrame(length)
 		copy(frame, buf[4:])
 		_, _ = c.Discard(4 + length)
-		t := task{sc: sc, frame: frame}
+		t := task{sc: sc, frame: frame, cmd: cmd}
 		// A handler may be blocked in Invoke on this connection: deliver
 		// responses here, so they never wait for a free worker. And serve
 		// the codes the handler declares cheap here: the hand-off to a
 		// worker would cost more than the handler.
 		if sc.pending.waiting() || s.servesInline(frame) {
-			cmd, err := DecodeFrame(frame)
-			if err != nil {
+			if err := decodeFrameInto(cmd, frame); err != nil {
 				s.log.Warn("remoting: closing connection on malformed frame", zap.String("remote", sc.remote), zap.Error(err))
 				return gnet.Close
 			}
@@ -401,12 +400,12 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) gnet.Action {
 				s.serveCommand(sc, cmd)
 				continue
 			}
-			t = task{sc: sc, cmd: cmd}
+			t.decoded = true
 		}
 		select {
 		case s.tasks <- t:
 		default:
-			s.overloaded(sc, frame)
+			s.overloaded(sc, t)
 		}
 	}
 }
