@@ -3,7 +3,6 @@ package remoting
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -92,7 +91,11 @@ func (c *Client) InvokeAsync(ctx context.Context, addr string, req *RemotingComm
 	if err != nil {
 		return err
 	}
-	return cc.pending.invokeAsync(req, timeout, cb, cc.Send)
+	if err := cc.pending.invokeAsync(req, timeout, cb, cc.Send); err != nil {
+		return err
+	}
+	cc.kickReader() // someone must read the response
+	return nil
 }
 
 // InvokeOneway sends req to addr with the oneway bit set; no response is
@@ -208,6 +211,8 @@ type clientConn struct {
 	done     chan struct{} // closed by fail
 	failOnce sync.Once
 
+	rd reader // who reads the socket; see clientread.go
+
 	deadlineRefresh time.Time // owned by whoever has the writing duty
 
 	wsig chan struct{} // cap 1: wake the writer goroutine
@@ -236,8 +241,10 @@ func (cc *clientConn) dial() {
 	cc.nc = nc
 	cc.local = nc.LocalAddr().String()
 	cc.wsig = make(chan struct{}, 1)
+	cc.rd.br = bufio.NewReaderSize(nc, readBufSize)
+	cc.rd.wake = make(chan struct{}, 1)
 	cc.c.wg.Add(2)
-	go cc.readLoop()
+	go cc.idleReader()
 	go cc.writeLoop()
 	close(cc.ready)
 	// The client may have been closed while we dialled.
@@ -269,34 +276,6 @@ func (cc *clientConn) fail(err error) {
 	})
 }
 
-func (cc *clientConn) readLoop() {
-	defer cc.c.wg.Done()
-	br := bufio.NewReaderSize(cc.nc, 64<<10)
-	for {
-		cmd, err := readCommand(br, cc.c.cfg.MaxFrameSize)
-		if err != nil {
-			if errors.Is(err, ErrMalformedFrame) || errors.Is(err, ErrUnknownSerializeType) || errors.Is(err, ErrFrameTooLarge) {
-				cc.c.log.Warn("remoting: closing connection on malformed frame", zap.String("addr", cc.addr), zap.Error(err))
-			} else {
-				select {
-				case <-cc.done:
-				default:
-					cc.c.log.Debug("remoting: connection lost", zap.String("addr", cc.addr), zap.Error(err))
-				}
-			}
-			cc.fail(fmt.Errorf("%w: %v", ErrConnClosed, err))
-			return
-		}
-		if cmd.IsResponse() {
-			if !cc.pending.deliver(cmd) {
-				cc.c.log.Debug("remoting: response without a waiter", zap.String("addr", cc.addr), zap.Int32("opaque", cmd.Opaque))
-			}
-			continue
-		}
-		cc.serveRequest(cmd)
-	}
-}
-
 // serveRequest runs ClientConfig.Handler for a server-initiated request on
 // its own goroutine.
 func (cc *clientConn) serveRequest(req *RemotingCommand) {
@@ -305,7 +284,17 @@ func (cc *clientConn) serveRequest(req *RemotingCommand) {
 		cc.c.log.Info("remoting: no handler for server request", zap.String("addr", cc.addr), zap.Int16("code", req.Code))
 		return
 	}
-	cc.c.wg.Add(1)
+	// A caller reading the socket may get here while Close waits for the
+	// client's goroutines: no new one after Close began.
+	cc.c.mu.RLock()
+	closed := cc.c.mu.closed
+	if !closed {
+		cc.c.wg.Add(1)
+	}
+	cc.c.mu.RUnlock()
+	if closed {
+		return
+	}
 	go func() {
 		defer cc.c.wg.Done()
 		var resp *RemotingCommand
@@ -439,7 +428,7 @@ func (cc *clientConn) LocalAddr() string  { return cc.local }
 
 // Invoke sends a request on this connection and waits for its response.
 func (cc *clientConn) Invoke(ctx context.Context, req *RemotingCommand, timeout time.Duration) (*RemotingCommand, error) {
-	return cc.pending.invokeSync(ctx, req, timeout, cc.Send)
+	return cc.invokeSync(ctx, req, timeout)
 }
 
 // Close breaks this connection; the client re-dials on its next call.

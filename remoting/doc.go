@@ -98,10 +98,16 @@
 // ErrConnClosed). Requests carry opaques from one process-wide counter. A
 // caller that finds the connection idle writes its frame itself; frames
 // encoded while a write is in flight are combined and flushed in one
-// syscall by the connection's writer goroutine. A reader goroutine per
-// connection matches responses by opaque and runs ClientConfig.Handler for
-// server-initiated requests, each on its own goroutine. A write that makes
-// no progress for WriteTimeout (default 30 s) breaks the connection.
+// syscall by the connection's writer goroutine. Reading is a duty one
+// goroutine holds at a time: a synchronous caller that finds it free reads
+// the socket itself until its response arrives (no hand-off between
+// goroutines), then passes the duty to another waiting caller; responses
+// it reads for others are handed to them by opaque. A reader goroutine per
+// connection takes the duty while asynchronous calls wait and whenever the
+// connection has been quiet for a few milliseconds (5), so requests from
+// the server — each served by ClientConfig.Handler on its own goroutine —
+// and a closed connection are noticed with no caller waiting. A write that
+// makes no progress for WriteTimeout (default 30 s) breaks the connection.
 //
 // Package remotingtest has an in-memory Conn for handler tests, a
 // RoundTrip through the real codec, and server/client helpers.

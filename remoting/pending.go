@@ -13,16 +13,18 @@ var opaqueSeq atomic.Int32
 
 func nextOpaque() int32 { return opaqueSeq.Add(1) }
 
-// result is what a pending call ends with.
+// result is what a pending call ends with, or (lead set) the news that
+// its waiter now holds the client connection's read duty.
 type result struct {
 	resp *RemotingCommand
 	err  error
+	lead bool
 }
 
 // call is one request waiting for its response: either a synchronous
 // waiter (done) or an asynchronous callback (cb, with its timeout timer).
 type call struct {
-	done  chan result // sync: buffered 1
+	done  chan result // sync: buffered 2 (at most one lead and one result)
 	cb    func(*RemotingCommand, error)
 	timer *time.Timer     // async: the timeout; sync: a pooled, stopped timer
 	cmd   RemotingCommand // sync: the copy of the request being sent
@@ -38,13 +40,13 @@ func (c *call) finish(resp *RemotingCommand, err error) {
 		go c.cb(resp, err)
 		return
 	}
-	c.done <- result{resp, err}
+	c.done <- result{resp: resp, err: err}
 }
 
 var syncCallPool = sync.Pool{New: func() any {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &call{done: make(chan result, 1), timer: t}
+	return &call{done: make(chan result, 2), timer: t}
 }}
 
 // pendingTable maps opaque → call for one connection. After failAll it
@@ -85,6 +87,21 @@ func (t *pendingTable) take(opaque int32) *call {
 	return c
 }
 
+// handLead gives the read duty to a synchronous call still waiting, if
+// there is one, and reports whether it did. The call stays in the table,
+// so its waiter finds the lead before it could abandon the call.
+func (t *pendingTable) handLead() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.calls {
+		if c.cb == nil {
+			c.done <- result{lead: true}
+			return true
+		}
+	}
+	return false
+}
+
 // failAll ends every pending call with err and refuses new ones.
 func (t *pendingTable) failAll(err error) {
 	t.mu.Lock()
@@ -113,32 +130,41 @@ func (t *pendingTable) deliver(resp *RemotingCommand) bool {
 	return true
 }
 
-// invokeSync registers a synchronous call, sends req with send and waits
-// for the response, the timeout (≤ 0: none), ctx or a connection failure.
-// req itself is not modified: a copy gets the fresh opaque.
-func (t *pendingTable) invokeSync(ctx context.Context, req *RemotingCommand, timeout time.Duration, send func(*RemotingCommand) error) (*RemotingCommand, error) {
+// sendSync registers a synchronous call for a copy of req with a fresh
+// opaque and sends it. A nil call means it failed with err and is over;
+// otherwise the call is pending, and sendErr tells whether sending failed
+// (failAll then owns the call and completes it).
+func (t *pendingTable) sendSync(req *RemotingCommand, send func(*RemotingCommand) error) (c *call, opaque int32, sendErr, err error) {
 	if req.IsResponse() {
-		return nil, ErrNotRequest
+		return nil, 0, nil, ErrNotRequest
 	}
-	c := syncCallPool.Get().(*call)
+	c = syncCallPool.Get().(*call)
 	c.cmd = *req
 	cmd := &c.cmd
 	cmd.Opaque = nextOpaque()
 	cmd.Flag &^= FlagOneway
-	opaque := cmd.Opaque
+	opaque = cmd.Opaque
 	if err := t.add(opaque, c); err != nil {
 		c.cmd = RemotingCommand{}
 		syncCallPool.Put(c)
-		return nil, err
+		return nil, 0, nil, err
 	}
-	err := send(cmd)
+	sendErr = send(cmd)
 	c.cmd = RemotingCommand{} // encoded by now; drop the references
-	if err != nil {
-		if t.take(opaque) != nil {
-			syncCallPool.Put(c)
-			return nil, err
-		}
-		// failAll owns it now and will complete it; fall through.
+	if sendErr != nil && t.take(opaque) != nil {
+		syncCallPool.Put(c)
+		return nil, 0, nil, sendErr
+	}
+	return c, opaque, sendErr, nil
+}
+
+// invokeSync registers a synchronous call, sends req with send and waits
+// for the response, the timeout (≤ 0: none), ctx or a connection failure.
+// req itself is not modified: a copy gets the fresh opaque.
+func (t *pendingTable) invokeSync(ctx context.Context, req *RemotingCommand, timeout time.Duration, send func(*RemotingCommand) error) (*RemotingCommand, error) {
+	c, opaque, _, err := t.sendSync(req, send)
+	if c == nil {
+		return nil, err
 	}
 	var timerC <-chan time.Time
 	if timeout > 0 {

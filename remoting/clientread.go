@@ -1,0 +1,357 @@
+package remoting
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Reading a client connection. One goroutine at a time reads the socket:
+// the holder of the read duty. A synchronous caller that finds the duty
+// free takes it and reads until its own response arrives, so a round trip
+// costs no goroutine hand-off; what it reads for others on the way is
+// handed to them as before. When it leaves it passes the duty to another
+// synchronous caller still waiting (the lead), or frees it and wakes the
+// connection's idle reader if asynchronous calls are pending. The idle
+// reader also takes a free duty once the connection has been quiet for a
+// tick, and then blocks reading, so requests from the server and a closed
+// connection are noticed within a few milliseconds; it frees the duty as
+// soon as nothing is pending.
+
+// readBufSize is the client connection's read buffer; frames up to it are
+// cut from the buffer, larger ones read straight into their allocation.
+const readBufSize = 64 << 10
+
+// idleTick is how often the idle reader looks for a quiet connection.
+const idleTick = 5 * time.Millisecond
+
+type readState uint8
+
+const (
+	readFree   readState = iota
+	readCaller           // a synchronous caller, or the waiter it led
+	readIdle             // the idle reader goroutine
+)
+
+// reader is the read side of a clientConn.
+type reader struct {
+	br   *bufio.Reader // owned by the duty holder
+	wake chan struct{} // cap 1: wake the idle reader
+	big  struct {      // a frame larger than br's buffer, partly read
+		cmd   *RemotingCommand
+		frame []byte
+		got   int
+	} // owned by the duty holder
+
+	mu       sync.Mutex
+	state    readState
+	takes    uint64    // times a caller took the duty
+	deadline time.Time // the read deadline set on the socket
+}
+
+// takeRead gives a synchronous caller the free read duty.
+func (cc *clientConn) takeRead() bool {
+	cc.rd.mu.Lock()
+	defer cc.rd.mu.Unlock()
+	if cc.rd.state != readFree {
+		return false
+	}
+	cc.rd.state = readCaller
+	cc.rd.takes++
+	return true
+}
+
+// releaseRead is called by a caller holding the duty once its own call is
+// out of the pending table: the duty goes to a waiting synchronous caller,
+// or is freed — waking the idle reader if something still has to be read.
+// Lock order: rd.mu, then pending.mu.
+func (cc *clientConn) releaseRead() {
+	cc.rd.mu.Lock()
+	unread := cc.rd.br.Buffered() > 0 || cc.rd.big.frame != nil
+	if cc.pending.handLead() {
+		cc.rd.mu.Unlock()
+		return
+	}
+	cc.rd.state = readFree
+	kick := unread || cc.pending.waiting()
+	cc.rd.mu.Unlock()
+	if kick {
+		cc.kickIdle()
+	}
+}
+
+func (cc *clientConn) kickIdle() {
+	select {
+	case cc.rd.wake <- struct{}{}:
+	default:
+	}
+}
+
+// kickReader makes sure someone reads: InvokeAsync has no caller waiting.
+func (cc *clientConn) kickReader() {
+	cc.rd.mu.Lock()
+	free := cc.rd.state == readFree
+	cc.rd.mu.Unlock()
+	if free {
+		cc.kickIdle()
+	}
+}
+
+// setReadDeadline moves the socket's read deadline to want when the one
+// set would let the holder block past want; an earlier one is left (the
+// holder sees a timeout before its own and then forces its deadline).
+func (cc *clientConn) setReadDeadline(want time.Time, force bool) {
+	cc.rd.mu.Lock()
+	defer cc.rd.mu.Unlock()
+	cur := cc.rd.deadline
+	if !force && (want.IsZero() && cur.IsZero() || !want.IsZero() && !cur.IsZero() && !cur.After(want)) {
+		return
+	}
+	cc.rd.deadline = want
+	_ = cc.nc.SetReadDeadline(want)
+}
+
+// interruptRead wakes the holder blocked in a read (its ctx ended).
+func (cc *clientConn) interruptRead() {
+	cc.rd.mu.Lock()
+	defer cc.rd.mu.Unlock()
+	cc.rd.deadline = time.Unix(1, 0)
+	_ = cc.nc.SetReadDeadline(cc.rd.deadline)
+}
+
+// readOne reads and decodes the next frame; only the duty holder calls it.
+// After a deadline error it can be called again: nothing was lost.
+func (cc *clientConn) readOne() (*RemotingCommand, error) {
+	br, big := cc.rd.br, &cc.rd.big
+	if big.frame == nil {
+		head, err := br.Peek(4)
+		if err != nil {
+			return nil, err
+		}
+		n, err := checkFrameLength(binary.BigEndian.Uint32(head), cc.c.cfg.MaxFrameSize)
+		if err != nil {
+			return nil, err
+		}
+		if 4+n <= br.Size() {
+			b, err := br.Peek(4 + n)
+			if err != nil {
+				return nil, err
+			}
+			cmd, frame := newFrame(n)
+			copy(frame, b[4:])
+			_, _ = br.Discard(4 + n)
+			return cmd, decodeFrameInto(cmd, frame)
+		}
+		big.cmd, big.frame = newFrame(n) // n was checked against the maximum
+		big.got = 0
+		_, _ = br.Discard(4)
+	}
+	for big.got < len(big.frame) {
+		m, err := br.Read(big.frame[big.got:])
+		big.got += m
+		if err != nil {
+			return nil, err
+		}
+	}
+	cmd, frame := big.cmd, big.frame
+	big.cmd, big.frame = nil, nil
+	return cmd, decodeFrameInto(cmd, frame)
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// readFailed breaks the connection after a read or decode error.
+func (cc *clientConn) readFailed(err error) {
+	switch {
+	case errors.Is(err, ErrMalformedFrame) || errors.Is(err, ErrUnknownSerializeType) || errors.Is(err, ErrFrameTooLarge):
+		cc.c.log.Warn("remoting: closing connection on malformed frame", zap.String("addr", cc.addr), zap.Error(err))
+	default:
+		select {
+		case <-cc.done:
+		default:
+			cc.c.log.Debug("remoting: connection lost", zap.String("addr", cc.addr), zap.Error(err))
+		}
+	}
+	cc.fail(fmt.Errorf("%w: %v", ErrConnClosed, err))
+}
+
+// dispatch hands a frame read by the duty holder to whoever it is for.
+func (cc *clientConn) dispatch(cmd *RemotingCommand) {
+	if !cmd.IsResponse() {
+		cc.serveRequest(cmd)
+		return
+	}
+	if !cc.pending.deliver(cmd) {
+		cc.c.log.Debug("remoting: response without a waiter", zap.String("addr", cc.addr), zap.Int32("opaque", cmd.Opaque))
+	}
+}
+
+// idleReader takes the free duty when asynchronous calls wait (wake) or the
+// connection has been quiet for a tick, and reads until nothing is pending.
+func (cc *clientConn) idleReader() {
+	defer cc.c.wg.Done()
+	tick := time.NewTicker(idleTick)
+	defer tick.Stop()
+	var seen uint64
+	for {
+		quiet := false
+		select {
+		case <-cc.done:
+			return
+		case <-cc.rd.wake:
+		case <-tick.C:
+			quiet = true
+		}
+		cc.rd.mu.Lock()
+		take := cc.rd.state == readFree && (!quiet || cc.rd.takes == seen)
+		seen = cc.rd.takes
+		if take {
+			cc.rd.state = readIdle
+		}
+		cc.rd.mu.Unlock()
+		if take && !cc.readWhilePending() {
+			return
+		}
+	}
+}
+
+// readWhilePending reads as the idle reader until nothing is pending or
+// buffered, then frees the duty. It reports false once the connection
+// failed.
+func (cc *clientConn) readWhilePending() bool {
+	cc.setReadDeadline(time.Time{}, false)
+	for {
+		cmd, err := cc.readOne()
+		if err != nil {
+			if isTimeout(err) { // a former holder's deadline or interrupt
+				cc.setReadDeadline(time.Time{}, true)
+				continue
+			}
+			cc.readFailed(err)
+			return false
+		}
+		cc.dispatch(cmd)
+		cc.rd.mu.Lock()
+		if !cc.pending.waiting() && cc.rd.br.Buffered() == 0 && cc.rd.big.frame == nil {
+			cc.rd.state = readFree
+			cc.rd.mu.Unlock()
+			return true
+		}
+		cc.rd.mu.Unlock()
+	}
+}
+
+// invokeSync sends req and waits for its response, reading the socket
+// itself whenever it holds the read duty.
+func (cc *clientConn) invokeSync(ctx context.Context, req *RemotingCommand, timeout time.Duration) (*RemotingCommand, error) {
+	c, opaque, sendErr, err := cc.pending.sendSync(req, cc.Send)
+	if c == nil {
+		return nil, err
+	}
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	// After a failed send, failAll completes the call: just wait.
+	lead := sendErr == nil && cc.takeRead()
+	for {
+		if lead {
+			if resp, err, ok := cc.readFor(ctx, c, opaque, deadline); ok {
+				syncCallPool.Put(c)
+				return resp, err
+			}
+			// The connection failed: failAll completes the call.
+		}
+		r, done := cc.waitCall(ctx, c, opaque, deadline)
+		if done {
+			syncCallPool.Put(c)
+			return r.resp, r.err
+		}
+		lead = true // r.lead: we hold the duty now
+	}
+}
+
+// readFor reads as the duty holder until the response to opaque (call c)
+// arrives, the deadline passes, ctx ends or the connection fails; it frees
+// or passes on the duty before returning. ok is false when the call was
+// completed through its channel instead.
+func (cc *clientConn) readFor(ctx context.Context, c *call, opaque int32, deadline time.Time) (resp *RemotingCommand, err error, ok bool) {
+	defer cc.releaseRead()
+	if len(c.done) > 0 {
+		// The former holder read the response before it left the duty.
+		return nil, nil, false
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, cc.interruptRead)
+		defer stop()
+	}
+	cc.setReadDeadline(deadline, false)
+	for {
+		cmd, err := cc.readOne()
+		if err != nil {
+			if !isTimeout(err) {
+				cc.readFailed(err)
+				return nil, nil, false
+			}
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, cerr, cc.pending.take(opaque) != nil
+			}
+			if !deadline.IsZero() && !time.Now().Before(deadline) {
+				return nil, ErrTimeout, cc.pending.take(opaque) != nil
+			}
+			cc.setReadDeadline(deadline, true) // a former holder's deadline
+			continue
+		}
+		if cmd.IsResponse() && cmd.Opaque == opaque {
+			if cc.pending.take(opaque) == nil {
+				return nil, nil, false // failAll got there first
+			}
+			return cmd, nil, true
+		}
+		cc.dispatch(cmd)
+	}
+}
+
+// waitCall waits for c's result, its timeout or ctx; done is false when
+// the read duty was handed to c instead.
+func (cc *clientConn) waitCall(ctx context.Context, c *call, opaque int32, deadline time.Time) (r result, done bool) {
+	var timerC <-chan time.Time
+	if !deadline.IsZero() {
+		c.timer.Reset(time.Until(deadline))
+		timerC = c.timer.C
+	}
+	var err error
+	select {
+	case r = <-c.done:
+		c.timer.Stop() // since Go 1.23 no stale tick can be received after Stop
+		return r, !r.lead
+	case <-timerC:
+		err = ErrTimeout
+	case <-ctx.Done():
+		c.timer.Stop()
+		err = ctx.Err()
+	}
+	// Give up the call. If it was handed the duty meanwhile, pass it on;
+	// if its result is being delivered, wait for it so c can be reused.
+	if cc.pending.take(opaque) != nil {
+		select {
+		case r = <-c.done: // only a lead can be there
+			cc.releaseRead()
+		default:
+		}
+		return result{err: err}, true
+	}
+	for {
+		if r = <-c.done; !r.lead {
+			return result{err: err}, true
+		}
+		cc.releaseRead()
+	}
+}
