@@ -260,7 +260,13 @@ func (b *Broker) handleDeleteTopic(_ remoting.Conn, req *remoting.RemotingComman
 	if err := b.meta.RemoveOffsets(h.Topic, ""); err != nil {
 		b.log.Warn("remove offsets of deleted topic", zap.String("topic", h.Topic), zap.Error(err))
 	}
-	b.store.DeleteTopics([]string{h.Topic})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := b.store.DeleteTopics(ctx, []string{h.Topic}); err != nil {
+		// The topic config is gone; the queues stay until a retry of the
+		// deletion (or CLEAN_UNUSED_TOPIC) succeeds.
+		return respond(protocol.SystemError, "delete the consume queues of the topic failed: "+err.Error())
+	}
 	b.stats.forgetTopic(h.Topic)
 	b.log.Info("topic deleted", zap.String("topic", h.Topic))
 	return respond(protocol.Success, "")
@@ -774,7 +780,12 @@ func (b *Broker) handleCleanUnusedTopics(_ remoting.Conn, _ *remoting.RemotingCo
 	}
 	sort.Strings(unused)
 	if len(unused) > 0 {
-		n := b.store.DeleteTopics(unused)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n, err := b.store.DeleteTopics(ctx, unused)
+		if err != nil {
+			return respond(protocol.SystemError, "delete the consume queues of unused topics failed: "+err.Error())
+		}
 		b.log.Info("consume queues of unused topics removed", zap.Strings("topics", unused), zap.Int("queues", n))
 	}
 	return respond(protocol.Success, "")

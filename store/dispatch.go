@@ -198,6 +198,9 @@ func (d *dispatcher) handle(pos int64, rec []byte) bool {
 	if s.repl != nil && string(v.topic) == UpgradeTopic {
 		s.onUpgradeRecord(v.body)
 	}
+	if s.repl != nil && string(v.topic) == TopicOpsTopic && tx != TransactionRollbackType {
+		s.onTopicOpsRecord(pos, v.body)
+	}
 	tags, _ := lookupProperty(v.props, PropertyTags)
 	tagsCode := tagsHashCodeBytes(tags)
 	if string(v.topic) == ScheduleTopic {

@@ -510,7 +510,7 @@ func TestReplicatedSystemRecordReplayFloor(t *testing.T) {
 	if _, ok := s.Topics()[SystemTopic]; ok {
 		t.Fatal("Topics lists the system topic")
 	}
-	if s.DeleteTopics([]string{SystemTopic}) != 0 {
+	if n, err := s.DeleteTopics(context.Background(), []string{SystemTopic, UpgradeTopic, TopicOpsTopic}); n != 0 || err != nil {
 		t.Fatal("system queue deleted")
 	}
 }

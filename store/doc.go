@@ -205,6 +205,13 @@
 // set (a metadata snapshot records the offset it covers; the replay brings
 // the tail). Topics never lists SystemTopic and DeleteTopics keeps it.
 //
+// Topic deletion (DeleteTopics) is a record on TopicOpsTopic (topic_ops.go):
+// the leader's append hook resets the deleted topics' queue-offset counters
+// where the record lands in the log, and every replica's dispatcher removes
+// their consume queues when it reaches it, so deletions and the queues of a
+// topic created again agree on every replica, after failovers and
+// re-dispatches too.
+//
 // Recovery: committed entries never change and units only exist for committed
 // entries, so units are wrong only if this replica's log lost data (power loss
 // in async mode, a replaced directory): units past the log's end, or whose

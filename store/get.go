@@ -1,10 +1,13 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -422,7 +425,7 @@ func (s *MessageStore) Topics() map[string][]int32 {
 	defer s.cqMu.RUnlock()
 	out := make(map[string][]int32, len(s.cqTable))
 	for t, m := range s.cqTable {
-		if t == SystemTopic {
+		if isStoreTopic(t) {
 			continue
 		}
 		for id := range m {
@@ -433,26 +436,52 @@ func (s *MessageStore) Topics() map[string][]int32 {
 }
 
 // DeleteTopics removes the consume queues of topics and their queue offset
-// counters (the commitlog keeps the records until retention). It returns the
-// number of queues removed. SystemTopic's queue is never removed: replaying
-// system records after a restart reads it.
-func (s *MessageStore) DeleteTopics(topics []string) int {
-	s.dispatchMu.Lock()
-	defer s.dispatchMu.Unlock()
+// counters (the commitlog keeps the records until retention), so a topic
+// created again under the same name starts at queue offset 0. It returns
+// the number of queues removed (in DLedger mode: of topics). The store's own topics (SystemTopic,
+// UpgradeTopic, TopicOpsTopic) are never removed: restarts read them.
+//
+// In DLedger mode the deletion is a record of the replicated log
+// (TopicOpsTopic): every replica removes the queues when it dispatches
+// that record, in log order, so messages before it are gone everywhere and
+// messages after it start the queues again at 0 everywhere, also on a
+// replica that re-dispatches after a restart or leads after a failover. It
+// then fails like a put on a replica that is not the writable leader, and
+// returns once the record is committed and dispatched here.
+func (s *MessageStore) DeleteTopics(ctx context.Context, topics []string) (int, error) {
+	topics = slices.DeleteFunc(slices.Clone(topics), isStoreTopic)
+	if len(topics) == 0 {
+		return 0, nil
+	}
+	if s.repl == nil {
+		s.dispatchMu.Lock()
+		defer s.dispatchMu.Unlock()
+		n := s.destroyTopicsLocked(topics)
+		s.putState.Lock()
+		for k := range s.putState.queueOffsets {
+			if slices.Contains(topics, k.topic) {
+				delete(s.putState.queueOffsets, k)
+			}
+		}
+		s.putState.Unlock()
+		return n, nil
+	}
+	body := append([]byte{topicOpDelete}, strings.Join(topics, "\n")...)
+	if _, err := s.proposeStoreRecord(ctx, TopicOpsTopic, body); err != nil {
+		return 0, err
+	}
+	return len(topics), nil
+}
+
+// destroyTopicsLocked removes the consume queues of topics (dispatchMu
+// held) and returns how many it removed.
+func (s *MessageStore) destroyTopicsLocked(topics []string) int {
 	n := 0
 	for _, t := range topics {
-		if t == SystemTopic {
-			continue
-		}
 		s.cqMu.Lock()
 		qs := s.cqTable[t]
 		delete(s.cqTable, t)
 		s.cqMu.Unlock()
-		s.putState.Lock()
-		for id := range qs {
-			delete(s.putState.queueOffsets, queueKey{t, id})
-		}
-		s.putState.Unlock()
 		for _, cq := range qs {
 			if err := cq.destroy(); err != nil {
 				s.logger.Warn("delete consume queue", zap.String("topic", t), zap.Error(err))
@@ -460,6 +489,13 @@ func (s *MessageStore) DeleteTopics(topics []string) int {
 			n++
 		}
 		s.cfg.FS.Remove(filepath.Join(s.cfg.RootDir, "consumequeue", t))
+	}
+	// Units the current dispatch round gathered for them go too. (Only
+	// written when needed: between rounds the dispatcher reads its length
+	// without the lock.)
+	destroyed := func(cq *consumeQueue) bool { return cq.destroyed }
+	if slices.ContainsFunc(s.disp.touched, destroyed) {
+		s.disp.touched = slices.DeleteFunc(s.disp.touched, destroyed)
 	}
 	return n
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -103,7 +104,7 @@ func TestDeleteTopics(t *testing.T) {
 		mustPut(t, s, newMsg("Kept", 0, i, ""))
 	}
 	waitAll(t, s)
-	if n := s.DeleteTopics([]string{"Gone"}); n != 2 {
+	if n, err := s.DeleteTopics(context.Background(), []string{"Gone"}); n != 2 || err != nil {
 		t.Fatalf("deleted %d queues", n)
 	}
 	if vfs.Exists(fs, "/store/consumequeue/Gone") {

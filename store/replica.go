@@ -303,6 +303,9 @@ func (op *replicatedPut) hook(i int, eterm int64, entryPos int64, body []byte) {
 		if op.consumes && !op.stale {
 			op.qo = s.putState.queueOffsets[op.key]
 		}
+		if op.key.topic == TopicOpsTopic && !op.stale {
+			s.resetQueueOffsetsLocked(body)
+		}
 	}
 	be.PutUint64(body[storeTimestampPos(sysFlag):], uint64(op.ts))
 	switch {

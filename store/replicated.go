@@ -225,7 +225,13 @@ func (s *MessageStore) WaitDispatched(ctx context.Context) error {
 // may still commit and reach the handler, so payloads should be idempotent.
 // In classic mode it is stored and dispatched locally like any message.
 func (s *MessageStore) ProposeSystem(ctx context.Context, payload []byte) (int64, error) {
-	m := &Message{Topic: SystemTopic, QueueID: 0, Body: payload, BornTimestamp: s.cfg.Now().UnixMilli(),
+	return s.proposeStoreRecord(ctx, SystemTopic, payload)
+}
+
+// proposeStoreRecord puts body as a record on one of the store's own
+// topics (queue 0) and waits until it is dispatched here (see ProposeSystem).
+func (s *MessageStore) proposeStoreRecord(ctx context.Context, topic string, body []byte) (int64, error) {
+	m := &Message{Topic: topic, QueueID: 0, Body: body, BornTimestamp: s.cfg.Now().UnixMilli(),
 		BornHost: s.cfg.StoreHost, Properties: map[string]string{}}
 	r := s.PutMessage(ctx, m)
 	switch {
@@ -234,9 +240,9 @@ func (s *MessageStore) ProposeSystem(ctx context.Context, payload []byte) (int64
 		return 0, r.Err
 	default:
 		if r.Err != nil {
-			return 0, fmt.Errorf("store: system record %s: %w", r.Status, r.Err)
+			return 0, fmt.Errorf("store: %s record %s: %w", topic, r.Status, r.Err)
 		}
-		return 0, fmt.Errorf("store: system record %s", r.Status)
+		return 0, fmt.Errorf("store: %s record %s", topic, r.Status)
 	}
 	end := r.WroteOffset + int64(r.WroteBytes)
 	for s.dispatched.Load() < end {
@@ -253,7 +259,7 @@ func (s *MessageStore) ProposeSystem(ctx context.Context, payload []byte) (int64
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return 0, fmt.Errorf("store: system record committed at %d, not yet applied: %w", r.WroteOffset, ctx.Err())
+			return 0, fmt.Errorf("store: %s record committed at %d, not yet applied: %w", topic, r.WroteOffset, ctx.Err())
 		}
 	}
 	return r.WroteOffset, nil
