@@ -74,10 +74,11 @@ func (s *MessageStore) noteNoClassicBelow() {
 	if b <= 0 || dl.rl.EndPos() <= b {
 		return
 	}
+	// Decided once (Status is a round trip to the log's goroutine).
+	s.upg.noted.Store(true)
 	if st := dl.rl.Status(); st.LedgerBeginIndex != 0 {
 		return // a log whose first entries were removed by retention
 	}
-	s.upg.noted.Store(true)
 	s.logger.Warn("upgrade: this replica has no classic commitlog files; its replicated log begins at the group's dividedCommitlogOffset. "+
 		"Old messages (physical offsets below it) are not served here, new ones are; to serve old ones too, stop it and give it a copy "+
 		"of the classic store the group was upgraded from (commitlog, consumequeue, index, config; no dledger directory)",
