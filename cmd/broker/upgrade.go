@@ -56,7 +56,8 @@ func upgradeCheck(cfg *conf.BrokerConfig, w io.Writer) error {
 	case rep.HasRecords || rep.Sealed:
 		fmt.Fprintf(w, "action: recover and seal the classic commitlog, DLedger positions start at %d\n", rep.Divide)
 	default:
-		fmt.Fprintf(w, "action: none (no classic records: a fresh DLedger log at 0)\n")
+		fmt.Fprintf(w, "action: none (no classic records: a fresh DLedger log; in a group upgraded from classic files this replica "+
+			"begins at the leader's first entry, the group's dividedCommitlogOffset, and serves only messages from there on)\n")
 	}
 	keys := make([]string, 0, len(rep.Queues))
 	for k := range rep.Queues {
