@@ -13,8 +13,11 @@
 //     *rand.Rand comes in through CoreConfig), so a simulator can replay any
 //     schedule from a seed (package dledgertest).
 //   - Node (node.go): the driver. One goroutine owns the Core; other
-//     goroutines talk to it through channels: Propose, Step (from the
-//     transport), Status, TransferLeadership, Stop. It turns Clock ticks into
+//     goroutines talk to it through channels: Step (from the transport),
+//     Status, TransferLeadership, Stop. Proposers place their entries
+//     themselves (index, term, position) in a queue under a small lock the
+//     goroutine keeps in step with the core, and the goroutine hands the
+//     whole queue to Core.AppendPlaced at once. It turns Clock ticks into
 //     Tick, persists and sends what Ready asks, completes append futures on
 //     commit and publishes the committed index/position and role changes.
 //   - LogStorage (storage.go): the durable log, the contract with

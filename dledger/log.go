@@ -109,6 +109,10 @@ func (l *raftLog) entryEnd(i int64) (int64, bool) {
 		e := &l.unstable[i-l.offset]
 		return e.Pos + e.Size(), true
 	}
+	if n := len(l.recent); n > 0 && i >= l.recent[0].Index && i <= l.recent[n-1].Index {
+		e := &l.recent[i-l.recent[0].Index]
+		return e.Pos + e.Size(), true
+	}
 	last := l.storage.LastIndex()
 	if i == last {
 		return l.storage.End(), true
@@ -149,7 +153,8 @@ func (l *raftLog) entries(lo, hi int64, maxBytes int64, maxCount int) ([]Entry, 
 					return nil, err
 				}
 			}
-			out = append(make([]Entry, 0, hi-lo), ents...)
+			more := max(0, min(hi, l.offset+int64(len(l.unstable)))-max(lo, l.offset))
+			out = append(make([]Entry, 0, int64(len(ents))+more), ents...)
 			for i := range ents {
 				size += ents[i].Size()
 			}

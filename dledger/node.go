@@ -162,15 +162,27 @@ type PeerProgress struct {
 	Inflight    int
 }
 
-type proposeReq struct {
-	bodies [][]byte
-	hook   func(*Entry)
-	reply  chan proposeReply
-}
+// maxQueued bounds the entries proposers may place ahead of the node's
+// goroutine; beyond it Propose waits for the goroutine to take them.
+const maxQueued = 1 << 16
 
-type proposeReply struct {
-	f   *Future
-	err error
+// proposals is where proposers place their entries themselves, under mu,
+// and the node's goroutine takes them in bulk: Propose needs no answer
+// from the goroutine (Index and Pos are known at once), and one wake-up of
+// the goroutine serves every proposal queued meanwhile. The goroutine keeps
+// open/refuse/next/end in step with the core (syncProposals) so that what
+// it takes always continues the core's log (Core.AppendPlaced checks).
+type proposals struct {
+	mu      sync.Mutex
+	open    bool  // the core accepts proposals (leader, not transferring)
+	refuse  error // why not, when !open
+	term    int64
+	next    int64 // index of the next entry
+	end     int64 // where the next entry is placed from
+	ents    []Entry
+	futs    []*Future
+	drained chan struct{} // closed when the queue is taken (waiters on a full queue)
+	sig     chan struct{} // cap 1: wake the node's goroutine
 }
 
 type transferReq struct {
@@ -179,6 +191,13 @@ type transferReq struct {
 }
 
 type idxEnd struct{ index, end int64 }
+
+// proposeState is the core's answer to "may a proposal be placed now".
+type proposeState struct {
+	open, transferring bool
+	term               int64
+	leader             string
+}
 
 // Node runs a Core on its own goroutine: it turns clock ticks into Tick,
 // received messages into Step, proposals into Propose, persists and sends
@@ -192,7 +211,7 @@ type Node struct {
 	logger  *zap.Logger
 	clk     clock.Clock
 
-	propc     chan *proposeReq
+	props     proposals
 	recvc     chan Message
 	statusc   chan chan Status
 	transferc chan transferReq
@@ -207,6 +226,7 @@ type Node struct {
 	lastCkpt  int64
 	tickCount int64
 	soft      SoftState
+	propState proposeState // what props was last told
 
 	commitIndex atomic.Int64
 	commitPos   atomic.Int64
@@ -298,7 +318,6 @@ func NewNode(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, core: core, store: cfg.Storage, tr: cfg.Transport, clk: cfg.Clock,
 		logger:    cfg.Logger.With(zap.String("node", cfg.SelfID)),
-		propc:     make(chan *proposeReq, 1024),
 		recvc:     make(chan Message, 4096),
 		statusc:   make(chan chan Status),
 		transferc: make(chan transferReq),
@@ -311,6 +330,9 @@ func NewNode(cfg Config) (*Node, error) {
 		started:   cfg.Clock.Now(),
 	}
 	n.flusher, _ = cfg.Transport.(Flusher)
+	n.props.sig = make(chan struct{}, 1)
+	n.propState = proposeState{term: core.Term(), leader: core.Leader()}
+	n.setProposals(false, &NotLeaderError{Leader: core.Leader()}, nil)
 	n.soft = core.softState()
 	ss := n.soft
 	n.softState.Store(&ss)
@@ -348,35 +370,141 @@ func (n *Node) endOf(i int64) int64 {
 func (n *Node) ID() string { return n.cfg.SelfID }
 
 // Propose appends bodies as one batch if this node is the leader. It
-// returns once the entries have their Index and Pos (hook, if not nil, was
-// called for each on the node's goroutine before anything was written or
-// sent: it may patch position-dependent bytes but must not change the
-// length, must be fast and must not call the Node). Bodies must not be
-// modified afterwards. The error is immediate and retryable when the node
-// is not leader (*NotLeaderError, errors.Is ErrNotLeader) or transferring
-// leadership (ErrTransferring).
+// returns once the entries have their Index and Pos, without waiting for
+// the node's goroutine: the caller places them itself under a lock shared
+// by all proposers (hook, if not nil, was called for each in order under
+// that lock, before anything was written or sent: it may patch
+// position-dependent bytes but must not change the length, must be fast
+// and must not call the Node). Bodies must not be modified afterwards. The
+// error is immediate and retryable when the node is not leader
+// (*NotLeaderError, errors.Is ErrNotLeader) or transferring leadership
+// (ErrTransferring). A proposal placed just before the node lost
+// leadership fails through its Future (ErrLeadershipLost).
 func (n *Node) Propose(ctx context.Context, bodies [][]byte, hook func(*Entry)) (*Future, error) {
 	if len(bodies) == 0 {
 		return nil, errors.New("dledger: empty proposal")
 	}
-	if ss := n.softState.Load(); ss.Role != RoleLeader {
-		return nil, &NotLeaderError{Leader: ss.Leader}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	req := &proposeReq{bodies: bodies, hook: hook, reply: make(chan proposeReply, 1)}
-	select {
-	case n.propc <- req:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-n.donec:
-		return nil, n.stoppedErr()
+	p := &n.props
+	ents := make([]Entry, len(bodies))
+	for i, b := range bodies {
+		ents[i] = Entry{Magic: MagicNormal, Body: b}
 	}
+	p.mu.Lock()
+	for p.open && len(p.ents) >= maxQueued {
+		if p.drained == nil {
+			p.drained = make(chan struct{})
+		}
+		drained := p.drained
+		p.mu.Unlock()
+		n.wakeLoop()
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-n.donec:
+			return nil, n.stoppedErr()
+		}
+		p.mu.Lock()
+	}
+	if !p.open {
+		err := p.refuse
+		p.mu.Unlock()
+		return nil, err
+	}
+	end, err := PlaceEntries(n.store, ents, p.next, p.term, p.end, hook)
+	if err != nil {
+		p.mu.Unlock()
+		return nil, err
+	}
+	f := &Future{first: p.next, term: p.term, pos: make([]int64, len(ents)), done: make(chan struct{})}
+	for i := range ents {
+		f.pos[i] = ents[i].Pos
+	}
+	p.next += int64(len(ents))
+	p.end = end
+	wake := len(p.ents) == 0
+	p.ents = append(p.ents, ents...)
+	p.futs = append(p.futs, f)
+	p.mu.Unlock()
+	if wake {
+		n.wakeLoop()
+	}
+	return f, nil
+}
+
+func (n *Node) wakeLoop() {
 	select {
-	case r := <-req.reply:
-		return r.f, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-n.donec:
-		return nil, n.stoppedErr()
+	case n.props.sig <- struct{}{}:
+	default:
+	}
+}
+
+// takeProposals hands the queued proposals to the core.
+func (n *Node) takeProposals() {
+	p := &n.props
+	p.mu.Lock()
+	ents, futs := p.ents, p.futs
+	p.ents, p.futs = nil, nil
+	if p.drained != nil {
+		close(p.drained)
+		p.drained = nil
+	}
+	p.mu.Unlock()
+	if len(ents) == 0 {
+		return
+	}
+	if err := n.core.AppendPlaced(ents); err != nil {
+		// The role changed this loop turn, before syncProposals closed
+		// the queue (ErrMisplaced would be a bug: syncProposals keeps
+		// props in step with the core). The entries never reached the
+		// log; the caller may retry.
+		if errors.Is(err, ErrMisplaced) {
+			n.logger.Error("placed proposals refused", zap.Error(err))
+		}
+		for _, f := range futs {
+			f.complete(ErrLeadershipLost)
+		}
+		return
+	}
+	n.pending = append(n.pending, futs...)
+}
+
+// syncProposals tells proposers whether and where they may place entries
+// after the core's role, term or transfer state changed. Entries queued
+// under a state that ended fail (they never reached the log).
+func (n *Node) syncProposals() {
+	refuse := n.core.proposable()
+	st := proposeState{open: refuse == nil, transferring: errors.Is(refuse, ErrTransferring),
+		term: n.core.Term(), leader: n.core.Leader()}
+	if st == n.propState {
+		return
+	}
+	n.propState = st
+	n.setProposals(st.open, refuse, ErrLeadershipLost)
+}
+
+// setProposals opens proposals at the core's next place, or closes them
+// with refuse, failing what is queued with failErr.
+func (n *Node) setProposals(open bool, refuse, failErr error) {
+	p := &n.props
+	p.mu.Lock()
+	futs := p.futs
+	p.ents, p.futs = nil, nil
+	p.open, p.refuse = open, refuse
+	if open {
+		p.term = n.core.Term()
+		p.next, p.end = n.core.NextPlace()
+	}
+	if p.drained != nil {
+		close(p.drained)
+		p.drained = nil
+	}
+	p.mu.Unlock()
+	for _, f := range futs {
+		f.complete(failErr)
 	}
 }
 
@@ -552,8 +680,8 @@ func (n *Node) run() {
 	defer ticker.Stop()
 	for {
 		select {
-		case req := <-n.propc:
-			n.handlePropose(req)
+		case <-n.props.sig:
+			n.takeProposals()
 		case m := <-n.recvc:
 			n.handleStep(m)
 		case <-ticker.C():
@@ -566,6 +694,7 @@ func (n *Node) run() {
 		case c := <-n.statusc:
 			c <- n.status()
 		case req := <-n.transferc:
+			n.takeProposals() // accepted before the transfer: they go first
 			req.reply <- n.core.TransferLeadership(req.to)
 		case f := <-n.callc:
 			f()
@@ -577,20 +706,20 @@ func (n *Node) run() {
 	drain:
 		for range 4096 {
 			select {
-			case req := <-n.propc:
-				n.handlePropose(req)
 			case m := <-n.recvc:
 				n.handleStep(m)
 			default:
 				break drain
 			}
 		}
+		n.takeProposals()
 		if err := n.handleReadies(); err != nil {
 			n.logger.Error("storage failure: node stops", zap.Error(err))
 			n.failErr.Store(&err)
 			n.shutdown(err)
 			return
 		}
+		n.syncProposals()
 	}
 }
 
@@ -598,20 +727,6 @@ func (n *Node) handleStep(m Message) {
 	if err := n.core.Step(m); err != nil {
 		n.logger.Debug("dropped message", zap.Error(err))
 	}
-}
-
-func (n *Node) handlePropose(req *proposeReq) {
-	ents, err := n.core.Propose(req.bodies, req.hook)
-	if err != nil {
-		req.reply <- proposeReply{err: err}
-		return
-	}
-	f := &Future{first: ents[0].Index, term: ents[0].Term, pos: make([]int64, len(ents)), done: make(chan struct{})}
-	for i := range ents {
-		f.pos[i] = ents[i].Pos
-	}
-	n.pending = append(n.pending, f)
-	req.reply <- proposeReply{f: f}
 }
 
 func (n *Node) handleReadies() error {
@@ -769,16 +884,8 @@ func (n *Node) checkpoint() {
 func (n *Node) shutdown(err error) {
 	n.checkpoint()
 	n.failPending(err)
-	// Answer proposals already queued.
-	for {
-		select {
-		case req := <-n.propc:
-			req.reply <- proposeReply{err: err}
-		default:
-			n.logger.Info("node stopped", zap.Error(err))
-			return
-		}
-	}
+	n.setProposals(false, err, err)
+	n.logger.Info("node stopped", zap.Error(err))
 }
 
 func (n *Node) dispatchEvents() {

@@ -2,6 +2,7 @@ package dledger
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 
 	"go.uber.org/zap"
@@ -54,11 +55,8 @@ func (r *Core) handleAppend(m *Message) {
 // nil) so the caller can patch position-dependent bytes into the body; the
 // hook must not change the body's length. It returns the new entries.
 func (r *Core) Propose(bodies [][]byte, hook func(*Entry)) ([]Entry, error) {
-	if r.role != RoleLeader {
-		return nil, &NotLeaderError{Leader: r.lead}
-	}
-	if r.leadTransferee != "" {
-		return nil, ErrTransferring
+	if err := r.proposable(); err != nil {
+		return nil, err
 	}
 	if len(bodies) == 0 {
 		return nil, nil
@@ -73,22 +71,74 @@ func (r *Core) Propose(bodies [][]byte, hook func(*Entry)) ([]Entry, error) {
 	return ents, nil
 }
 
-// appendEntries places ents after the last entry and replicates them.
-func (r *Core) appendEntries(ents []Entry, hook func(*Entry)) error {
-	last := r.log.lastIndex()
-	end := r.log.end()
+// AppendPlaced appends entries the driver already placed (PlaceEntries at
+// NextPlace, as Propose would have): a driver may place proposals on the
+// proposers' goroutines and hand them over in bulk. Entries that do not
+// continue the log exactly in the current term are refused whole.
+func (r *Core) AppendPlaced(ents []Entry) error {
+	if err := r.proposable(); err != nil {
+		return err
+	}
+	if len(ents) == 0 {
+		return nil
+	}
+	next, end := r.NextPlace()
 	for i := range ents {
 		e := &ents[i]
-		e.Index = last + 1 + int64(i)
-		e.Term = r.term
+		pos, newEnd := r.log.storage.Place(end, e.Size())
+		if e.Index != next+int64(i) || e.Term != r.term || e.Magic != MagicNormal || e.Pos != pos {
+			return fmt.Errorf("%w: entry %d/%d at %d does not follow %d/%d at %d", ErrMisplaced,
+				e.Index, e.Term, e.Pos, next+int64(i), r.term, pos)
+		}
+		end = newEnd
+	}
+	r.log.append(ents)
+	r.pendingSend = true
+	return nil
+}
+
+// ErrMisplaced: AppendPlaced got entries that do not continue the log.
+var ErrMisplaced = errors.New("dledger: placed entries do not continue the log")
+
+func (r *Core) proposable() error {
+	if r.role != RoleLeader {
+		return &NotLeaderError{Leader: r.lead}
+	}
+	if r.leadTransferee != "" {
+		return ErrTransferring
+	}
+	return nil
+}
+
+// NextPlace is where the next entry goes: its index and the byte position
+// the previous entry ends at.
+func (r *Core) NextPlace() (index, end int64) { return r.log.lastIndex() + 1, r.log.end() }
+
+// PlaceEntries assigns Index (from first), Term and Pos (from end, by
+// layout) to ents in order, calling hook after each; it returns the end of
+// the last entry, or ErrHookResized.
+func PlaceEntries(layout Layout, ents []Entry, first, term, end int64, hook func(*Entry)) (int64, error) {
+	for i := range ents {
+		e := &ents[i]
+		e.Index = first + int64(i)
+		e.Term = term
 		size := e.Size()
-		e.Pos, end = r.log.storage.Place(end, size)
+		e.Pos, end = layout.Place(end, size)
 		if hook != nil {
 			hook(e)
 			if e.Size() != size {
-				return ErrHookResized
+				return 0, ErrHookResized
 			}
 		}
+	}
+	return end, nil
+}
+
+// appendEntries places ents after the last entry and replicates them.
+func (r *Core) appendEntries(ents []Entry, hook func(*Entry)) error {
+	next, end := r.NextPlace()
+	if _, err := PlaceEntries(r.log.storage, ents, next, r.term, end, hook); err != nil {
+		return err
 	}
 	r.log.append(ents)
 	r.pendingSend = true // sent by the next Ready: all proposals of a loop turn in one batch
@@ -157,6 +207,9 @@ func (r *Core) sendAppend(to string, sendIfEmpty bool) bool {
 	}
 	last := r.log.lastIndex()
 	prev := pr.next - 1
+	if r.tailWaits(pr, last) {
+		return false
+	}
 	prevTerm, err := r.log.term(prev)
 	if err != nil {
 		r.logger.Error("cannot replicate: entry unavailable", zap.String("peer", to), zap.Int64("index", prev), zap.Error(err))
@@ -188,6 +241,21 @@ func (r *Core) sendAppend(to string, sendIfEmpty bool) bool {
 		pr.probeSent = true
 	}
 	return true
+}
+
+// tailWaits reports, without reading entries, that the batch for pr would
+// reach the end of the log and must wait for an answer (the check after
+// reading the batch covers the rest): under many concurrent proposals
+// most loop turns end here, and reading the batch only to drop it cost an
+// allocation per entry.
+func (r *Core) tailWaits(pr *progress, last int64) bool {
+	if !pr.replicating || len(pr.inflight) < r.tailInflight || pr.next > last || last-pr.next >= int64(r.maxMsgEntries) {
+		return false
+	}
+	start, ok := r.log.entryEnd(pr.next - 1)
+	// Positions include headers and end-of-file padding, so this
+	// overestimates the batch's bytes: a false "too big" only reads it.
+	return ok && r.log.end()-start <= r.maxMsgBytes
 }
 
 func (r *Core) handleAppendResponse(m *Message, pr *progress) {

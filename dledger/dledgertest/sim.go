@@ -447,9 +447,15 @@ func (s *Sim) propose() {
 		bodies[i] = append(b, fmt.Sprintf("p%d", s.nextBody)...)
 	}
 	// The hook stores the entry's position in the body, as the broker does.
-	ents, err := n.core.Propose(bodies, func(e *dledger.Entry) {
-		binary.BigEndian.PutUint64(e.Body, uint64(e.Pos))
-	})
+	hook := func(e *dledger.Entry) { binary.BigEndian.PutUint64(e.Body, uint64(e.Pos)) }
+	var ents []dledger.Entry
+	var err error
+	if s.rng.IntN(2) == 0 {
+		ents, err = n.core.Propose(bodies, hook)
+	} else {
+		// As Node does: place on the proposer's side, then hand over.
+		ents, err = s.proposePlaced(n, bodies, hook)
+	}
 	if err != nil {
 		if !errors.Is(err, dledger.ErrNotLeader) && !errors.Is(err, dledger.ErrTransferring) {
 			s.fail("propose on %s: %v", n.id, err)
@@ -461,6 +467,21 @@ func (s *Sim) propose() {
 	}
 	s.event("propose %s %d entries at %d", n.id, len(ents), ents[0].Index)
 	s.process(n)
+}
+
+func (s *Sim) proposePlaced(n *node, bodies [][]byte, hook func(*dledger.Entry)) ([]dledger.Entry, error) {
+	ents := make([]dledger.Entry, len(bodies))
+	for i, b := range bodies {
+		ents[i] = dledger.Entry{Magic: dledger.MagicNormal, Body: b}
+	}
+	next, end := n.core.NextPlace()
+	if _, err := dledger.PlaceEntries(n.store, ents, next, n.core.Term(), end, hook); err != nil {
+		return nil, err
+	}
+	if err := n.core.AppendPlaced(ents); err != nil {
+		return nil, err
+	}
+	return ents, nil
 }
 
 func (s *Sim) tickAll() {
