@@ -1,6 +1,7 @@
 package dledger
 
 import (
+	"errors"
 	"testing"
 )
 
@@ -30,5 +31,50 @@ func TestElectionBasic(t *testing.T) {
 		if nw.cores[id].log.committed != 2 {
 			t.Fatalf("%s commit %d", id, nw.cores[id].log.committed)
 		}
+	}
+}
+
+// AppendPlaced takes only entries that continue the log exactly (next
+// index, current term, the layout's position): the node's proposers place
+// entries on their own goroutines, and anything stale must be refused.
+func TestAppendPlacedRefusesMisplaced(t *testing.T) {
+	nw := newNet(t, 3, nil)
+	nw.elect("n0")
+	c := nw.cores["n0"]
+	place := func(mod func(*Entry)) []Entry {
+		ents := []Entry{{Magic: MagicNormal, Body: []byte("a")}, {Magic: MagicNormal, Body: []byte("bb")}}
+		next, end := c.NextPlace()
+		if _, err := PlaceEntries(c.log.storage, ents, next, c.Term(), end, nil); err != nil {
+			t.Fatal(err)
+		}
+		if mod != nil {
+			mod(&ents[1])
+		}
+		return ents
+	}
+	for name, mod := range map[string]func(*Entry){
+		"index": func(e *Entry) { e.Index++ },
+		"term":  func(e *Entry) { e.Term-- },
+		"pos":   func(e *Entry) { e.Pos += 8 },
+		"magic": func(e *Entry) { e.Magic = MagicNoop },
+	} {
+		last := c.LastIndex()
+		if err := c.AppendPlaced(place(mod)); !errors.Is(err, ErrMisplaced) {
+			t.Fatalf("%s: got %v", name, err)
+		}
+		if c.LastIndex() != last {
+			t.Fatalf("%s: refused entries were appended", name)
+		}
+	}
+	ents := place(nil)
+	if err := c.AppendPlaced(ents); err != nil {
+		t.Fatal(err)
+	}
+	nw.deliver()
+	if nw.commits["n0"] != ents[1].Index {
+		t.Fatalf("commit %d, want %d", nw.commits["n0"], ents[1].Index)
+	}
+	if err := nw.cores["n1"].AppendPlaced(place(nil)); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("follower: got %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package dledger
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -323,5 +324,64 @@ func TestNodeSyncModeGroupCommit(t *testing.T) {
 	}
 	if string(buf[EntryHeaderSize:]) != string(e.Body) {
 		t.Fatal("ReadAt body mismatch")
+	}
+}
+
+// Concurrent proposers place their own entries: indexes are contiguous
+// and unique, each hook saw the position the entry is stored at, and every
+// future commits.
+func TestNodeConcurrentProposersPlaceEntries(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	l := c.waitLeader()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				bodies := [][]byte{make([]byte, 8+w), make([]byte, 8+i%5)}
+				f, err := l.Propose(ctx, bodies, func(e *Entry) { binary.BigEndian.PutUint64(e.Body, uint64(e.Pos)) })
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := f.Wait(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for k := f.Index(); k <= f.LastIndex(); k++ {
+					if seen[k] {
+						t.Errorf("index %d assigned twice", k)
+					}
+					seen[k] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	lo, hi := int64(1<<62), int64(-1)
+	for k := range seen {
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	if int(hi-lo+1) != len(seen) || len(seen) != 8*50*2 {
+		t.Fatalf("%d indexes in [%d, %d]", len(seen), lo, hi)
+	}
+	for k := lo; k <= hi; k++ {
+		e, err := l.Entry(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := int64(binary.BigEndian.Uint64(e.Body)); got != e.Pos {
+			t.Fatalf("entry %d at %d carries position %d", k, e.Pos, got)
+		}
 	}
 }
