@@ -94,6 +94,14 @@ type CoreConfig struct {
 	// trip for the batch ahead of it. Default 1; >= MaxInflight disables.
 	TailInflight int
 
+	// DeferredSync: the driver fsyncs on another goroutine, so Advance
+	// means "written" and the driver reports durability later through
+	// Synced. Until then a leader does not count its own copy of an entry
+	// towards commit. (Acknowledgements to a leader are in
+	// MessagesAfterPersist; the driver holds them until the fsync covering
+	// the Ready they came with is done.)
+	DeferredSync bool
+
 	// PreferredLeader: when set, a leader that is not it transfers leadership
 	// to it as soon as it is active and caught up.
 	PreferredLeader string
@@ -203,6 +211,8 @@ type Core struct {
 	maxMsgEntries       int
 	maxInflight         int
 	tailInflight        int
+	deferredSync        bool
+	synced              int64 // DeferredSync: entries up to here are durable
 	msgs, msgsAfter     []Message
 	prevHard            HardState
 	prevSoft            SoftState
@@ -237,6 +247,8 @@ func NewCore(cfg CoreConfig) (*Core, error) {
 		maxMsgEntries:    cfg.MaxMsgEntries,
 		maxInflight:      cfg.MaxInflight,
 		tailInflight:     cfg.TailInflight,
+		deferredSync:     cfg.DeferredSync,
+		synced:           cfg.Storage.LastIndex(), // what recovery found counts as durable
 		rand:             cfg.Rand,
 		logger:           cfg.Logger,
 		fingerprint:      cfg.Fingerprint,
@@ -319,7 +331,7 @@ func (r *Core) reset(term int64) {
 	for id, pr := range r.prs {
 		*pr = progress{match: -1, next: last + 1, inflight: pr.inflight[:0]}
 		if id == r.id {
-			pr.match = r.log.offset - 1 // persisted
+			pr.match = r.durableIndex()
 		}
 	}
 }

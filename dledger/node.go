@@ -1,6 +1,7 @@
 package dledger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -244,6 +245,33 @@ type Node struct {
 
 	flushDone chan struct{}
 	dirty     bool // loop only: appended since the last in-loop flush
+
+	// Sync mode on a ConcurrentSyncer: fsyncs run on the flusher goroutine
+	// (syncLoop), one at a time, each covering every write before it began
+	// (group commit); the loop never waits for the disk. Acknowledgements
+	// wait in held until the fsync covering their Ready is done.
+	deferred     bool
+	maxTurnBytes int          // proposal bytes handed to the core per loop turn
+	syncReqc     chan syncReq // loop -> flusher (at most one in flight)
+	syncDonec    chan syncReq // flusher -> loop
+	writeSeq     int64        // loop only: Appends so far
+	syncedSeq    int64        // loop only: Appends known durable
+	syncing      bool         // loop only: a request is in flight
+	syncWant     bool         // loop only: written since that request
+	truncSince   *int64       // loop only: entries after it overwritten since that request
+	held         []heldMsgs   // loop only
+}
+
+// syncReq asks the flusher to make durable every write up to write number
+// seq (entries up to index).
+type syncReq struct {
+	seq, index int64
+	err        error
+}
+
+type heldMsgs struct {
+	seq  int64
+	msgs []Message
 }
 
 // ConcurrentSyncer is an optional LogStorage ability: SyncIndex may run on
@@ -252,6 +280,25 @@ type Node struct {
 // it calls Sync from its loop every FlushInterval.
 type ConcurrentSyncer interface {
 	SyncIndex() (int64, error)
+}
+
+// syncLoop is the sync-mode flusher: it runs the loop's fsync requests
+// one at a time and hands each back.
+func (n *Node) syncLoop(cs ConcurrentSyncer) {
+	defer close(n.flushDone)
+	for {
+		select {
+		case r := <-n.syncReqc:
+			_, r.err = cs.SyncIndex()
+			select {
+			case n.syncDonec <- r:
+			case <-n.donec:
+				return
+			}
+		case <-n.donec:
+			return
+		}
+	}
 }
 
 func (n *Node) flushLoop(cs ConcurrentSyncer) {
@@ -294,6 +341,8 @@ func NewNode(cfg Config) (*Node, error) {
 	if cfg.Transport == nil {
 		return nil, errors.New("dledger: nil Transport")
 	}
+	_, concurrent := cfg.Storage.(ConcurrentSyncer)
+	deferred := cfg.SyncMode && concurrent
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = uint64(cfg.Clock.Now().UnixNano())
@@ -307,6 +356,7 @@ func NewNode(cfg Config) (*Node, error) {
 		ID: cfg.SelfID, Peers: ids, Storage: cfg.Storage,
 		ElectionTick: cfg.ticks(cfg.ElectionTimeout), ElectionTickMax: cfg.ticks(cfg.ElectionTimeoutMax),
 		HeartbeatTick: cfg.ticks(cfg.HeartbeatInterval),
+		DeferredSync:  deferred,
 		Rand:          rand.New(rand.NewPCG(seed, uint64(len(cfg.SelfID))<<32|0x9e3779b9)),
 		MaxMsgBytes:   cfg.MaxBatchBytes, MaxMsgEntries: cfg.MaxBatchEntries, MaxInflight: cfg.MaxInflight,
 		TailInflight:    cfg.TailInflight,
@@ -328,6 +378,10 @@ func NewNode(cfg Config) (*Node, error) {
 		evSig:     make(chan struct{}, 1),
 		evDone:    make(chan struct{}),
 		started:   cfg.Clock.Now(),
+		deferred:  deferred,
+		// A few batches per turn: large enough for any burst of small
+		// proposals, small enough to keep a turn short.
+		maxTurnBytes: 4 * int(cmp.Or(cfg.MaxBatchBytes, 1<<20)),
 	}
 	n.flusher, _ = cfg.Transport.(Flusher)
 	n.props.sig = make(chan struct{}, 1)
@@ -341,9 +395,13 @@ func NewNode(cfg Config) (*Node, error) {
 	n.lastCkpt = c
 	n.commitPos.Store(n.endOf(c))
 	n.flushDone = make(chan struct{})
-	if cs, ok := cfg.Storage.(ConcurrentSyncer); ok && !cfg.SyncMode {
+	switch cs, ok := cfg.Storage.(ConcurrentSyncer); {
+	case ok && cfg.SyncMode:
+		n.syncReqc, n.syncDonec = make(chan syncReq, 1), make(chan syncReq, 1)
+		go n.syncLoop(cs)
+	case ok:
 		go n.flushLoop(cs)
-	} else {
+	default:
 		close(n.flushDone)
 	}
 	go n.run()
@@ -442,12 +500,27 @@ func (n *Node) wakeLoop() {
 	}
 }
 
-// takeProposals hands the queued proposals to the core.
+// takeProposals hands the queued proposals to the core, about
+// maxTurnBytes of them: a burst of large proposals is sent and written
+// over several loop turns, so ticks and heartbeats are not stuck behind it.
 func (n *Node) takeProposals() {
 	p := &n.props
 	p.mu.Lock()
-	ents, futs := p.ents, p.futs
-	p.ents, p.futs = nil, nil
+	k, m, bytes := 0, 0, 0 // futures, entries, body bytes taken
+	for k < len(p.futs) && (k == 0 || bytes < n.maxTurnBytes) {
+		for range p.futs[k].pos {
+			bytes += len(p.ents[m].Body)
+			m++
+		}
+		k++
+	}
+	ents, futs := p.ents[:m:m], p.futs[:k:k]
+	if k == len(p.futs) {
+		p.ents, p.futs = nil, nil
+	} else {
+		p.ents, p.futs = p.ents[m:], p.futs[k:]
+		n.wakeLoop() // the rest next turn
+	}
 	if p.drained != nil {
 		close(p.drained)
 		p.drained = nil
@@ -691,6 +764,15 @@ func (n *Node) run() {
 				n.checkpoint()
 			}
 			n.maybeFlush()
+		case r := <-n.syncDonec:
+			if r.err != nil {
+				err := fmt.Errorf("sync: %w", r.err)
+				n.logger.Error("storage failure: node stops", zap.Error(err))
+				n.failErr.Store(&err)
+				n.shutdown(err)
+				return
+			}
+			n.synced(r)
 		case c := <-n.statusc:
 			c <- n.status()
 		case req := <-n.transferc:
@@ -753,14 +835,24 @@ func (n *Node) handleReadies() error {
 			}
 		}
 		if len(rd.Entries) > 0 {
+			if first := rd.Entries[0].Index; n.syncing && first <= n.store.LastIndex() {
+				t := first - 1
+				if n.truncSince != nil {
+					t = min(t, *n.truncSince)
+				}
+				n.truncSince = &t
+			}
 			if err := n.store.Append(rd.Entries); err != nil {
 				return fmt.Errorf("append: %w", err)
 			}
-			if n.cfg.SyncMode {
+			switch {
+			case n.deferred:
+				n.requestSync(rd.Entries)
+			case n.cfg.SyncMode:
 				if err := n.store.Sync(); err != nil {
 					return fmt.Errorf("sync: %w", err)
 				}
-			} else {
+			default:
 				n.dirty = true
 			}
 			first := rd.Entries[0].Index
@@ -775,15 +867,74 @@ func (n *Node) handleReadies() error {
 			}
 		}
 		if len(rd.MessagesAfterPersist) > 0 {
+			var hold []Message
 			for _, m := range rd.MessagesAfterPersist {
+				// Only acknowledgements promise entries, hence wait for
+				// the fsync (votes promise the hard state, fsynced above;
+				// heartbeat answers and rejections nothing: held, a long
+				// fsync would cost the leader its quorum).
+				if n.deferred && m.Type == MsgAppResp && !m.Reject && n.writeSeq > n.syncedSeq {
+					hold = append(hold, m)
+					continue
+				}
 				n.tr.Send(m)
 			}
-			n.flushTransport()
+			if len(hold) > 0 {
+				n.held = append(n.held, heldMsgs{seq: n.writeSeq, msgs: hold})
+			}
+			if len(hold) < len(rd.MessagesAfterPersist) {
+				n.flushTransport()
+			}
 		}
 		n.core.Advance(rd)
 		n.publish(rd)
 	}
 	return nil
+}
+
+// requestSync has the flusher make ents (just written) durable: at once
+// if it is idle, else right after the fsync in flight, together with
+// everything written meanwhile.
+func (n *Node) requestSync(ents []Entry) {
+	n.writeSeq++
+	if n.syncing {
+		n.syncWant = true
+		return
+	}
+	n.syncing = true
+	n.syncReqc <- syncReq{seq: n.writeSeq, index: ents[len(ents)-1].Index}
+}
+
+// synced takes a finished fsync: the core learns what is durable, the
+// acknowledgements it covers leave, and the next fsync starts if wanted.
+func (n *Node) synced(r syncReq) {
+	n.syncing = false
+	n.syncedSeq = r.seq
+	// A follower may have overwritten entries after the fsync began (the
+	// store fsyncs a truncation itself, not what replaced it): report
+	// only what still precedes the oldest overwrite since then.
+	index := r.index
+	if n.truncSince != nil {
+		index = min(index, *n.truncSince)
+		n.truncSince = nil
+	}
+	n.core.Synced(index)
+	k := 0
+	for k < len(n.held) && n.held[k].seq <= r.seq {
+		for _, m := range n.held[k].msgs {
+			n.tr.Send(m)
+		}
+		k++
+	}
+	if k > 0 {
+		n.held = append(n.held[:0], n.held[k:]...)
+		n.flushTransport()
+	}
+	if n.syncWant {
+		n.syncWant = false
+		n.syncing = true
+		n.syncReqc <- syncReq{seq: n.writeSeq, index: n.store.LastIndex()}
+	}
 }
 
 func (n *Node) flushTransport() {

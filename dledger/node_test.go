@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -383,5 +384,50 @@ func TestNodeConcurrentProposersPlaceEntries(t *testing.T) {
 		if got := int64(binary.BigEndian.Uint64(e.Body)); got != e.Pos {
 			t.Fatalf("entry %d at %d carries position %d", k, e.Pos, got)
 		}
+	}
+}
+
+// gatedStorage is a MemoryStorage whose concurrent fsyncs (the sync-mode
+// flusher's) wait until open is set.
+type gatedStorage struct {
+	*MemoryStorage
+	open *atomic.Bool
+}
+
+func (s *gatedStorage) SyncIndex() (int64, error) {
+	for i := 0; !s.open.Load() && i < 10000; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	return s.LastIndex(), s.Sync()
+}
+
+// Sync mode with a flusher goroutine: nothing commits while no replica has
+// fsynced (followers hold their acknowledgements, the leader does not count
+// itself), and everything does once fsyncs complete.
+func TestNodeSyncModeFlusherWaitsForFsync(t *testing.T) {
+	var open atomic.Bool
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.SyncMode = true
+		cfg.Storage = &gatedStorage{MemoryStorage: cfg.Storage.(*MemoryStorage), open: &open}
+	})
+	t.Cleanup(func() { open.Store(true) }) // before the cluster stops (LIFO)
+	l := c.waitLeader()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f, err := l.Propose(ctx, [][]byte{[]byte("x")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-f.Done():
+		t.Fatalf("append completed (%v) before any fsync", f.Err())
+	case <-time.After(200 * time.Millisecond): // 40 ticks
+	}
+	if ci := l.CommittedIndex(); ci >= f.Index() {
+		t.Fatalf("committed %d before any fsync", ci)
+	}
+	open.Store(true)
+	if err := f.Wait(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

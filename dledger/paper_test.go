@@ -591,3 +591,37 @@ func TestRejectHintHugeIndex(t *testing.T) {
 		t.Fatal("leader loops on a huge hint")
 	}
 }
+
+// DeferredSync (sync mode with a flusher goroutine): the leader counts its
+// own copy of an entry towards commit only once Synced reports it durable;
+// a majority of durable followers commits without it.
+func TestDeferredSyncLeaderCountsOnlySynced(t *testing.T) {
+	nw := newNet(t, 3, func(c *CoreConfig) { c.DeferredSync = true })
+	nw.elect("n0")
+	l := nw.cores["n0"]
+	l.Synced(l.LastIndex())
+	nw.deliver()
+	nw.isolate("n2")
+	ents := nw.propose("n0", "a")
+	idx := ents[0].Index
+	if nw.prs0Match(idx) {
+		t.Fatalf("leader counts itself for unsynced entry %d", idx)
+	}
+	if nw.commits["n0"] >= idx {
+		t.Fatalf("committed %d with one durable copy (n1) of a 3-node group", nw.commits["n0"])
+	}
+	l.Synced(idx)
+	nw.processAll()
+	if nw.commits["n0"] != idx {
+		t.Fatalf("commit %d after Synced, want %d", nw.commits["n0"], idx)
+	}
+	// With both followers durable the leader's own fsync is not needed.
+	nw.heal()
+	ents = nw.propose("n0", "b")
+	nw.tick(3)
+	if nw.commits["n0"] != ents[0].Index {
+		t.Fatalf("commit %d without the leader's fsync, want %d", nw.commits["n0"], ents[0].Index)
+	}
+}
+
+func (nw *net) prs0Match(idx int64) bool { return nw.cores["n0"].prs["n0"].match >= idx }

@@ -153,9 +153,11 @@ func (r *Core) Advance(rd Ready) {
 	r.prevCommit = rd.CommitIndex
 	if n := len(rd.Entries); n > 0 {
 		r.log.stableTo(rd.Entries[n-1].Index)
+		// Overwritten entries are no longer the durable ones.
+		r.synced = min(r.synced, rd.Entries[0].Index-1)
 	}
 	self := r.prs[r.id]
-	self.match = r.log.offset - 1
+	self.match = r.durableIndex()
 	self.next = self.match + 1
 	switch r.role {
 	case RoleCandidate:
@@ -172,6 +174,33 @@ func (r *Core) Advance(rd Ready) {
 		if r.maybeCommit() {
 			r.pendingCommit = true
 		}
+	}
+}
+
+// durableIndex is the last entry this replica may count as stored: every
+// entry handed to storage, or with DeferredSync those reported by Synced.
+func (r *Core) durableIndex() int64 {
+	if r.deferredSync {
+		return min(r.log.offset-1, r.synced)
+	}
+	return r.log.offset - 1
+}
+
+// Synced reports (DeferredSync) that every entry up to index written
+// before the fsync began is durable. The driver must not report entries
+// Advance has not seen, and must lower index to below any entry
+// overwritten since the fsync began (a follower's truncation): the core
+// cannot tell a stale report from a fresh one.
+func (r *Core) Synced(index int64) {
+	if !r.deferredSync || index <= r.synced {
+		return
+	}
+	r.synced = min(index, r.log.offset-1)
+	if self := r.prs[r.id]; self != nil {
+		self.match = max(self.match, r.durableIndex())
+	}
+	if r.role == RoleLeader && r.maybeCommit() {
+		r.pendingCommit = true
 	}
 }
 

@@ -434,11 +434,21 @@ func (p *peer) sendLoop() {
 	}
 }
 
+// writeChunk bounds the bytes one write deadline covers.
+const writeChunk = 256 << 10
+
 // writeAll writes b with blocking writes; on failure it closes the
-// connection (what was not written is lost). wmu is held.
+// connection (what was not written is lost). wmu is held. The deadline is
+// renewed per chunk: WriteTimeout bounds a peer that accepts nothing, not
+// the time a large backlog takes to drain.
 func (p *peer) writeAll(b []byte) error {
-	_ = p.conn.SetWriteDeadline(time.Now().Add(p.t.cfg.WriteTimeout))
-	_, err := p.conn.Write(b)
+	var err error
+	for len(b) > 0 && err == nil {
+		k := min(len(b), writeChunk)
+		_ = p.conn.SetWriteDeadline(time.Now().Add(p.t.cfg.WriteTimeout))
+		_, err = p.conn.Write(b[:k])
+		b = b[k:]
+	}
 	if err == nil {
 		// An expired deadline would fail Flush's direct writes.
 		err = p.conn.SetWriteDeadline(time.Time{})

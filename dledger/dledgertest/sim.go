@@ -18,11 +18,15 @@ import (
 // Options describe one simulated schedule. Zero fields are drawn from the
 // seed by Randomize.
 type Options struct {
-	Seed          uint64
-	Nodes         int
-	ChaosTicks    int // ticks of faults before the healing phase
-	HealTicks     int // bound on the healing phase
-	SyncMode      bool
+	Seed       uint64
+	Nodes      int
+	ChaosTicks int // ticks of faults before the healing phase
+	HealTicks  int // bound on the healing phase
+	SyncMode   bool
+	// DeferredSync (with SyncMode): fsyncs complete a few ticks after the
+	// write, as on the Node's flusher goroutine; acknowledgements wait for
+	// them and the core learns of them through Synced.
+	DeferredSync  bool
 	HeartbeatTick int
 	ElectionTick  int
 	MaxInflight   int
@@ -84,8 +88,9 @@ func Randomize(seed uint64) Options {
 	o.MidReadyCrash = r.Float64() * 0.003
 	o.PartitionProb = r.Float64() * 0.02
 	o.TransferProb = r.Float64() * 0.005
-	o.TailInflight = r.IntN(o.MaxInflight + 1) // 0: the default (1)
-	o.Upgraded = r.IntN(4) == 0                // drawn last: earlier knobs of a seed stay as they were
+	o.TailInflight = r.IntN(o.MaxInflight + 1)    // 0: the default (1)
+	o.Upgraded = r.IntN(4) == 0                   // drawn last: earlier knobs of a seed stay as they were
+	o.DeferredSync = o.SyncMode && r.IntN(2) == 0 // after Upgraded, for the same reason
 	return o
 }
 
@@ -175,6 +180,21 @@ type node struct {
 	role    dledger.Role
 	prefix  []uint64 // prefix hash per index
 	pending []proposal
+
+	// DeferredSync: the fsync in flight, whether another is wanted after
+	// it, and acknowledgements waiting for an fsync (by write sequence).
+	writeSeq  int64
+	syncedSeq int64
+	syncReq   *syncReq
+	syncWant  bool
+	held      []heldMsgs
+}
+
+type syncReq struct{ seq, index, at int64 }
+
+type heldMsgs struct {
+	seq  int64
+	msgs []dledger.Message
 }
 
 // Sim is a deterministic single-goroutine cluster simulator.
@@ -199,6 +219,7 @@ type Sim struct {
 	dropProb  float64
 	dupProb   float64
 	maxDelay  int
+	syncDelay int // DeferredSync: an fsync takes up to syncDelay-1 ticks
 	debug     func(string)
 }
 
@@ -207,7 +228,7 @@ func New(o Options) *Sim {
 	s := &Sim{o: o, rng: rand.New(rand.NewPCG(o.Seed, 0xd1ed6e7)), nodes: map[string]*node{}, group: map[string]int{},
 		leaders: map[int64]string{}, committed: map[int64]entryKey{}, prefixes: map[[2]int64]uint64{},
 		acked: map[string]proposal{}, trace: 14695981039346656037,
-		dropProb: o.DropProb, dupProb: o.DupProb, maxDelay: o.MaxDelay}
+		dropProb: o.DropProb, dupProb: o.DupProb, maxDelay: o.MaxDelay, syncDelay: 6}
 	for i := range o.Nodes {
 		s.ids = append(s.ids, fmt.Sprintf("n%d", i))
 	}
@@ -230,7 +251,7 @@ func (s *Sim) coreConfig(n *node) dledger.CoreConfig {
 		ElectionTick: s.o.ElectionTick, HeartbeatTick: s.o.HeartbeatTick,
 		Rand:        rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
 		MaxInflight: s.o.MaxInflight, TailInflight: s.o.TailInflight, MaxMsgEntries: s.o.MaxMsgEntries, MaxMsgBytes: s.o.MaxMsgBytes,
-		PreferredLeader: s.o.Preferred, Logger: s.o.Logger, Fingerprint: []byte(n.fp),
+		PreferredLeader: s.o.Preferred, Logger: s.o.Logger, Fingerprint: []byte(n.fp), DeferredSync: s.o.DeferredSync,
 	}
 }
 
@@ -314,6 +335,7 @@ func (s *Sim) run() {
 	// Healing: no more faults; everybody up and connected.
 	s.event("heal")
 	s.dropProb, s.dupProb, s.maxDelay = 0, 0, 1
+	s.syncDelay = 1 // long fsyncs with one-entry batches converge too slowly
 	s.o.MidReadyCrash = 0
 	for k := range s.group {
 		delete(s.group, k)
@@ -417,6 +439,50 @@ func (s *Sim) crash(n *node) {
 		n.mem = n.mem.Copy() // process crash: the page cache survives
 	}
 	n.up, n.core, n.pending = false, nil, nil
+	n.writeSeq, n.syncedSeq, n.syncReq, n.syncWant, n.held = 0, 0, nil, false, nil
+}
+
+// noteWrite starts (or asks for) an fsync covering ents, just written.
+func (s *Sim) noteWrite(n *node, ents []dledger.Entry) {
+	if r := n.syncReq; r != nil && ents[0].Index <= r.index {
+		r.index = ents[0].Index - 1 // overwritten after the fsync began
+	}
+	n.writeSeq++
+	if n.syncReq != nil {
+		n.syncWant = true
+		return
+	}
+	n.syncReq = &syncReq{seq: n.writeSeq, index: ents[len(ents)-1].Index, at: s.now + int64(s.rng.IntN(s.syncDelay))}
+}
+
+// completeSync finishes n's fsync in flight when due: the core learns what
+// is durable and the acknowledgements it covers leave.
+func (s *Sim) completeSync(n *node) {
+	r := n.syncReq
+	if r == nil || r.at > s.now {
+		return
+	}
+	n.syncReq = nil
+	n.syncedSeq = r.seq
+	if err := n.store.Sync(); err != nil {
+		s.fail("%s sync: %v", n.id, err)
+		return
+	}
+	s.event("synced %s to %d (seq %d)", n.id, r.index, r.seq)
+	n.core.Synced(r.index)
+	k := 0
+	for k < len(n.held) && n.held[k].seq <= r.seq {
+		for _, m := range n.held[k].msgs {
+			s.send(m)
+		}
+		k++
+	}
+	n.held = n.held[k:]
+	if n.syncWant {
+		n.syncWant = false
+		n.syncReq = &syncReq{seq: n.writeSeq, index: n.store.LastIndex(), at: s.now + int64(s.rng.IntN(s.syncDelay))}
+	}
+	s.process(n)
 }
 
 // leader returns the live leader with the highest term.
@@ -488,6 +554,10 @@ func (s *Sim) tickAll() {
 	for _, id := range s.ids {
 		n := s.nodes[id]
 		if !n.up {
+			continue
+		}
+		s.completeSync(n)
+		if !n.up || s.res.Err != nil {
 			continue
 		}
 		if s.rng.IntN(50) == 0 {
@@ -589,14 +659,27 @@ func (s *Sim) process(n *node) {
 			return
 		}
 		if s.o.SyncMode && len(rd.Entries) > 0 {
-			_ = n.store.Sync()
+			if s.o.DeferredSync {
+				s.noteWrite(n, rd.Entries)
+			} else {
+				_ = n.store.Sync()
+			}
 		}
 		if crashAt == 3 {
 			s.crash(n)
 			return
 		}
+		// As Node does: only acknowledgements wait for the fsync.
+		var hold []dledger.Message
 		for _, m := range rd.MessagesAfterPersist {
+			if s.o.DeferredSync && m.Type == dledger.MsgAppResp && !m.Reject && n.writeSeq > n.syncedSeq {
+				hold = append(hold, m)
+				continue
+			}
 			s.send(m)
+		}
+		if len(hold) > 0 {
+			n.held = append(n.held, heldMsgs{seq: n.writeSeq, msgs: hold})
 		}
 		n.core.Advance(rd)
 		s.observe(n, rd)
