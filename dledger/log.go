@@ -26,6 +26,7 @@ type raftLog struct {
 	// them back from storage. Bounded by recentMaxBytes/recentMaxEntries.
 	recent      []Entry
 	recentBytes int64
+	recentBuf   []Entry // recent's backing array, reused from its front
 }
 
 const (
@@ -252,7 +253,7 @@ func (l *raftLog) stableTo(last int64) {
 		for i := range l.unstable {
 			l.recentBytes += l.unstable[i].Size()
 		}
-		l.recent = append(l.recent, l.unstable...)
+		l.appendRecent(l.unstable)
 		k := 0
 		for k < len(l.recent)-1 && (l.recentBytes > recentMaxBytes || len(l.recent)-k > recentMaxEntries) {
 			l.recentBytes -= l.recent[k].Size()
@@ -265,6 +266,22 @@ func (l *raftLog) stableTo(last int64) {
 		l.unstable = nil
 		l.offset = last + 1
 	}
+}
+
+// appendRecent appends ents to recent, moving recent back to the front of
+// its backing array when it reached the end (trimming advances recent's
+// start, so append alone would allocate a new array every few Readies).
+func (l *raftLog) appendRecent(ents []Entry) {
+	if len(l.recent)+len(ents) > cap(l.recent) {
+		need := len(l.recent) + len(ents)
+		if cap(l.recentBuf) < need || cap(l.recentBuf) > 4*need+1024 {
+			l.recentBuf = make([]Entry, 0, 2*need)
+		}
+		l.recent = append(l.recentBuf[:0], l.recent...) // copy handles the overlap
+		// Drop body references left behind (a replaced array is garbage).
+		clear(l.recentBuf[len(l.recent):cap(l.recentBuf)])
+	}
+	l.recent = append(l.recent, ents...)
 }
 
 // trimRecent drops cached entries at and after index from (storage is
