@@ -116,12 +116,18 @@
 //  6. Operate: TransferLeadership(ctx, target) on the leader; Stop().
 //
 // Group commit: the Node's loop takes every proposal and message already
-// queued before it persists, so concurrent appends become one storage Append
-// and, in sync mode, one Sync; the core sends new entries once per Ready (one
-// replication batch per follower per loop turn) and a follower answers a
-// loop turn's appends with one cumulative acknowledgement. In async mode a
-// background flusher fsyncs every FlushInterval (Java DLedger: 10 ms);
-// acknowledgements never wait for it.
+// queued before it persists, so concurrent appends become one storage Append;
+// the core sends new entries once per Ready (one replication batch per
+// follower per loop turn) and a follower answers a loop turn's appends with
+// one cumulative acknowledgement. In async mode a background flusher fsyncs
+// every FlushInterval (Java DLedger: 10 ms); acknowledgements never wait for
+// it. In sync mode on a store that can fsync concurrently with Append
+// (logstore), a flusher goroutine runs one fsync at a time, each covering
+// every write before it began, while the loop goes on: a follower's
+// acknowledgements wait until the fsync covering them is done, and the
+// leader counts its own copy of an entry only once Core.Synced says it is
+// durable (CoreConfig.DeferredSync), so a commit needs a majority of fsyncs
+// but not the leader's own. Other stores are fsynced on the loop.
 //
 // # Timeouts (defaults)
 //
@@ -149,6 +155,10 @@
 // sync mode); send rd.MessagesAfterPersist; call Advance(rd); publish
 // rd.CommitIndex. No Step/Tick/Propose between Ready and Advance. A
 // Transport that implements Flusher is flushed after each group of sends.
+// With DeferredSync, Sync happens later: hold successful MsgAppResp until
+// an fsync that began after their Ready's Append is done, then call
+// Synced. Proposals may also be placed by the driver (NextPlace,
+// PlaceEntries) and handed over with AppendPlaced.
 //
 // # Message kinds
 //
