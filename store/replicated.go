@@ -56,10 +56,12 @@ type ReplicationStatus struct {
 }
 
 // AppendHook is called by the replicated log for each entry of an Append,
-// in log order, on the log's own goroutine, once the entry's term and
-// position are assigned and before it is written or sent anywhere. It may
-// patch body bytes in place (never its length), must be fast and must not
-// call the log.
+// in log order and never concurrently with another Append's hooks (on the
+// goroutine calling Append, under the log's placement lock), once the
+// entry's term and position are assigned and before it is written or sent
+// anywhere. It may patch body bytes in place (never its length), must be
+// fast, must not call the log and must not wait for anything held across
+// an Append call.
 type AppendHook func(i int, term int64, entryPos int64, body []byte)
 
 // ReplicatedAppend is a pending Append: Done closes when the batch was
