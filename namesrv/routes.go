@@ -306,6 +306,10 @@ func (rt *RouteTable) removeBrokerLocked(key brokerKey, brokerName string) bool 
 		return removed
 	}
 	delete(rt.mu.brokers, brokerName)
+	// The group has no broker left: forget its DLedger term too. The term
+	// fences deposed leaders of a live group; a group rebuilt from empty
+	// stores (terms start again at 0) must be able to register.
+	delete(rt.mu.terms, brokerName)
 	if names := rt.mu.clusters[bd.Cluster]; names != nil {
 		delete(names, brokerName)
 		if len(names) == 0 {

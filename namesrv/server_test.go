@@ -305,6 +305,20 @@ func TestOlderTermIgnored(t *testing.T) {
 	if e.s.Routes().BrokerTerm("g") != 6 {
 		t.Fatalf("term %d", e.s.Routes().BrokerTerm("g"))
 	}
+	// Once every broker of the group is gone, a group rebuilt from empty
+	// stores (term 1 again) registers.
+	for i, addr := range []string{"10.0.0.1:10911", "10.0.0.2:10911", "10.0.0.3:10911"} {
+		h := protocol.UnregisterBrokerRequestHeader{BrokerName: "g", BrokerAddr: addr, ClusterName: "DefaultCluster", BrokerID: int64(i)}
+		if resp := e.call(nil, protocol.UnregisterBroker, protocol.EncodeHeader(&h), nil); resp.Code != 0 {
+			t.Fatalf("unregister %s: %q", addr, resp.Remark)
+		}
+	}
+	if resp := e.register(&fakeConn{id: 4}, brokerSpec{name: "g", addr: "10.0.0.4:10911", term: 1, topics: stdTopics}); resp.Code != protocol.Success {
+		t.Fatalf("rebuilt group in term 1: %q", resp.Remark)
+	}
+	if got := e.master("T1"); got != "10.0.0.4:10911" {
+		t.Fatalf("master = %q after the rebuilt group registered", got)
+	}
 }
 
 func TestConnectionCloseDropsBroker(t *testing.T) {
