@@ -14,6 +14,10 @@ import (
 // the load without any waiting. The completer goroutine waits for the
 // batches' commits in log order and wakes each batch's puts with one close.
 //
+// When nothing is in flight (no batch queued, proposed or awaiting its
+// commit), a put proposes itself and waits for its own commit: a lone
+// producer does not pay the two extra hand-offs (appender, completer).
+//
 // Queue offsets are still assigned by the append hook in log order (the
 // batch hook hands each entry to its put's hook), so per-queue order and
 // density are what they were; a put is still answered only after its
@@ -26,6 +30,7 @@ const (
 )
 
 type appendBatch struct {
+	q      *appendQueue
 	ops    []*replicatedPut
 	bodies [][]byte
 	bytes  int
@@ -49,20 +54,27 @@ func (bt *appendBatch) hook(_ int, term int64, pos int64, body []byte) {
 }
 
 func (bt *appendBatch) fail(err error) {
-	bt.perr, bt.err = err, err
+	bt.perr = err
 	close(bt.proposed)
+	bt.complete(err)
+}
+
+func (bt *appendBatch) complete(err error) {
+	bt.err = err
+	bt.q.release()
 	close(bt.done)
 }
 
 // appendQueue is the batches waiting for the appender, then for their
 // commit (owned by the appender and the completer; mu guards the hand-over).
 type appendQueue struct {
-	mu      sync.Mutex
-	queue   []*appendBatch // waiting for the appender; the last one is open
-	closed  bool
-	lastLen int               // entries of the last batch taken
-	wake    chan struct{}     // appender: the queue is not empty
-	proposd chan *appendBatch // appender -> completer, in log order
+	mu       sync.Mutex
+	queue    []*appendBatch // waiting for the appender; the last one is open
+	closed   bool
+	lastLen  int               // entries of the last batch taken
+	inflight int               // batches and direct puts not completed yet
+	wake     chan struct{}     // appender: the queue is not empty
+	proposd  chan *appendBatch // appender -> completer, in log order
 }
 
 func newAppendQueue() *appendQueue {
@@ -70,13 +82,20 @@ func newAppendQueue() *appendQueue {
 }
 
 // join adds op and its records (data, op.n of them) to the open batch and
-// returns the batch, or nil once the store stopped.
-func (q *appendQueue) join(op *replicatedPut, data []byte) *appendBatch {
+// returns the batch; direct (no batch) when nothing is in flight, then the
+// caller proposes itself and calls release once it is done waiting; nil
+// and not direct once the store stopped.
+func (q *appendQueue) join(op *replicatedPut, data []byte) (_ *appendBatch, direct bool) {
 	size := len(data)
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return nil
+		return nil, false
+	}
+	if q.inflight == 0 && len(q.queue) == 0 {
+		q.inflight++
+		q.mu.Unlock()
+		return nil, true
 	}
 	var bt *appendBatch
 	if k := len(q.queue); k > 0 {
@@ -88,24 +107,38 @@ func (q *appendQueue) join(op *replicatedPut, data []byte) *appendBatch {
 	if bt == nil {
 		// Sized like the last batch: no regrowth while it fills.
 		c := min(max(q.lastLen, 8), maxBatchEntries)
-		bt = &appendBatch{proposed: make(chan struct{}), done: make(chan struct{}),
+		bt = &appendBatch{q: q, proposed: make(chan struct{}), done: make(chan struct{}),
 			ops: make([]*replicatedPut, 0, c), bodies: make([][]byte, 0, c)}
 		q.queue = append(q.queue, bt)
+		q.inflight++
 	}
 	bt.ops = append(bt.ops, op)
-	// The log keeps the bodies (storage, transport): data is never reused.
-	for p := 0; p < len(data); {
-		rec := int(be32(data[p:]))
-		bt.bodies = append(bt.bodies, data[p:p+rec:p+rec])
-		p += rec
-	}
+	bt.bodies = appendRecords(bt.bodies, data)
 	bt.bytes += size
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
-	return bt
+	return bt, false
+}
+
+// appendRecords appends the records of data as bodies (the log keeps them:
+// data is never reused).
+func appendRecords(bodies [][]byte, data []byte) [][]byte {
+	for p := 0; p < len(data); {
+		rec := int(be32(data[p:]))
+		bodies = append(bodies, data[p:p+rec:p+rec])
+		p += rec
+	}
+	return bodies
+}
+
+// release ends a direct put or a batch.
+func (q *appendQueue) release() {
+	q.mu.Lock()
+	q.inflight--
+	q.mu.Unlock()
 }
 
 // take removes the oldest batch (nil when none).
@@ -168,14 +201,12 @@ func (s *MessageStore) runCompleter() {
 		if !stopped {
 			select {
 			case <-bt.ra.Done():
-				bt.err = bt.ra.Err()
-				close(bt.done)
+				bt.complete(bt.ra.Err())
 				continue
 			case <-s.stopCh:
 				stopped = true
 			}
 		}
-		bt.err = ErrClosed
-		close(bt.done)
+		bt.complete(ErrClosed)
 	}
 }

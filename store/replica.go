@@ -219,9 +219,33 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 	op := &replicatedPut{s: s, r: r, consumes: consumes, key: key, n: n}
 	data := make([]byte, len(buf))
 	copy(data, buf)
-	bt := r.appends.join(op, data)
-	if bt == nil {
+	bt, direct := r.appends.join(op, data)
+	var ra ReplicatedAppend
+	var done <-chan struct{}
+	switch {
+	case direct:
+		// Not cancelable: once queued, the proposal may be appended (and
+		// its hook run) whatever ctx does, so the outcome must be waited for.
+		actx := ctx
+		if ctx.Done() != nil {
+			actx = context.WithoutCancel(ctx)
+		}
+		var one [1][]byte
+		var err error
+		ra, err = r.log.Append(actx, appendRecords(one[:0], data), op.hook)
+		if err != nil {
+			r.appends.release()
+			if errors.Is(err, ErrNotLeader) {
+				return s.putNotLeader(err)
+			}
+			return s.putFailed(ServiceNotAvailable, err)
+		}
+		defer r.appends.release()
+		done = ra.Done()
+	case bt == nil:
 		return s.putFailed(ServiceNotAvailable, ErrClosed)
+	default:
+		done = bt.done
 	}
 	timeout := s.cfg.ReplicationTimeout
 	if timeout <= 0 {
@@ -229,32 +253,46 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 	}
 	t := getTimer(timeout)
 	defer putTimer(t)
-	var waitErr error // nil: committed or failed (bt.err)
+	var waitErr error // nil: done (committed or failed)
+	stopped := false
 	select {
-	case <-bt.done:
+	case <-done:
 	case <-t.C:
 		waitErr = errors.New("store: not replicated to a majority in time (may still commit)")
 	case <-ctx.Done():
 		waitErr = fmt.Errorf("store: waiting for replication: %w", ctx.Err())
+	case <-s.stopCh:
+		stopped = true // outcome unknown, and not acknowledged
 	}
-	// The hooks ran once the Append returned (before, each put waited for
-	// its own Append to return as well).
-	<-bt.proposed
-	if err := bt.perr; err != nil {
-		if errors.Is(err, ErrNotLeader) {
-			return s.putNotLeader(err)
+	var outcome error
+	if !direct {
+		// The hooks ran once the Append returned (before, each put waited
+		// for its own Append to return as well).
+		<-bt.proposed
+		if err := bt.perr; err != nil {
+			if errors.Is(err, ErrNotLeader) {
+				return s.putNotLeader(err)
+			}
+			return s.putFailed(ServiceNotAvailable, err)
 		}
-		return s.putFailed(ServiceNotAvailable, err)
+		if waitErr == nil && !stopped {
+			outcome = bt.err
+		}
+	} else if waitErr == nil && !stopped {
+		outcome = ra.Err()
+	}
+	if stopped {
+		outcome = ErrClosed
 	}
 	res := PutMessageResult{Status: PutOK, WroteOffset: op.first, QueueOffset: op.qo, WroteBytes: int32(len(data)),
 		MsgNum: int32(n), StoreTimestamp: op.ts, MsgID: s.msgIDs(data)}
 	if waitErr != nil {
 		res.Status, res.Err = FlushSlaveTimeout, waitErr
-	} else if err := bt.err; err != nil {
-		if errors.Is(err, ErrNotLeader) {
-			return s.putNotLeader(err)
+	} else if outcome != nil {
+		if errors.Is(outcome, ErrNotLeader) {
+			return s.putNotLeader(outcome)
 		}
-		return s.putFailed(ServiceNotAvailable, err)
+		return s.putFailed(ServiceNotAvailable, outcome)
 	}
 	if res.Status == FlushSlaveTimeout && (!r.writable() || r.readyTerm.Load() != term || !r.heardFromQuorum(timeout)) {
 		// Not even "stored on the leader": this replica no longer leads, or
