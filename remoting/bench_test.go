@@ -310,6 +310,16 @@ func BenchmarkEchoRatio(b *testing.B) {
 		wg.Wait()
 		return ops.Load()
 	}
+	// The process's CPU time (user+sys) per window, so that the cost per
+	// round trip can be compared too: on a loaded machine the rates follow
+	// it.
+	var rCPU, bCPU time.Duration
+	timed := func(op func(int) error, spent *time.Duration) int64 {
+		c0 := processCPU()
+		n := window(op)
+		*spent += processCPU() - c0
+		return n
+	}
 	window(r.op) // warm up
 	window(bare.op)
 	var rOps, bOps int64
@@ -317,14 +327,16 @@ func BenchmarkEchoRatio(b *testing.B) {
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		for w := 0; w < 20; w++ {
-			rOps += window(r.op)
-			bOps += window(bare.op)
+			rOps += timed(r.op, &rCPU)
+			bOps += timed(bare.op, &bCPU)
 		}
 	}
 	secs := time.Since(start).Seconds() / 2
 	b.ReportMetric(float64(rOps)/secs, "remoting-rt/s")
 	b.ReportMetric(float64(bOps)/secs, "bare-rt/s")
 	b.ReportMetric(float64(rOps)/float64(bOps), "ratio")
+	b.ReportMetric(float64(rCPU.Microseconds())/float64(rOps), "remoting-cpu-µs/rt")
+	b.ReportMetric(float64(bCPU.Microseconds())/float64(bOps), "bare-cpu-µs/rt")
 }
 
 // BenchmarkEchoShared: 256 goroutines share one Client (one connection),
