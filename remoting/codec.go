@@ -58,24 +58,41 @@ func DecodeFrame(frame []byte) (*RemotingCommand, error) {
 	return cmd, nil
 }
 
-// Commands together with their frame, for newFrame: each fills a malloc
-// size class (a RemotingCommand is 96 bytes on 64-bit platforms).
+// Commands together with their frame, for newFrame: 96 bytes of
+// RemotingCommand (64-bit platforms) plus the buffer make a malloc size
+// class, so the joint allocation wastes no more than separate ones would.
 type (
-	cmdFrame128 struct {
+	cmdFrame160 struct {
 		cmd RemotingCommand
-		buf [128]byte
+		buf [160]byte
 	}
-	cmdFrame384 struct {
+	cmdFrame256 struct {
 		cmd RemotingCommand
-		buf [384]byte
+		buf [256]byte
 	}
-	cmdFrame896 struct {
+	cmdFrame416 struct {
 		cmd RemotingCommand
-		buf [896]byte
+		buf [416]byte
 	}
-	cmdFrame1920 struct {
+	cmdFrame544 struct {
 		cmd RemotingCommand
-		buf [1920]byte
+		buf [544]byte
+	}
+	cmdFrame800 struct {
+		cmd RemotingCommand
+		buf [800]byte
+	}
+	cmdFrame928 struct {
+		cmd RemotingCommand
+		buf [928]byte
+	}
+	cmdFrame1440 struct {
+		cmd RemotingCommand
+		buf [1440]byte
+	}
+	cmdFrame1952 struct {
+		cmd RemotingCommand
+		buf [1952]byte
 	}
 	cmdFrame3968 struct {
 		cmd RemotingCommand
@@ -90,17 +107,29 @@ type (
 // capacity is n: a Body aliasing it cannot be appended into the rest.
 func newFrame(n int) (*RemotingCommand, []byte) {
 	switch {
-	case n <= 128:
-		x := new(cmdFrame128)
+	case n <= 160:
+		x := new(cmdFrame160)
 		return &x.cmd, x.buf[:n:n]
-	case n <= 384:
-		x := new(cmdFrame384)
+	case n <= 256:
+		x := new(cmdFrame256)
 		return &x.cmd, x.buf[:n:n]
-	case n <= 896:
-		x := new(cmdFrame896)
+	case n <= 416:
+		x := new(cmdFrame416)
 		return &x.cmd, x.buf[:n:n]
-	case n <= 1920:
-		x := new(cmdFrame1920)
+	case n <= 544:
+		x := new(cmdFrame544)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 800:
+		x := new(cmdFrame800)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 928:
+		x := new(cmdFrame928)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 1440:
+		x := new(cmdFrame1440)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 1952:
+		x := new(cmdFrame1952)
 		return &x.cmd, x.buf[:n:n]
 	case n <= 3968:
 		x := new(cmdFrame3968)
@@ -109,6 +138,7 @@ func newFrame(n int) (*RemotingCommand, []byte) {
 	return new(RemotingCommand), make([]byte, n)
 }
 
+// decodeFrameInto is DecodeFrame into a command the caller allocated.
 func decodeFrameInto(cmd *RemotingCommand, frame []byte) error {
 	if len(frame) < 4 {
 		return fmt.Errorf("%w: frame of %d bytes has no header word", ErrMalformedFrame, len(frame))

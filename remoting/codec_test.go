@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func mustEncode(t testing.TB, cmd *RemotingCommand) []byte {
@@ -316,6 +317,19 @@ func TestReadCommand(t *testing.T) {
 		}
 		if allocs > want {
 			t.Errorf("%d ext fields: %.0f allocs per frame, want %.0f", len(ext), allocs, want)
+		}
+	}
+}
+
+// Each command-and-frame type of newFrame fills a malloc size class.
+func TestNewFrameSizeClasses(t *testing.T) {
+	if s := unsafe.Sizeof(RemotingCommand{}); s != 96 && unsafe.Sizeof(uintptr(0)) == 8 {
+		t.Fatalf("RemotingCommand is %d bytes: retune newFrame's buffers", s)
+	}
+	for _, n := range []int{1, 160, 161, 256, 257, 416, 544, 800, 928, 1440, 1952, 3968, 3969} {
+		cmd, frame := newFrame(n)
+		if len(frame) != n || cap(frame) != n || cmd == nil {
+			t.Fatalf("newFrame(%d): len %d cap %d", n, len(frame), cap(frame))
 		}
 	}
 }
