@@ -94,7 +94,7 @@ func TestClientReadDutyStress(t *testing.T) {
 						t.Errorf("call %d/%d: %v %v", g, i, resp, err)
 						return
 					}
-					if d := time.Since(start); d > 3*time.Second {
+					if d := time.Since(start); d > 6*time.Second {
 						t.Errorf("call %d/%d took %v: a response waited for a reader", g, i, d)
 						return
 					}
@@ -141,7 +141,7 @@ func TestClientReadDutyAfterQuiet(t *testing.T) {
 						t.Errorf("conn %d burst %d call %d: %v %v", g, burst, i, resp, err)
 						return
 					}
-					if d := time.Since(start); d > 2*time.Second {
+					if d := time.Since(start); d > 6*time.Second {
 						t.Errorf("conn %d burst %d call %d took %v: its response was read before it took the duty", g, burst, i, d)
 						return
 					}

@@ -507,13 +507,17 @@ func TestServerOverload(t *testing.T) {
 	checkGoroutines(t)
 	release := make(chan struct{})
 	mux := NewServeMux()
+	started := make(chan struct{}, 2)
 	mux.HandleFunc(1, func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		started <- struct{}{}
 		<-release
 		return NewResponse(req, Success, "")
 	})
 	s := startServer(t, ServerConfig{Workers: 1, QueueSize: 1}, mux)
 	r := dialRaw(t, s.Addr())
-	for i := 0; i < 10; i++ {
+	r.send(&RemotingCommand{Code: 1, Opaque: 0})
+	<-started // the worker holds the first; the next one fills the queue
+	for i := 1; i < 10; i++ {
 		r.send(&RemotingCommand{Code: 1, Opaque: int32(i)})
 	}
 	busy := 0
@@ -784,7 +788,9 @@ func TestServerInlineHandlers(t *testing.T) {
 	var releaseOnce sync.Once
 	unblock := func() { releaseOnce.Do(func() { close(release) }) }
 	mux := NewServeMux()
+	started := make(chan struct{}, 2)
 	mux.HandleFunc(1, func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		started <- struct{}{}
 		<-release
 		return NewResponse(req, Success, "slow")
 	})
@@ -802,6 +808,7 @@ func TestServerInlineHandlers(t *testing.T) {
 	t.Cleanup(unblock) // runs before the server's Close, which waits for the worker
 	blocked := dialRaw(t, s.Addr())
 	blocked.send(&RemotingCommand{Code: 1, Opaque: 1}) // holds the only worker
+	<-started
 	blocked.send(&RemotingCommand{Code: 1, Opaque: 2}) // fills the queue
 	r := dialRaw(t, s.Addr())
 	for _, st := range []SerializeType{JSON, RocketMQ} {
