@@ -19,18 +19,78 @@ import (
 // costs no goroutine hand-off; what it reads for others on the way is
 // handed to them as before. When it leaves it passes the duty to another
 // synchronous caller still waiting (the lead), or frees it and wakes the
-// connection's idle reader if asynchronous calls are pending. The idle
-// reader also takes a free duty once the connection has been quiet for a
-// tick, and then blocks reading, so requests from the server and a closed
-// connection are noticed within a few milliseconds; it frees the duty as
-// soon as nothing is pending.
+// connection's idle reader if asynchronous calls are pending. One watcher
+// goroutine per process looks at every client connection each idleTick and
+// wakes the idle reader of one whose duty has been free and untaken for a
+// whole tick; that reader then blocks reading, so requests from the server
+// and a closed connection are noticed within a few milliseconds. It frees
+// the duty as soon as nothing is pending.
 
 // readBufSize is the client connection's read buffer; frames up to it are
 // cut from the buffer, larger ones read straight into their allocation.
 const readBufSize = 64 << 10
 
-// idleTick is how often the idle reader looks for a quiet connection.
+// idleTick is how often the watcher looks for quiet connections.
 const idleTick = 5 * time.Millisecond
+
+// quietWatch is the process's watcher of client connections: its
+// goroutine runs while any connection is registered.
+var quietWatch struct {
+	mu      sync.Mutex
+	conns   map[*clientConn]struct{}
+	running bool
+}
+
+// watchQuiet registers cc with the watcher, starting it if needed.
+func watchQuiet(cc *clientConn) {
+	quietWatch.mu.Lock()
+	defer quietWatch.mu.Unlock()
+	if quietWatch.conns == nil {
+		quietWatch.conns = make(map[*clientConn]struct{})
+	}
+	quietWatch.conns[cc] = struct{}{}
+	if !quietWatch.running {
+		quietWatch.running = true
+		go watchQuietLoop()
+	}
+}
+
+// unwatchQuiet removes a failed connection.
+func unwatchQuiet(cc *clientConn) {
+	quietWatch.mu.Lock()
+	delete(quietWatch.conns, cc)
+	quietWatch.mu.Unlock()
+}
+
+// watchQuietLoop wakes the idle reader of every connection whose read duty
+// stayed free and untaken since the previous tick; it ends when no
+// connection is left.
+func watchQuietLoop() {
+	tick := time.NewTicker(idleTick)
+	defer tick.Stop()
+	var quiet []*clientConn
+	for range tick.C {
+		quiet = quiet[:0]
+		quietWatch.mu.Lock()
+		if len(quietWatch.conns) == 0 {
+			quietWatch.running = false
+			quietWatch.mu.Unlock()
+			return
+		}
+		for cc := range quietWatch.conns {
+			cc.rd.mu.Lock()
+			if cc.rd.state == readFree && cc.rd.takes == cc.rd.seen {
+				quiet = append(quiet, cc)
+			}
+			cc.rd.seen = cc.rd.takes
+			cc.rd.mu.Unlock()
+		}
+		quietWatch.mu.Unlock()
+		for _, cc := range quiet {
+			cc.kickIdle()
+		}
+	}
+}
 
 type readState uint8
 
@@ -53,6 +113,7 @@ type reader struct {
 	mu       sync.Mutex
 	state    readState
 	takes    uint64    // times a caller took the duty
+	seen     uint64    // takes at the watcher's last look
 	deadline time.Time // the read deadline set on the socket
 }
 
@@ -193,25 +254,21 @@ func (cc *clientConn) dispatch(cmd *RemotingCommand) {
 	}
 }
 
-// idleReader takes the free duty when asynchronous calls wait (wake) or the
-// connection has been quiet for a tick, and reads until nothing is pending.
+// idleReader takes the free duty when woken — asynchronous calls wait,
+// something is left unread, or the connection went quiet — and reads until
+// nothing is pending.
 func (cc *clientConn) idleReader() {
 	defer cc.c.wg.Done()
-	tick := time.NewTicker(idleTick)
-	defer tick.Stop()
-	var seen uint64
+	watchQuiet(cc)
+	defer unwatchQuiet(cc)
 	for {
-		quiet := false
 		select {
 		case <-cc.done:
 			return
 		case <-cc.rd.wake:
-		case <-tick.C:
-			quiet = true
 		}
 		cc.rd.mu.Lock()
-		take := cc.rd.state == readFree && (!quiet || cc.rd.takes == seen)
-		seen = cc.rd.takes
+		take := cc.rd.state == readFree
 		if take {
 			cc.rd.state = readIdle
 		}

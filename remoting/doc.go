@@ -103,10 +103,11 @@
 // the socket itself until its response arrives (no hand-off between
 // goroutines), then passes the duty to another waiting caller; responses
 // it reads for others are handed to them by opaque. A reader goroutine per
-// connection takes the duty while asynchronous calls wait and whenever the
-// connection has been quiet for a few milliseconds (5), so requests from
-// the server — each served by ClientConfig.Handler on its own goroutine —
-// and a closed connection are noticed with no caller waiting. A write that
+// connection takes the duty while asynchronous calls wait and, woken by
+// one process-wide watcher ticking every 5 ms, whenever the connection has
+// been quiet for a tick, so requests from the server — each served by
+// ClientConfig.Handler on its own goroutine — and a closed connection are
+// noticed with no caller waiting (within about 10 ms). A write that
 // makes no progress for WriteTimeout (default 30 s) breaks the connection.
 //
 // Package remotingtest has an in-memory Conn for handler tests, a
