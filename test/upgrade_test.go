@@ -552,18 +552,41 @@ func TestUpgradeDivergedReplicaCannotLead(t *testing.T) {
 		return logLine(out, "refuses our candidacy", `"peer":"n`, "peerFingerprint", "remedy") ||
 			logLine(out, "refusing the vote of a candidate whose group fingerprint differs", `"peer":"n`, "remedy")
 	})
-	refused := false
-	for _, r := range g.reps[:2] {
-		refused = refused || logLine(r.proc.out.String(), "refusing the vote of a candidate whose group fingerprint differs", `"peer":"`+bad.id+`"`, "remedy")
-	}
-	if !refused {
-		t.Fatalf("no agreeing replica logged refusing %s", bad.id)
-	}
 	// The store side: it follows, and refuses its classic prefix naming the leader.
 	eventually(t, 30*time.Second, "the diverged replica refuses its classic prefix", func() bool {
 		out := bad.proc.out.String()
 		return strings.Contains(out, "classic commitlog prefix differs from peer "+leader.id) && strings.Contains(out, "remedy")
 	})
+	refused := func() bool {
+		for _, r := range g.reps[:2] {
+			if logLine(r.proc.out.String(), "refusing the vote of a candidate whose group fingerprint differs", `"peer":"`+bad.id+`"`, "remedy") {
+				return true
+			}
+		}
+		return false
+	}
+	if !refused() {
+		// Its early campaigns did not reach the others (a reconnect backoff
+		// of its transport, on a loaded machine): make it campaign now, past
+		// the leader lease, by a leadership transfer to it. It must not win.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			g.invoke(leader.addr, protocol.RaftTransferLeadership, map[string]string{"target": bad.id}, nil, 15*time.Second)
+		}()
+		for end := time.Now().Add(20 * time.Second); !refused() && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			if rt := g.runtime(bad); rt != nil && rt["dledgerRole"] == "LEADER" {
+				t.Fatalf("the diverged replica %s leads after a transfer to it (term %s)", bad.id, rt["dledgerTerm"])
+			}
+		}
+		<-done
+		if !refused() {
+			t.Fatalf("no agreeing replica logged refusing %s", bad.id)
+		}
+		if leader = g.waitLeader(30*time.Second, nil); leader == bad {
+			t.Fatal("the diverged replica leads")
+		}
+	}
 	c := g.view(t, leader)
 	c.checkCommittedOffsets(t, m)
 	c.checkOldMessages(t, m)
