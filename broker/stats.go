@@ -132,14 +132,15 @@ func (w *windowCounter) sums() (minute, hour, day int64) {
 	return
 }
 
-func (s *brokerStats) count(name, key string, n int64, unix int64) {
+// counter returns the named counter, created if new (caller holds s.mu).
+func (s *brokerStats) counter(name, key string) *windowCounter {
 	k := statsKey{name, key}
 	w := s.mu.items[k]
 	if w == nil {
 		w = &windowCounter{}
 		s.mu.items[k] = w
 	}
-	w.add(unix, n)
+	return w
 }
 
 // item returns the counter of one statistic, nil if it never counted.
@@ -187,10 +188,14 @@ func (s *brokerStats) recordPut(topic string, n, bytes int64) {
 	s.mu.Lock()
 	s.mu.topicPut[topic] += n
 	s.mu.topicLast[topic] = now.UnixMilli()
-	s.count(statsTopicPutNums, topic, n, now.Unix())
-	s.count(statsTopicPutSize, topic, bytes, now.Unix())
-	s.count(statsBrokerPutNums, "", n, now.Unix())
+	nums, size, all := s.counter(statsTopicPutNums, topic), s.counter(statsTopicPutSize, topic), s.counter(statsBrokerPutNums, "")
 	s.mu.Unlock()
+	// The counters lock themselves: updated outside s.mu, which every send
+	// takes (it was the most contended lock of the send path, issue 8).
+	unix := now.Unix()
+	nums.add(unix, n)
+	size.add(unix, bytes)
+	all.add(unix, n)
 }
 
 func (s *brokerStats) recordGet(group, topic string, n, bytes int64) {
@@ -199,10 +204,11 @@ func (s *brokerStats) recordGet(group, topic string, n, bytes int64) {
 	now := time.Now().Unix()
 	s.mu.Lock()
 	s.mu.groupGet[groupTopic{group, topic}] += n
-	s.count(statsGroupGetNums, topic+"@"+group, n, now)
-	s.count(statsGroupGetSize, topic+"@"+group, bytes, now)
-	s.count(statsBrokerGetNums, "", n, now)
+	nums, size, all := s.counter(statsGroupGetNums, topic+"@"+group), s.counter(statsGroupGetSize, topic+"@"+group), s.counter(statsBrokerGetNums, "")
 	s.mu.Unlock()
+	nums.add(now, n)
+	size.add(now, bytes)
+	all.add(now, n)
 }
 
 func (s *brokerStats) recordPullOffset(group, topic string, queueID int32, next int64) {
