@@ -302,7 +302,11 @@ func TestSlowPathKeepsOrderAndConnection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := dledger.NewNode(dledger.Config{SelfID: id, Peers: peers, Storage: dledger.NewMemoryStorage(1 << 30), Transport: tr})
+		// Elections are not under test: under the race detector on a busy
+		// machine, moving 24 MiB can keep a follower from hearing the
+		// leader for more than the default 500 ms election timeout.
+		n, err := dledger.NewNode(dledger.Config{SelfID: id, Peers: peers, Storage: dledger.NewMemoryStorage(1 << 30), Transport: tr,
+			ElectionTimeout: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
