@@ -22,6 +22,7 @@ type fakeSysRecord struct {
 }
 
 type fakeSysLog struct {
+	gate     sync.Mutex // held by a test to stall proposals (not role queries)
 	mu       sync.Mutex
 	leader   int // replica index, -1 none
 	next     int64
@@ -39,6 +40,8 @@ func (l *fakeSysLog) setLeader(i int) { l.mu.Lock(); l.leader = i; l.mu.Unlock()
 func (l *fakeSysLog) count() int { l.mu.Lock(); defer l.mu.Unlock(); return len(l.records) }
 
 func (l *fakeSysLog) propose(i int, payload []byte) (int64, error) {
+	l.gate.Lock()
+	l.gate.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.leader != i {
@@ -191,8 +194,8 @@ func TestReplicatedMetadataFollowerRefuses(t *testing.T) {
 
 func TestReplicatedMetadataBatchesConcurrentChanges(t *testing.T) {
 	l, rs := newReplicatedMetaCluster(t, 2)
-	// Hold the log so that submissions queue up behind the first one.
-	l.mu.Lock()
+	// Stall the log so that submissions queue up behind the first one.
+	l.gate.Lock()
 	var wg sync.WaitGroup
 	const n = 50
 	for i := 0; i < n; i++ {
@@ -204,8 +207,22 @@ func TestReplicatedMetadataBatchesConcurrentChanges(t *testing.T) {
 			}
 		}(i)
 	}
-	time.Sleep(50 * time.Millisecond)
-	l.mu.Unlock()
+	// Wait until most submissions are queued behind the held one (a fixed
+	// sleep was too short on a loaded machine).
+	queued := func() int {
+		rs[0].repl.mu.Lock()
+		defer rs[0].repl.mu.Unlock()
+		return len(rs[0].repl.mu.queue)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for queued() < n/2 {
+		if time.Now().After(deadline) {
+			l.gate.Unlock()
+			t.Fatalf("only %d of %d submissions queued behind a stalled log", queued(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	l.gate.Unlock()
 	wg.Wait()
 	for i := 0; i < n; i++ {
 		if !rs[1].meta.Groups.Contains("G" + itoa(i)) {
