@@ -197,8 +197,19 @@ func (s *MemoryStorage) ReadAt(p []byte, pos int64) (int, error) {
 			n += len(gap)
 			continue
 		}
-		rec := EncodeEntry(e)
-		n += copy(p[n:], rec[cur-e.Pos:])
+		// Header and body straight into p (the dispatcher reads every
+		// entry through here: no per-entry record to allocate and copy).
+		var hdr [EntryHeaderSize]byte
+		putEntryHeader(hdr[:], e)
+		off := cur - e.Pos
+		if off < EntryHeaderSize {
+			k := copy(p[n:], hdr[off:])
+			n += k
+			off += int64(k)
+		}
+		if n < len(p) {
+			n += copy(p[n:], e.Body[off-EntryHeaderSize:])
+		}
 		i++
 	}
 	return n, nil
@@ -209,6 +220,13 @@ func (s *MemoryStorage) ReadAt(p []byte, pos int64) (int, error) {
 // (all big-endian), then the body.
 func EncodeEntry(e *Entry) []byte {
 	b := make([]byte, EntryHeaderSize+len(e.Body))
+	putEntryHeader(b, e)
+	copy(b[EntryHeaderSize:], e.Body)
+	return b
+}
+
+// putEntryHeader writes e's 48-byte header into b.
+func putEntryHeader(b []byte, e *Entry) {
 	binary.BigEndian.PutUint32(b[0:], uint32(e.Magic))
 	binary.BigEndian.PutUint32(b[4:], uint32(e.Size()))
 	binary.BigEndian.PutUint64(b[8:], uint64(e.Index))
@@ -216,8 +234,6 @@ func EncodeEntry(e *Entry) []byte {
 	binary.BigEndian.PutUint64(b[24:], uint64(e.Pos))
 	binary.BigEndian.PutUint32(b[40:], crc32.ChecksumIEEE(e.Body))
 	binary.BigEndian.PutUint32(b[44:], uint32(len(e.Body)))
-	copy(b[EntryHeaderSize:], e.Body)
-	return b
 }
 
 // Append implements LogStorage.
