@@ -43,7 +43,9 @@ type CompactResult struct {
 
 // compactLimit is the highest index DeleteBefore may be given: entries
 // below it are committed and, on the leader (unless force), stored by
-// every follower. heldBy names the follower that limits it.
+// every follower, the last entry each has matched included (it is the
+// predecessor of the next batch sent to it). heldBy names the follower
+// that limits it.
 func (r *Core) compactLimit(force bool) (limit int64, heldBy string) {
 	limit = r.log.committed + 1
 	if r.role != RoleLeader || force {
@@ -53,7 +55,9 @@ func (r *Core) compactLimit(force bool) (limit int64, heldBy string) {
 		if id == r.id {
 			continue
 		}
-		if m := r.prs[id].match + 1; m < limit {
+		// Keep the follower's last matched entry too: the next MsgApp to
+		// it carries that entry's term as its predecessor.
+		if m := r.prs[id].match; m < limit {
 			limit, heldBy = m, id
 		}
 	}

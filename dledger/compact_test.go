@@ -25,8 +25,8 @@ func TestCompactLimit(t *testing.T) {
 	if n2match >= committed {
 		t.Fatalf("isolated n2 matches %d, leader committed %d: the test isolates nothing", n2match, committed)
 	}
-	if lim, by := l.compactLimit(false); lim != n2match+1 || by != "n2" {
-		t.Fatalf("leader limit %d held by %q, want %d held by n2", lim, by, n2match+1)
+	if lim, by := l.compactLimit(false); lim != n2match || by != "n2" {
+		t.Fatalf("leader limit %d held by %q, want %d (n2's match: the predecessor of what it is sent next) held by n2", lim, by, n2match)
 	}
 	if lim, by := l.compactLimit(true); lim != committed+1 || by != "" {
 		t.Fatalf("forced leader limit %d held by %q, want %d", lim, by, committed+1)
@@ -36,8 +36,8 @@ func TestCompactLimit(t *testing.T) {
 	}
 	nw.heal()
 	nw.tick(2)
-	if lim, by := l.compactLimit(false); lim != l.log.committed+1 {
-		t.Fatalf("healed leader limit %d held by %q, want %d", lim, by, l.log.committed+1)
+	if lim, by := l.compactLimit(false); lim != l.log.committed {
+		t.Fatalf("healed leader limit %d held by %q, want %d (the followers' match)", lim, by, l.log.committed)
 	}
 }
 
@@ -98,5 +98,22 @@ func TestNodeCompact(t *testing.T) {
 	defer plain.Stop()
 	if _, err := plain.Compact(ctx, 1, false); !errors.Is(err, ErrNoCompaction) {
 		t.Fatalf("Compact on a storage without DeleteBefore: %v, want ErrNoCompaction", err)
+	}
+}
+
+// A replication error repeated for the same peer is logged once per 10
+// election timeouts.
+func TestShouldReportRateLimits(t *testing.T) {
+	c := newTestCore(t, "n0", NewMemoryStorage(0))
+	if !c.shouldReport("n1") || c.shouldReport("n1") || !c.shouldReport("n2") {
+		t.Fatal("first report per peer not logged, or a repeat logged at once")
+	}
+	c.ticks += int64(10*c.electionTimeout) - 1
+	if c.shouldReport("n1") {
+		t.Fatal("repeat logged before 10 election timeouts")
+	}
+	c.ticks++
+	if !c.shouldReport("n1") {
+		t.Fatal("repeat not logged after 10 election timeouts")
 	}
 }

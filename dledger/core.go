@@ -182,15 +182,17 @@ type Core struct {
 	peers  []string // sorted, self included
 	quorum int
 
-	term   int64
-	vote   string
-	lead   string
-	role   Role
-	log    *raftLog
-	prs    map[string]*progress
-	votes  map[string]bool
-	ticks  int64 // ticks since creation (for last-contact reporting)
-	broken error // storage corruption: never vote or lead
+	term  int64
+	vote  string
+	lead  string
+	role  Role
+	log   *raftLog
+	prs   map[string]*progress
+	votes map[string]bool
+	ticks int64 // ticks since creation (for last-contact reporting)
+	// reported: tick of the last replication error logged per peer
+	reported map[string]int64
+	broken   error // storage corruption: never vote or lead
 
 	electionElapsed     int
 	heartbeatElapsed    int

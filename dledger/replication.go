@@ -212,7 +212,12 @@ func (r *Core) sendAppend(to string, sendIfEmpty bool) bool {
 	}
 	prevTerm, err := r.log.term(prev)
 	if err != nil {
-		r.logger.Error("cannot replicate: entry unavailable", zap.String("peer", to), zap.Int64("index", prev), zap.Error(err))
+		if r.shouldReport(to) {
+			// A follower behind the first stored entry (files removed by
+			// forced retention) stays stranded: say so, not on every try.
+			r.logger.Error("cannot replicate: entry unavailable; a stranded follower must be re-seeded from a copy of a healthy replica",
+				zap.String("peer", to), zap.Int64("index", prev), zap.Int64("firstIndex", r.log.firstIndex()), zap.Error(err))
+		}
 		if errors.Is(err, ErrCorrupt) {
 			r.broken = err
 		}
@@ -220,7 +225,9 @@ func (r *Core) sendAppend(to string, sendIfEmpty bool) bool {
 	}
 	ents, err := r.log.entries(pr.next, last+1, r.maxMsgBytes, r.maxMsgEntries)
 	if err != nil {
-		r.logger.Error("cannot read entries", zap.String("peer", to), zap.Int64("from", pr.next), zap.Error(err))
+		if r.shouldReport(to) {
+			r.logger.Error("cannot read entries", zap.String("peer", to), zap.Int64("from", pr.next), zap.Error(err))
+		}
 		if errors.Is(err, ErrCorrupt) {
 			r.broken = err
 		}
@@ -322,4 +329,17 @@ func (r *Core) maybeCommit() bool {
 		return false
 	}
 	return r.log.commitTo(mci)
+}
+
+// shouldReport limits a repeated replication error about peer to one log
+// line per 10 election timeouts (the core has no clock: ticks).
+func (r *Core) shouldReport(peer string) bool {
+	if r.reported == nil {
+		r.reported = map[string]int64{}
+	}
+	if last, ok := r.reported[peer]; ok && r.ticks-last < int64(10*r.electionTimeout) {
+		return false
+	}
+	r.reported[peer] = r.ticks
+	return true
 }
