@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"time"
@@ -297,22 +298,9 @@ func javaHashAppend(h int32, b []byte) int32 {
 // waitDispatched blocks until everything below off is dispatched or the
 // timeout passes.
 func (s *MessageStore) waitDispatched(off int64, timeout time.Duration) bool {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.dispatchDone.Lock()
-		ch := s.dispatchDone.ch
-		s.dispatchDone.Unlock()
-		if s.dispatched.Load() >= off {
-			return true
-		}
-		s.wakeDispatcher()
-		select {
-		case <-ch:
-		case <-deadline.C:
-			return s.dispatched.Load() >= off
-		}
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return s.waitDispatchedCtx(ctx, off) == nil
 }
 
 // runLogicFlusher fsyncs consume queues and the index every FlushInterval

@@ -193,12 +193,17 @@ func (s *MessageStore) SetRoleListener(fn func(ReplicaRole)) {
 // consume-queue unit and was handed to the system record handler), or ctx
 // ends. In classic mode it waits for everything written.
 func (s *MessageStore) WaitDispatched(ctx context.Context) error {
-	target := s.cl.confirmOffset()
+	return s.waitDispatchedCtx(ctx, s.cl.confirmOffset())
+}
+
+// waitDispatchedCtx blocks until everything below off is dispatched, the
+// store stops (ErrClosed) or ctx ends.
+func (s *MessageStore) waitDispatchedCtx(ctx context.Context, off int64) error {
 	for {
 		s.dispatchDone.Lock()
 		ch := s.dispatchDone.ch
 		s.dispatchDone.Unlock()
-		if s.dispatched.Load() >= target {
+		if s.dispatched.Load() >= off {
 			return nil
 		}
 		if !s.running() {
@@ -246,23 +251,11 @@ func (s *MessageStore) proposeStoreRecord(ctx context.Context, topic string, bod
 		}
 		return 0, fmt.Errorf("store: %s record %s", topic, r.Status)
 	}
-	end := r.WroteOffset + int64(r.WroteBytes)
-	for s.dispatched.Load() < end {
-		s.dispatchDone.Lock()
-		ch := s.dispatchDone.ch
-		s.dispatchDone.Unlock()
-		if s.dispatched.Load() >= end {
-			break
+	if err := s.waitDispatchedCtx(ctx, r.WroteOffset+int64(r.WroteBytes)); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return 0, err
 		}
-		if !s.running() {
-			return 0, ErrClosed
-		}
-		s.wakeDispatcher()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return 0, fmt.Errorf("store: %s record committed at %d, not yet applied: %w", topic, r.WroteOffset, ctx.Err())
-		}
+		return 0, fmt.Errorf("store: %s record committed at %d, not yet applied: %w", topic, r.WroteOffset, err)
 	}
 	return r.WroteOffset, nil
 }
