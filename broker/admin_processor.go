@@ -99,7 +99,7 @@ func isSystemTopic(name string) bool {
 
 func (b *Broker) handleCreateTopic(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	h := protocol.CreateTopicRequestHeader{ReadQueueNums: 8, WriteQueueNums: 8, Perm: metadata.DefaultPerm}
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	var attrs map[string]string
@@ -248,7 +248,7 @@ func applyAttributes(dst map[string]string, s string) error {
 
 func (b *Broker) handleDeleteTopic(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.TopicHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	if isSystemTopic(h.Topic) || h.Topic == metadata.AutoCreateTopicKeyTopic {
@@ -280,7 +280,7 @@ func (b *Broker) handleGetAllTopicConfig(_ remoting.Conn, _ *remoting.RemotingCo
 
 func (b *Broker) handleGetTopicConfig(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.TopicHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	tc, ok := b.topicConfig(h.Topic)
@@ -329,7 +329,7 @@ func (b *Broker) handleCreateGroup(_ remoting.Conn, req *remoting.RemotingComman
 
 func (b *Broker) handleDeleteGroup(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.DeleteSubscriptionGroupRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	if err := b.meta.DeleteGroup(h.GroupName); err != nil {
@@ -351,7 +351,7 @@ func (b *Broker) handleGetAllGroups(_ remoting.Conn, _ *remoting.RemotingCommand
 
 func (b *Broker) handleGetGroup(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.GetSubscriptionGroupConfigRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	gc, ok := b.groupConfig(h.Group)
@@ -387,7 +387,7 @@ func fastjsonMQKey(buf *bytes.Buffer, topic, brokerName string, queueID int32) {
 
 func (b *Broker) handleTopicStats(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.TopicHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	tc, ok := b.topicConfig(h.Topic)
@@ -434,7 +434,7 @@ func max0(v int64) int64 {
 
 func (b *Broker) handleConsumerConnections(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.ConsumerGroupHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	snap, ok := b.clients.consumerGroup(h.ConsumerGroup)
@@ -459,7 +459,7 @@ func (b *Broker) handleConsumerConnections(_ remoting.Conn, req *remoting.Remoti
 
 func (b *Broker) handleProducerConnections(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.ProducerGroupHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	chs := b.clients.producerChannels(h.ProducerGroup)
@@ -495,7 +495,7 @@ func (b *Broker) handleAllProducerInfo(_ remoting.Conn, _ *remoting.RemotingComm
 
 func (b *Broker) handleTopicConsumeByWho(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.TopicHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	set := map[string]bool{}
@@ -517,7 +517,7 @@ func (b *Broker) handleTopicsByConsumer(_ remoting.Conn, req *remoting.RemotingC
 	var h struct {
 		Group string `ext:"group,required"`
 	}
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	topics := b.meta.Offsets.WhichTopicByConsumer(h.Group)
@@ -609,7 +609,7 @@ func (b *Broker) handleUpdateBrokerConfig(_ remoting.Conn, req *remoting.Remotin
 // returns its answer unchanged (protocol.md §9.2).
 func (b *Broker) handleRelayToClient(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.ConsumerClientHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	conn, ok := b.clients.findChannelByClientID(h.ClientID)
@@ -640,7 +640,7 @@ func (b *Broker) handleGetConsumerStatus(_ remoting.Conn, req *remoting.Remoting
 		Group      string `ext:"group,required"`
 		ClientAddr string `ext:"clientAddr"`
 	}
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	snap, ok := b.clients.consumerGroup(h.Group)
@@ -654,7 +654,7 @@ func (b *Broker) handleGetConsumerStatus(_ remoting.Conn, req *remoting.Remoting
 		if h.ClientAddr != "" && ch.conn.RemoteAddr() != h.ClientAddr {
 			continue
 		}
-		ask := b.newRequest(protocol.GetConsumerStatusFromClient, map[string]string{"topic": h.Topic, "group": h.Group, "clientAddr": ch.conn.RemoteAddr()}, nil)
+		ask := b.newRequest(protocol.GetConsumerStatusFromClient, remoting.FieldsOf("topic", h.Topic, "group", h.Group, "clientAddr", ch.conn.RemoteAddr()), nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		resp, err := ch.conn.Invoke(ctx, ask, 5*time.Second)
 		cancel()
@@ -690,7 +690,7 @@ func (b *Broker) handleGetConsumerStatus(_ remoting.Conn, req *remoting.Remoting
 // falls back to updating offsets itself), after the broker-side reset.
 func (b *Broker) handleResetOffset(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.ResetOffsetRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	tc, ok := b.topicConfig(h.Topic)
@@ -743,9 +743,12 @@ func (b *Broker) handleResetOffset(_ remoting.Conn, req *remoting.RemotingComman
 		b.resets.add(h.Group, h.Topic, q, off)
 	}
 	for _, c := range conns {
-		push := b.newRequest(protocol.ResetConsumerClientOffset, map[string]string{
-			"topic": h.Topic, "group": h.Group, "timestamp": strconv.FormatInt(h.Timestamp, 10), "isForce": strconv.FormatBool(h.IsForce),
-		}, body)
+		push := b.newRequest(protocol.ResetConsumerClientOffset, remoting.FieldsOf(
+			"topic", h.Topic,
+			"group", h.Group,
+			"timestamp", strconv.FormatInt(h.Timestamp, 10),
+			"isForce", strconv.FormatBool(h.IsForce),
+		), body)
 		push.Flag |= remoting.FlagOneway
 		if err := c.Send(push); err != nil {
 			b.log.Debug("reset offset push failed", zap.String("addr", c.RemoteAddr()), zap.Error(err))

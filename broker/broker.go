@@ -665,7 +665,7 @@ func (b *Broker) asResponse(req, resp *remoting.RemotingCommand) *remoting.Remot
 }
 
 // newRequest builds a broker-initiated request (NOTIFY_CONSUMER_IDS_CHANGED, ...).
-func (b *Broker) newRequest(code int16, ext map[string]string, body []byte) *remoting.RemotingCommand {
+func (b *Broker) newRequest(code int16, ext remoting.Fields, body []byte) *remoting.RemotingCommand {
 	req := remoting.NewRequest(code, ext, body)
 	req.Language = protocol.LanguageJava
 	req.Version = protocol.CurrentVersion

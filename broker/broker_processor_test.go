@@ -98,7 +98,7 @@ func TestSendPullAndAutoCreate(t *testing.T) {
 	if resp.Code != protocol.Success {
 		t.Fatalf("send: %d %q", resp.Code, resp.Remark)
 	}
-	if len(resp.ExtFields["msgId"]) != 32 || resp.ExtFields["queueId"] != "1" || resp.ExtFields["queueOffset"] != "0" {
+	if len(resp.ExtFields.Get("msgId")) != 32 || resp.ExtFields.Get("queueId") != "1" || resp.ExtFields.Get("queueOffset") != "0" {
 		t.Fatalf("send response ext %v", resp.ExtFields)
 	}
 	tc, ok := b.topicConfig("AutoTopic")
@@ -109,7 +109,7 @@ func TestSendPullAndAutoCreate(t *testing.T) {
 
 	// Tag filter: TagB subscribers see nothing (20), TagA subscribers the message.
 	r := b.processPull(c, pullReq("g1", "AutoTopic", 1, 0, protocol.PullFlagSubscription, "TagB", 0), true)
-	if r.Code != protocol.PullRetryImmediately || r.ExtFields["nextBeginOffset"] != "1" {
+	if r.Code != protocol.PullRetryImmediately || r.ExtFields.Get("nextBeginOffset") != "1" {
 		t.Fatalf("filtered pull: %d %v", r.Code, r.ExtFields)
 	}
 	r = b.processPull(c, pullReq("g1", "AutoTopic", 1, 0, protocol.PullFlagSubscription, "TagA || TagC", 0), true)
@@ -121,19 +121,19 @@ func TestSendPullAndAutoCreate(t *testing.T) {
 		t.Fatalf("pulled %v %v", msgs, err)
 	}
 	for _, k := range []string{"nextBeginOffset", "minOffset", "maxOffset", "suggestWhichBrokerId"} {
-		if _, ok := r.ExtFields[k]; !ok {
+		if _, ok := r.ExtFields.Lookup(k); !ok {
 			t.Errorf("pull response lacks %s", k)
 		}
 	}
 	// SEND_MESSAGE_V2 (Java clients) and a batch with the same short keys.
 	v2 := protocol.EncodeHeader(&protocol.SendMessageRequestHeaderV2{A: "pg", B: "AutoTopic", C: "TBW102", D: 4, E: 0,
 		G: time.Now().UnixMilli(), I: store.PropertiesToString(map[string]string{"TAGS": "V2", "UNIQ_KEY": "AABB"})})
-	if r := b.processSend(c, remoting.NewRequest(protocol.SendMessageV2, v2, []byte("v2 body"))); r.Code != protocol.Success || r.ExtFields["queueId"] != "0" {
+	if r := b.processSend(c, remoting.NewRequest(protocol.SendMessageV2, v2, []byte("v2 body"))); r.Code != protocol.Success || r.ExtFields.Get("queueId") != "0" {
 		t.Fatalf("SEND_MESSAGE_V2: %d %q %v", r.Code, r.Remark, r.ExtFields)
 	}
 	batch := store.EncodeBatch(nil, []store.Message{{Body: []byte("b1")}, {Body: []byte("b2"), Properties: map[string]string{"KEYS": "bk"}}})
 	r = b.processSend(c, remoting.NewRequest(protocol.SendBatchMessage, v2, batch))
-	if r.Code != protocol.Success || strings.Count(r.ExtFields["msgId"], ",") != 1 || r.ExtFields["queueOffset"] != "1" {
+	if r.Code != protocol.Success || strings.Count(r.ExtFields.Get("msgId"), ",") != 1 || r.ExtFields.Get("queueOffset") != "1" {
 		t.Fatalf("batch: %d %q %v", r.Code, r.Remark, r.ExtFields)
 	}
 	waitFor(t, 5*time.Second, "dispatch", func() bool { return b.maxOffset("AutoTopic", 0) == 3 })
@@ -186,7 +186,7 @@ func TestLongPollingWakesOnArrival(t *testing.T) {
 		t.Fatal("not held")
 	}
 	waitFor(t, 5*time.Second, "timeout answer", func() bool { return len(c.sentCommands()) == 2 })
-	if r := c.sentCommands()[1]; r.Code != protocol.PullNotFound || r.ExtFields["nextBeginOffset"] != "2" {
+	if r := c.sentCommands()[1]; r.Code != protocol.PullNotFound || r.ExtFields.Get("nextBeginOffset") != "2" {
 		t.Fatalf("timeout answer %d %v", r.Code, r.ExtFields)
 	}
 	// A closed connection's held pulls are dropped.
@@ -206,7 +206,7 @@ func TestHeartbeatConsumerListAndNotify(t *testing.T) {
 		return []byte(`{"clientID":"` + client + `","producerDataSet":[{"groupName":"pg"}],"consumerDataSet":[{"groupName":"cg","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"classFilterMode":false,"topic":"HBTopic","subString":"a || b","tagsSet":["a","b"],"codeSet":["97","98"],"subVersion":1,"expressionType":"TAG"}],"unitMode":false}]}`)
 	}
 	c1, c2 := &fakeConn{id: 1}, &fakeConn{id: 2}
-	if r := b.handleHeartbeat(c1, remoting.NewRequest(protocol.HeartBeat, nil, hb("c1"))); r.Code != protocol.Success {
+	if r := b.handleHeartbeat(c1, remoting.NewRequest(protocol.HeartBeat, remoting.Fields{}, hb("c1"))); r.Code != protocol.Success {
 		t.Fatalf("heartbeat: %d %q", r.Code, r.Remark)
 	}
 	if _, ok := b.topicConfig("%RETRY%cg"); !ok {
@@ -215,14 +215,14 @@ func TestHeartbeatConsumerListAndNotify(t *testing.T) {
 	if _, ok := b.groupConfig("cg"); !ok {
 		t.Fatal("group not created")
 	}
-	if r := b.handleHeartbeat(c2, remoting.NewRequest(protocol.HeartBeat, nil, hb("c2"))); r.Code != protocol.Success {
+	if r := b.handleHeartbeat(c2, remoting.NewRequest(protocol.HeartBeat, remoting.Fields{}, hb("c2"))); r.Code != protocol.Success {
 		t.Fatal("heartbeat 2")
 	}
 	// c2 joining notifies both channels.
 	notified := func(c *fakeConn) int {
 		n := 0
 		for _, cmd := range c.sentCommands() {
-			if cmd.Code == protocol.NotifyConsumerIdsChanged && cmd.ExtFields["consumerGroup"] == "cg" && cmd.IsOneway() {
+			if cmd.Code == protocol.NotifyConsumerIdsChanged && cmd.ExtFields.Get("consumerGroup") == "cg" && cmd.IsOneway() {
 				n++
 			}
 		}
@@ -231,7 +231,7 @@ func TestHeartbeatConsumerListAndNotify(t *testing.T) {
 	if notified(c1) < 2 || notified(c2) < 1 {
 		t.Fatalf("notifications: c1 %d c2 %d", notified(c1), notified(c2))
 	}
-	r := b.handleGetConsumerList(c1, remoting.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": "cg"}, nil))
+	r := b.handleGetConsumerList(c1, remoting.NewRequest(protocol.GetConsumerListByGroup, remoting.FieldsOf("consumerGroup", "cg"), nil))
 	if r.Code != protocol.Success || string(r.Body) != `{"consumerIdList":["c1","c2"]}` {
 		t.Fatalf("consumer list: %d %s", r.Code, r.Body)
 	}
@@ -245,14 +245,14 @@ func TestHeartbeatConsumerListAndNotify(t *testing.T) {
 	}
 	// Closing c1 notifies c2 and removes c1 from the list.
 	b.onConnClose(c1)
-	r = b.handleGetConsumerList(c2, remoting.NewRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": "cg"}, nil))
+	r = b.handleGetConsumerList(c2, remoting.NewRequest(protocol.GetConsumerListByGroup, remoting.FieldsOf("consumerGroup", "cg"), nil))
 	if string(r.Body) != `{"consumerIdList":["c2"]}` || notified(c2) < 2 {
 		t.Fatalf("after close: %s, c2 notified %d", r.Body, notified(c2))
 	}
 	if chs := b.ProducerChannels("pg"); len(chs) != 1 || chs[0].ID() != 2 {
 		t.Fatalf("producer channels %v", chs)
 	}
-	r = b.handleAllProducerInfo(c2, remoting.NewRequest(protocol.GetAllProducerInfo, nil, nil))
+	r = b.handleAllProducerInfo(c2, remoting.NewRequest(protocol.GetAllProducerInfo, remoting.Fields{}, nil))
 	if r.Code != protocol.Success || !strings.Contains(string(r.Body), `{"data":{"pg":[{"clientId":"c2"`) {
 		t.Fatalf("all producer info: %s", r.Body)
 	}
@@ -261,13 +261,7 @@ func TestHeartbeatConsumerListAndNotify(t *testing.T) {
 func TestOffsetsAndAdmin(t *testing.T) {
 	b := startTestBroker(t, map[string]string{"autoCreateTopicEnable": "false"})
 	c := &fakeConn{id: 3}
-	ext := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	ext := remoting.FieldsOf
 	if r := b.processSend(c, sendReq("Nope", 0, "x", nil)); r.Code != protocol.TopicNotExist || !strings.Contains(r.Remark, "Nope") {
 		t.Fatalf("unknown topic: %d %q", r.Code, r.Remark)
 	}
@@ -282,7 +276,7 @@ func TestOffsetsAndAdmin(t *testing.T) {
 		return b.handleQueryConsumerOffset(c, remoting.NewRequest(protocol.QueryConsumerOffset, ext("consumerGroup", group, "topic", "AdminTopic", "queueId", "0"), nil))
 	}
 	// A young queue: a new group starts at 0.
-	if r := q("og"); r.Code != protocol.Success || r.ExtFields["offset"] != "0" {
+	if r := q("og"); r.Code != protocol.Success || r.ExtFields.Get("offset") != "0" {
 		t.Fatalf("query new group: %d %v", r.Code, r.ExtFields)
 	}
 	upd := remoting.NewRequest(protocol.UpdateConsumerOffset, ext("consumerGroup", "og", "topic", "AdminTopic", "queueId", "0", "commitOffset", "5"), nil)
@@ -290,7 +284,7 @@ func TestOffsetsAndAdmin(t *testing.T) {
 		t.Fatalf("update for an unknown group: %d", r.Code)
 	}
 	body := []byte(`{"groupName":"og","consumeEnable":true,"retryMaxTimes":3}`)
-	if r := b.handleCreateGroup(c, remoting.NewRequest(protocol.UpdateAndCreateSubscriptionGroup, nil, body)); r.Code != protocol.Success {
+	if r := b.handleCreateGroup(c, remoting.NewRequest(protocol.UpdateAndCreateSubscriptionGroup, remoting.Fields{}, body)); r.Code != protocol.Success {
 		t.Fatalf("create group: %d %q", r.Code, r.Remark)
 	}
 	if gc, _ := b.groupConfig("og"); gc.RetryMaxTimes != 3 || gc.RetryQueueNums != 1 {
@@ -299,12 +293,12 @@ func TestOffsetsAndAdmin(t *testing.T) {
 	if r := b.handleUpdateConsumerOffset(c, upd); r.Code != protocol.Success {
 		t.Fatalf("update: %d %q", r.Code, r.Remark)
 	}
-	if r := q("og"); r.ExtFields["offset"] != "5" {
+	if r := q("og"); r.ExtFields.Get("offset") != "5" {
 		t.Fatalf("query after update: %v", r.ExtFields)
 	}
 	for _, code := range []int16{protocol.GetAllTopicConfig, protocol.GetAllSubscriptionGroupConfig, protocol.GetAllConsumerOffset,
 		protocol.GetAllDelayOffset, protocol.GetBrokerRuntimeInfo, protocol.GetBrokerConfig, protocol.GetTopicNameList, protocol.GetSystemTopicListFromBroker} {
-		r := b.mux.ServeRemoting(c, remoting.NewRequest(code, nil, nil))
+		r := b.mux.ServeRemoting(c, remoting.NewRequest(code, remoting.Fields{}, nil))
 		if r.Code != protocol.Success || len(r.Body) == 0 {
 			t.Errorf("code %d: %d %q", code, r.Code, r.Remark)
 		}
@@ -312,7 +306,7 @@ func TestOffsetsAndAdmin(t *testing.T) {
 	if err := b.meta.CommitDelayOffset(2, 0); err != nil {
 		t.Fatal(err)
 	}
-	r = b.mux.ServeRemoting(c, remoting.NewRequest(protocol.GetBrokerRuntimeInfo, nil, nil))
+	r = b.mux.ServeRemoting(c, remoting.NewRequest(protocol.GetBrokerRuntimeInfo, remoting.Fields{}, nil))
 	if !strings.Contains(string(r.Body), `"scheduleMessageOffset_2":"0,0"`) {
 		t.Errorf("runtime info lacks the extensions' delay progress: %s", r.Body)
 	}
@@ -326,11 +320,11 @@ func TestOffsetsAndAdmin(t *testing.T) {
 		t.Fatalf("topic stats: %d %s", r.Code, r.Body)
 	}
 	// Broker config: update a key, read it back.
-	r = b.handleUpdateBrokerConfig(c, remoting.NewRequest(protocol.UpdateBrokerConfig, nil, []byte("maxMessageSize=1024\n")))
+	r = b.handleUpdateBrokerConfig(c, remoting.NewRequest(protocol.UpdateBrokerConfig, remoting.Fields{}, []byte("maxMessageSize=1024\n")))
 	if r.Code != protocol.Success || b.Config().MaxMessageSize != 1024 {
 		t.Fatalf("update config: %d %q", r.Code, r.Remark)
 	}
-	if r := b.handleUpdateBrokerConfig(c, remoting.NewRequest(protocol.UpdateBrokerConfig, nil, []byte("noSuchKey=1\n"))); r.Code == protocol.Success {
+	if r := b.handleUpdateBrokerConfig(c, remoting.NewRequest(protocol.UpdateBrokerConfig, remoting.Fields{}, []byte("noSuchKey=1\n"))); r.Code == protocol.Success {
 		t.Fatal("unknown key accepted")
 	}
 	if r := b.processSend(c, sendReq("AdminTopic", 0, strings.Repeat("x", 2000), nil)); r.Code != protocol.MessageIllegal {
@@ -347,7 +341,7 @@ func TestOffsetsAndAdmin(t *testing.T) {
 		t.Fatal("system topic deleted")
 	}
 	for _, code := range []int16{protocol.TriggerDeleteFiles, protocol.DeleteExpiredCommitlog, protocol.CleanUnusedTopic, protocol.CleanExpiredConsumequeue} {
-		if r := b.mux.ServeRemoting(c, remoting.NewRequest(code, nil, nil)); r.Code != protocol.Success {
+		if r := b.mux.ServeRemoting(c, remoting.NewRequest(code, remoting.Fields{}, nil)); r.Code != protocol.Success {
 			t.Errorf("maintenance code %d: %d %q", code, r.Code, r.Remark)
 		}
 	}
@@ -359,7 +353,7 @@ func TestNotMasterRefusesWrites(t *testing.T) {
 	if r := b.processSend(c, sendReq("TBW102", 0, "x", nil)); r.Code != protocol.ServiceNotAvailable {
 		t.Fatalf("send on a slave: %d %q", r.Code, r.Remark)
 	}
-	upd := remoting.NewRequest(protocol.UpdateConsumerOffset, map[string]string{"consumerGroup": "TOOLS_CONSUMER", "topic": "TBW102", "queueId": "0", "commitOffset": "1"}, nil)
+	upd := remoting.NewRequest(protocol.UpdateConsumerOffset, remoting.FieldsOf("consumerGroup", "TOOLS_CONSUMER", "topic", "TBW102", "queueId", "0", "commitOffset", "1"), nil)
 	if r := b.handleUpdateConsumerOffset(c, upd); r.Code != protocol.ServiceNotAvailable {
 		t.Fatalf("offset commit on a slave: %d", r.Code)
 	}
@@ -379,7 +373,7 @@ func TestStatsProcessors(t *testing.T) {
 	}
 	b.commitOffset("", "sg", "StatsTopic", 0, 2)
 	view := func(name, key string) *remoting.RemotingCommand {
-		return b.handleViewBrokerStats(c, remoting.NewRequest(protocol.ViewBrokerStatsData, map[string]string{"statsName": name, "statsKey": key}, nil))
+		return b.handleViewBrokerStats(c, remoting.NewRequest(protocol.ViewBrokerStatsData, remoting.FieldsOf("statsName", name, "statsKey", key), nil))
 	}
 	if r := view("TOPIC_PUT_NUMS", "StatsTopic"); r.Code != protocol.Success || !strings.Contains(string(r.Body), `"sum":3`) {
 		t.Fatalf("TOPIC_PUT_NUMS: %d %s", r.Code, r.Body)
@@ -390,24 +384,24 @@ func TestStatsProcessors(t *testing.T) {
 	if r := view("TOPIC_PUT_NUMS", "nothing"); r.Code != protocol.SystemError {
 		t.Fatalf("unknown stats: %d", r.Code)
 	}
-	r := b.handleConsumeStats(c, remoting.NewRequest(protocol.GetConsumeStats, map[string]string{"consumerGroup": "sg"}, nil))
+	r := b.handleConsumeStats(c, remoting.NewRequest(protocol.GetConsumeStats, remoting.FieldsOf("consumerGroup", "sg"), nil))
 	want := `{"brokerName":"unit-broker","queueId":0,"topic":"StatsTopic"}:{"brokerOffset":3,"consumerOffset":2,`
 	if r.Code != protocol.Success || !strings.Contains(string(r.Body), want) {
 		t.Fatalf("consume stats: %s", r.Body)
 	}
-	r = b.handleConsumeTimeSpan(c, remoting.NewRequest(protocol.QueryConsumeTimeSpan, map[string]string{"topic": "StatsTopic", "group": "sg"}, nil))
+	r = b.handleConsumeTimeSpan(c, remoting.NewRequest(protocol.QueryConsumeTimeSpan, remoting.FieldsOf("topic", "StatsTopic", "group", "sg"), nil))
 	if r.Code != protocol.Success || !strings.Contains(string(r.Body), `"consumeTimeSpanSet"`) {
 		t.Fatalf("time span: %d %s", r.Code, r.Body)
 	}
-	r = b.handleCloneGroupOffset(c, remoting.NewRequest(protocol.CloneGroupOffset, map[string]string{"srcGroup": "sg", "destGroup": "sg2", "topic": "StatsTopic"}, nil))
+	r = b.handleCloneGroupOffset(c, remoting.NewRequest(protocol.CloneGroupOffset, remoting.FieldsOf("srcGroup", "sg", "destGroup", "sg2", "topic", "StatsTopic"), nil))
 	if r.Code != protocol.Success || b.queryOffset("sg2", "StatsTopic", 0) != 2 {
 		t.Fatalf("clone: %d, offset %d", r.Code, b.queryOffset("sg2", "StatsTopic", 0))
 	}
-	r = b.handleQueryConsumeQueue(c, remoting.NewRequest(protocol.QueryConsumeQueue, map[string]string{"topic": "StatsTopic", "queueId": "0", "index": "1", "count": "5", "consumerGroup": "sg"}, nil))
+	r = b.handleQueryConsumeQueue(c, remoting.NewRequest(protocol.QueryConsumeQueue, remoting.FieldsOf("topic", "StatsTopic", "queueId", "0", "index", "1", "count", "5", "consumerGroup", "sg"), nil))
 	if r.Code != protocol.Success || strings.Count(string(r.Body), `"physicOffset"`) != 2 || !strings.Contains(string(r.Body), `"maxQueueIndex":3`) {
 		t.Fatalf("query consume queue: %d %s", r.Code, r.Body)
 	}
-	r = b.handleBrokerConsumeStats(c, remoting.NewRequest(protocol.GetBrokerConsumeStats, nil, nil))
+	r = b.handleBrokerConsumeStats(c, remoting.NewRequest(protocol.GetBrokerConsumeStats, remoting.Fields{}, nil))
 	if r.Code != protocol.Success || !strings.Contains(string(r.Body), `"consumeStatsList":[`) {
 		t.Fatalf("broker consume stats: %s", r.Body)
 	}
@@ -416,7 +410,7 @@ func TestStatsProcessors(t *testing.T) {
 func TestBatchAdminAndOffsetRepair(t *testing.T) {
 	b := startTestBroker(t, nil)
 	c := &fakeConn{id: 12}
-	r := b.handleCreateTopicList(c, remoting.NewRequest(protocol.UpdateAndCreateTopicList, nil,
+	r := b.handleCreateTopicList(c, remoting.NewRequest(protocol.UpdateAndCreateTopicList, remoting.Fields{},
 		[]byte(`{"topicConfigList":[{"topicName":"L1","readQueueNums":2,"writeQueueNums":2,"perm":6},{"topicName":"L2","readQueueNums":1,"writeQueueNums":1,"perm":4}]}`)))
 	if r.Code != protocol.Success {
 		t.Fatalf("topic list: %d %q", r.Code, r.Remark)
@@ -424,14 +418,14 @@ func TestBatchAdminAndOffsetRepair(t *testing.T) {
 	if tc, ok := b.topicConfig("L2"); !ok || tc.Perm != 4 || tc.TopicFilterType != "SINGLE_TAG" {
 		t.Fatalf("L2 = %+v", tc)
 	}
-	r = b.handleCreateTopicList(c, remoting.NewRequest(protocol.UpdateAndCreateTopicList, nil, []byte(`{"topicConfigList":[{"topicName":"ok1","readQueueNums":1,"writeQueueNums":1},{"topicName":"bad name","readQueueNums":1,"writeQueueNums":1}]}`)))
+	r = b.handleCreateTopicList(c, remoting.NewRequest(protocol.UpdateAndCreateTopicList, remoting.Fields{}, []byte(`{"topicConfigList":[{"topicName":"ok1","readQueueNums":1,"writeQueueNums":1},{"topicName":"bad name","readQueueNums":1,"writeQueueNums":1}]}`)))
 	if r.Code == protocol.Success {
 		t.Fatal("bad topic list accepted")
 	}
 	if _, ok := b.topicConfig("ok1"); ok {
 		t.Fatal("a rejected list stored part of itself")
 	}
-	r = b.handleCreateGroupList(c, remoting.NewRequest(protocol.UpdateAndCreateSubscriptionGroupList, nil, []byte(`{"groupConfigList":[{"groupName":"G1"},{"groupName":"G2","retryMaxTimes":5}]}`)))
+	r = b.handleCreateGroupList(c, remoting.NewRequest(protocol.UpdateAndCreateSubscriptionGroupList, remoting.Fields{}, []byte(`{"groupConfigList":[{"groupName":"G1"},{"groupName":"G2","retryMaxTimes":5}]}`)))
 	if g, ok := b.groupConfig("G2"); r.Code != protocol.Success || !ok || g.RetryMaxTimes != 5 || !g.ConsumeEnable {
 		t.Fatalf("group list: %d %+v", r.Code, g)
 	}
@@ -470,11 +464,11 @@ func TestGarbageNeverPanics(t *testing.T) {
 			continue
 		}
 		for i, v := range values {
-			ext := map[string]string{}
+			ext := remoting.Fields{}
 			for j, k := range keys {
-				ext[k] = values[(i+j)%len(values)]
+				ext.Set(k, values[(i+j)%len(values)])
 			}
-			ext["topic"] = v
+			ext.Set("topic", v)
 			for _, body := range bodies {
 				func() {
 					defer func() {
@@ -522,7 +516,7 @@ func TestBroadcastingConsumers(t *testing.T) {
 	hb := []byte(`{"clientID":"bc1","producerDataSet":[],"consumerDataSet":[{"groupName":"bcg","consumeType":"CONSUME_PASSIVELY","messageModel":"BROADCASTING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"classFilterMode":false,"topic":"BCTopic","subString":"*","tagsSet":[],"codeSet":[],"subVersion":1,"expressionType":"TAG"}],"unitMode":false}]}`)
 	c1, c2 := &fakeConn{id: 21}, &fakeConn{id: 22}
 	for _, c := range []*fakeConn{c1, c2} {
-		if r := b.handleHeartbeat(c, remoting.NewRequest(protocol.HeartBeat, nil, hb)); r.Code != protocol.Success {
+		if r := b.handleHeartbeat(c, remoting.NewRequest(protocol.HeartBeat, remoting.Fields{}, hb)); r.Code != protocol.Success {
 			t.Fatal("heartbeat")
 		}
 	}

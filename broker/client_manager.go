@@ -67,13 +67,13 @@ func (b *Broker) handleHeartbeat(c remoting.Conn, req *remoting.RemotingCommand)
 		}
 	}
 	resp := respond(protocol.Success, "")
-	resp.ExtFields = map[string]string{"IS_SUPPORT_HEART_BEAT_V2": "false"}
+	resp.ExtFields = remoting.FieldsOf("IS_SUPPORT_HEART_BEAT_V2", "false")
 	return resp
 }
 
 func (b *Broker) handleUnregisterClient(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.UnregisterClientRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	if h.ProducerGroup != "" {
@@ -89,7 +89,7 @@ func (b *Broker) handleUnregisterClient(c remoting.Conn, req *remoting.RemotingC
 
 func (b *Broker) handleGetConsumerList(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.ConsumerGroupHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	ids := b.clients.consumerIDs(h.ConsumerGroup)

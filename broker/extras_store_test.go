@@ -132,7 +132,7 @@ func TestTransactionsWithRealStore(t *testing.T) {
 		t.Fatalf("checks: %d", len(checks))
 	}
 	var ch protocol.CheckTransactionStateRequestHeader
-	if err := protocol.DecodeHeader(checks[0].ExtFields, &ch); err != nil || ch.MsgID != "Uu" {
+	if err := protocol.DecodeHeader(&checks[0].ExtFields, &ch); err != nil || ch.MsgID != "Uu" {
 		t.Fatalf("check header %+v %v", ch, err)
 	}
 	waitQueue(t, st, transHalfTopic, 0, 4)

@@ -20,7 +20,7 @@ func offsetResponse(offset int64) *remoting.RemotingCommand {
 
 func (b *Broker) handleQueryConsumerOffset(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.QueryConsumerOffsetRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	if off := b.queryOffset(h.ConsumerGroup, h.Topic, h.QueueID); off >= 0 {
@@ -52,7 +52,7 @@ func (b *Broker) inMemory(topic string, queueID int32, off int64) bool {
 
 func (b *Broker) handleUpdateConsumerOffset(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.UpdateConsumerOffsetRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	if !b.IsMaster() {
@@ -73,7 +73,7 @@ func (b *Broker) handleUpdateConsumerOffset(c remoting.Conn, req *remoting.Remot
 
 func (b *Broker) handleGetMaxOffset(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.QueueRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	return offsetResponse(b.store.GetMaxOffsetInQueue(h.Topic, h.QueueID))
@@ -81,7 +81,7 @@ func (b *Broker) handleGetMaxOffset(_ remoting.Conn, req *remoting.RemotingComma
 
 func (b *Broker) handleGetMinOffset(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.QueueRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	return offsetResponse(b.store.GetMinOffsetInQueue(h.Topic, h.QueueID))
@@ -89,7 +89,7 @@ func (b *Broker) handleGetMinOffset(_ remoting.Conn, req *remoting.RemotingComma
 
 func (b *Broker) handleSearchOffset(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.SearchOffsetRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	return offsetResponse(b.store.GetOffsetInQueueByTime(h.Topic, h.QueueID, h.Timestamp))
@@ -97,7 +97,7 @@ func (b *Broker) handleSearchOffset(_ remoting.Conn, req *remoting.RemotingComma
 
 func (b *Broker) handleGetEarliestMsgStoretime(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.QueueRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	ts := b.store.GetEarliestMessageTime(h.Topic, h.QueueID) // -1 for an empty queue, as Java answers

@@ -37,7 +37,7 @@ func (b *Broker) handlePull(c remoting.Conn, req *remoting.RemotingCommand) *rem
 func (b *Broker) processPull(c remoting.Conn, req *remoting.RemotingCommand, allowSuspend bool) *remoting.RemotingCommand {
 	var h protocol.PullMessageRequestHeader
 	h.MaxMsgNums = 32
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad pull request header: "+err.Error())
 	}
 	cfg := b.config()

@@ -17,7 +17,7 @@ const defaultQueryMaxNum = 32
 
 func (b *Broker) handleQueryMessage(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.QueryMessageRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	if h.MaxNum <= 0 || h.MaxNum > 64 {
@@ -55,7 +55,7 @@ func (b *Broker) handleQueryMessage(_ remoting.Conn, req *remoting.RemotingComma
 
 func (b *Broker) handleViewMessageByID(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.ViewMessageRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	if h.Offset < 0 {
@@ -88,7 +88,7 @@ func (b *Broker) handleQueryConsumeQueue(_ remoting.Conn, req *remoting.Remoting
 		Count         int32  `ext:"count,required"`
 		ConsumerGroup string `ext:"consumerGroup"`
 	}
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return respond(protocol.SystemError, "bad request header: "+err.Error())
 	}
 	if _, ok := b.topicConfig(h.Topic); !ok {

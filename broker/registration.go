@@ -415,13 +415,13 @@ func (r *Registrar) changedOn(ctx context.Context, addr string, brokerID int64, 
 		return true
 	}
 	var h protocol.QueryDataVersionResponseHeader
-	if err := protocol.DecodeHeader(resp.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&resp.ExtFields, &h); err != nil {
 		return true
 	}
 	return h.Changed
 }
 
-func (r *Registrar) registerOne(ctx context.Context, addr string, ext map[string]string, body []byte) RegisterOutcome {
+func (r *Registrar) registerOne(ctx context.Context, addr string, ext remoting.Fields, body []byte) RegisterOutcome {
 	o := RegisterOutcome{NamesrvAddr: addr}
 	req := newRegistrationRequest(protocol.RegisterBroker, ext, body)
 	resp, err := r.inv.InvokeSync(ctx, addr, req, r.cfg.Timeout)
@@ -434,7 +434,7 @@ func (r *Registrar) registerOne(ctx context.Context, addr string, ext map[string
 		return o
 	}
 	var rh protocol.RegisterBrokerResponseHeader
-	if err := protocol.DecodeHeader(resp.ExtFields, &rh); err == nil {
+	if err := protocol.DecodeHeader(&resp.ExtFields, &rh); err == nil {
 		o.MasterAddr, o.HAServerAddr = rh.MasterAddr, rh.HAServerAddr
 	}
 	return o
@@ -483,16 +483,12 @@ func (r *Registrar) unregisterAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func newRegistrationRequest(code int16, ext map[string]string, body []byte) *remoting.RemotingCommand {
-	cp := make(map[string]string, len(ext))
-	for k, v := range ext {
-		cp[k] = v
-	}
+func newRegistrationRequest(code int16, ext remoting.Fields, body []byte) *remoting.RemotingCommand {
 	return &remoting.RemotingCommand{
 		Code:      code,
 		Language:  protocol.LanguageJava,
 		Version:   protocol.CurrentVersion,
-		ExtFields: cp,
+		ExtFields: ext.Clone(),
 		Body:      body,
 	}
 }

@@ -98,7 +98,7 @@ func TestRegistrarRegistersEverywhere(t *testing.T) {
 	}
 	for _, c := range calls {
 		var h protocol.RegisterBrokerRequestHeader
-		if err := protocol.DecodeHeader(c.req.ExtFields, &h); err != nil {
+		if err := protocol.DecodeHeader(&c.req.ExtFields, &h); err != nil {
 			t.Fatal(err)
 		}
 		if h.BrokerID != 0 || h.DLegerTerm != 3 || h.BrokerName != "broker-a" || h.HAServerAddr != "127.0.0.1:10912" || h.Compressed ||
@@ -124,14 +124,14 @@ func TestRegistrarRegistersEverywhere(t *testing.T) {
 	r2, _ := NewRegistrar(cfg, ns)
 	r2.RegisterAll(context.Background())
 	calls = ns.byCode(protocol.RegisterBroker)
-	if _, ok := calls[len(calls)-1].req.ExtFields["dLegerTerm"]; ok {
+	if _, ok := calls[len(calls)-1].req.ExtFields.Lookup("dLegerTerm"); ok {
 		t.Error("classic registration carries dLegerTerm")
 	}
 }
 
 func TestRegistrarSlaveLearnsMaster(t *testing.T) {
 	ns := &regFakeNamesrv{reply: func(addr string, req *remoting.RemotingCommand) *remoting.RemotingCommand {
-		return &remoting.RemotingCommand{Code: protocol.Success, ExtFields: map[string]string{"masterAddr": "10.0.0.9:10911", "haServerAddr": "10.0.0.9:10912"}}
+		return &remoting.RemotingCommand{Code: protocol.Success, ExtFields: remoting.FieldsOf("masterAddr", "10.0.0.9:10911", "haServerAddr", "10.0.0.9:10912")}
 	}}
 	cfg := regTestConfig()
 	var id atomic.Int64
@@ -142,7 +142,7 @@ func TestRegistrarSlaveLearnsMaster(t *testing.T) {
 	if m, ha := r.MasterAddr(); m != "10.0.0.9:10911" || ha != "10.0.0.9:10912" {
 		t.Fatalf("master %q %q", m, ha)
 	}
-	if ns.byCode(protocol.RegisterBroker)[0].req.ExtFields["brokerId"] != "2" {
+	if ns.byCode(protocol.RegisterBroker)[0].req.ExtFields.Get("brokerId") != "2" {
 		t.Fatal("brokerId func not used")
 	}
 	id.Store(0) // promoted
@@ -184,7 +184,7 @@ func TestRegistrarLoopTriggerAndClose(t *testing.T) {
 	}
 	after := len(ns.byCode(protocol.RegisterBroker))
 	unreg := ns.byCode(protocol.UnregisterBroker)
-	if len(unreg) != 2 || unreg[0].req.ExtFields["brokerAddr"] != "127.0.0.1:10911" || unreg[0].req.ExtFields["brokerId"] != "0" {
+	if len(unreg) != 2 || unreg[0].req.ExtFields.Get("brokerAddr") != "127.0.0.1:10911" || unreg[0].req.ExtFields.Get("brokerId") != "0" {
 		t.Fatalf("unregister calls %+v", unreg)
 	}
 	time.Sleep(60 * time.Millisecond)
@@ -237,10 +237,10 @@ func TestRegistrarSkipUnchanged(t *testing.T) {
 	ns := &regFakeNamesrv{reply: func(addr string, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 		if req.Code == protocol.QueryDataVersion {
 			var h protocol.QueryDataVersionRequestHeader
-			if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil || len(req.Body) == 0 {
+			if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil || len(req.Body) == 0 {
 				return &remoting.RemotingCommand{Code: protocol.SystemError}
 			}
-			return &remoting.RemotingCommand{Code: protocol.Success, ExtFields: map[string]string{"changed": strconv.FormatBool(addr == "ns2:9876")}}
+			return &remoting.RemotingCommand{Code: protocol.Success, ExtFields: remoting.FieldsOf("changed", strconv.FormatBool(addr == "ns2:9876"))}
 		}
 		return &remoting.RemotingCommand{Code: protocol.Success}
 	}}

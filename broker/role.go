@@ -468,7 +468,7 @@ const transferTimeout = 10 * time.Second
 
 func (b *Broker) handleTransferLeadership(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.RaftTransferLeadershipRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	tr, ok := b.opts.ReplicatedLog.(LeadershipTransferer)
@@ -503,7 +503,7 @@ func (b *Broker) handleTransferLeadership(_ remoting.Conn, req *remoting.Remotin
 
 func (b *Broker) handleGetRaftEvents(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.GetRaftEventsRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	body := protocol.RaftEventsBody{Capacity: roleEventCapacity, Events: []protocol.RaftRoleEvent{}}

@@ -120,11 +120,11 @@ func startDLedgerFixture(t *testing.T, offsetFlush ...time.Duration) *dledgerFix
 		"n0": {MatchIndex: 10, Lag: 2, LastContact: 30 * time.Millisecond}, "n2": {MatchIndex: 12, Lag: 0}}}
 	f.ns = &regFakeNamesrv{reply: func(addr string, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 		if req.Code == protocol.RegisterBroker {
-			term := req.ExtFields["dLegerTerm"]
+			term := req.ExtFields.Get("dLegerTerm")
 			if term == "" {
 				term = "0"
 			}
-			f.seq.add("register:" + req.ExtFields["brokerId"] + ":" + term + "@" + addr)
+			f.seq.add("register:" + req.ExtFields.Get("brokerId") + ":" + term + "@" + addr)
 		}
 		return &remoting.RemotingCommand{Code: protocol.Success}
 	}}
@@ -176,11 +176,11 @@ func (f *dledgerFixture) waitSeq(t *testing.T, item string) int {
 	return f.seq.index(item)
 }
 
-func (f *dledgerFixture) serve(code int16, ext map[string]string) *remoting.RemotingCommand {
+func (f *dledgerFixture) serve(code int16, ext remoting.Fields) *remoting.RemotingCommand {
 	return f.b.handler().ServeRemoting(f.conn, remoting.NewRequest(code, ext, nil))
 }
 
-func (f *dledgerFixture) events(t *testing.T, ext map[string]string) protocol.RaftEventsBody {
+func (f *dledgerFixture) events(t *testing.T, ext remoting.Fields) protocol.RaftEventsBody {
 	t.Helper()
 	r := f.serve(protocol.GetRaftEvents, ext)
 	var body protocol.RaftEventsBody
@@ -222,10 +222,10 @@ func TestDLedgerRolesRegistrationAndHooks(t *testing.T) {
 		t.Fatalf("leader: IsMaster %v brokerId %d", b.IsMaster(), b.registeredBrokerID())
 	}
 	waitFor(t, 5*time.Second, "registration time in the event", func() bool {
-		evs := f.events(t, nil).Events
+		evs := f.events(t, remoting.Fields{}).Events
 		return len(evs) == 1 && evs[0].RegisteredMillis > 0
 	})
-	ev := f.events(t, nil).Events[0]
+	ev := f.events(t, remoting.Fields{}).Events[0]
 	if ev.Seq != 1 || ev.OldRole != protocol.RaftRoleUnknown || ev.NewRole != protocol.RaftRoleLeader || ev.Term != 3 ||
 		ev.OldBrokerID != 2 || ev.NewBrokerID != 0 || ev.NewLeader != "n1" || ev.SelfID != "n1" || ev.Reason == "" {
 		t.Fatalf("leader event %+v", ev)
@@ -239,10 +239,10 @@ func TestDLedgerRolesRegistrationAndHooks(t *testing.T) {
 		t.Fatalf("send on the leader: %d %q", r.Code, r.Remark)
 	}
 	records := f.sys.count()
-	if r := f.serve(protocol.UpdateAndCreateTopic, map[string]string{"topic": "AdminT", "readQueueNums": "2", "writeQueueNums": "2", "perm": "6"}); r.Code != protocol.Success {
+	if r := f.serve(protocol.UpdateAndCreateTopic, remoting.FieldsOf("topic", "AdminT", "readQueueNums", "2", "writeQueueNums", "2", "perm", "6")); r.Code != protocol.Success {
 		t.Fatalf("create topic on the leader: %d %q", r.Code, r.Remark)
 	}
-	if r := f.serve(protocol.UpdateAndCreateSubscriptionGroup, nil); r.Code == protocol.ServiceNotAvailable {
+	if r := f.serve(protocol.UpdateAndCreateSubscriptionGroup, remoting.Fields{}); r.Code == protocol.ServiceNotAvailable {
 		t.Fatalf("group admin refused on the leader: %q", r.Remark)
 	}
 	if f.sys.count() <= records || !b.meta.Topics.Contains("AdminT") {
@@ -251,7 +251,7 @@ func TestDLedgerRolesRegistrationAndHooks(t *testing.T) {
 	if _, ok := b.groupConfigOrCreate("og"); !ok {
 		t.Fatal("group auto-create on the leader")
 	}
-	upd := map[string]string{"consumerGroup": "og", "topic": "AdminT", "queueId": "1", "commitOffset": "5"}
+	upd := remoting.FieldsOf("consumerGroup", "og", "topic", "AdminT", "queueId", "1", "commitOffset", "5")
 	if r := f.serve(protocol.UpdateConsumerOffset, upd); r.Code != protocol.Success {
 		t.Fatalf("offset commit on the leader: %d %q", r.Code, r.Remark)
 	}
@@ -275,7 +275,7 @@ func TestDLedgerRolesRegistrationAndHooks(t *testing.T) {
 	if st := f.seq.index("stop"); st < 0 || st > reg {
 		t.Fatalf("registered as a follower before stopping services: %v", f.seq.list())
 	}
-	evs := f.events(t, nil)
+	evs := f.events(t, remoting.Fields{})
 	if evs.Total != 2 || len(evs.Events) != 2 {
 		t.Fatalf("events %+v", evs)
 	}
@@ -290,9 +290,9 @@ func TestDLedgerRolesRegistrationAndHooks(t *testing.T) {
 	for _, r := range []*remoting.RemotingCommand{
 		b.processSend(f.conn, sendReq("RoleTopic", 0, "x", nil)),
 		f.serve(protocol.UpdateConsumerOffset, upd),
-		f.serve(protocol.UpdateAndCreateTopic, map[string]string{"topic": "AdminT2"}),
-		f.serve(protocol.DeleteTopicInBroker, map[string]string{"topic": "AdminT"}),
-		f.serve(protocol.DeleteSubscriptionGroup, map[string]string{"groupName": "og"}),
+		f.serve(protocol.UpdateAndCreateTopic, remoting.FieldsOf("topic", "AdminT2")),
+		f.serve(protocol.DeleteTopicInBroker, remoting.FieldsOf("topic", "AdminT")),
+		f.serve(protocol.DeleteSubscriptionGroup, remoting.FieldsOf("groupName", "og")),
 	} {
 		if r.Code != protocol.ServiceNotAvailable || !strings.Contains(r.Remark, "leader is n2") {
 			t.Fatalf("write on a follower: %d %q", r.Code, r.Remark)
@@ -303,17 +303,17 @@ func TestDLedgerRolesRegistrationAndHooks(t *testing.T) {
 	}
 	// Followers still answer the sync codes and offset queries.
 	for _, code := range []int16{protocol.GetAllTopicConfig, protocol.GetAllConsumerOffset, protocol.GetAllDelayOffset, protocol.GetAllSubscriptionGroupConfig} {
-		if r := f.serve(code, nil); r.Code != protocol.Success || len(r.Body) == 0 {
+		if r := f.serve(code, remoting.Fields{}); r.Code != protocol.Success || len(r.Body) == 0 {
 			t.Fatalf("code %d on a follower: %d %q", code, r.Code, r.Remark)
 		}
 	}
-	if r := f.serve(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": "og", "topic": "AdminT", "queueId": "1"}); r.Code != protocol.Success || r.ExtFields["offset"] != "5" {
+	if r := f.serve(protocol.QueryConsumerOffset, remoting.FieldsOf("consumerGroup", "og", "topic", "AdminT", "queueId", "1")); r.Code != protocol.Success || r.ExtFields.Get("offset") != "5" {
 		t.Fatalf("offset query on a follower: %d %v", r.Code, r.ExtFields)
 	}
 	// A pull's commit flag is not applied on a follower: it is forwarded
 	// to the master.
 	pull := pullReq("og", "AdminT", 1, 0, protocol.PullFlagCommitOffset|protocol.PullFlagSubscription, "*", 0)
-	pull.ExtFields["commitOffset"] = "9"
+	pull.ExtFields.Set("commitOffset", "9")
 	if r := b.processPull(f.conn, pull, true); r == nil || r.Code == protocol.SubscriptionNotExist {
 		t.Fatalf("pull on a follower: %+v", r)
 	}
@@ -335,18 +335,18 @@ func TestDLedgerRolesRegistrationAndHooks(t *testing.T) {
 	b.roles.onRole(f.fr.role())
 	f.fr.set(replicaRole{Leader: false, Term: 5, LeaderID: "n0", SelfID: "n1"})
 	b.roles.onRole(f.fr.role())
-	evs = f.events(t, map[string]string{"sinceSeq": "2"})
+	evs = f.events(t, remoting.FieldsOf("sinceSeq", "2"))
 	if evs.Total != 3 || len(evs.Events) != 1 || evs.Events[0].Seq != 3 || evs.Events[0].NewLeader != "n0" || evs.Events[0].OldRole != protocol.RaftRoleFollower {
 		t.Fatalf("events since 2: %+v", evs)
 	}
-	if evs := f.events(t, map[string]string{"limit": "1"}); len(evs.Events) != 1 || evs.Events[0].Seq != 3 {
+	if evs := f.events(t, remoting.FieldsOf("limit", "1")); len(evs.Events) != 1 || evs.Events[0].Seq != 3 {
 		t.Fatalf("limit 1: %+v", evs)
 	}
 	if n := strings.Count(strings.Join(f.seq.list(), ","), "stop"); n != 1 {
 		t.Fatalf("services stopped %d times", n)
 	}
 
-	r := f.serve(protocol.GetRaftStatus, nil)
+	r := f.serve(protocol.GetRaftStatus, remoting.Fields{})
 	var st protocol.RaftStatusBody
 	if r.Code != protocol.Success || json.Unmarshal(r.Body, &st) != nil {
 		t.Fatalf("GET_RAFT_STATUS: %d %s", r.Code, r.Body)
@@ -394,12 +394,12 @@ func TestDLedgerStepDownDropsOffsetBuffer(t *testing.T) {
 func TestClassicBrokerRaftCodes(t *testing.T) {
 	b := startTestBroker(t, nil)
 	c := &fakeConn{id: 5}
-	r := b.handler().ServeRemoting(c, remoting.NewRequest(protocol.GetRaftStatus, nil, nil))
+	r := b.handler().ServeRemoting(c, remoting.NewRequest(protocol.GetRaftStatus, remoting.Fields{}, nil))
 	var st protocol.RaftStatusBody
 	if r.Code != protocol.Success || json.Unmarshal(r.Body, &st) != nil || st.Role != protocol.RaftRoleClassic || st.BrokerID != 0 {
 		t.Fatalf("classic GET_RAFT_STATUS: %d %s", r.Code, r.Body)
 	}
-	r = b.handler().ServeRemoting(c, remoting.NewRequest(protocol.GetRaftEvents, nil, nil))
+	r = b.handler().ServeRemoting(c, remoting.NewRequest(protocol.GetRaftEvents, remoting.Fields{}, nil))
 	var evs protocol.RaftEventsBody
 	if r.Code != protocol.Success || json.Unmarshal(r.Body, &evs) != nil || len(evs.Events) != 0 || evs.Capacity != roleEventCapacity {
 		t.Fatalf("classic GET_RAFT_EVENTS: %d %s", r.Code, r.Body)
@@ -412,7 +412,7 @@ func TestClassicBrokerRaftCodes(t *testing.T) {
 		t.Fatalf("send to %s: %d %q", store.SystemTopic, r.Code, r.Remark)
 	}
 	// Admin changes are not guarded in classic mode.
-	if r := b.handler().ServeRemoting(c, remoting.NewRequest(protocol.UpdateAndCreateTopic, map[string]string{"topic": "CT"}, nil)); r.Code != protocol.Success {
+	if r := b.handler().ServeRemoting(c, remoting.NewRequest(protocol.UpdateAndCreateTopic, remoting.FieldsOf("topic", "CT"), nil)); r.Code != protocol.Success {
 		t.Fatalf("classic create topic: %d %q", r.Code, r.Remark)
 	}
 }
@@ -500,7 +500,7 @@ func (l *fakeTransferLog) TransferLeadership(_ context.Context, target string) e
 
 func TestRaftTransferLeadership(t *testing.T) {
 	f := startDLedgerFixture(t)
-	req := map[string]string{"target": "n2"}
+	req := remoting.FieldsOf("target", "n2")
 	if r := f.serve(protocol.RaftTransferLeadership, req); r.Code != protocol.RequestCodeNotSupported {
 		t.Fatalf("transfer without the capability: %d %q", r.Code, r.Remark)
 	}
@@ -529,7 +529,7 @@ func TestRaftTransferLeadership(t *testing.T) {
 	if r := f.serve(protocol.RaftTransferLeadership, req); r.Code != protocol.SystemError || !strings.Contains(r.Remark, "timed out") {
 		t.Fatalf("failed transfer: %d %q", r.Code, r.Remark)
 	}
-	if r := f.serve(protocol.RaftTransferLeadership, nil); r.Code == protocol.Success {
+	if r := f.serve(protocol.RaftTransferLeadership, remoting.Fields{}); r.Code == protocol.Success {
 		t.Fatal("transfer without a target")
 	}
 	if got := tl.targets; len(got) != 2 || got[0] != "n2" {
@@ -595,7 +595,7 @@ func TestForwardOffsetsToMaster(t *testing.T) {
 	b := &Broker{log: zap.NewNop(), registrar: reg, invoker: ow}
 	b.forwardOffsets(map[offsetKey]int64{{"g", "T", 3}: 42})
 	if len(ow.sent) != 1 || ow.sent[0].addr != "10.0.0.9:10911" || ow.sent[0].req.Code != protocol.UpdateConsumerOffset ||
-		ow.sent[0].req.ExtFields["commitOffset"] != "42" || ow.sent[0].req.ExtFields["queueId"] != "3" || ow.sent[0].req.ExtFields["consumerGroup"] != "g" {
+		ow.sent[0].req.ExtFields.Get("commitOffset") != "42" || ow.sent[0].req.ExtFields.Get("queueId") != "3" || ow.sent[0].req.ExtFields.Get("consumerGroup") != "g" {
 		t.Fatalf("forwarded %+v", ow.sent)
 	}
 }

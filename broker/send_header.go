@@ -17,18 +17,18 @@ import (
 
 // decodeSendHeaderV2 fills h from SEND_MESSAGE_V2's one-letter keys; false
 // when the slow path must decide.
-func decodeSendHeaderV2(ext map[string]string, h *protocol.SendMessageRequestHeader) bool {
+func decodeSendHeaderV2(ext *remoting.Fields, h *protocol.SendMessageRequestHeader) bool {
 	var ok bool
-	if h.ProducerGroup, ok = ext["a"]; !ok || h.ProducerGroup == "" {
+	if h.ProducerGroup, ok = ext.Lookup("a"); !ok || h.ProducerGroup == "" {
 		return false
 	}
-	if h.Topic, ok = ext["b"]; !ok || h.Topic == "" {
+	if h.Topic, ok = ext.Lookup("b"); !ok || h.Topic == "" {
 		return false
 	}
-	h.DefaultTopic = ext["c"]
-	h.Properties = ext["i"]
-	h.BrokerName = ext["n"]
-	if ext["e"] == "" {
+	h.DefaultTopic = ext.Get("c")
+	h.Properties = ext.Get("i")
+	h.BrokerName = ext.Get("n")
+	if ext.Get("e") == "" {
 		return false // required
 	}
 	return parseInt32(ext, "d", &h.DefaultTopicQueueNums) &&
@@ -44,8 +44,8 @@ func decodeSendHeaderV2(ext map[string]string, h *protocol.SendMessageRequestHea
 
 // parseInt32 leaves *v alone when key is absent or empty (DecodeHeader's
 // rule for optional fields).
-func parseInt32(ext map[string]string, key string, v *int32) bool {
-	raw := ext[key]
+func parseInt32(ext *remoting.Fields, key string, v *int32) bool {
+	raw := ext.Get(key)
 	if raw == "" {
 		return true
 	}
@@ -54,8 +54,8 @@ func parseInt32(ext map[string]string, key string, v *int32) bool {
 	return ok
 }
 
-func parseInt64(ext map[string]string, key string, v *int64) bool {
-	raw := ext[key]
+func parseInt64(ext *remoting.Fields, key string, v *int64) bool {
+	raw := ext.Get(key)
 	if raw == "" {
 		return true
 	}
@@ -64,8 +64,8 @@ func parseInt64(ext map[string]string, key string, v *int64) bool {
 	return ok
 }
 
-func parseOptInt32(ext map[string]string, key string, v **int32) bool {
-	raw := ext[key]
+func parseOptInt32(ext *remoting.Fields, key string, v **int32) bool {
+	raw := ext.Get(key)
 	if raw == "" {
 		return true
 	}
@@ -77,8 +77,8 @@ func parseOptInt32(ext map[string]string, key string, v **int32) bool {
 	return ok
 }
 
-func parseBool(ext map[string]string, key string, v *bool) bool {
-	if raw := ext[key]; raw != "" {
+func parseBool(ext *remoting.Fields, key string, v *bool) bool {
+	if raw := ext.Get(key); raw != "" {
 		*v = strings.EqualFold(strings.TrimSpace(raw), "true")
 	}
 	return true
@@ -117,30 +117,30 @@ func atoi64(raw string, bits int) (int64, bool) {
 
 // sendResponseExt is protocol.EncodeHeader(&SendMessageResponseHeader{...})
 // without reflection (TransactionID is omitempty: the caller adds it).
-func sendResponseExt(msgID string, queueID int32, queueOffset int64) map[string]string {
-	return map[string]string{
-		"msgId":       msgID,
-		"queueId":     strconv.Itoa(int(queueID)),
-		"queueOffset": strconv.FormatInt(queueOffset, 10),
-		"MSG_REGION":  msgRegionDefault,
-		"TRACE_ON":    "true",
-	}
+func sendResponseExt(msgID string, queueID int32, queueOffset int64) remoting.Fields {
+	return remoting.FieldsOf(
+		"msgId", msgID,
+		"queueId", strconv.Itoa(int(queueID)),
+		"queueOffset", strconv.FormatInt(queueOffset, 10),
+		"MSG_REGION", msgRegionDefault,
+		"TRACE_ON", "true",
+	)
 }
 
 func decodeSendRequest(req *remoting.RemotingCommand) (*sendRequest, error) {
 	sr := &sendRequest{}
 	switch req.Code {
 	case protocol.SendMessageV2, protocol.SendBatchMessage, protocol.SendReplyMessageV2:
-		if !decodeSendHeaderV2(req.ExtFields, &sr.header) {
+		if !decodeSendHeaderV2(&req.ExtFields, &sr.header) {
 			sr.header = protocol.SendMessageRequestHeader{}
 			var v2 protocol.SendMessageRequestHeaderV2
-			if err := protocol.DecodeHeader(req.ExtFields, &v2); err != nil {
+			if err := protocol.DecodeHeader(&req.ExtFields, &v2); err != nil {
 				return nil, err
 			}
 			sr.header = v2.V1()
 		}
 	default:
-		if err := protocol.DecodeHeader(req.ExtFields, &sr.header); err != nil {
+		if err := protocol.DecodeHeader(&req.ExtFields, &sr.header); err != nil {
 			return nil, err
 		}
 	}

@@ -30,9 +30,10 @@ func TestDecodeSendHeaderV2MatchesDecodeHeader(t *testing.T) {
 		with("g", "-9223372036854775808"), with("g", "9223372036854775808"), with("g", "12345678901234567890"),
 		with("l", "<del>"), with("l", "abc"), with("k", " true "), with("k", "yes"), with("f", "-"), with("h", "1e3"),
 		with("j", "0x10"), with("c", "<del>"), with("i", "")}
-	for i, ext := range cases {
+	for i, m := range cases {
+		ext := remoting.FieldsFrom(m)
 		var want protocol.SendMessageRequestHeaderV2
-		werr := protocol.DecodeHeader(ext, &want)
+		werr := protocol.DecodeHeader(&ext, &want)
 		got, gerr := decodeSendRequest(&remoting.RemotingCommand{Code: protocol.SendMessageV2, ExtFields: ext})
 		if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
 			t.Fatalf("case %d %v: error %v, want %v", i, ext, gerr, werr)

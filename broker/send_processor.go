@@ -129,11 +129,10 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 	resp := b.putResultResponse(res, msg.Topic, h.QueueID) // the queue the client asked for, even when a delay or half message was parked elsewhere
 	if res.Status.OK() {
 		b.stats.recordPut(msg.Topic, 1, int64(res.WroteBytes))
-		ext := resp.ExtFields
 		if tid := msg.Property(store.PropertyTransactionID); tid != "" {
-			ext["transactionId"] = tid
+			resp.ExtFields.Set("transactionId", tid)
 		} else if msg.TransactionType() == store.TransactionPreparedType {
-			ext["transactionId"] = msg.UniqKey()
+			resp.ExtFields.Set("transactionId", msg.UniqKey())
 		}
 	}
 	return resp
@@ -294,22 +293,22 @@ func (b *Broker) pushReply(c remoting.Conn, h *protocol.SendMessageRequestHeader
 		b.log.Info("reply message: requester not connected", zap.String("client", target), zap.String("topic", msg.Topic))
 		return
 	}
-	ext := map[string]string{
-		"producerGroup":         h.ProducerGroup,
-		"topic":                 msg.Topic,
-		"defaultTopic":          h.DefaultTopic,
-		"defaultTopicQueueNums": strconv.Itoa(int(h.DefaultTopicQueueNums)),
-		"queueId":               strconv.Itoa(int(msg.QueueID)),
-		"sysFlag":               strconv.Itoa(int(msg.SysFlag)),
-		"bornTimestamp":         strconv.FormatInt(msg.BornTimestamp, 10),
-		"flag":                  strconv.Itoa(int(msg.Flag)),
-		"properties":            store.PropertiesToString(msg.Properties),
-		"reconsumeTimes":        strconv.Itoa(int(msg.ReconsumeTimes)),
-		"unitMode":              strconv.FormatBool(h.UnitMode),
-		"bornHost":              c.RemoteAddr(),
-		"storeHost":             b.storeHost,
-		"storeTimestamp":        strconv.FormatInt(time.Now().UnixMilli(), 10),
-	}
+	ext := remoting.FieldsOf(
+		"producerGroup", h.ProducerGroup,
+		"topic", msg.Topic,
+		"defaultTopic", h.DefaultTopic,
+		"defaultTopicQueueNums", strconv.Itoa(int(h.DefaultTopicQueueNums)),
+		"queueId", strconv.Itoa(int(msg.QueueID)),
+		"sysFlag", strconv.Itoa(int(msg.SysFlag)),
+		"bornTimestamp", strconv.FormatInt(msg.BornTimestamp, 10),
+		"flag", strconv.Itoa(int(msg.Flag)),
+		"properties", store.PropertiesToString(msg.Properties),
+		"reconsumeTimes", strconv.Itoa(int(msg.ReconsumeTimes)),
+		"unitMode", strconv.FormatBool(h.UnitMode),
+		"bornHost", c.RemoteAddr(),
+		"storeHost", b.storeHost,
+		"storeTimestamp", strconv.FormatInt(time.Now().UnixMilli(), 10),
+	)
 	req := b.newRequest(protocol.PushReplyMessageToClient, ext, msg.Body)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

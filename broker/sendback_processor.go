@@ -67,7 +67,7 @@ func newSendBackService(st extrasStore, cfg sendBackConfig) *sendBackService {
 
 func (s *sendBackService) processConsumerSendMsgBack(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.ConsumerSendMsgBackRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return extrasRespond(protocol.SystemError, "bad CONSUMER_SEND_MSG_BACK header: "+err.Error())
 	}
 	if s.cfg.checkWritable != nil {

@@ -99,7 +99,7 @@ func TestSendBackErrors(t *testing.T) {
 	if resp := f.sendBack("cg", 12345, 0, nil); resp.Code != protocol.SystemError {
 		t.Fatalf("bad offset: %+v", resp)
 	}
-	if resp := f.svc.processConsumerSendMsgBack(&remoting.RemotingCommand{ExtFields: map[string]string{"group": "cg"}}); resp.Code != protocol.SystemError {
+	if resp := f.svc.processConsumerSendMsgBack(&remoting.RemotingCommand{ExtFields: remoting.FieldsOf("group", "cg")}); resp.Code != protocol.SystemError {
 		t.Fatalf("bad header: %+v", resp)
 	}
 	f.svc.cfg.checkWritable = func() *remoting.RemotingCommand { return extrasRespond(protocol.NoPermission, "no") }

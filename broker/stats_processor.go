@@ -17,7 +17,7 @@ import (
 
 func (b *Broker) handleConsumeStats(_ remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.GetConsumeStatsRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	topics := b.consumedTopics(h.ConsumerGroup)
@@ -135,7 +135,7 @@ func (b *Broker) handleViewBrokerStats(_ remoting.Conn, req *remoting.RemotingCo
 		StatsName string `ext:"statsName,required"`
 		StatsKey  string `ext:"statsKey,required"`
 	}
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	w := b.stats.item(h.StatsName, h.StatsKey)
@@ -160,7 +160,7 @@ func (b *Broker) handleConsumeTimeSpan(_ remoting.Conn, req *remoting.RemotingCo
 		Topic string `ext:"topic,required"`
 		Group string `ext:"group,required"`
 	}
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	tc, ok := b.topicConfig(h.Topic)
@@ -204,7 +204,7 @@ func (b *Broker) handleCloneGroupOffset(_ remoting.Conn, req *remoting.RemotingC
 		Topic     string `ext:"topic"`
 		Offline   bool   `ext:"offline"`
 	}
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return badHeader(err)
 	}
 	topics := []string{h.Topic}

@@ -163,7 +163,7 @@ func (t *transactionService) putOp(half *store.MessageExt) store.PutMessageResul
 // request the broker may not serve now (not master, not writable), or nil.
 func (t *transactionService) processEndTransaction(req *remoting.RemotingCommand, checkMaster func() *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.EndTransactionRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return extrasRespond(protocol.SystemError, "bad END_TRANSACTION header: "+err.Error())
 	}
 	switch h.CommitOrRollback {

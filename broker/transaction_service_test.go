@@ -147,7 +147,7 @@ func TestEndTransactionCommitAndRollback(t *testing.T) {
 	if resp := endTx(f, bad, protocol.TransactionCommit, false); resp.Code != protocol.SystemError {
 		t.Fatalf("missing half: %+v", resp)
 	}
-	if resp := f.svc.processEndTransaction(&remoting.RemotingCommand{ExtFields: map[string]string{"producerGroup": "x"}}, nil); resp.Code != protocol.SystemError {
+	if resp := f.svc.processEndTransaction(&remoting.RemotingCommand{ExtFields: remoting.FieldsOf("producerGroup", "x")}, nil); resp.Code != protocol.SystemError {
 		t.Fatalf("bad header: %+v", resp)
 	}
 }
@@ -180,7 +180,7 @@ func TestTransactionCheckBack(t *testing.T) {
 		t.Fatalf("check request: %+v", req)
 	}
 	var ch protocol.CheckTransactionStateRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &ch); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &ch); err != nil {
 		t.Fatal(err)
 	}
 	if ch.TranStateTableOffset != 2 || ch.MsgID != "U-open" || ch.TransactionID != "U-open" || ch.Topic != "TxTopic" || ch.OffsetMsgID == "" {

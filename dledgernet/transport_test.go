@@ -268,15 +268,15 @@ func TestBadFramesDoNotPanic(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := cl.InvokeSync(ctx, tr.Addr(), remoting.NewRequest(CodeRaftPing, nil, nil), time.Second)
+	resp, err := cl.InvokeSync(ctx, tr.Addr(), remoting.NewRequest(CodeRaftPing, remoting.Fields{}, nil), time.Second)
 	if err != nil || resp.Code != remoting.Success {
 		t.Fatalf("ping: %v %v", resp, err)
 	}
-	resp, err = cl.InvokeSync(ctx, tr.Addr(), remoting.NewRequest(1234, nil, nil), time.Second)
+	resp, err = cl.InvokeSync(ctx, tr.Addr(), remoting.NewRequest(1234, remoting.Fields{}, nil), time.Second)
 	if err != nil || resp.Code != remoting.RequestCodeNotSupported {
 		t.Fatalf("unknown code: %v %v", resp, err)
 	}
-	if err := cl.InvokeOneway(ctx, tr.Addr(), remoting.NewRequest(CodeRaftMessages, nil, []byte{1, 5, 1, 2, 3, 4, 5})); err != nil {
+	if err := cl.InvokeOneway(ctx, tr.Addr(), remoting.NewRequest(CodeRaftMessages, remoting.Fields{}, []byte{1, 5, 1, 2, 3, 4, 5})); err != nil {
 		t.Fatal(err)
 	}
 	// The group still replicates.

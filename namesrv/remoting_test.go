@@ -47,7 +47,7 @@ func TestOverRemoting(t *testing.T) {
 	route := func() *remoting.RemotingCommand {
 		t.Helper()
 		req := &remoting.RemotingCommand{Code: protocol.GetRouteinfoByTopic, Version: protocol.VersionV4_5_2,
-			ExtFields: map[string]string{"topic": "TBW102"}, SerializeType: remoting.RocketMQ}
+			ExtFields: remoting.FieldsOf("topic", "TBW102"), SerializeType: remoting.RocketMQ}
 		resp, err := client.InvokeSync(ctx, srv.Addr(), req, 3*time.Second)
 		if err != nil {
 			t.Fatal(err)

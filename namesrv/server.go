@@ -220,7 +220,7 @@ func (s *Server) serve(c remoting.Conn, req *remoting.RemotingCommand) *remoting
 			return reply(protocol.SystemError, "disable")
 		}
 		var h protocol.GetTopicsByClusterRequestHeader
-		if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+		if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 			return reply(protocol.SystemError, err.Error())
 		}
 		return okBody((&protocol.TopicList{TopicList: s.routes.TopicsByCluster(h.Cluster)}).Encode())
@@ -255,7 +255,7 @@ func okBody(body []byte) *remoting.RemotingCommand {
 
 func (s *Server) registerBroker(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.RegisterBrokerRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	if h.BodyCrc32 != 0 {
@@ -329,7 +329,7 @@ func (s *Server) registerBroker(c remoting.Conn, req *remoting.RemotingCommand) 
 
 func (s *Server) unregisterBroker(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.UnregisterBrokerRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	if s.routes.Unregister(h.ClusterName, h.BrokerAddr, h.BrokerName, h.BrokerID) {
@@ -341,7 +341,7 @@ func (s *Server) unregisterBroker(req *remoting.RemotingCommand) *remoting.Remot
 
 func (s *Server) getRouteInfo(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.GetRouteInfoRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	route, ok := s.routes.TopicRoute(h.Topic)
@@ -356,7 +356,7 @@ func (s *Server) getRouteInfo(req *remoting.RemotingCommand) *remoting.RemotingC
 
 func (s *Server) deleteTopic(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.DeleteTopicFromNamesrvRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	if s.routes.DeleteTopic(h.Topic, h.ClusterName) {
@@ -367,7 +367,7 @@ func (s *Server) deleteTopic(req *remoting.RemotingCommand) *remoting.RemotingCo
 
 func (s *Server) registerTopic(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.RegisterTopicRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	if len(req.Body) > 0 {
@@ -382,7 +382,7 @@ func (s *Server) registerTopic(req *remoting.RemotingCommand) *remoting.Remoting
 
 func (s *Server) putKV(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.PutKVConfigRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	if err := s.kv.Put(h.Namespace, h.Key, h.Value); err != nil {
@@ -395,7 +395,7 @@ func (s *Server) putKV(req *remoting.RemotingCommand) *remoting.RemotingCommand 
 
 func (s *Server) getKV(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.GetKVConfigRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	v, ok := s.kv.Get(h.Namespace, h.Key)
@@ -409,7 +409,7 @@ func (s *Server) getKV(req *remoting.RemotingCommand) *remoting.RemotingCommand 
 
 func (s *Server) deleteKV(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.DeleteKVConfigRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	if err := s.kv.Delete(h.Namespace, h.Key); err != nil {
@@ -422,7 +422,7 @@ func (s *Server) deleteKV(req *remoting.RemotingCommand) *remoting.RemotingComma
 
 func (s *Server) getKVList(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.GetKVListByNamespaceRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	m := s.kv.List(h.Namespace)
@@ -450,7 +450,7 @@ func (s *Server) unitTopics(code int16) *remoting.RemotingCommand {
 
 func (s *Server) writePerm(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.WipeWritePermOfBrokerRequestHeader // same shape as AddWritePermOfBrokerRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	add := req.Code == protocol.AddWritePermOfBroker
@@ -467,7 +467,7 @@ func (s *Server) writePerm(req *remoting.RemotingCommand) *remoting.RemotingComm
 
 func (s *Server) queryDataVersion(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.QueryDataVersionRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	var dv protocol.DataVersion
@@ -487,7 +487,7 @@ func (s *Server) queryDataVersion(req *remoting.RemotingCommand) *remoting.Remot
 
 func (s *Server) brokerHeartbeat(req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	var h protocol.BrokerHeartbeatRequestHeader
-	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 		return reply(protocol.SystemError, err.Error())
 	}
 	var timeout time.Duration

@@ -65,7 +65,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	return &env{t: t, s: s, clock: clk}
 }
 
-func (e *env) call(c remoting.Conn, code int16, ext map[string]string, body []byte) *remoting.RemotingCommand {
+func (e *env) call(c remoting.Conn, code int16, ext remoting.Fields, body []byte) *remoting.RemotingCommand {
 	e.t.Helper()
 	if c == nil {
 		c = &fakeConn{id: 999}
@@ -108,7 +108,7 @@ func (e *env) register(c remoting.Conn, b brokerSpec) *remoting.RemotingCommand 
 
 func (e *env) route(topic string) (*protocol.TopicRouteData, int16) {
 	e.t.Helper()
-	resp := e.call(nil, protocol.GetRouteinfoByTopic, map[string]string{"topic": topic}, nil)
+	resp := e.call(nil, protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", topic), nil)
 	if resp.Code != protocol.Success {
 		return nil, resp.Code
 	}
@@ -137,13 +137,13 @@ func TestRegisterAndRoute(t *testing.T) {
 		t.Fatalf("register: %d %s", resp.Code, resp.Remark)
 	}
 	// Version 317 (Go client) gets the fastjson form, exactly.
-	raw := e.call(nil, protocol.GetRouteinfoByTopic, map[string]string{"topic": "TBW102"}, nil)
+	raw := e.call(nil, protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", "TBW102"), nil)
 	want := `{"brokerDatas":[{"brokerAddrs":{0:"10.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":7,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}`
 	if string(raw.Body) != want {
 		t.Fatalf("route body\n got %s\nwant %s", raw.Body, want)
 	}
 	// A current Java client gets standard JSON.
-	req := &remoting.RemotingCommand{Code: protocol.GetRouteinfoByTopic, Version: protocol.VersionV5_3_3, ExtFields: map[string]string{"topic": "T1"}}
+	req := &remoting.RemotingCommand{Code: protocol.GetRouteinfoByTopic, Version: protocol.VersionV5_3_3, ExtFields: remoting.FieldsOf("topic", "T1")}
 	if std := e.s.Handler().ServeRemoting(&fakeConn{id: 2}, req); !json.Valid(std.Body) {
 		t.Fatalf("standard route not JSON: %s", std.Body)
 	}
@@ -151,7 +151,7 @@ func TestRegisterAndRoute(t *testing.T) {
 		t.Fatalf("unknown topic: code %d", code)
 	}
 	// cluster info lists the broker as id 0
-	ci, err := protocol.DecodeClusterInfo(e.call(nil, protocol.GetBrokerClusterInfo, nil, nil).Body)
+	ci, err := protocol.DecodeClusterInfo(e.call(nil, protocol.GetBrokerClusterInfo, remoting.Fields{}, nil).Body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestRegisterAndRoute(t *testing.T) {
 		t.Fatalf("cluster info %+v", ci)
 	}
 	var tl protocol.TopicList
-	json.Unmarshal(e.call(nil, protocol.GetAllTopicListFromNameserver, nil, nil).Body, &tl)
+	json.Unmarshal(e.call(nil, protocol.GetAllTopicListFromNameserver, remoting.Fields{}, nil).Body, &tl)
 	if strings.Join(tl.TopicList, ",") != "T1,TBW102" {
 		t.Fatalf("topic list %v", tl.TopicList)
 	}
@@ -169,7 +169,7 @@ func TestSlaveRegistration(t *testing.T) {
 	e := newEnv(t, nil)
 	e.register(&fakeConn{id: 1}, brokerSpec{name: "b", addr: "10.0.0.1:10911", topics: stdTopics})
 	resp := e.register(&fakeConn{id: 2}, brokerSpec{name: "b", addr: "10.0.0.2:10911", id: 1, topics: map[string]int32{"SlaveOnly": 6}})
-	if resp.ExtFields["masterAddr"] != "10.0.0.1:10911" || resp.ExtFields["haServerAddr"] != "10.0.0.1:10912" {
+	if resp.ExtFields.Get("masterAddr") != "10.0.0.1:10911" || resp.ExtFields.Get("haServerAddr") != "10.0.0.1:10912" {
 		t.Fatalf("slave reply ext %v", resp.ExtFields)
 	}
 	if _, code := e.route("SlaveOnly"); code != protocol.TopicNotExist {
@@ -210,7 +210,7 @@ func TestExpiry(t *testing.T) {
 	if !conn.closed.Load() {
 		t.Fatal("expired broker's connection not closed")
 	}
-	ci, _ := protocol.DecodeClusterInfo(e.call(nil, protocol.GetBrokerClusterInfo, nil, nil).Body)
+	ci, _ := protocol.DecodeClusterInfo(e.call(nil, protocol.GetBrokerClusterInfo, remoting.Fields{}, nil).Body)
 	if len(ci.BrokerAddrTable) != 0 || len(ci.ClusterAddrTable) != 0 {
 		t.Fatalf("cluster info after expiry: %+v", ci)
 	}
@@ -295,7 +295,7 @@ func TestOlderTermIgnored(t *testing.T) {
 	}
 	// the old leader, now a follower in term 6, registers as slave 1
 	resp = e.register(&fakeConn{id: 1}, brokerSpec{name: "g", addr: "10.0.0.1:10911", id: 1, term: 6, topics: stdTopics})
-	if resp.Code != protocol.Success || resp.ExtFields["masterAddr"] != "10.0.0.2:10911" {
+	if resp.Code != protocol.Success || resp.ExtFields.Get("masterAddr") != "10.0.0.2:10911" {
 		t.Fatalf("follower registration: %d %v", resp.Code, resp.ExtFields)
 	}
 	// a classic registration (term 0) is never term-checked
@@ -370,8 +370,8 @@ func TestUnregister(t *testing.T) {
 func TestWriteperm(t *testing.T) {
 	e := newEnv(t, nil)
 	e.register(&fakeConn{id: 1}, brokerSpec{name: "b", addr: "h:1", counter: 1, topics: stdTopics})
-	resp := e.call(nil, protocol.WipeWritePermOfBroker, map[string]string{"brokerName": "b"}, nil)
-	if resp.ExtFields["wipeTopicCount"] != "2" {
+	resp := e.call(nil, protocol.WipeWritePermOfBroker, remoting.FieldsOf("brokerName", "b"), nil)
+	if resp.ExtFields.Get("wipeTopicCount") != "2" {
 		t.Fatalf("wipe: %v", resp.ExtFields)
 	}
 	r, _ := e.route("T1")
@@ -383,15 +383,15 @@ func TestWriteperm(t *testing.T) {
 	if r, _ := e.route("T1"); r.QueueDatas[0].Perm != protocol.PermRead {
 		t.Fatal("re-registration restored write perm")
 	}
-	resp = e.call(nil, protocol.AddWritePermOfBroker, map[string]string{"brokerName": "b"}, nil)
-	if resp.ExtFields["addTopicCount"] != "2" {
+	resp = e.call(nil, protocol.AddWritePermOfBroker, remoting.FieldsOf("brokerName", "b"), nil)
+	if resp.ExtFields.Get("addTopicCount") != "2" {
 		t.Fatalf("add: %v", resp.ExtFields)
 	}
 	if r, _ := e.route("TBW102"); r.QueueDatas[0].Perm != 7 {
 		t.Fatalf("perm %d", r.QueueDatas[0].Perm)
 	}
 	// a new data version is applied
-	e.call(nil, protocol.WipeWritePermOfBroker, map[string]string{"brokerName": "b"}, nil)
+	e.call(nil, protocol.WipeWritePermOfBroker, remoting.FieldsOf("brokerName", "b"), nil)
 	e.register(&fakeConn{id: 1}, brokerSpec{name: "b", addr: "h:1", counter: 2, topics: stdTopics})
 	if r, _ := e.route("T1"); r.QueueDatas[0].Perm != 6 {
 		t.Fatalf("new data version not applied: %d", r.QueueDatas[0].Perm)
@@ -402,7 +402,7 @@ func TestTopicAdmin(t *testing.T) {
 	e := newEnv(t, nil)
 	e.register(&fakeConn{id: 1}, brokerSpec{cluster: "C1", name: "a", addr: "h:1", topics: map[string]int32{"T": 6, "U": 6}})
 	e.register(&fakeConn{id: 2}, brokerSpec{cluster: "C2", name: "b", addr: "h:2", topics: map[string]int32{"T": 6, "V": 6}})
-	list := func(code int16, ext map[string]string) string {
+	list := func(code int16, ext remoting.Fields) string {
 		resp := e.call(nil, code, ext, nil)
 		var tl protocol.TopicList
 		if err := json.Unmarshal(resp.Body, &tl); err != nil {
@@ -410,29 +410,29 @@ func TestTopicAdmin(t *testing.T) {
 		}
 		return strings.Join(tl.TopicList, ",") + "|" + tl.BrokerAddr
 	}
-	if got := list(protocol.GetTopicsByCluster, map[string]string{"cluster": "C2"}); got != "T,V|" {
+	if got := list(protocol.GetTopicsByCluster, remoting.FieldsOf("cluster", "C2")); got != "T,V|" {
 		t.Fatalf("by cluster: %s", got)
 	}
-	if got := list(protocol.GetSystemTopicListFromNS, nil); got != "C1,a,C2,b|h:1" {
+	if got := list(protocol.GetSystemTopicListFromNS, remoting.Fields{}); got != "C1,a,C2,b|h:1" {
 		t.Fatalf("system topics: %s", got)
 	}
-	e.call(nil, protocol.DeleteTopicInNamesrv, map[string]string{"topic": "T", "clusterName": "C1"}, nil)
+	e.call(nil, protocol.DeleteTopicInNamesrv, remoting.FieldsOf("topic", "T", "clusterName", "C1"), nil)
 	r, _ := e.route("T")
 	if len(r.QueueDatas) != 1 || r.QueueDatas[0].BrokerName != "b" {
 		t.Fatalf("cluster delete: %+v", r.QueueDatas)
 	}
-	e.call(nil, protocol.DeleteTopicInNamesrv, map[string]string{"topic": "T"}, nil)
+	e.call(nil, protocol.DeleteTopicInNamesrv, remoting.FieldsOf("topic", "T"), nil)
 	if _, code := e.route("T"); code != protocol.TopicNotExist {
 		t.Fatal("topic not deleted")
 	}
 	// REGISTER_TOPIC_IN_NAMESRV brings it back on a known broker only
 	body := (&protocol.TopicRouteData{QueueDatas: []protocol.QueueData{{BrokerName: "a", Perm: 6, ReadQueueNums: 2, WriteQueueNums: 2}, {BrokerName: "ghost", Perm: 6}}}).Encode(protocol.FastJSON)
-	e.call(nil, protocol.RegisterTopicInNamesrv, map[string]string{"topic": "T"}, body)
+	e.call(nil, protocol.RegisterTopicInNamesrv, remoting.FieldsOf("topic", "T"), body)
 	if r, _ := e.route("T"); len(r.QueueDatas) != 1 || r.QueueDatas[0].WriteQueueNums != 2 {
 		t.Fatalf("register topic: %+v", r)
 	}
 	// missing header field
-	if resp := e.call(nil, protocol.DeleteTopicInNamesrv, nil, nil); resp.Code != protocol.SystemError || !strings.Contains(resp.Remark, `"topic"`) {
+	if resp := e.call(nil, protocol.DeleteTopicInNamesrv, remoting.Fields{}, nil); resp.Code != protocol.SystemError || !strings.Contains(resp.Remark, `"topic"`) {
 		t.Fatalf("missing topic: %d %q", resp.Code, resp.Remark)
 	}
 }
@@ -449,7 +449,7 @@ func TestUnitTopicLists(t *testing.T) {
 	e.call(&fakeConn{id: 1}, protocol.RegisterBroker, protocol.EncodeHeader(&h), body.Encode())
 	for code, want := range map[int16]string{protocol.GetUnitTopicList: "both,unit", protocol.GetHasUnitSubTopicList: "both,sub", protocol.GetHasUnitSubUnunitTopicList: "sub"} {
 		var tl protocol.TopicList
-		json.Unmarshal(e.call(nil, code, nil, nil).Body, &tl)
+		json.Unmarshal(e.call(nil, code, remoting.Fields{}, nil).Body, &tl)
 		if got := strings.Join(tl.TopicList, ","); got != want {
 			t.Errorf("code %d: %s, want %s", code, got, want)
 		}
@@ -460,27 +460,27 @@ func TestKVConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "namesrv", "kvConfig.json")
 	e := newEnv(t, func(c *Config) { c.KVConfigPath = path; c.OrderMessageEnable = true })
 	put := func(ns, k, v string) {
-		if resp := e.call(nil, protocol.PutKVConfig, map[string]string{"namespace": ns, "key": k, "value": v}, nil); resp.Code != 0 {
+		if resp := e.call(nil, protocol.PutKVConfig, remoting.FieldsOf("namespace", ns, "key", k, "value", v), nil); resp.Code != 0 {
 			t.Fatal(resp.Remark)
 		}
 	}
 	put(protocol.OrderTopicConfigNamespace, "T1", "broker-a:4")
 	put("ns", "k1", "v1")
 	put("ns", "k2", "v2")
-	resp := e.call(nil, protocol.GetKVConfig, map[string]string{"namespace": "ns", "key": "k1"}, nil)
-	if resp.Code != 0 || resp.ExtFields["value"] != "v1" {
+	resp := e.call(nil, protocol.GetKVConfig, remoting.FieldsOf("namespace", "ns", "key", "k1"), nil)
+	if resp.Code != 0 || resp.ExtFields.Get("value") != "v1" {
 		t.Fatalf("get: %d %v", resp.Code, resp.ExtFields)
 	}
-	if resp := e.call(nil, protocol.GetKVConfig, map[string]string{"namespace": "ns", "key": "zz"}, nil); resp.Code != protocol.QueryNotFound {
+	if resp := e.call(nil, protocol.GetKVConfig, remoting.FieldsOf("namespace", "ns", "key", "zz"), nil); resp.Code != protocol.QueryNotFound {
 		t.Fatalf("get missing: %d", resp.Code)
 	}
-	e.call(nil, protocol.DeleteKVConfig, map[string]string{"namespace": "ns", "key": "k2"}, nil)
+	e.call(nil, protocol.DeleteKVConfig, remoting.FieldsOf("namespace", "ns", "key", "k2"), nil)
 	var kv protocol.KVTable
-	json.Unmarshal(e.call(nil, protocol.GetKVListByNamespace, map[string]string{"namespace": "ns"}, nil).Body, &kv)
+	json.Unmarshal(e.call(nil, protocol.GetKVListByNamespace, remoting.FieldsOf("namespace", "ns"), nil).Body, &kv)
 	if len(kv.Table) != 1 || kv.Table["k1"] != "v1" {
 		t.Fatalf("list: %v", kv.Table)
 	}
-	if resp := e.call(nil, protocol.GetKVListByNamespace, map[string]string{"namespace": "empty"}, nil); resp.Code != protocol.QueryNotFound {
+	if resp := e.call(nil, protocol.GetKVListByNamespace, remoting.FieldsOf("namespace", "empty"), nil); resp.Code != protocol.QueryNotFound {
 		t.Fatalf("empty namespace: %d", resp.Code)
 	}
 	// order topic conf reaches routes and the broker's registration reply
@@ -525,11 +525,11 @@ func TestQueryDataVersionAndHeartbeat(t *testing.T) {
 	e.register(&fakeConn{id: 1}, brokerSpec{name: "b", addr: "h:1", counter: 3, topics: stdTopics})
 	ext := protocol.EncodeHeader(&protocol.QueryDataVersionRequestHeader{BrokerName: "b", BrokerAddr: "h:1", ClusterName: "DefaultCluster"})
 	resp := e.call(nil, protocol.QueryDataVersion, ext, protocol.DataVersion{Counter: 3, Timestamp: 1}.Encode())
-	if resp.ExtFields["changed"] != "false" || !strings.Contains(string(resp.Body), `"counter":3`) {
+	if resp.ExtFields.Get("changed") != "false" || !strings.Contains(string(resp.Body), `"counter":3`) {
 		t.Fatalf("same version: %v %s", resp.ExtFields, resp.Body)
 	}
 	resp = e.call(nil, protocol.QueryDataVersion, ext, protocol.DataVersion{Counter: 4, Timestamp: 1}.Encode())
-	if resp.ExtFields["changed"] != "true" {
+	if resp.ExtFields.Get("changed") != "true" {
 		t.Fatalf("new version: %v", resp.ExtFields)
 	}
 	e.clock.advance(8 * time.Second)
@@ -567,26 +567,26 @@ func TestRegisterBodyForms(t *testing.T) {
 	if resp := e.call(&fakeConn{id: 1}, protocol.RegisterBroker, protocol.EncodeHeader(&h), []byte("junk")); resp.Code != protocol.SystemError {
 		t.Fatal("junk compressed body accepted")
 	}
-	if resp := e.call(&fakeConn{id: 1}, protocol.RegisterBroker, map[string]string{"brokerName": "b"}, nil); resp.Code != protocol.SystemError || !strings.Contains(resp.Remark, "brokerAddr") {
+	if resp := e.call(&fakeConn{id: 1}, protocol.RegisterBroker, remoting.FieldsOf("brokerName", "b"), nil); resp.Code != protocol.SystemError || !strings.Contains(resp.Remark, "brokerAddr") {
 		t.Fatalf("missing header: %q", resp.Remark)
 	}
 }
 
 func TestNamesrvConfigCodes(t *testing.T) {
 	e := newEnv(t, nil)
-	if body := string(e.call(nil, protocol.GetNamesrvConfig, nil, nil).Body); !strings.Contains(body, "enableAllTopicList=true") {
+	if body := string(e.call(nil, protocol.GetNamesrvConfig, remoting.Fields{}, nil).Body); !strings.Contains(body, "enableAllTopicList=true") {
 		t.Fatalf("config: %s", body)
 	}
-	if resp := e.call(nil, protocol.UpdateNamesrvConfig, nil, []byte("kvConfigPath=/tmp/x\n")); resp.Code != protocol.NoPermission {
+	if resp := e.call(nil, protocol.UpdateNamesrvConfig, remoting.Fields{}, []byte("kvConfigPath=/tmp/x\n")); resp.Code != protocol.NoPermission {
 		t.Fatalf("black-listed key: %d", resp.Code)
 	}
-	if resp := e.call(nil, protocol.UpdateNamesrvConfig, nil, []byte("enableAllTopicList=false\n")); resp.Code != 0 {
+	if resp := e.call(nil, protocol.UpdateNamesrvConfig, remoting.Fields{}, []byte("enableAllTopicList=false\n")); resp.Code != 0 {
 		t.Fatal(resp.Remark)
 	}
-	if resp := e.call(nil, protocol.GetAllTopicListFromNameserver, nil, nil); resp.Code != protocol.SystemError || resp.Remark != "disable" {
+	if resp := e.call(nil, protocol.GetAllTopicListFromNameserver, remoting.Fields{}, nil); resp.Code != protocol.SystemError || resp.Remark != "disable" {
 		t.Fatalf("disabled topic list: %d %q", resp.Code, resp.Remark)
 	}
-	if resp := e.call(nil, protocol.UpdateNamesrvConfig, nil, []byte("noSuchKey=1\n")); resp.Code != protocol.SystemError {
+	if resp := e.call(nil, protocol.UpdateNamesrvConfig, remoting.Fields{}, []byte("noSuchKey=1\n")); resp.Code != protocol.SystemError {
 		t.Fatal("unknown key accepted")
 	}
 	var got map[string]string
@@ -600,13 +600,13 @@ func TestNamesrvConfigCodes(t *testing.T) {
 			return nil
 		}
 	})
-	if body := string(e2.call(nil, protocol.GetNamesrvConfig, nil, nil).Body); body != "listenPort=9876\n" {
+	if body := string(e2.call(nil, protocol.GetNamesrvConfig, remoting.Fields{}, nil).Body); body != "listenPort=9876\n" {
 		t.Fatalf("hooked config: %q", body)
 	}
-	if resp := e2.call(nil, protocol.UpdateNamesrvConfig, nil, []byte("listenPort=x")); resp.Remark != "bad listenPort" {
+	if resp := e2.call(nil, protocol.UpdateNamesrvConfig, remoting.Fields{}, []byte("listenPort=x")); resp.Remark != "bad listenPort" {
 		t.Fatalf("hook error: %q", resp.Remark)
 	}
-	e2.call(nil, protocol.UpdateNamesrvConfig, nil, []byte("# c\norderMessageEnable = true\n"))
+	e2.call(nil, protocol.UpdateNamesrvConfig, remoting.Fields{}, []byte("# c\norderMessageEnable = true\n"))
 	if got["orderMessageEnable"] != "true" || !e2.s.orderMessageEnable.Load() {
 		t.Fatalf("hook got %v", got)
 	}
@@ -614,11 +614,11 @@ func TestNamesrvConfigCodes(t *testing.T) {
 
 func TestUnknownCodeAndOneway(t *testing.T) {
 	e := newEnv(t, nil)
-	resp := e.call(nil, protocol.SendMessage, nil, nil)
+	resp := e.call(nil, protocol.SendMessage, remoting.Fields{}, nil)
 	if resp.Code != protocol.RequestCodeNotSupported {
 		t.Fatalf("code %d", resp.Code)
 	}
-	req := &remoting.RemotingCommand{Code: protocol.BrokerHeartbeat, Flag: remoting.FlagOneway, ExtFields: map[string]string{}}
+	req := &remoting.RemotingCommand{Code: protocol.BrokerHeartbeat, Flag: remoting.FlagOneway, ExtFields: remoting.Fields{}}
 	if e.s.Handler().ServeRemoting(&fakeConn{id: 1}, req) != nil {
 		t.Fatal("oneway request answered")
 	}
@@ -659,7 +659,7 @@ func TestConcurrentAccess(t *testing.T) {
 					e.register(c, brokerSpec{name: fmt.Sprintf("b%d", i%3), addr: fmt.Sprintf("h:%d", i), id: int64(i % 2), counter: int64(j), term: int64(j / 50), topics: stdTopics})
 				case 2:
 					e.route("T1")
-					e.call(nil, protocol.GetBrokerClusterInfo, nil, nil)
+					e.call(nil, protocol.GetBrokerClusterInfo, remoting.Fields{}, nil)
 				case 3:
 					e.clock.advance(100 * time.Millisecond)
 					e.s.ScanNotActiveBrokers()
@@ -686,7 +686,7 @@ func BenchmarkGetRouteInfo(b *testing.B) {
 	c := &fakeConn{id: 1}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		req := &remoting.RemotingCommand{Code: protocol.GetRouteinfoByTopic, Version: protocol.VersionV4_5_2, ExtFields: map[string]string{"topic": "T7"}}
+		req := &remoting.RemotingCommand{Code: protocol.GetRouteinfoByTopic, Version: protocol.VersionV4_5_2, ExtFields: remoting.FieldsOf("topic", "T7")}
 		for pb.Next() {
 			if resp := h.ServeRemoting(c, req); resp.Code != protocol.Success {
 				b.Fatal(resp.Remark)

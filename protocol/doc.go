@@ -24,7 +24,7 @@
 //	}
 //
 //	var h protocol.GetRouteInfoRequestHeader
-//	if err := protocol.DecodeHeader(req.ExtFields, &h); err != nil {
+//	if err := protocol.DecodeHeader(&req.ExtFields, &h); err != nil {
 //		// errors.Is(err, protocol.ErrMissingField) / ErrInvalidField;
 //		// the message names the field. Answer SYSTEM_ERROR or
 //		// INVALID_PARAMETER with err.Error() as the remark.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/rmqd/rmqd/remoting"
 )
 
 // Errors returned by DecodeHeader. Both are wrapped with the field name, so
@@ -20,7 +22,7 @@ var (
 )
 
 // EncodeHeader turns a header struct (or a pointer to one) into the
-// string-valued extFields map of a RemotingCommand.
+// string-valued ext fields of a RemotingCommand, in field order.
 //
 // Fields are mapped by the `ext` struct tag:
 //
@@ -35,10 +37,10 @@ var (
 // A field with ",omitempty" is left out when it holds its zero value.
 // Fields without a tag, and the tag "-", are ignored. EncodeHeader panics
 // if v is not a struct: that is a programming error, not a wire condition.
-func EncodeHeader(v any) map[string]string {
+func EncodeHeader(v any) remoting.Fields {
 	rv := reflect.Indirect(reflect.ValueOf(v))
 	info := headerInfoOf(rv.Type())
-	ext := make(map[string]string, len(info.fields))
+	var ext remoting.Fields
 	for i := range info.fields {
 		f := &info.fields[i]
 		fv := rv.Field(f.index)
@@ -50,7 +52,7 @@ func EncodeHeader(v any) map[string]string {
 		} else if f.omitEmpty && fv.IsZero() {
 			continue
 		}
-		ext[f.name] = formatValue(fv)
+		ext.Set(f.name, formatValue(fv))
 	}
 	return ext
 }
@@ -62,8 +64,8 @@ func EncodeHeader(v any) map[string]string {
 // booleans follow Java's Boolean.parseBoolean ("true" in any case is true,
 // anything else false). The first missing required field or unparseable
 // value is reported, naming the field, wrapped around ErrMissingField or
-// ErrInvalidField. A nil ext map is treated as empty.
-func DecodeHeader(ext map[string]string, v any) error {
+// ErrInvalidField.
+func DecodeHeader(ext *remoting.Fields, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		panic(fmt.Sprintf("protocol.DecodeHeader: need a non-nil pointer to a struct, got %T", v))
@@ -72,7 +74,7 @@ func DecodeHeader(ext map[string]string, v any) error {
 	info := headerInfoOf(rv.Type())
 	for i := range info.fields {
 		f := &info.fields[i]
-		raw, ok := ext[f.name]
+		raw, ok := ext.Lookup(f.name)
 		if !ok || raw == "" {
 			if f.required {
 				return fmt.Errorf("%w %q", ErrMissingField, f.name)

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rmqd/rmqd/remoting"
 )
 
 type testHeader struct {
@@ -30,11 +32,11 @@ func TestHeaderRoundTrip(t *testing.T) {
 	h := testHeader{Topic: "T", QueueID: -3, Offset: 1 << 40, Unit: true, Small: -8, N: 42, U: 65535, Opt: &seven, OptB: &yes, OptS: &s, Ignored: "x", Skipped: "y"}
 	ext := EncodeHeader(&h)
 	want := map[string]string{"topic": "T", "queueId": "-3", "offset": "1099511627776", "unitMode": "true", "small": "-8", "n": "42", "u": "65535", "opt": "7", "optB": "true", "optS": ""}
-	if !reflect.DeepEqual(ext, want) {
+	if got := ext.Map(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("EncodeHeader = %v, want %v", ext, want)
 	}
 	var got testHeader
-	if err := DecodeHeader(ext, &got); err != nil {
+	if err := DecodeHeader(&ext, &got); err != nil {
 		t.Fatal(err)
 	}
 	h.Ignored, h.Skipped = "", ""
@@ -43,7 +45,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: got %+v, want %+v", got, h)
 	}
 	// value receiver works too
-	if ext2 := EncodeHeader(h); ext2["topic"] != "T" {
+	if ext2 := EncodeHeader(h); ext2.Get("topic") != "T" {
 		t.Fatalf("encode by value: %v", ext2)
 	}
 }
@@ -51,12 +53,12 @@ func TestHeaderRoundTrip(t *testing.T) {
 func TestHeaderOmitEmptyAndNil(t *testing.T) {
 	ext := EncodeHeader(&testHeader{Topic: "T"})
 	for _, k := range []string{"small", "u", "opt", "optB", "name", "optS"} {
-		if _, ok := ext[k]; ok {
+		if _, ok := ext.Lookup(k); ok {
 			t.Errorf("key %q should be omitted: %v", k, ext)
 		}
 	}
 	for _, k := range []string{"queueId", "offset", "unitMode", "n"} {
-		if _, ok := ext[k]; !ok {
+		if _, ok := ext.Lookup(k); !ok {
 			t.Errorf("key %q should be present: %v", k, ext)
 		}
 	}
@@ -81,7 +83,7 @@ func TestHeaderDecodeErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var h testHeader
-			err := DecodeHeader(c.ext, &h)
+			err := DecodeHeader(fields(c.ext), &h)
 			if !errors.Is(err, c.is) {
 				t.Fatalf("err = %v, want %v", err, c.is)
 			}
@@ -94,7 +96,7 @@ func TestHeaderDecodeErrors(t *testing.T) {
 
 func TestHeaderDecodeLenient(t *testing.T) {
 	h := testHeader{QueueID: 9, N: 5}
-	err := DecodeHeader(map[string]string{"topic": "T", "offset": " 12 ", "unitMode": "TRUE", "bname": "x", "nsd": "y"}, &h)
+	err := DecodeHeader(fields(map[string]string{"topic": "T", "offset": " 12 ", "unitMode": "TRUE", "bname": "x", "nsd": "y"}), &h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func TestHeaderDecodeLenient(t *testing.T) {
 	}
 	// Java's Boolean.parseBoolean: anything but "true" is false.
 	h = testHeader{}
-	if err := DecodeHeader(map[string]string{"topic": "T", "offset": "1", "unitMode": "yes"}, &h); err != nil || h.Unit {
+	if err := DecodeHeader(fields(map[string]string{"topic": "T", "offset": "1", "unitMode": "yes"}), &h); err != nil || h.Unit {
 		t.Fatalf("unitMode=yes: %v %+v", err, h)
 	}
 }
@@ -112,11 +114,11 @@ func TestNamesrvHeadersRoundTrip(t *testing.T) {
 	timeout := int64(10000)
 	in := RegisterBrokerRequestHeader{BrokerName: "b", BrokerAddr: "1.2.3.4:10911", ClusterName: "C", HAServerAddr: "1.2.3.4:10912", BrokerID: 0, HeartbeatTimeoutMillis: &timeout, DLegerTerm: 5}
 	ext := EncodeHeader(&in)
-	if ext["dLegerTerm"] != "5" || ext["brokerId"] != "0" || ext["compressed"] != "false" || ext["bodyCrc32"] != "0" {
+	if ext.Get("dLegerTerm") != "5" || ext.Get("brokerId") != "0" || ext.Get("compressed") != "false" || ext.Get("bodyCrc32") != "0" {
 		t.Fatalf("ext = %v", ext)
 	}
 	var out RegisterBrokerRequestHeader
-	if err := DecodeHeader(ext, &out); err != nil {
+	if err := DecodeHeader(&ext, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(in, out) {
@@ -125,7 +127,7 @@ func TestNamesrvHeadersRoundTrip(t *testing.T) {
 	// a Java broker's header (no term, extra keys)
 	java := map[string]string{"brokerName": "broker-a", "brokerAddr": "10.0.0.1:10911", "clusterName": "DefaultCluster", "haServerAddr": "10.0.0.1:10912", "brokerId": "1", "enableActingMaster": "false", "compressed": "false", "bodyCrc32": "12345"}
 	out = RegisterBrokerRequestHeader{}
-	if err := DecodeHeader(java, &out); err != nil {
+	if err := DecodeHeader(fields(java), &out); err != nil {
 		t.Fatal(err)
 	}
 	if out.BrokerID != 1 || out.DLegerTerm != 0 || out.EnableActingMaster == nil || *out.EnableActingMaster || out.BodyCrc32 != 12345 {
@@ -134,7 +136,7 @@ func TestNamesrvHeadersRoundTrip(t *testing.T) {
 }
 
 func BenchmarkDecodeHeader(b *testing.B) {
-	ext := map[string]string{"brokerName": "broker-a", "brokerAddr": "10.0.0.1:10911", "clusterName": "DefaultCluster", "haServerAddr": "10.0.0.1:10912", "brokerId": "1"}
+	ext := fields(map[string]string{"brokerName": "broker-a", "brokerAddr": "10.0.0.1:10911", "clusterName": "DefaultCluster", "haServerAddr": "10.0.0.1:10912", "brokerId": "1"})
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		var h RegisterBrokerRequestHeader
@@ -142,4 +144,10 @@ func BenchmarkDecodeHeader(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// fields is m as the ext fields of a command.
+func fields(m map[string]string) *remoting.Fields {
+	f := remoting.FieldsFrom(m)
+	return &f
 }

@@ -29,6 +29,11 @@ const (
 
 // RemotingCommand is one frame: a request or a response. ExtFields is the
 // "custom header": every value a string. Body is opaque.
+//
+// A decoded command's strings alias its frame when the frame is small (it
+// shares one allocation with the command); those of a larger frame are
+// copied together, so a handler keeping a field — a topic name as a map
+// key — never pins a large body.
 type RemotingCommand struct {
 	Code      int16
 	Language  string // "JAVA", "GO", ...; we send "JAVA" (safest for Java peers)
@@ -36,7 +41,7 @@ type RemotingCommand struct {
 	Opaque    int32
 	Flag      int32
 	Remark    string
-	ExtFields map[string]string
+	ExtFields Fields
 	Body      []byte
 
 	// SerializeType is the header codec this command arrived in (decode) or

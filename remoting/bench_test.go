@@ -20,12 +20,18 @@ import (
 func benchCmd(st SerializeType) *RemotingCommand {
 	return &RemotingCommand{
 		Code: 10, Language: "GO", Version: 317, Opaque: 123456,
-		ExtFields: map[string]string{
-			"producerGroup": "PG", "topic": "TestTopic", "defaultTopic": "TBW102",
-			"defaultTopicQueueNums": "4", "queueId": "3", "sysFlag": "0",
-			"bornTimestamp": "1700000000000", "flag": "0", "properties": "UNIQ_KEY\x017F000001\x02WAIT\x01true\x02",
-			"reconsumeTimes": "0",
-		},
+		ExtFields: FieldsOf(
+			"producerGroup", "PG",
+			"topic", "TestTopic",
+			"defaultTopic", "TBW102",
+			"defaultTopicQueueNums", "4",
+			"queueId", "3",
+			"sysFlag", "0",
+			"bornTimestamp", "1700000000000",
+			"flag", "0",
+			"properties", "UNIQ_KEY\x017F000001\x02WAIT\x01true\x02",
+			"reconsumeTimes", "0",
+		),
 		Body:          make([]byte, 128),
 		SerializeType: st,
 	}
@@ -56,7 +62,7 @@ func BenchmarkEncode(b *testing.B) {
 
 // smallCmd is a PULL-response-sized command: 2 ext fields, 128-byte body.
 func smallCmd(st SerializeType) *RemotingCommand {
-	return &RemotingCommand{Code: 0, Opaque: 7, Flag: FlagResponse, ExtFields: map[string]string{"nextBeginOffset": "100", "minOffset": "0"}, Body: make([]byte, 128), SerializeType: st}
+	return &RemotingCommand{Code: 0, Opaque: 7, Flag: FlagResponse, ExtFields: FieldsOf("nextBeginOffset", "100", "minOffset", "0"), Body: make([]byte, 128), SerializeType: st}
 }
 
 func BenchmarkDecode(b *testing.B) {
@@ -147,7 +153,7 @@ func runConcurrent(b *testing.B, op func(g int) error) {
 	b.StopTimer()
 }
 
-var echoReq = &RemotingCommand{Code: 1, ExtFields: map[string]string{"topic": "TestTopic", "queueId": "1"}, Body: make([]byte, 128)}
+var echoReq = &RemotingCommand{Code: 1, ExtFields: FieldsOf("topic", "TestTopic", "queueId", "1"), Body: make([]byte, 128)}
 
 // echoSetup starts an echo server and echoConns callers; op(g) performs one
 // round trip on caller g. stop releases everything.

@@ -27,7 +27,7 @@ func appendBinaryHeader(dst []byte, cmd *RemotingCommand) ([]byte, error) {
 	dst = append(dst, cmd.Remark...)
 	extAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
-	for k, v := range cmd.ExtFields {
+	for k, v := range cmd.ExtFields.All() {
 		if len(k) > 0x7FFF {
 			return dst, fmt.Errorf("%w: ext key of %d bytes", ErrHeaderTooLarge, len(k))
 		}
@@ -81,7 +81,8 @@ func decodeBinaryHeader(cmd *RemotingCommand, h []byte) error {
 	if len(ext) == 0 {
 		return nil
 	}
-	// First pass: validate and count, so the map is sized once.
+	// First pass: validate and count, so the fields beyond the inline ones
+	// take one allocation.
 	n, q := 0, 0
 	for q < len(ext) {
 		if len(ext)-q < 2 {
@@ -101,7 +102,8 @@ func decodeBinaryHeader(cmd *RemotingCommand, h []byte) error {
 		q += int(vl)
 		n++
 	}
-	m := make(map[string]string, n)
+	f := &cmd.ExtFields
+	f.grow(n)
 	for q = 0; q < len(ext); {
 		kl := int(binary.BigEndian.Uint16(ext[q:]))
 		q += 2
@@ -109,9 +111,9 @@ func decodeBinaryHeader(cmd *RemotingCommand, h []byte) error {
 		q += kl
 		vl := int(binary.BigEndian.Uint32(ext[q:]))
 		q += 4
-		m[k] = aliasString(ext[q : q+vl])
+		f.add(k, aliasString(ext[q:q+vl]))
 		q += vl
 	}
-	cmd.ExtFields = m
+	f.dedupe() // a Java peer's HashMap: the last one wins
 	return nil
 }

@@ -31,7 +31,7 @@ func TestClientReadDutyStress(t *testing.T) {
 	}
 	mux.HandleInline(1, HandlerFunc(echo))
 	mux.HandleFunc(3, func(c Conn, req *RemotingCommand) *RemotingCommand {
-		d, _ := time.ParseDuration(req.ExtFields["sleep"])
+		d, _ := time.ParseDuration(req.ExtFields.Get("sleep"))
 		time.Sleep(d)
 		return echo(c, req)
 	})
@@ -50,7 +50,7 @@ func TestClientReadDutyStress(t *testing.T) {
 				body := []byte(strconv.Itoa(g*1000 + i))
 				req := &RemotingCommand{Code: 1, Body: body}
 				if rnd.Intn(4) == 0 {
-					req = &RemotingCommand{Code: 3, Body: body, ExtFields: map[string]string{"sleep": strconv.Itoa(rnd.Intn(3)) + "ms"}}
+					req = &RemotingCommand{Code: 3, Body: body, ExtFields: FieldsOf("sleep", strconv.Itoa(rnd.Intn(3))+"ms")}
 				}
 				switch rnd.Intn(12) {
 				case 0: // a timeout that may or may not fire

@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -46,8 +47,8 @@ func Encode(dst []byte, cmd *RemotingCommand) ([]byte, error) {
 
 // DecodeFrame decodes one frame given without its 4-byte length word (that
 // is, starting at the header word). It takes ownership of frame: the returned
-// command's Body and its string fields alias frame, which must therefore
-// never be modified or reused afterwards. Every failure wraps
+// command's Body — and its string fields, when frame is small — alias frame,
+// which must therefore never be modified or reused afterwards. Every failure wraps
 // ErrMalformedFrame (or ErrUnknownSerializeType); nothing in frame can make
 // it panic, and it allocates no more than a small multiple of len(frame).
 func DecodeFrame(frame []byte) (*RemotingCommand, error) {
@@ -58,81 +59,109 @@ func DecodeFrame(frame []byte) (*RemotingCommand, error) {
 	return cmd, nil
 }
 
-// Commands together with their frame, for newFrame: 96 bytes of
-// RemotingCommand (64-bit platforms) plus the buffer make a malloc size
-// class, so the joint allocation wastes no more than separate ones would.
+// Commands together with their frame, for newFrame: 376 bytes of
+// RemotingCommand (64-bit platforms, eight ext fields inline) plus the
+// buffer — plus the 8-byte header the allocator puts before an object of
+// more than 512 bytes that holds pointers — make a malloc size class, so
+// the joint allocation wastes no more than separate ones would.
 type (
-	cmdFrame160 struct {
+	cmdFrame72 struct {
 		cmd RemotingCommand
-		buf [160]byte
+		buf [72]byte
+	}
+	cmdFrame136 struct {
+		cmd RemotingCommand
+		buf [136]byte
 	}
 	cmdFrame256 struct {
 		cmd RemotingCommand
 		buf [256]byte
 	}
-	cmdFrame416 struct {
+	cmdFrame384 struct {
 		cmd RemotingCommand
-		buf [416]byte
+		buf [384]byte
 	}
-	cmdFrame544 struct {
+	cmdFrame512 struct {
 		cmd RemotingCommand
-		buf [544]byte
+		buf [512]byte
 	}
-	cmdFrame800 struct {
+	cmdFrame640 struct {
 		cmd RemotingCommand
-		buf [800]byte
+		buf [640]byte
 	}
-	cmdFrame928 struct {
+	cmdFrame896 struct {
 		cmd RemotingCommand
-		buf [928]byte
+		buf [896]byte
 	}
-	cmdFrame1440 struct {
+	cmdFrame1152 struct {
 		cmd RemotingCommand
-		buf [1440]byte
+		buf [1152]byte
 	}
-	cmdFrame1952 struct {
+	cmdFrame1664 struct {
 		cmd RemotingCommand
-		buf [1952]byte
+		buf [1664]byte
 	}
-	cmdFrame3968 struct {
+	cmdFrame2304 struct {
 		cmd RemotingCommand
-		buf [3968]byte
+		buf [2304]byte
+	}
+	cmdFrame2688 struct {
+		cmd RemotingCommand
+		buf [2688]byte
+	}
+	cmdFrame3712 struct {
+		cmd RemotingCommand
+		buf [3712]byte
 	}
 )
 
+// maxSharedFrame is the largest frame newFrame allocates together with its
+// command. Decoded strings alias such a frame; those of a larger one are
+// copied (see decodeFrameInto).
+const maxSharedFrame = 3712
+
 // newFrame returns room for a frame of n bytes (without its length word)
 // and the command it will be decoded into. Small frames — most requests and
-// responses — share one allocation with their command, so the body copy is
-// the only allocation of a decode besides the ext-fields map. The frame's
-// capacity is n: a Body aliasing it cannot be appended into the rest.
+// responses — share one allocation with their command, which holds up to
+// eight ext fields itself, so that allocation is all a decode costs. The
+// frame's capacity is n: a Body aliasing it cannot be appended into the rest.
 func newFrame(n int) (*RemotingCommand, []byte) {
 	switch {
-	case n <= 160:
-		x := new(cmdFrame160)
+	case n <= 72:
+		x := new(cmdFrame72)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 136:
+		x := new(cmdFrame136)
 		return &x.cmd, x.buf[:n:n]
 	case n <= 256:
 		x := new(cmdFrame256)
 		return &x.cmd, x.buf[:n:n]
-	case n <= 416:
-		x := new(cmdFrame416)
+	case n <= 384:
+		x := new(cmdFrame384)
 		return &x.cmd, x.buf[:n:n]
-	case n <= 544:
-		x := new(cmdFrame544)
+	case n <= 512:
+		x := new(cmdFrame512)
 		return &x.cmd, x.buf[:n:n]
-	case n <= 800:
-		x := new(cmdFrame800)
+	case n <= 640:
+		x := new(cmdFrame640)
 		return &x.cmd, x.buf[:n:n]
-	case n <= 928:
-		x := new(cmdFrame928)
+	case n <= 896:
+		x := new(cmdFrame896)
 		return &x.cmd, x.buf[:n:n]
-	case n <= 1440:
-		x := new(cmdFrame1440)
+	case n <= 1152:
+		x := new(cmdFrame1152)
 		return &x.cmd, x.buf[:n:n]
-	case n <= 1952:
-		x := new(cmdFrame1952)
+	case n <= 1664:
+		x := new(cmdFrame1664)
 		return &x.cmd, x.buf[:n:n]
-	case n <= 3968:
-		x := new(cmdFrame3968)
+	case n <= 2304:
+		x := new(cmdFrame2304)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 2688:
+		x := new(cmdFrame2688)
+		return &x.cmd, x.buf[:n:n]
+	case n <= 3712:
+		x := new(cmdFrame3712)
 		return &x.cmd, x.buf[:n:n]
 	}
 	return new(RemotingCommand), make([]byte, n)
@@ -150,6 +179,12 @@ func decodeFrameInto(cmd *RemotingCommand, frame []byte) error {
 		return fmt.Errorf("%w: header length %d exceeds frame length %d", ErrMalformedFrame, headerLen, len(frame))
 	}
 	header := frame[4 : 4+headerLen : 4+headerLen]
+	if len(frame) > maxSharedFrame {
+		// The header's strings would alias a frame that is mostly body: a
+		// handler keeping one (a topic as a map key) would pin it all.
+		// One copy of the header serves all of them instead.
+		header = bytes.Clone(header)
+	}
 	var err error
 	switch st {
 	case JSON:

@@ -56,9 +56,9 @@ func internLanguage(b []byte) (string, bool) {
 	return "", false
 }
 
-// NewRequest returns a request with the given code and ext fields (which it
-// keeps, not copies). Opaque is assigned when the request is sent.
-func NewRequest(code int16, ext map[string]string, body []byte) *RemotingCommand {
+// NewRequest returns a request with the given code and ext fields. Opaque
+// is assigned when the request is sent.
+func NewRequest(code int16, ext Fields, body []byte) *RemotingCommand {
 	return &RemotingCommand{Code: code, ExtFields: ext, Body: body}
 }
 

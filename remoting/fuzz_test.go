@@ -16,7 +16,7 @@ func fuzzSeeds(f *testing.F) {
 	golden, _ := hex.DecodeString(strings.ReplaceAll(goldenBinaryHeader, " ", ""))
 	f.Add(append(append([]byte{0, 0, 0, byte(4 + len(golden)), 1, 0, 0, byte(len(golden))}, golden...), "body"...))
 	for _, st := range []SerializeType{JSON, RocketMQ} {
-		b, _ := Encode(nil, &RemotingCommand{Code: 10, Opaque: 3, Flag: 2, Remark: "r\"", ExtFields: map[string]string{"topic": "T", "q": "1"}, Body: []byte("xyz"), SerializeType: st})
+		b, _ := Encode(nil, &RemotingCommand{Code: 10, Opaque: 3, Flag: 2, Remark: "r\"", ExtFields: FieldsOf("topic", "T", "q", "1"), Body: []byte("xyz"), SerializeType: st})
 		f.Add(b)
 	}
 	h := `{"code":0,"extFields":{"msgId":"7F","queueId":"1"},"flag":1,"language":"JAVA","opaque":2,"serializeTypeCurrentRPC":"JSON","version":479,"x":[1,{"y":null}],"remark":"\u00e9\ud83d\ude00"}`
@@ -33,8 +33,8 @@ func normalize(c *RemotingCommand) {
 	if c.Version == 0 {
 		c.Version = DefaultVersion
 	}
-	if len(c.ExtFields) == 0 {
-		c.ExtFields = nil
+	if c.ExtFields.Len() == 0 {
+		c.ExtFields.Reset()
 	}
 	if len(c.Body) == 0 {
 		c.Body = nil
@@ -130,7 +130,7 @@ func FuzzJSONHeader(f *testing.F) {
 		if c.Code != g.Code || c.Version != g.Version || c.Opaque != g.Opaque || c.Flag != g.Flag || c.Remark != g.Remark || c.Language != g.Language {
 			t.Fatalf("differs from encoding/json:\n%+v\n%+v", c, g)
 		}
-		if g.ExtFields != nil && len(g.ExtFields) > 0 && !reflect.DeepEqual(c.ExtFields, g.ExtFields) {
+		if len(g.ExtFields) > 0 && !reflect.DeepEqual(c.ExtFields.Map(), g.ExtFields) {
 			t.Fatalf("ext differs from encoding/json:\n%v\n%v", c.ExtFields, g.ExtFields)
 		}
 	})
@@ -151,8 +151,8 @@ func FuzzBinaryHeader(f *testing.F) {
 			}
 			return
 		}
-		if len(c.ExtFields) > len(data)/6 {
-			t.Fatalf("%d ext fields from %d bytes", len(c.ExtFields), len(data))
+		if c.ExtFields.Len() > len(data)/6 {
+			t.Fatalf("%d ext fields from %d bytes", c.ExtFields.Len(), len(data))
 		}
 		c.SerializeType = RocketMQ
 		normalize(&c)

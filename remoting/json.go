@@ -11,7 +11,7 @@ import (
 // Encoder: a hand-written writer in the Go client's key order:
 // {"code":C,"language":"L","version":V,"opaque":O,"flag":F,"remark":"R","extFields":{...}}
 // "remark" is left out when empty; "extFields" is always written ({} when
-// empty), keys sorted so the output is deterministic.
+// empty), keys in the order of the command's Fields.
 
 const hexDigits = "0123456789abcdef"
 
@@ -39,30 +39,17 @@ func appendJSONHeader(dst []byte, cmd *RemotingCommand) []byte {
 		dst = appendJSONString(dst, cmd.Remark)
 	}
 	dst = append(dst, `,"extFields":{`...)
-	var stack [32]kv
-	for i, p := range sortedPairs(stack[:0], cmd.ExtFields) {
+	f := &cmd.ExtFields
+	for i := 0; i < f.n; i++ {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, p.k)
+		p := f.at(i)
+		dst = appendJSONString(dst, p.Key)
 		dst = append(dst, ':')
-		dst = appendJSONString(dst, p.v)
+		dst = appendJSONString(dst, p.Value)
 	}
 	return append(dst, "}}"...)
-}
-
-type kv struct{ k, v string }
-
-// sortedPairs appends m's entries to buf in key order (insertion sort:
-// headers are small; buf normally lives on the caller's stack).
-func sortedPairs(buf []kv, m map[string]string) []kv {
-	for k, v := range m {
-		buf = append(buf, kv{k, v})
-		for j := len(buf) - 1; j > 0 && buf[j].k < buf[j-1].k; j-- {
-			buf[j], buf[j-1] = buf[j-1], buf[j]
-		}
-	}
-	return buf
 }
 
 // jsonSafe[c] is true for bytes copied into a JSON string unescaped.
@@ -104,8 +91,8 @@ func appendJSONString(dst []byte, s string) []byte {
 
 // ---------------------------------------------------------------------------
 // Decoder: a small strict parser over a header the caller owns. Strings
-// without escapes alias the header; the decoded command costs one map plus
-// one string per escaped value.
+// without escapes alias the header; the decoded command costs one string
+// per escaped value, and one slice when it has more than eight ext fields.
 
 // maxJSONDepth bounds the nesting of skipped unknown values.
 const maxJSONDepth = 64
@@ -548,8 +535,11 @@ func (p *jsonParser) extFields(cmd *RemotingCommand) error {
 		p.i++
 		return nil
 	}
-	var stack [32]kv
-	pairs := stack[:0]
+	// The first fields go straight into the command; the rest are
+	// collected on the stack so they take one allocation.
+	f := &cmd.ExtFields
+	var stack [24]Field
+	over := stack[:0]
 	for {
 		k, err := p.str()
 		if err != nil {
@@ -567,7 +557,11 @@ func (p *jsonParser) extFields(cmd *RemotingCommand) error {
 				return err
 			}
 		}
-		pairs = append(pairs, kv{k, v})
+		if f.n < inlineFields {
+			f.add(k, v)
+		} else {
+			over = append(over, Field{k, v})
+		}
 		switch p.peek() {
 		case ',':
 			p.i++
@@ -579,13 +573,12 @@ func (p *jsonParser) extFields(cmd *RemotingCommand) error {
 		}
 		break
 	}
-	m := cmd.ExtFields
-	if m == nil {
-		m = make(map[string]string, len(pairs))
-		cmd.ExtFields = m
+	if len(over) > 0 {
+		f.grow(len(over))
+		for _, e := range over {
+			f.add(e.Key, e.Value)
+		}
 	}
-	for _, e := range pairs {
-		m[e.k] = e.v
-	}
+	f.dedupe() // the last one wins, as in a Java HashMap or encoding/json
 	return nil
 }

@@ -74,7 +74,7 @@ func echoMux() *ServeMux {
 	})
 	m.HandleFunc(2, func(Conn, *RemotingCommand) *RemotingCommand { panic("boom") })
 	m.HandleFunc(3, func(_ Conn, req *RemotingCommand) *RemotingCommand {
-		d, _ := time.ParseDuration(req.ExtFields["sleep"])
+		d, _ := time.ParseDuration(req.ExtFields.Get("sleep"))
 		time.Sleep(d)
 		return NewResponse(req, Success, "")
 	})
@@ -137,9 +137,9 @@ func TestServerBasics(t *testing.T) {
 	}
 	for _, st := range []SerializeType{JSON, RocketMQ} {
 		r := dialRaw(t, s.Addr())
-		r.send(&RemotingCommand{Code: 1, Opaque: 11, ExtFields: map[string]string{"a": "b"}, Body: []byte("body"), SerializeType: st})
+		r.send(&RemotingCommand{Code: 1, Opaque: 11, ExtFields: FieldsOf("a", "b"), Body: []byte("body"), SerializeType: st})
 		resp := r.recv()
-		if resp.Opaque != 11 || !resp.IsResponse() || resp.Code != Success || resp.ExtFields["a"] != "b" || string(resp.Body) != "body" || resp.SerializeType != st {
+		if resp.Opaque != 11 || !resp.IsResponse() || resp.Code != Success || resp.ExtFields.Get("a") != "b" || string(resp.Body) != "body" || resp.SerializeType != st {
 			t.Fatalf("echo (type %d): %+v", st, resp)
 		}
 		// Unknown code.
@@ -281,9 +281,9 @@ func TestClientServer(t *testing.T) {
 	c := newTestClient(t, ClientConfig{})
 	ctx := context.Background()
 
-	req := &RemotingCommand{Code: 1, ExtFields: map[string]string{"k": "v"}, Body: []byte("ping")}
+	req := &RemotingCommand{Code: 1, ExtFields: FieldsOf("k", "v"), Body: []byte("ping")}
 	resp, err := c.InvokeSync(ctx, s.Addr(), req, time.Second)
-	if err != nil || string(resp.Body) != "ping" || resp.ExtFields["k"] != "v" {
+	if err != nil || string(resp.Body) != "ping" || resp.ExtFields.Get("k") != "v" {
 		t.Fatalf("sync: %+v %v", resp, err)
 	}
 	if req.Opaque != 0 || req.Flag != 0 {
@@ -320,7 +320,7 @@ func TestClientServer(t *testing.T) {
 		t.Fatalf("async: %+v", r)
 	}
 	// Timeouts, sync and async.
-	slow := &RemotingCommand{Code: 3, ExtFields: map[string]string{"sleep": "300ms"}}
+	slow := &RemotingCommand{Code: 3, ExtFields: FieldsOf("sleep", "300ms")}
 	if _, err := c.InvokeSync(ctx, s.Addr(), slow, 50*time.Millisecond); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("timeout: %v", err)
 	}
@@ -433,7 +433,7 @@ func TestServerInvokeAndLateSend(t *testing.T) {
 	cliMux := NewServeMux()
 	cliMux.HandleFunc(39, func(c Conn, req *RemotingCommand) *RemotingCommand {
 		r := NewResponse(req, Success, "state")
-		r.ExtFields = map[string]string{"txId": req.ExtFields["txId"]}
+		r.ExtFields = FieldsOf("txId", req.ExtFields.Get("txId"))
 		return r
 	})
 	cliMux.HandleFunc(40, func(c Conn, req *RemotingCommand) *RemotingCommand { return nil }) // notify: oneway-ish
@@ -444,8 +444,8 @@ func TestServerInvokeAndLateSend(t *testing.T) {
 	}
 	sc := <-conns
 	for _, st := range []SerializeType{JSON, RocketMQ} {
-		resp, err := sc.Invoke(ctx, &RemotingCommand{Code: 39, ExtFields: map[string]string{"txId": "t1"}, SerializeType: st}, time.Second)
-		if err != nil || resp.Remark != "state" || resp.ExtFields["txId"] != "t1" {
+		resp, err := sc.Invoke(ctx, &RemotingCommand{Code: 39, ExtFields: FieldsOf("txId", "t1"), SerializeType: st}, time.Second)
+		if err != nil || resp.Remark != "state" || resp.ExtFields.Get("txId") != "t1" {
 			t.Fatalf("server invoke: %+v %v", resp, err)
 		}
 	}
@@ -475,11 +475,11 @@ func TestServerInvokeAndLateSend(t *testing.T) {
 	h := <-heldCh
 	time.Sleep(20 * time.Millisecond)
 	late := NewResponse(h.req, 19, "no new msg")
-	late.ExtFields = map[string]string{"nextBeginOffset": "5"}
+	late.ExtFields = FieldsOf("nextBeginOffset", "5")
 	if err := h.c.Send(late); err != nil {
 		t.Fatal(err)
 	}
-	if r := <-got; r == nil || r.Code != 19 || r.ExtFields["nextBeginOffset"] != "5" || r.SerializeType != RocketMQ {
+	if r := <-got; r == nil || r.Code != 19 || r.ExtFields.Get("nextBeginOffset") != "5" || r.SerializeType != RocketMQ {
 		t.Fatalf("late response: %+v", r)
 	}
 	// Closing the client fails a server Invoke in flight and Send returns
@@ -812,8 +812,8 @@ func TestServerInlineHandlers(t *testing.T) {
 	blocked.send(&RemotingCommand{Code: 1, Opaque: 2}) // fills the queue
 	r := dialRaw(t, s.Addr())
 	for _, st := range []SerializeType{JSON, RocketMQ} {
-		r.send(&RemotingCommand{Code: 7, Opaque: 10, ExtFields: map[string]string{"k": "v"}, Body: []byte("b"), SerializeType: st})
-		if resp := r.recv(); resp.Opaque != 10 || resp.Remark != "inline" || resp.ExtFields["k"] != "v" || string(resp.Body) != "b" || resp.SerializeType != st {
+		r.send(&RemotingCommand{Code: 7, Opaque: 10, ExtFields: FieldsOf("k", "v"), Body: []byte("b"), SerializeType: st})
+		if resp := r.recv(); resp.Opaque != 10 || resp.Remark != "inline" || resp.ExtFields.Get("k") != "v" || string(resp.Body) != "b" || resp.SerializeType != st {
 			t.Fatalf("inline (type %d): %+v", st, resp)
 		}
 		r.send(&RemotingCommand{Code: 8, Opaque: 11, SerializeType: st})
@@ -847,7 +847,7 @@ func TestServerInlineHandlers(t *testing.T) {
 	if _, err := r.nc.Write(append(frame, h...)); err != nil {
 		t.Fatal(err)
 	}
-	if resp := r.recv(); resp.Opaque != 30 || resp.Remark != "inline" || resp.ExtFields["k"] != "w" {
+	if resp := r.recv(); resp.Opaque != 30 || resp.Remark != "inline" || resp.ExtFields.Get("k") != "w" {
 		t.Fatalf("reordered JSON header: %+v", resp)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rmqd/rmqd/cmd/benchmark/benchkit"
 	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
 	"github.com/rmqd/rmqd/store"
 )
 
@@ -339,8 +340,8 @@ func TestBenchmarkProducerFollowsRoute(t *testing.T) {
 	maxOffsets := func() int64 {
 		var sum int64
 		for q := 0; q < 8; q++ {
-			resp := c.brokerRequest(protocol.GetMaxOffset, map[string]string{"topic": topic, "queueId": strconv.Itoa(q)}, nil)
-			n, _ := strconv.ParseInt(resp.ExtFields["offset"], 10, 64)
+			resp := c.brokerRequest(protocol.GetMaxOffset, remoting.FieldsOf("topic", topic, "queueId", strconv.Itoa(q)), nil)
+			n, _ := strconv.ParseInt(resp.ExtFields.Get("offset"), 10, 64)
 			sum += n
 		}
 		return sum

@@ -46,7 +46,7 @@ func extrasCreateTopics(t *testing.T, c *cluster, queues int, topics ...string) 
 			t.Fatalf("create topic %s: %v", topic, err)
 		}
 		eventually(t, 10*time.Second, "route of "+topic, func() bool {
-			resp, err := c.invoke(c.ns, remoting.NewRequest(protocol.GetRouteinfoByTopic, map[string]string{"topic": topic}, nil))
+			resp, err := c.invoke(c.ns, remoting.NewRequest(protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", topic), nil))
 			return err == nil && resp.Code == protocol.Success
 		})
 	}
@@ -250,7 +250,7 @@ func TestDelayLevel2(t *testing.T) {
 	levelTwoDone := regexp.MustCompile(`[{,]"?2"?:1[,}]`)
 	var body string
 	eventually(t, 5*time.Second, "delay offset of level 2 at 1", func() bool {
-		body = string(c.brokerRequest(protocol.GetAllDelayOffset, map[string]string{}, nil).Body)
+		body = string(c.brokerRequest(protocol.GetAllDelayOffset, remoting.Fields{}, nil).Body)
 		return levelTwoDone.MatchString(body)
 	})
 	select {
@@ -369,8 +369,8 @@ func TestTransactions(t *testing.T) {
 	// rounds pass: the rolled-back message must never appear and the decided
 	// ones must not be checked.
 	eventually(t, 20*time.Second, "the undecided transaction given up", func() bool {
-		resp := c.brokerRequest(protocol.GetMaxOffset, map[string]string{"topic": "TRANS_CHECK_MAX_TIME_TOPIC", "queueId": "0"}, nil)
-		return resp.ExtFields["offset"] == "1"
+		resp := c.brokerRequest(protocol.GetMaxOffset, remoting.FieldsOf("topic", "TRANS_CHECK_MAX_TIME_TOPIC", "queueId", "0"), nil)
+		return resp.ExtFields.Get("offset") == "1"
 	})
 	time.Sleep(time.Second)
 	mu.Lock()

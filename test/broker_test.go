@@ -56,7 +56,7 @@ func (c *cluster) createTopic(t *testing.T, topic string, queues int) {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
 	eventually(t, 10*time.Second, "route of "+topic, func() bool {
-		resp, err := c.invoke(c.ns, remoting.NewRequest(protocol.GetRouteinfoByTopic, map[string]string{"topic": topic}, nil))
+		resp, err := c.invoke(c.ns, remoting.NewRequest(protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", topic), nil))
 		return err == nil && resp.Code == protocol.Success
 	})
 }
@@ -149,8 +149,8 @@ func (c *cluster) startPushConsumer(t *testing.T, group, topic, expr string, ord
 
 func (c *cluster) maxOffset(t *testing.T, topic string, queueID int) int64 {
 	t.Helper()
-	resp := c.brokerRequest(protocol.GetMaxOffset, map[string]string{"topic": topic, "queueId": strconv.Itoa(queueID)}, nil)
-	n, err := strconv.ParseInt(resp.ExtFields["offset"], 10, 64)
+	resp := c.brokerRequest(protocol.GetMaxOffset, remoting.FieldsOf("topic", topic, "queueId", strconv.Itoa(queueID)), nil)
+	n, err := strconv.ParseInt(resp.ExtFields.Get("offset"), 10, 64)
 	if err != nil {
 		t.Fatalf("GET_MAX_OFFSET %s:%d: code %d ext %v", topic, queueID, resp.Code, resp.ExtFields)
 	}
@@ -165,12 +165,20 @@ func (c *cluster) pullAll(t *testing.T, group, topic string, queueID int) []*sto
 	offset := int64(0)
 	max := c.maxOffset(t, topic, queueID)
 	for offset < max {
-		resp := c.brokerRequest(protocol.PullMessage, map[string]string{
-			"consumerGroup": group, "topic": topic, "queueId": strconv.Itoa(queueID),
-			"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": "32", "sysFlag": "4",
-			"commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0", "expressionType": "TAG",
-		}, nil)
-		next, _ := strconv.ParseInt(resp.ExtFields["nextBeginOffset"], 10, 64)
+		resp := c.brokerRequest(protocol.PullMessage, remoting.FieldsOf(
+			"consumerGroup", group,
+			"topic", topic,
+			"queueId", strconv.Itoa(queueID),
+			"queueOffset", strconv.FormatInt(offset, 10),
+			"maxMsgNums", "32",
+			"sysFlag", "4",
+			"commitOffset", "0",
+			"suspendTimeoutMillis", "0",
+			"subscription", "*",
+			"subVersion", "0",
+			"expressionType", "TAG",
+		), nil)
+		next, _ := strconv.ParseInt(resp.ExtFields.Get("nextBeginOffset"), 10, 64)
 		switch resp.Code {
 		case protocol.Success:
 			msgs, err := store.DecodeMessages(resp.Body, true)
@@ -392,11 +400,11 @@ func TestPushConsumersTagFilterAndGroups(t *testing.T) {
 	}
 
 	// The broker knows the group and its subscription.
-	resp := c.brokerRequest(protocol.GetConsumerConnectionList, map[string]string{"consumerGroup": "groupAB"}, nil)
+	resp := c.brokerRequest(protocol.GetConsumerConnectionList, remoting.FieldsOf("consumerGroup", "groupAB"), nil)
 	if resp.Code != protocol.Success || !strings.Contains(string(resp.Body), "TagB") {
 		t.Errorf("consumer connection list: %d %q %s", resp.Code, resp.Remark, resp.Body)
 	}
-	resp = c.brokerRequest(protocol.GetConsumerListByGroup, map[string]string{"consumerGroup": "groupAll1"}, nil)
+	resp = c.brokerRequest(protocol.GetConsumerListByGroup, remoting.FieldsOf("consumerGroup", "groupAll1"), nil)
 	var list struct {
 		ConsumerIDList []string `json:"consumerIdList"`
 	}
@@ -404,7 +412,7 @@ func TestPushConsumersTagFilterAndGroups(t *testing.T) {
 		t.Fatalf("consumer list: %s %v", resp.Body, err)
 	}
 	// GET_CONSUMER_RUNNING_INFO is relayed to the client and its answer back.
-	resp = c.brokerRequest(protocol.GetConsumerRunningInfo, map[string]string{"consumerGroup": "groupAll1", "clientId": list.ConsumerIDList[0], "jstackEnable": "false"}, nil)
+	resp = c.brokerRequest(protocol.GetConsumerRunningInfo, remoting.FieldsOf("consumerGroup", "groupAll1", "clientId", list.ConsumerIDList[0], "jstackEnable", "false"), nil)
 	if resp.Code != protocol.Success || !strings.Contains(string(resp.Body), "subscriptionSet") {
 		t.Errorf("consumer running info: %d %q %.200s", resp.Code, resp.Remark, resp.Body)
 	}
@@ -412,16 +420,16 @@ func TestPushConsumersTagFilterAndGroups(t *testing.T) {
 	eventually(t, 20*time.Second, "offsets committed", func() bool {
 		var sum int64
 		for q := 0; q < 2; q++ {
-			r := c.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": "groupAll1", "topic": topic, "queueId": strconv.Itoa(q)}, nil)
+			r := c.brokerRequest(protocol.QueryConsumerOffset, remoting.FieldsOf("consumerGroup", "groupAll1", "topic", topic, "queueId", strconv.Itoa(q)), nil)
 			if r.Code != protocol.Success {
 				return false
 			}
-			off, _ := strconv.ParseInt(r.ExtFields["offset"], 10, 64)
+			off, _ := strconv.ParseInt(r.ExtFields.Get("offset"), 10, 64)
 			sum += off
 		}
 		return sum == n
 	})
-	resp = c.brokerRequest(protocol.GetConsumeStats, map[string]string{"consumerGroup": "groupAll1", "topic": topic}, nil)
+	resp = c.brokerRequest(protocol.GetConsumeStats, remoting.FieldsOf("consumerGroup", "groupAll1", "topic", topic), nil)
 	if resp.Code != protocol.Success || !strings.Contains(string(resp.Body), `"consumerOffset"`) {
 		t.Errorf("consume stats: %d %s", resp.Code, resp.Body)
 	}
@@ -466,7 +474,7 @@ func TestOrderlyConsumer(t *testing.T) {
 	// Queue locks: a held lock is not granted to another client until it is
 	// released.
 	lock := func(code int16, client string) *remoting.RemotingCommand {
-		return c.brokerRequest(code, nil, []byte(fmt.Sprintf(
+		return c.brokerRequest(code, remoting.Fields{}, []byte(fmt.Sprintf(
 			`{"consumerGroup":"lockGroup","clientId":%q,"mqSet":[{"topic":%q,"brokerName":%q,"queueId":0}]}`, client, topic, c.brokerName)))
 	}
 	if r := lock(protocol.LockBatchMQ, "owner"); !strings.Contains(string(r.Body), `"queueId":0`) {
@@ -499,7 +507,7 @@ func TestQueryMessage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("offset msgId %q: %v", res.OffsetMsgID, err)
 	}
-	resp := c.brokerRequest(protocol.ViewMessageByID, map[string]string{"offset": strconv.FormatInt(phy, 10), "topic": topic}, nil)
+	resp := c.brokerRequest(protocol.ViewMessageByID, remoting.FieldsOf("offset", strconv.FormatInt(phy, 10), "topic", topic), nil)
 	checkBody := func(what string, resp *remoting.RemotingCommand) {
 		t.Helper()
 		if resp.Code != protocol.Success {
@@ -513,10 +521,15 @@ func TestQueryMessage(t *testing.T) {
 	checkBody("view by offset id", resp)
 	now := time.Now().UnixMilli()
 	query := func(key string, unique bool) *remoting.RemotingCommand {
-		ext := map[string]string{"topic": topic, "key": key, "maxNum": "32",
-			"beginTimestamp": strconv.FormatInt(now-3600_000, 10), "endTimestamp": strconv.FormatInt(now+3600_000, 10)}
+		ext := remoting.FieldsOf(
+			"topic", topic,
+			"key", key,
+			"maxNum", "32",
+			"beginTimestamp", strconv.FormatInt(now-3600_000, 10),
+			"endTimestamp", strconv.FormatInt(now+3600_000, 10),
+		)
 		if unique {
-			ext["_UNIQUE_KEY_QUERY"] = "true"
+			ext.Set("_UNIQUE_KEY_QUERY", "true")
 		}
 		return c.brokerRequest(protocol.QueryMessage, ext, nil)
 	}
@@ -527,7 +540,7 @@ func TestQueryMessage(t *testing.T) {
 	if r := query("no-such-key", false); r.Code != protocol.QueryNotFound {
 		t.Errorf("unknown key: code %d", r.Code)
 	}
-	if r := c.brokerRequest(protocol.ViewMessageByID, map[string]string{"offset": "999999999"}, nil); r.Code == protocol.Success {
+	if r := c.brokerRequest(protocol.ViewMessageByID, remoting.FieldsOf("offset", "999999999"), nil); r.Code == protocol.Success {
 		t.Errorf("view at a bad offset succeeded")
 	}
 
@@ -537,7 +550,7 @@ func TestQueryMessage(t *testing.T) {
 		t.Fatalf("send to a new topic: %v %v", res, err)
 	}
 	eventually(t, 5*time.Second, "route of the auto-created topic", func() bool {
-		resp, err := c.invoke(c.ns, remoting.NewRequest(protocol.GetRouteinfoByTopic, map[string]string{"topic": "AutoCreatedTopic"}, nil))
+		resp, err := c.invoke(c.ns, remoting.NewRequest(protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", "AutoCreatedTopic"), nil))
 		return err == nil && resp.Code == protocol.Success && strings.Contains(string(resp.Body), `"writeQueueNums":4`)
 	})
 
@@ -569,7 +582,7 @@ func TestKillDuringSendsThenRestart(t *testing.T) {
 
 	// A consumer group with a committed offset.
 	hb := `{"clientID":"127.0.0.1@crash","producerDataSet":[],"consumerDataSet":[{"groupName":"crashGroup","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"classFilterMode":false,"topic":"CrashTopic","subString":"*","tagsSet":[],"codeSet":[],"subVersion":1,"expressionType":"TAG"}],"unitMode":false}]}`
-	if r := c.brokerRequest(protocol.HeartBeat, nil, []byte(hb)); r.Code != protocol.Success {
+	if r := c.brokerRequest(protocol.HeartBeat, remoting.Fields{}, []byte(hb)); r.Code != protocol.Success {
 		t.Fatalf("heartbeat: %d %q", r.Code, r.Remark)
 	}
 
@@ -617,8 +630,12 @@ func TestKillDuringSendsThenRestart(t *testing.T) {
 		return len(acks) >= 200
 	})
 	for q := 0; q < 2; q++ {
-		r := c.brokerRequest(protocol.UpdateConsumerOffset, map[string]string{"consumerGroup": "crashGroup", "topic": topic,
-			"queueId": strconv.Itoa(q), "commitOffset": strconv.Itoa(7 + q)}, nil)
+		r := c.brokerRequest(protocol.UpdateConsumerOffset, remoting.FieldsOf(
+			"consumerGroup", "crashGroup",
+			"topic", topic,
+			"queueId", strconv.Itoa(q),
+			"commitOffset", strconv.Itoa(7+q),
+		), nil)
 		if r.Code != protocol.Success {
 			t.Fatalf("update offset: %d %q", r.Code, r.Remark)
 		}
@@ -660,9 +677,9 @@ func TestKillDuringSendsThenRestart(t *testing.T) {
 		}
 	}
 	for q := 0; q < 2; q++ {
-		r := c.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": "crashGroup", "topic": topic, "queueId": strconv.Itoa(q)}, nil)
-		if r.Code != protocol.Success || r.ExtFields["offset"] != strconv.Itoa(7+q) {
-			t.Errorf("offset of queue %d after restart: code %d offset %q", q, r.Code, r.ExtFields["offset"])
+		r := c.brokerRequest(protocol.QueryConsumerOffset, remoting.FieldsOf("consumerGroup", "crashGroup", "topic", topic, "queueId", strconv.Itoa(q)), nil)
+		if r.Code != protocol.Success || r.ExtFields.Get("offset") != strconv.Itoa(7+q) {
+			t.Errorf("offset of queue %d after restart: code %d offset %q", q, r.Code, r.ExtFields.Get("offset"))
 		}
 	}
 	// And the broker serves new sends (a new producer: the route changed).
@@ -678,11 +695,20 @@ func TestBadInput(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, map[string]string{"autoCreateTopicEnable": "false", "maxMessageSize": strconv.Itoa(64 << 10)})
 	send := func(topic string, body []byte) *remoting.RemotingCommand {
-		return c.brokerRequest(protocol.SendMessage, map[string]string{
-			"producerGroup": "badGroup", "topic": topic, "defaultTopic": "TBW102", "defaultTopicQueueNums": "4",
-			"queueId": "0", "sysFlag": "0", "bornTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10), "flag": "0",
-			"properties": "", "reconsumeTimes": "0", "unitMode": "false", "batch": "false",
-		}, body)
+		return c.brokerRequest(protocol.SendMessage, remoting.FieldsOf(
+			"producerGroup", "badGroup",
+			"topic", topic,
+			"defaultTopic", "TBW102",
+			"defaultTopicQueueNums", "4",
+			"queueId", "0",
+			"sysFlag", "0",
+			"bornTimestamp", strconv.FormatInt(time.Now().UnixMilli(), 10),
+			"flag", "0",
+			"properties", "",
+			"reconsumeTimes", "0",
+			"unitMode", "false",
+			"batch", "false",
+		), body)
 	}
 
 	// Unknown topic, auto-create off: 17 from the broker, an error from the client.
@@ -702,24 +728,36 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("oversized: code %d remark %q", r.Code, r.Remark)
 	}
 	// Queue id out of range.
-	r := c.brokerRequest(protocol.SendMessage, map[string]string{"producerGroup": "g", "topic": "BadInputTopic", "queueId": "9"}, []byte("x"))
+	r := c.brokerRequest(protocol.SendMessage, remoting.FieldsOf("producerGroup", "g", "topic", "BadInputTopic", "queueId", "9"), []byte("x"))
 	if r.Code == protocol.Success {
 		t.Errorf("queueId out of range accepted")
 	}
 	// Malformed batch body.
-	r = c.brokerRequest(protocol.SendBatchMessage, map[string]string{"a": "g", "b": "BadInputTopic", "c": "TBW102", "d": "4", "e": "0",
-		"f": "0", "g": "0", "h": "0", "i": "", "j": "0", "k": "false", "m": "true"}, []byte{0, 0, 0, 99, 1, 2, 3})
+	r = c.brokerRequest(protocol.SendBatchMessage, remoting.FieldsOf(
+		"a", "g",
+		"b", "BadInputTopic",
+		"c", "TBW102",
+		"d", "4",
+		"e", "0",
+		"f", "0",
+		"g", "0",
+		"h", "0",
+		"i", "",
+		"j", "0",
+		"k", "false",
+		"m", "true",
+	), []byte{0, 0, 0, 99, 1, 2, 3})
 	if r.Code != protocol.MessageIllegal {
 		t.Errorf("malformed batch: code %d remark %q", r.Code, r.Remark)
 	}
 	// Missing header fields, an unknown code, a heartbeat that is not JSON.
-	if r := c.brokerRequest(protocol.SendMessage, map[string]string{"topic": "BadInputTopic"}, []byte("x")); r.Code == protocol.Success {
+	if r := c.brokerRequest(protocol.SendMessage, remoting.FieldsOf("topic", "BadInputTopic"), []byte("x")); r.Code == protocol.Success {
 		t.Errorf("send without producerGroup/queueId accepted")
 	}
-	if r := c.brokerRequest(9999, nil, nil); r.Code != protocol.RequestCodeNotSupported {
+	if r := c.brokerRequest(9999, remoting.Fields{}, nil); r.Code != protocol.RequestCodeNotSupported {
 		t.Errorf("unknown code: %d", r.Code)
 	}
-	if r := c.brokerRequest(protocol.HeartBeat, nil, []byte("{not json")); r.Code == protocol.Success {
+	if r := c.brokerRequest(protocol.HeartBeat, remoting.Fields{}, []byte("{not json")); r.Code == protocol.Success {
 		t.Errorf("garbage heartbeat accepted")
 	}
 	// A good message, then a pull at an absurd offset: OFFSET_MOVED (Java
@@ -728,20 +766,28 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("good send: code %d remark %q", r.Code, r.Remark)
 	}
 	eventually(t, 5*time.Second, "message dispatched", func() bool { return c.maxOffset(t, "BadInputTopic", 0) == 1 })
-	r = c.brokerRequest(protocol.PullMessage, map[string]string{
-		"consumerGroup": "badGroup", "topic": "BadInputTopic", "queueId": "0", "queueOffset": "1000000000000",
-		"maxMsgNums": "32", "sysFlag": "6", "commitOffset": "0", "suspendTimeoutMillis": "1000", "subscription": "*",
-		"subVersion": "0", "expressionType": "TAG",
-	}, nil)
-	if next := r.ExtFields["nextBeginOffset"]; r.Code != protocol.PullOffsetMoved || (next != "0" && next != "1") || r.ExtFields["maxOffset"] != "1" {
+	r = c.brokerRequest(protocol.PullMessage, remoting.FieldsOf(
+		"consumerGroup", "badGroup",
+		"topic", "BadInputTopic",
+		"queueId", "0",
+		"queueOffset", "1000000000000",
+		"maxMsgNums", "32",
+		"sysFlag", "6",
+		"commitOffset", "0",
+		"suspendTimeoutMillis", "1000",
+		"subscription", "*",
+		"subVersion", "0",
+		"expressionType", "TAG",
+	), nil)
+	if next := r.ExtFields.Get("nextBeginOffset"); r.Code != protocol.PullOffsetMoved || (next != "0" && next != "1") || r.ExtFields.Get("maxOffset") != "1" {
 		t.Errorf("absurd pull: code %d ext %v", r.Code, r.ExtFields)
 	}
 	// Pull from an unknown topic, and with a bad queue id.
-	r = c.brokerRequest(protocol.PullMessage, map[string]string{"consumerGroup": "badGroup", "topic": "NoSuchTopic", "queueId": "0", "queueOffset": "0", "sysFlag": "4", "subscription": "*"}, nil)
+	r = c.brokerRequest(protocol.PullMessage, remoting.FieldsOf("consumerGroup", "badGroup", "topic", "NoSuchTopic", "queueId", "0", "queueOffset", "0", "sysFlag", "4", "subscription", "*"), nil)
 	if r.Code != protocol.TopicNotExist {
 		t.Errorf("pull unknown topic: %d", r.Code)
 	}
-	r = c.brokerRequest(protocol.PullMessage, map[string]string{"consumerGroup": "badGroup", "topic": "BadInputTopic", "queueId": "5", "queueOffset": "0", "sysFlag": "4", "subscription": "*"}, nil)
+	r = c.brokerRequest(protocol.PullMessage, remoting.FieldsOf("consumerGroup", "badGroup", "topic", "BadInputTopic", "queueId", "5", "queueOffset", "0", "sysFlag", "4", "subscription", "*"), nil)
 	if r.Code != protocol.InvalidParameter {
 		t.Errorf("pull bad queue: %d", r.Code)
 	}
@@ -815,11 +861,11 @@ func TestResetOffsetByTime(t *testing.T) {
 		}
 	}
 	committed := func() string {
-		r := c.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": "0"}, nil)
-		return r.ExtFields["offset"]
+		r := c.brokerRequest(protocol.QueryConsumerOffset, remoting.FieldsOf("consumerGroup", group, "topic", topic, "queueId", "0"), nil)
+		return r.ExtFields.Get("offset")
 	}
 	eventually(t, 40*time.Second, "consumed and committed", func() bool { return col.count() == n && committed() == strconv.Itoa(n) })
-	r := c.brokerRequest(protocol.InvokeBrokerToResetOffset, map[string]string{"topic": topic, "group": group, "timestamp": "0", "isForce": "true"}, nil)
+	r := c.brokerRequest(protocol.InvokeBrokerToResetOffset, remoting.FieldsOf("topic", topic, "group", group, "timestamp", "0", "isForce", "true"), nil)
 	if r.Code != protocol.Success || !strings.Contains(string(r.Body), `"queueId":0,"topic":"ResetTopic"}:0`) {
 		t.Fatalf("reset: %d %q %s", r.Code, r.Remark, r.Body)
 	}

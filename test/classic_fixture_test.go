@@ -171,15 +171,23 @@ func cfxSplit(t *testing.T, body []byte) [][]byte {
 
 func (c *cluster) cfxPullOnce(t *testing.T, topic string, q int32, offset int64, max int, sub string) cfxPull {
 	t.Helper()
-	resp := c.brokerRequest(protocol.PullMessage, map[string]string{
-		"consumerGroup": "cfxRawPuller", "topic": topic, "queueId": strconv.Itoa(int(q)),
-		"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": strconv.Itoa(max), "sysFlag": "4",
-		"commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": sub, "subVersion": "0", "expressionType": "TAG",
-	}, nil)
+	resp := c.brokerRequest(protocol.PullMessage, remoting.FieldsOf(
+		"consumerGroup", "cfxRawPuller",
+		"topic", topic,
+		"queueId", strconv.Itoa(int(q)),
+		"queueOffset", strconv.FormatInt(offset, 10),
+		"maxMsgNums", strconv.Itoa(max),
+		"sysFlag", "4",
+		"commitOffset", "0",
+		"suspendTimeoutMillis", "0",
+		"subscription", sub,
+		"subVersion", "0",
+		"expressionType", "TAG",
+	), nil)
 	p := cfxPull{code: resp.Code}
-	p.next, _ = strconv.ParseInt(resp.ExtFields["nextBeginOffset"], 10, 64)
-	p.minOffset, _ = strconv.ParseInt(resp.ExtFields["minOffset"], 10, 64)
-	p.maxOffset, _ = strconv.ParseInt(resp.ExtFields["maxOffset"], 10, 64)
+	p.next, _ = strconv.ParseInt(resp.ExtFields.Get("nextBeginOffset"), 10, 64)
+	p.minOffset, _ = strconv.ParseInt(resp.ExtFields.Get("minOffset"), 10, 64)
+	p.maxOffset, _ = strconv.ParseInt(resp.ExtFields.Get("maxOffset"), 10, 64)
 	if resp.Code == protocol.Success {
 		p.records = cfxSplit(t, resp.Body)
 	}
@@ -249,7 +257,7 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 		if err != nil || phy != r.PhysicalOffset {
 			t.Fatalf("offset msgId %s: %d %v", r.OffsetMsgID, phy, err)
 		}
-		resp := c.brokerRequest(protocol.ViewMessageByID, map[string]string{"offset": strconv.FormatInt(phy, 10)}, nil)
+		resp := c.brokerRequest(protocol.ViewMessageByID, remoting.FieldsOf("offset", strconv.FormatInt(phy, 10)), nil)
 		if resp.Code != protocol.Success || !bytes.Equal(resp.Body, r.Bytes) {
 			t.Fatalf("VIEW_MESSAGE_BY_ID %s (offset %d): code %d %q, body %d bytes", r.OffsetMsgID, phy, resp.Code, resp.Remark, len(resp.Body))
 		}
@@ -258,9 +266,9 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 	begin := strconv.FormatInt(m.Messages[0].StoreTimestamp-3600_000, 10)
 	end := strconv.FormatInt(time.Now().UnixMilli()+3600_000, 10)
 	query := func(topic, key string, unique bool) *remoting.RemotingCommand {
-		ext := map[string]string{"topic": topic, "key": key, "maxNum": "64", "beginTimestamp": begin, "endTimestamp": end}
+		ext := remoting.FieldsOf("topic", topic, "key", key, "maxNum", "64", "beginTimestamp", begin, "endTimestamp", end)
 		if unique {
-			ext["_UNIQUE_KEY_QUERY"] = "true"
+			ext.Set("_UNIQUE_KEY_QUERY", "true")
 		}
 		return c.brokerRequest(protocol.QueryMessage, ext, nil)
 	}
@@ -304,8 +312,13 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 			continue
 		}
 		window := func(from, to int64) *remoting.RemotingCommand {
-			return c.brokerRequest(protocol.QueryMessage, map[string]string{"topic": r.Topic, "key": r.Keys[0], "maxNum": "32",
-				"beginTimestamp": strconv.FormatInt(from, 10), "endTimestamp": strconv.FormatInt(to, 10)}, nil)
+			return c.brokerRequest(protocol.QueryMessage, remoting.FieldsOf(
+				"topic", r.Topic,
+				"key", r.Keys[0],
+				"maxNum", "32",
+				"beginTimestamp", strconv.FormatInt(from, 10),
+				"endTimestamp", strconv.FormatInt(to, 10),
+			), nil)
 		}
 		if resp := window(r.StoreTimestamp-2000, r.StoreTimestamp+2000); !has(resp, r) {
 			t.Fatalf("QUERY_MESSAGE %s#%s in [store time ± 2 s]: code %d", r.Topic, r.Keys[0], resp.Code)
@@ -336,20 +349,20 @@ func (c *cluster) checkOldMessages(t *testing.T, m classicfixture.Manifest) {
 		if int64(len(recs)) == min {
 			continue
 		}
-		ext := map[string]string{"topic": k.Topic, "queueId": strconv.Itoa(int(k.QueueID))}
+		ext := remoting.FieldsOf("topic", k.Topic, "queueId", strconv.Itoa(int(k.QueueID)))
 		r := c.brokerRequest(protocol.GetEarliestMsgStoretime, ext, nil)
-		if ts, err := strconv.ParseInt(r.ExtFields["timestamp"], 10, 64); err != nil || ts != recs[min].StoreTimestamp {
-			t.Fatalf("GET_EARLIEST_MSG_STORETIME %s:%d = %q (code %d), want %d", k.Topic, k.QueueID, r.ExtFields["timestamp"], r.Code, recs[min].StoreTimestamp)
+		if ts, err := strconv.ParseInt(r.ExtFields.Get("timestamp"), 10, 64); err != nil || ts != recs[min].StoreTimestamp {
+			t.Fatalf("GET_EARLIEST_MSG_STORETIME %s:%d = %q (code %d), want %d", k.Topic, k.QueueID, r.ExtFields.Get("timestamp"), r.Code, recs[min].StoreTimestamp)
 		}
 		for _, rec := range recs[min:] {
 			if rec.QueueOffset%5 != 0 && rec.QueueOffset != int64(len(recs))-1 {
 				continue
 			}
-			ext["timestamp"] = strconv.FormatInt(rec.StoreTimestamp, 10)
+			ext.Set("timestamp", strconv.FormatInt(rec.StoreTimestamp, 10))
 			r := c.brokerRequest(protocol.SearchOffsetByTimestamp, ext, nil)
-			if off, err := strconv.ParseInt(r.ExtFields["offset"], 10, 64); err != nil || off != rec.QueueOffset {
+			if off, err := strconv.ParseInt(r.ExtFields.Get("offset"), 10, 64); err != nil || off != rec.QueueOffset {
 				t.Fatalf("SEARCH_OFFSET_BY_TIMESTAMP %s:%d at %d = %q (code %d), want %d", k.Topic, k.QueueID, rec.StoreTimestamp,
-					r.ExtFields["offset"], r.Code, rec.QueueOffset)
+					r.ExtFields.Get("offset"), r.Code, rec.QueueOffset)
 			}
 		}
 	}
@@ -454,9 +467,9 @@ func (c *cluster) checkCommittedOffsets(t *testing.T, m classicfixture.Manifest)
 	t.Helper()
 	for _, co := range m.ConsumerOffsets {
 		for q, want := range co.Offsets {
-			r := c.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": co.Group, "topic": co.Topic, "queueId": strconv.Itoa(int(q))}, nil)
-			if got, err := strconv.ParseInt(r.ExtFields["offset"], 10, 64); r.Code != protocol.Success || err != nil || got != want {
-				t.Fatalf("QUERY_CONSUMER_OFFSET %s %s:%d: code %d offset %q, want %d", co.Group, co.Topic, q, r.Code, r.ExtFields["offset"], want)
+			r := c.brokerRequest(protocol.QueryConsumerOffset, remoting.FieldsOf("consumerGroup", co.Group, "topic", co.Topic, "queueId", strconv.Itoa(int(q))), nil)
+			if got, err := strconv.ParseInt(r.ExtFields.Get("offset"), 10, 64); r.Code != protocol.Success || err != nil || got != want {
+				t.Fatalf("QUERY_CONSUMER_OFFSET %s %s:%d: code %d offset %q, want %d", co.Group, co.Topic, q, r.Code, r.ExtFields.Get("offset"), want)
 			}
 		}
 	}
@@ -772,9 +785,9 @@ func TestClassicFixtureExpiredHead(t *testing.T) {
 	c.checkCommittedOffsets(t, m)
 	c.checkOldMessages(t, m)
 	for k, min := range m.QueueMinOffsets {
-		r := c.brokerRequest(protocol.GetMinOffset, map[string]string{"topic": k.Topic, "queueId": strconv.Itoa(int(k.QueueID))}, nil)
-		if got, err := strconv.ParseInt(r.ExtFields["offset"], 10, 64); err != nil || got != min {
-			t.Fatalf("GET_MIN_OFFSET %s:%d = %q (code %d), want %d", k.Topic, k.QueueID, r.ExtFields["offset"], r.Code, min)
+		r := c.brokerRequest(protocol.GetMinOffset, remoting.FieldsOf("topic", k.Topic, "queueId", strconv.Itoa(int(k.QueueID))), nil)
+		if got, err := strconv.ParseInt(r.ExtFields.Get("offset"), 10, 64); err != nil || got != min {
+			t.Fatalf("GET_MIN_OFFSET %s:%d = %q (code %d), want %d", k.Topic, k.QueueID, r.ExtFields.Get("offset"), r.Code, min)
 		}
 	}
 	// A pull below a queue's minimum: PULL_OFFSET_MOVED to the minimum, as
@@ -790,7 +803,7 @@ func TestClassicFixtureExpiredHead(t *testing.T) {
 	}
 	for _, r := range m.Messages {
 		if r.Expired {
-			resp := c.brokerRequest(protocol.ViewMessageByID, map[string]string{"offset": strconv.FormatInt(r.PhysicalOffset, 10)}, nil)
+			resp := c.brokerRequest(protocol.ViewMessageByID, remoting.FieldsOf("offset", strconv.FormatInt(r.PhysicalOffset, 10)), nil)
 			if resp.Code == protocol.Success {
 				t.Fatalf("VIEW_MESSAGE_BY_ID of expired offset %d succeeded", r.PhysicalOffset)
 			}
@@ -837,8 +850,13 @@ func TestClassicFixtureTornTail(t *testing.T) {
 	c.checkDelayedDelivered(t, m)
 	queryTorn := func() int16 {
 		now := time.Now().UnixMilli()
-		return c.brokerRequest(protocol.QueryMessage, map[string]string{"topic": torn.Topic, "key": "torn-key", "maxNum": "32",
-			"beginTimestamp": strconv.FormatInt(now-3600_000, 10), "endTimestamp": strconv.FormatInt(now+3600_000, 10)}, nil).Code
+		return c.brokerRequest(protocol.QueryMessage, remoting.FieldsOf(
+			"topic", torn.Topic,
+			"key", "torn-key",
+			"maxNum", "32",
+			"beginTimestamp", strconv.FormatInt(now-3600_000, 10),
+			"endTimestamp", strconv.FormatInt(now+3600_000, 10),
+		), nil).Code
 	}
 	if code := queryTorn(); code == protocol.Success {
 		t.Fatal("QUERY_MESSAGE found the torn message by its key")
@@ -932,8 +950,13 @@ func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 		}
 	}
 	now := time.Now().UnixMilli()
-	if r := c.brokerRequest(protocol.QueryMessage, map[string]string{"topic": topic, "key": "键-11", "maxNum": "32",
-		"beginTimestamp": strconv.FormatInt(now-7200_000, 10), "endTimestamp": strconv.FormatInt(now, 10)}, nil); r.Code != protocol.Success ||
+	if r := c.brokerRequest(protocol.QueryMessage, remoting.FieldsOf(
+		"topic", topic,
+		"key", "键-11",
+		"maxNum", "32",
+		"beginTimestamp", strconv.FormatInt(now-7200_000, 10),
+		"endTimestamp", strconv.FormatInt(now, 10),
+	), nil); r.Code != protocol.Success ||
 		!bytes.Contains(r.Body, []byte("old-odd-011")) {
 		t.Fatalf("QUERY_MESSAGE by non-ASCII key: code %d", r.Code)
 	}
@@ -953,16 +976,16 @@ func TestClassicFixtureOddRecordsAndRestart(t *testing.T) {
 		if len(got) != len(bodies) {
 			t.Fatalf("after restart %s:%d has %d new messages, want %d", topic, q, len(got), len(bodies))
 		}
-		r := c.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": strconv.Itoa(int(q))}, nil)
-		if off, err := strconv.ParseInt(r.ExtFields["offset"], 10, 64); err != nil || off != end {
-			t.Fatalf("after restart %s committed %q for %s:%d, want %d", group, r.ExtFields["offset"], topic, q, end)
+		r := c.brokerRequest(protocol.QueryConsumerOffset, remoting.FieldsOf("consumerGroup", group, "topic", topic, "queueId", strconv.Itoa(int(q))), nil)
+		if off, err := strconv.ParseInt(r.ExtFields.Get("offset"), 10, 64); err != nil || off != end {
+			t.Fatalf("after restart %s committed %q for %s:%d, want %d", group, r.ExtFields.Get("offset"), topic, q, end)
 		}
 	}
 	// The broker kept using the fixture's (Java-sized) index file: the new
 	// messages' keys went into it.
 	cfxCheckIndexContinued(t, m)
-	r := c.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": retry, "queueId": "0"}, nil)
-	if off, err := strconv.ParseInt(r.ExtFields["offset"], 10, 64); err != nil || off != 3 {
-		t.Fatalf("after restart %s committed %q for %s:0, want 3", group, r.ExtFields["offset"], retry)
+	r := c.brokerRequest(protocol.QueryConsumerOffset, remoting.FieldsOf("consumerGroup", group, "topic", retry, "queueId", "0"), nil)
+	if off, err := strconv.ParseInt(r.ExtFields.Get("offset"), 10, 64); err != nil || off != 3 {
+		t.Fatalf("after restart %s committed %q for %s:0, want 3", group, r.ExtFields.Get("offset"), retry)
 	}
 }

@@ -280,7 +280,7 @@ func (g *dlGroup) others(r *dlReplica) []*dlReplica {
 }
 
 // invoke sends one request with a bounded timeout.
-func (g *dlGroup) invoke(addr string, code int16, ext map[string]string, body []byte, timeout time.Duration) (*remoting.RemotingCommand, error) {
+func (g *dlGroup) invoke(addr string, code int16, ext remoting.Fields, body []byte, timeout time.Duration) (*remoting.RemotingCommand, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return g.client.InvokeSync(ctx, addr, remoting.NewRequest(code, ext, body), timeout)
@@ -289,7 +289,7 @@ func (g *dlGroup) invoke(addr string, code int16, ext map[string]string, body []
 // brokerAddrs is the name server's view of the group: brokerId → address
 // (nil when the group is not registered or the name server did not answer).
 func (g *dlGroup) brokerAddrs() map[int64]string {
-	resp, err := g.invoke(g.ns, protocol.GetBrokerClusterInfo, nil, nil, time.Second)
+	resp, err := g.invoke(g.ns, protocol.GetBrokerClusterInfo, remoting.Fields{}, nil, time.Second)
 	if err != nil || resp.Code != protocol.Success {
 		return nil
 	}
@@ -306,7 +306,7 @@ func (g *dlGroup) masterAddr() string { return g.brokerAddrs()[protocol.MasterID
 // runtime is r's GET_BROKER_RUNTIME_INFO table (nil when it does not
 // answer within 1 s).
 func (g *dlGroup) runtime(r *dlReplica) map[string]string {
-	resp, err := g.invoke(r.addr, protocol.GetBrokerRuntimeInfo, nil, nil, time.Second)
+	resp, err := g.invoke(r.addr, protocol.GetBrokerRuntimeInfo, remoting.Fields{}, nil, time.Second)
 	if err != nil || resp.Code != protocol.Success {
 		return nil
 	}
@@ -422,19 +422,34 @@ func (g *dlGroup) sendRaw(addr, topic string, queueID int, tag, body string, tim
 	if tag != "" {
 		props = "TAGS\x01" + tag + "\x02"
 	}
-	return g.invoke(addr, protocol.SendMessage, map[string]string{
-		"producerGroup": "dlRawProducer", "topic": topic, "defaultTopic": "TBW102", "defaultTopicQueueNums": "4",
-		"queueId": strconv.Itoa(queueID), "sysFlag": "0", "bornTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10),
-		"flag": "0", "properties": props, "reconsumeTimes": "0", "unitMode": "false", "batch": "false",
-	}, []byte(body), timeout)
+	return g.invoke(addr, protocol.SendMessage, remoting.FieldsOf(
+		"producerGroup", "dlRawProducer",
+		"topic", topic,
+		"defaultTopic", "TBW102",
+		"defaultTopicQueueNums", "4",
+		"queueId", strconv.Itoa(queueID),
+		"sysFlag", "0",
+		"bornTimestamp", strconv.FormatInt(time.Now().UnixMilli(), 10),
+		"flag", "0",
+		"properties", props,
+		"reconsumeTimes", "0",
+		"unitMode", "false",
+		"batch", "false",
+	), []byte(body), timeout)
 }
 
 // createTopicRaw creates topic on addr with UPDATE_AND_CREATE_TOPIC.
 func (g *dlGroup) createTopicRaw(addr, topic string, read, write, perm int) error {
-	resp, err := g.invoke(addr, protocol.UpdateAndCreateTopic, map[string]string{
-		"topic": topic, "defaultTopic": "TBW102", "readQueueNums": strconv.Itoa(read), "writeQueueNums": strconv.Itoa(write),
-		"perm": strconv.Itoa(perm), "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false",
-	}, nil, 5*time.Second)
+	resp, err := g.invoke(addr, protocol.UpdateAndCreateTopic, remoting.FieldsOf(
+		"topic", topic,
+		"defaultTopic", "TBW102",
+		"readQueueNums", strconv.Itoa(read),
+		"writeQueueNums", strconv.Itoa(write),
+		"perm", strconv.Itoa(perm),
+		"topicFilterType", "SINGLE_TAG",
+		"topicSysFlag", "0",
+		"order", "false",
+	), nil, 5*time.Second)
 	if err != nil {
 		return err
 	}
@@ -446,7 +461,7 @@ func (g *dlGroup) createTopicRaw(addr, topic string, read, write, perm int) erro
 
 // topicConfig reads topic's config from r (GET_TOPIC_CONFIG).
 func (g *dlGroup) topicConfig(r *dlReplica, topic string) (map[string]any, error) {
-	resp, err := g.invoke(r.addr, protocol.GetTopicConfig, map[string]string{"topic": topic}, nil, 2*time.Second)
+	resp, err := g.invoke(r.addr, protocol.GetTopicConfig, remoting.FieldsOf("topic", topic), nil, 2*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -461,26 +476,26 @@ func (g *dlGroup) topicConfig(r *dlReplica, topic string) (map[string]any, error
 // queryOffset is the committed offset of group on topic:queue at r (-1 if
 // none).
 func (g *dlGroup) queryOffset(r *dlReplica, group, topic string, queue int) (int64, error) {
-	resp, err := g.invoke(r.addr, protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": strconv.Itoa(queue)}, nil, 2*time.Second)
+	resp, err := g.invoke(r.addr, protocol.QueryConsumerOffset, remoting.FieldsOf("consumerGroup", group, "topic", topic, "queueId", strconv.Itoa(queue)), nil, 2*time.Second)
 	if err != nil {
 		return 0, err
 	}
 	if resp.Code != protocol.Success {
 		return -1, nil
 	}
-	return strconv.ParseInt(resp.ExtFields["offset"], 10, 64)
+	return strconv.ParseInt(resp.ExtFields.Get("offset"), 10, 64)
 }
 
 // maxOffsetAt is GET_MAX_OFFSET of topic:queue at r.
 func (g *dlGroup) maxOffsetAt(r *dlReplica, topic string, queue int) (int64, error) {
-	resp, err := g.invoke(r.addr, protocol.GetMaxOffset, map[string]string{"topic": topic, "queueId": strconv.Itoa(queue)}, nil, 2*time.Second)
+	resp, err := g.invoke(r.addr, protocol.GetMaxOffset, remoting.FieldsOf("topic", topic, "queueId", strconv.Itoa(queue)), nil, 2*time.Second)
 	if err != nil {
 		return 0, err
 	}
 	if resp.Code != protocol.Success {
 		return 0, fmt.Errorf("GET_MAX_OFFSET %s:%d: code %d %s", topic, queue, resp.Code, resp.Remark)
 	}
-	return strconv.ParseInt(resp.ExtFields["offset"], 10, 64)
+	return strconv.ParseInt(resp.ExtFields.Get("offset"), 10, 64)
 }
 
 // readAll reads every message of topic's queues from r with raw pulls and
@@ -494,15 +509,23 @@ func (g *dlGroup) readAll(t *testing.T, r *dlReplica, topic string, queues int) 
 			t.Fatal(err)
 		}
 		for off := int64(0); off < max; {
-			resp, err := g.invoke(r.addr, protocol.PullMessage, map[string]string{
-				"consumerGroup": "dlReadAll", "topic": topic, "queueId": strconv.Itoa(q),
-				"queueOffset": strconv.FormatInt(off, 10), "maxMsgNums": "32", "sysFlag": "4",
-				"commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0", "expressionType": "TAG",
-			}, nil, 5*time.Second)
+			resp, err := g.invoke(r.addr, protocol.PullMessage, remoting.FieldsOf(
+				"consumerGroup", "dlReadAll",
+				"topic", topic,
+				"queueId", strconv.Itoa(q),
+				"queueOffset", strconv.FormatInt(off, 10),
+				"maxMsgNums", "32",
+				"sysFlag", "4",
+				"commitOffset", "0",
+				"suspendTimeoutMillis", "0",
+				"subscription", "*",
+				"subVersion", "0",
+				"expressionType", "TAG",
+			), nil, 5*time.Second)
 			if err != nil {
 				t.Fatalf("pull %s:%d@%d from %s: %v", topic, q, off, r.id, err)
 			}
-			next, _ := strconv.ParseInt(resp.ExtFields["nextBeginOffset"], 10, 64)
+			next, _ := strconv.ParseInt(resp.ExtFields.Get("nextBeginOffset"), 10, 64)
 			switch resp.Code {
 			case protocol.Success:
 				msgs, err := store.DecodeMessages(resp.Body, true)
@@ -596,7 +619,7 @@ func (g *dlGroup) startStream(t *testing.T, topic string, queues, workers int, p
 					resp, err = g.sendRaw(addr, topic, (w+i)%queues, "TagS", body, 2*time.Second)
 				}
 				if addr != "" && err == nil && resp.Code == protocol.Success {
-					s.acks.add(body, resp.ExtFields["msgId"])
+					s.acks.add(body, resp.ExtFields.Get("msgId"))
 					s.mu.Lock()
 					if !s.firstFail.IsZero() && s.firstOKFail.IsZero() {
 						s.firstOKFail = time.Now()

@@ -261,7 +261,7 @@ func remark(r *remoting.RemotingCommand) string {
 func (g *dlGroup) raftEvents(t *testing.T, r *dlReplica) protocol.RaftEventsBody {
 	t.Helper()
 	var body protocol.RaftEventsBody
-	resp, err := g.invoke(r.addr, protocol.GetRaftEvents, nil, nil, 2*time.Second)
+	resp, err := g.invoke(r.addr, protocol.GetRaftEvents, remoting.Fields{}, nil, 2*time.Second)
 	if err != nil || resp.Code != protocol.Success {
 		t.Fatalf("GET_RAFT_EVENTS from %s: %v code %d %q", r.id, err, code(resp), remark(resp))
 	}
@@ -361,7 +361,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			if err != nil || resp.Code != protocol.ServiceNotAvailable || !strings.Contains(resp.Remark, l.id) {
 				t.Errorf("send to follower %s: %v code %d remark %q, want %d naming leader %s", f.id, err, code(resp), remark(resp), protocol.ServiceNotAvailable, l.id)
 			}
-			resp, err = g.invoke(f.addr, protocol.UpdateConsumerOffset, map[string]string{"consumerGroup": "dlTagAll1", "topic": "DlTagTopic", "queueId": "0", "commitOffset": "0"}, nil, 2*time.Second)
+			resp, err = g.invoke(f.addr, protocol.UpdateConsumerOffset, remoting.FieldsOf("consumerGroup", "dlTagAll1", "topic", "DlTagTopic", "queueId", "0", "commitOffset", "0"), nil, 2*time.Second)
 			if err != nil || resp.Code != protocol.ServiceNotAvailable || !strings.Contains(resp.Remark, l.id) {
 				t.Errorf("offset commit to follower %s: %v code %d remark %q", f.id, err, code(resp), remark(resp))
 			}
@@ -369,7 +369,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 				t.Errorf("follower %s created a topic", f.id)
 			}
 			for _, c := range []int16{protocol.GetAllTopicConfig, protocol.GetAllConsumerOffset, protocol.GetAllDelayOffset, protocol.GetAllSubscriptionGroupConfig} {
-				if resp, err := g.invoke(f.addr, c, nil, nil, 2*time.Second); err != nil || resp.Code != protocol.Success {
+				if resp, err := g.invoke(f.addr, c, remoting.Fields{}, nil, 2*time.Second); err != nil || resp.Code != protocol.Success {
 					t.Errorf("follower %s: request %d: %v code %d %q", f.id, c, err, code(resp), remark(resp))
 				}
 			}
@@ -397,7 +397,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			if err != nil || resp.Code != protocol.Success {
 				t.Fatalf("send %s: %v %+v", body, err, resp)
 			}
-			acked[body] = resp.ExtFields["msgId"]
+			acked[body] = resp.ExtFields.Get("msgId")
 		}
 		all.add(topic, 6, acked)
 		// Consume everything with a group and stop it: its offsets are
@@ -432,7 +432,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 		}
 		body, _ := json.Marshal(map[string]any{"groupName": cfgGroup, "consumeEnable": true, "consumeFromMinEnable": true,
 			"consumeBroadcastEnable": false, "retryQueueNums": 1, "retryMaxTimes": 7, "brokerId": 0, "whichBrokerWhenConsumeSlowly": 1})
-		resp, err := g.invoke(l.addr, protocol.UpdateAndCreateSubscriptionGroup, nil, body, 5*time.Second)
+		resp, err := g.invoke(l.addr, protocol.UpdateAndCreateSubscriptionGroup, remoting.Fields{}, body, 5*time.Second)
 		if err != nil || resp.Code != protocol.Success {
 			t.Fatalf("create subscription group: %v %+v", err, resp)
 		}
@@ -452,7 +452,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 				t.Errorf("topic %s on the new leader: %v, want read %d write %d perm %d", tc.topic, cfg, tc.read, tc.write, tc.perm)
 			}
 		}
-		resp, err = g.invoke(nl.addr, protocol.GetSubscriptionGroupConfig, map[string]string{"group": cfgGroup}, nil, 2*time.Second)
+		resp, err = g.invoke(nl.addr, protocol.GetSubscriptionGroupConfig, remoting.FieldsOf("group", cfgGroup), nil, 2*time.Second)
 		if err != nil || resp.Code != protocol.Success {
 			t.Fatalf("subscription group on the new leader: %v %+v", err, resp)
 		}
@@ -474,7 +474,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			if err != nil || resp.Code != protocol.Success {
 				t.Fatalf("send %s: %v %+v", body, err, resp)
 			}
-			fresh[body] = resp.ExtFields["msgId"]
+			fresh[body] = resp.ExtFields.Get("msgId")
 		}
 		all.add(topic, 6, fresh)
 		second := newBodySet()
@@ -507,7 +507,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, 10*time.Second, "route of "+topic, func() bool {
-			resp, err := g.invoke(g.ns, protocol.GetRouteinfoByTopic, map[string]string{"topic": topic}, nil, time.Second)
+			resp, err := g.invoke(g.ns, protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", topic), nil, time.Second)
 			return err == nil && resp.Code == protocol.Success
 		})
 		// A consumer runs through the failover; after it a second instance of
@@ -834,7 +834,7 @@ func TestDledgerReplicaGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, 10*time.Second, "route of "+topic, func() bool {
-			resp, err := g.invoke(g.ns, protocol.GetRouteinfoByTopic, map[string]string{"topic": topic}, nil, time.Second)
+			resp, err := g.invoke(g.ns, protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", topic), nil, time.Second)
 			return err == nil && resp.Code == protocol.Success
 		})
 		f := g.others(l)

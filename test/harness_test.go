@@ -311,7 +311,7 @@ func (c *cluster) startBroker() {
 	c.brProc = startProcess(c.t, "broker", filepath.Join(binaries(c.t), "broker"), "-c", c.brConf)
 	waitTCP(c.t, c.brProc, c.broker, 30*time.Second)
 	eventually(c.t, 20*time.Second, "broker registered with the name server", func() bool {
-		resp, err := c.invoke(c.ns, remoting.NewRequest(protocol.GetRouteinfoByTopic, map[string]string{"topic": c.brokerName}, nil))
+		resp, err := c.invoke(c.ns, remoting.NewRequest(protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", c.brokerName), nil))
 		return err == nil && resp.Code == protocol.Success
 	})
 }
@@ -360,7 +360,7 @@ func (c *cluster) invoke(addr string, req *remoting.RemotingCommand) (*remoting.
 
 // brokerRequest sends a raw request to the broker and fails the test on a
 // transport error.
-func (c *cluster) brokerRequest(code int16, ext map[string]string, body []byte) *remoting.RemotingCommand {
+func (c *cluster) brokerRequest(code int16, ext remoting.Fields, body []byte) *remoting.RemotingCommand {
 	c.t.Helper()
 	resp, err := c.invoke(c.broker, remoting.NewRequest(code, ext, body))
 	if err != nil {

@@ -89,11 +89,8 @@ func startNamesrvAndBroker(t *testing.T) *nsCluster {
 
 // invoke sends one request with our own client (the Go client never sends
 // GET_BROKER_CLUSTER_INFO, and its remoting package is internal).
-func (c *nsCluster) invoke(t *testing.T, addr string, code int16, ext map[string]string) (*remoting.RemotingCommand, error) {
+func (c *nsCluster) invoke(t *testing.T, addr string, code int16, ext remoting.Fields) (*remoting.RemotingCommand, error) {
 	t.Helper()
-	if ext == nil {
-		ext = map[string]string{}
-	}
 	req := &remoting.RemotingCommand{Code: code, Language: "JAVA", Version: protocol.VersionV4_5_2, ExtFields: ext}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -102,7 +99,7 @@ func (c *nsCluster) invoke(t *testing.T, addr string, code int16, ext map[string
 
 func (c *nsCluster) clusterInfo(t *testing.T) *protocol.ClusterInfo {
 	t.Helper()
-	resp, err := c.invoke(t, c.nsAddr, protocol.GetBrokerClusterInfo, nil)
+	resp, err := c.invoke(t, c.nsAddr, protocol.GetBrokerClusterInfo, remoting.Fields{})
 	if err != nil {
 		t.Fatalf("GET_BROKER_CLUSTER_INFO: %v", err)
 	}
@@ -170,7 +167,7 @@ func TestNamesrvEndToEnd(t *testing.T) {
 		if _, err := adm.FetchPublishMessageQueues(ctx, "NoSuchTopicE2E"); err == nil {
 			t.Fatal("route for an unknown topic")
 		}
-		resp, err := c.invoke(t, c.nsAddr, protocol.GetRouteinfoByTopic, map[string]string{"topic": "NoSuchTopicE2E"})
+		resp, err := c.invoke(t, c.nsAddr, protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", "NoSuchTopicE2E"))
 		if err != nil || resp.Code != protocol.TopicNotExist {
 			t.Fatalf("unknown topic: %v %+v", err, resp)
 		}
@@ -205,7 +202,7 @@ func TestNamesrvEndToEnd(t *testing.T) {
 		// The broker created the topic from TBW102 and re-registered it.
 		t.Logf("sent: %v", res)
 		eventually(t, 10*time.Second, "route of the auto-created topic", func() bool {
-			resp, err := c.invoke(t, c.nsAddr, protocol.GetRouteinfoByTopic, map[string]string{"topic": "AutoCreatedTopicE2E"})
+			resp, err := c.invoke(t, c.nsAddr, protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", "AutoCreatedTopicE2E"))
 			return err == nil && resp.Code == protocol.Success
 		})
 	})
@@ -216,12 +213,12 @@ func TestNamesrvEndToEnd(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 		c.requireAlive(t)
-		resp, err := c.invoke(t, c.nsAddr, protocol.GetRouteinfoByTopic, map[string]string{"topic": protocol.AutoCreateTopicKey})
+		resp, err := c.invoke(t, c.nsAddr, protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", protocol.AutoCreateTopicKey))
 		if err != nil || resp.Code != protocol.Success {
 			t.Fatalf("name server after garbage: %v %+v", err, resp)
 		}
 		for _, addr := range []string{c.brokerAddr, c.vipAddr} {
-			resp, err := c.invoke(t, addr, protocol.GetBrokerRuntimeInfo, nil)
+			resp, err := c.invoke(t, addr, protocol.GetBrokerRuntimeInfo, remoting.Fields{})
 			if err != nil || resp == nil {
 				t.Fatalf("broker %s after garbage: %v", addr, err)
 			}
@@ -252,7 +249,7 @@ func TestNamesrvEndToEnd(t *testing.T) {
 		eventually(t, 10*time.Second, "broker removed from cluster info", func() bool {
 			return len(c.clusterInfo(t).BrokerAddrTable) == 0
 		})
-		resp, err := c.invoke(t, c.nsAddr, protocol.GetRouteinfoByTopic, map[string]string{"topic": protocol.AutoCreateTopicKey})
+		resp, err := c.invoke(t, c.nsAddr, protocol.GetRouteinfoByTopic, remoting.FieldsOf("topic", protocol.AutoCreateTopicKey))
 		if err != nil || resp.Code != protocol.TopicNotExist {
 			t.Fatalf("TBW102 after shutdown: %v %+v", err, resp)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
 	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
 	"github.com/rmqd/rmqd/store"
 	"github.com/rmqd/rmqd/test/classicfixture"
 )
@@ -297,7 +298,7 @@ func TestUpgradeRmqdClassicStoreToDLedgerGroup(t *testing.T) {
 		old[q] = append(old[q], sent{body, res.QueueOffset, phy})
 	}
 	c.pullAll(t, group, topic, 1) // creates the group (autoCreateSubscriptionGroup)
-	r := c.brokerRequest(protocol.UpdateConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": "1", "commitOffset": "42"}, nil)
+	r := c.brokerRequest(protocol.UpdateConsumerOffset, remoting.FieldsOf("consumerGroup", group, "topic", topic, "queueId", "1", "commitOffset", "42"), nil)
 	if r.Code != protocol.Success {
 		t.Fatalf("UPDATE_CONSUMER_OFFSET: %d %s", r.Code, r.Remark)
 	}
@@ -335,8 +336,8 @@ func TestUpgradeRmqdClassicStoreToDLedgerGroup(t *testing.T) {
 			}
 		}
 	}
-	r = v.brokerRequest(protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": "1"}, nil)
-	if r.Code != protocol.Success || r.ExtFields["offset"] != "42" {
+	r = v.brokerRequest(protocol.QueryConsumerOffset, remoting.FieldsOf("consumerGroup", group, "topic", topic, "queueId", "1"), nil)
+	if r.Code != protocol.Success || r.ExtFields.Get("offset") != "42" {
 		t.Fatalf("QUERY_CONSUMER_OFFSET: %d %v", r.Code, r.ExtFields)
 	}
 	p2 := v.newProducer(t, producer.WithQueueSelector(producer.NewManualQueueSelector()))
@@ -396,7 +397,7 @@ func TestUpgradeReplicaWithoutClassicFiles(t *testing.T) {
 	lead := func(not *dlReplica) *cluster {
 		t.Helper()
 		if l := g.waitLeader(30*time.Second, not); l != empty {
-			r, err := g.invoke(l.addr, protocol.RaftTransferLeadership, map[string]string{"target": empty.id}, nil, 15*time.Second)
+			r, err := g.invoke(l.addr, protocol.RaftTransferLeadership, remoting.FieldsOf("target", empty.id), nil, 15*time.Second)
 			if err != nil || r.Code != protocol.Success {
 				t.Fatalf("transfer to %s: %v %v", empty.id, r, err)
 			}
@@ -437,7 +438,7 @@ func TestUpgradeReplicaWithoutClassicFiles(t *testing.T) {
 			if r.Expired || i%37 != 0 {
 				continue
 			}
-			resp := v.brokerRequest(protocol.ViewMessageByID, map[string]string{"offset": strconv.FormatInt(r.PhysicalOffset, 10)}, nil)
+			resp := v.brokerRequest(protocol.ViewMessageByID, remoting.FieldsOf("offset", strconv.FormatInt(r.PhysicalOffset, 10)), nil)
 			if resp.Code == protocol.Success || len(resp.Body) != 0 {
 				t.Fatalf("VIEW_MESSAGE_BY_ID of old offset %d via %s: code %d, %d bytes", r.PhysicalOffset, empty.id, resp.Code, len(resp.Body))
 			}
@@ -572,7 +573,7 @@ func TestUpgradeDivergedReplicaCannotLead(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			g.invoke(leader.addr, protocol.RaftTransferLeadership, map[string]string{"target": bad.id}, nil, 15*time.Second)
+			g.invoke(leader.addr, protocol.RaftTransferLeadership, remoting.FieldsOf("target", bad.id), nil, 15*time.Second)
 		}()
 		for end := time.Now().Add(20 * time.Second); !refused() && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 			if rt := g.runtime(bad); rt != nil && rt["dledgerRole"] == "LEADER" {

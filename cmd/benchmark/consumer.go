@@ -139,7 +139,7 @@ func (c *consumer) startOffset(q *queueRef) (int64, error) {
 	switch resp.Code {
 	case protocol.Success:
 		var oh protocol.OffsetResponseHeader
-		if err := protocol.DecodeHeader(resp.ExtFields, &oh); err != nil {
+		if err := protocol.DecodeHeader(&resp.ExtFields, &oh); err != nil {
 			return 0, err
 		}
 		return max(oh.Offset, 0), nil
@@ -174,8 +174,8 @@ func (c *consumer) pullQueue(q *queueRef, st *queueStats) {
 		st.bytes.Add(uint64(ri.BodyLen))
 	}
 	for !c.stop.Load() {
-		ext["queueOffset"] = strconv.FormatInt(offset, 10)
-		ext["commitOffset"] = strconv.FormatInt(offset, 10)
+		req.ExtFields.Set("queueOffset", strconv.FormatInt(offset, 10))
+		req.ExtFields.Set("commitOffset", strconv.FormatInt(offset, 10))
 		resp, err := c.client.InvokeSync(ctx, q.addr, req, c.o.suspend+c.o.timeout)
 		if err != nil {
 			c.errs.add("pull %s q%d: %v", q.brokerName, q.queueID, err)
@@ -185,7 +185,7 @@ func (c *consumer) pullQueue(q *queueRef, st *queueStats) {
 		committed = offset
 		var rh protocol.PullMessageResponseHeader
 		rh.NextBeginOffset = -1
-		_ = protocol.DecodeHeader(resp.ExtFields, &rh)
+		_ = protocol.DecodeHeader(&resp.ExtFields, &rh)
 		switch resp.Code {
 		case protocol.Success:
 			if _, err := benchkit.WalkRecords(resp.Body, onRecord); err != nil {

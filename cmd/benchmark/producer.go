@@ -217,34 +217,44 @@ func produceOwn(o *producerOpts) (*Result, error) {
 	return res, nil
 }
 
-// request is a worker's reusable SEND_MESSAGE_V2 request: the header map,
+// request is a worker's reusable SEND_MESSAGE_V2 request: the header,
 // body and command are built once; only queueId, brokerName and the born
 // timestamp change between sends. remoting encodes the command before
 // InvokeSync/InvokeAsync return, so reusing it for the next send is safe.
 type request struct {
-	ext     map[string]string
 	cmd     remoting.RemotingCommand
 	bornMs  int64
 	bornStr string
 }
 
 func (p *ownProducer) newRequest() *request {
-	ext := map[string]string{
-		"a": p.o.group, "b": p.o.topic, "c": "TBW102", "d": strconv.Itoa(p.o.queues),
-		"e": "0", "f": "0", "g": "0", "h": "0", "i": p.props, "j": "0", "k": "false", "m": "false", "n": "",
-	}
-	return &request{ext: ext, cmd: remoting.RemotingCommand{Code: protocol.SendMessageV2, ExtFields: ext, Body: p.body, SerializeType: p.st}}
+	ext := remoting.FieldsOf(
+		"a", p.o.group,
+		"b", p.o.topic,
+		"c", "TBW102",
+		"d", strconv.Itoa(p.o.queues),
+		"e", "0",
+		"f", "0",
+		"g", "0",
+		"h", "0",
+		"i", p.props,
+		"j", "0",
+		"k", "false",
+		"m", "false",
+		"n", "",
+	)
+	return &request{cmd: remoting.RemotingCommand{Code: protocol.SendMessageV2, ExtFields: ext, Body: p.body, SerializeType: p.st}}
 }
 
 // prepare addresses the request to q and stamps the born time (the string
 // is formatted at most once per millisecond per worker).
 func (r *request) prepare(q *queueRef, now time.Time) {
-	r.ext["e"] = q.queueIDStr
-	r.ext["n"] = q.brokerName
+	r.cmd.ExtFields.Set("e", q.queueIDStr)
+	r.cmd.ExtFields.Set("n", q.brokerName)
 	if ms := now.UnixMilli(); ms != r.bornMs {
 		r.bornMs = ms
 		r.bornStr = strconv.FormatInt(ms, 10)
-		r.ext["g"] = r.bornStr
+		r.cmd.ExtFields.Set("g", r.bornStr)
 	}
 }
 

@@ -68,7 +68,7 @@ func (r *router) invokeNamesrv(ctx context.Context, req *remoting.RemotingComman
 // fetch asks for the topic's route and builds a table (without storing it).
 func (r *router) fetch(ctx context.Context) (*routeTable, error) {
 	req := &remoting.RemotingCommand{Code: protocol.GetRouteinfoByTopic, SerializeType: r.st,
-		ExtFields: map[string]string{"topic": r.topic, "acceptStandardJsonOnly": "true"}}
+		ExtFields: remoting.FieldsOf("topic", r.topic, "acceptStandardJsonOnly", "true")}
 	resp, err := r.invokeNamesrv(ctx, req)
 	if err != nil {
 		return nil, err
@@ -177,7 +177,7 @@ func (r *router) waitRoute(ctx context.Context, timeout time.Duration) error {
 // any broker group in the topic's route lists.
 func (r *router) replicas(ctx context.Context) (int, error) {
 	req := &remoting.RemotingCommand{Code: protocol.GetRouteinfoByTopic, SerializeType: r.st,
-		ExtFields: map[string]string{"topic": r.topic, "acceptStandardJsonOnly": "true"}}
+		ExtFields: remoting.FieldsOf("topic", r.topic, "acceptStandardJsonOnly", "true")}
 	resp, err := r.invokeNamesrv(ctx, req)
 	if err != nil {
 		return 0, err

@@ -105,7 +105,7 @@ func requestName(code int16) string {
 }
 
 // invoke sends one request to addr; only transport failures are errors.
-func (a *admin) invoke(addr string, code int16, ext map[string]string, body []byte) (*remoting.RemotingCommand, error) {
+func (a *admin) invoke(addr string, code int16, ext remoting.Fields, body []byte) (*remoting.RemotingCommand, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.timeout+time.Second)
 	defer cancel()
 	req := remoting.NewRequest(code, ext, body)
@@ -119,7 +119,7 @@ func (a *admin) invoke(addr string, code int16, ext map[string]string, body []by
 }
 
 // call is invoke plus a check that the answer is SUCCESS.
-func (a *admin) call(addr string, code int16, ext map[string]string, body []byte) (*remoting.RemotingCommand, error) {
+func (a *admin) call(addr string, code int16, ext remoting.Fields, body []byte) (*remoting.RemotingCommand, error) {
 	resp, err := a.invoke(addr, code, ext, body)
 	if err != nil {
 		return nil, err
@@ -132,7 +132,7 @@ func (a *admin) call(addr string, code int16, ext map[string]string, body []byte
 
 // callNamesrv sends a request to the first name server that answers and
 // checks for SUCCESS. Transport failures move on to the next name server.
-func (a *admin) callNamesrv(code int16, ext map[string]string, body []byte) (*remoting.RemotingCommand, error) {
+func (a *admin) callNamesrv(code int16, ext remoting.Fields, body []byte) (*remoting.RemotingCommand, error) {
 	var errs []string
 	for _, ns := range a.namesrvs {
 		resp, err := a.invoke(ns, code, ext, body)
@@ -166,7 +166,7 @@ func (a *admin) route(topic string) (*protocol.TopicRouteData, error) {
 
 // clusterInfo fetches GET_BROKER_CLUSTER_INFO.
 func (a *admin) clusterInfo() (*protocol.ClusterInfo, error) {
-	resp, err := a.callNamesrv(protocol.GetBrokerClusterInfo, nil, nil)
+	resp, err := a.callNamesrv(protocol.GetBrokerClusterInfo, remoting.Fields{}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +303,7 @@ type brokerRef struct{ name, addr string }
 
 // topicList fetches GET_ALL_TOPIC_LIST_FROM_NAMESERVER.
 func (a *admin) topicList() ([]string, error) {
-	resp, err := a.callNamesrv(protocol.GetAllTopicListFromNameserver, nil, nil)
+	resp, err := a.callNamesrv(protocol.GetAllTopicListFromNameserver, remoting.Fields{}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +316,7 @@ func (a *admin) topicList() ([]string, error) {
 
 // runtimeInfo fetches GET_BROKER_RUNTIME_INFO of one broker.
 func (a *admin) runtimeInfo(addr string) (map[string]string, error) {
-	resp, err := a.call(addr, protocol.GetBrokerRuntimeInfo, nil, nil)
+	resp, err := a.call(addr, protocol.GetBrokerRuntimeInfo, remoting.Fields{}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rmqd/rmqd/conf"
 	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
 )
 
 func init() {
@@ -61,7 +62,7 @@ func setupBrokerStatus(f *flagSet) func(*env) error {
 
 // brokerConfig fetches GET_BROKER_CONFIG as ordered entries.
 func (a *admin) brokerConfig(addr string) ([]conf.Entry, error) {
-	resp, err := a.call(addr, protocol.GetBrokerConfig, nil, nil)
+	resp, err := a.call(addr, protocol.GetBrokerConfig, remoting.Fields{}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func setupUpdateBrokerConfig(f *flagSet) func(*env) error {
 		}
 		body := []byte(k.str() + "=" + v.str() + "\n")
 		for _, addr := range addrs {
-			resp, err := adm.call(addr, protocol.UpdateBrokerConfig, nil, body)
+			resp, err := adm.call(addr, protocol.UpdateBrokerConfig, remoting.Fields{}, body)
 			if err != nil {
 				return err
 			}

@@ -136,7 +136,7 @@ func (a *admin) allocation(e *env, group string) map[messageQueue]string {
 		return out
 	}
 	for _, conn := range cc.ConnectionSet {
-		ext := map[string]string{"consumerGroup": group, "clientId": conn.ClientID, "jstackEnable": "false"}
+		ext := remoting.FieldsOf("consumerGroup", group, "clientId", conn.ClientID, "jstackEnable", "false")
 		resp, err := a.call(refs[0].addr, protocol.GetConsumerRunningInfo, ext, nil)
 		if err != nil {
 			e.warnf("client IPs: running info of %s: %v", conn.ClientID, err)
@@ -405,7 +405,7 @@ func setupUpdateSubGroup(f *flagSet) func(*env) error {
 			return err
 		}
 		for _, addr := range addrs {
-			if _, err := adm.call(addr, protocol.UpdateAndCreateSubscriptionGroup, nil, body); err != nil {
+			if _, err := adm.call(addr, protocol.UpdateAndCreateSubscriptionGroup, remoting.Fields{}, body); err != nil {
 				return err
 			}
 			e.printf("create subscription group to %s success.\n", addr)
@@ -489,7 +489,7 @@ func (a *admin) offsetOf(addr, topic string, queueID int32, timestamp int64) (in
 		return 0, err
 	}
 	var h protocol.OffsetResponseHeader
-	if err := protocol.DecodeHeader(resp.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&resp.ExtFields, &h); err != nil {
 		return 0, fmt.Errorf("bad offset answer from %s: %v", addr, err)
 	}
 	return h.Offset, nil
@@ -501,7 +501,7 @@ func (a *admin) minOffset(addr, topic string, queueID int32) (int64, error) {
 		return 0, err
 	}
 	var h protocol.OffsetResponseHeader
-	if err := protocol.DecodeHeader(resp.ExtFields, &h); err != nil {
+	if err := protocol.DecodeHeader(&resp.ExtFields, &h); err != nil {
 		return 0, fmt.Errorf("bad offset answer from %s: %v", addr, err)
 	}
 	return h.Offset, nil
@@ -560,7 +560,7 @@ func setupResetOffsetByTime(f *flagSet) func(*env) error {
 					return err
 				}
 				ext := protocol.EncodeHeader(&protocol.ResetOffsetRequestHeader{Topic: topic, Group: group, Timestamp: ts, IsForce: true, QueueID: &qid})
-				ext["offset"] = strconv.FormatInt(off, 10)
+				ext.Set("offset", strconv.FormatInt(off, 10))
 				if _, err := adm.call(addr, protocol.InvokeBrokerToResetOffset, ext, nil); err != nil && codeOf(err) != protocol.ConsumerNotOnline {
 					return err
 				}
@@ -575,7 +575,7 @@ func setupResetOffsetByTime(f *flagSet) func(*env) error {
 		minusOne := int32(-1)
 		for _, ref := range routeAddrs(r, "") {
 			ext := protocol.EncodeHeader(&protocol.ResetOffsetRequestHeader{Topic: topic, Group: group, Timestamp: ts, IsForce: isForce, QueueID: &minusOne})
-			ext["offset"] = "-1" // Java 5.x: no explicit offset
+			ext.Set("offset", "-1") // Java 5.x: no explicit offset
 			resp, err := adm.call(ref.addr, protocol.InvokeBrokerToResetOffset, ext, nil)
 			if err != nil {
 				if codeOf(err) == protocol.ConsumerNotOnline {
@@ -708,7 +708,7 @@ func setupBrokerConsumeStats(f *flagSet) func(*env) error {
 			adm.timeout = time.Duration(ms) * time.Millisecond
 		}
 		addr := b.str()
-		resp, err := adm.call(addr, protocol.GetBrokerConsumeStats, map[string]string{"isOrder": strconv.FormatBool(isOrder)}, nil)
+		resp, err := adm.call(addr, protocol.GetBrokerConsumeStats, remoting.FieldsOf("isOrder", strconv.FormatBool(isOrder)), nil)
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
 	"github.com/rmqd/rmqd/store"
 )
 
@@ -427,7 +428,7 @@ func (a *admin) consumeDirectly(group, clientID string, m *store.MessageExt) (st
 		return "", fmt.Errorf("consumer group %s: no broker in the route of its retry topic", group)
 	}
 	resp, err := a.call(refs[0].addr, protocol.GetConsumerRunningInfo,
-		map[string]string{"consumerGroup": group, "clientId": clientID, "jstackEnable": "false"}, nil)
+		remoting.FieldsOf("consumerGroup", group, "clientId", clientID, "jstackEnable", "false"), nil)
 	if err != nil {
 		return "", fmt.Errorf("get consumer runtime info for %s client failed: %w", clientID, err)
 	}
@@ -444,7 +445,7 @@ func (a *admin) consumeDirectly(group, clientID string, m *store.MessageExt) (st
 		return "", err
 	}
 	brokerName, _ := a.brokerNameByAddr(m.StoreHost)
-	ext := map[string]string{"consumerGroup": group, "clientId": clientID, "msgId": m.MsgID, "topic": m.Topic, "brokerName": brokerName}
+	ext := remoting.FieldsOf("consumerGroup", group, "clientId", clientID, "msgId", m.MsgID, "topic", m.Topic, "brokerName", brokerName)
 	resp, err = a.call(m.StoreHost, protocol.ConsumeMessageDirectly, ext, body)
 	if err != nil {
 		return "", err

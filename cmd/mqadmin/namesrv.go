@@ -8,6 +8,7 @@ import (
 
 	"github.com/rmqd/rmqd/conf"
 	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
 )
 
 func init() {
@@ -47,11 +48,11 @@ func setupWritePerm(f *flagSet, add bool) func(*env) error {
 			var count int32
 			if add {
 				var h protocol.AddWritePermOfBrokerResponseHeader
-				_ = protocol.DecodeHeader(resp.ExtFields, &h)
+				_ = protocol.DecodeHeader(&resp.ExtFields, &h)
 				count = h.AddTopicCount
 			} else {
 				var h protocol.WipeWritePermOfBrokerResponseHeader
-				_ = protocol.DecodeHeader(resp.ExtFields, &h)
+				_ = protocol.DecodeHeader(&resp.ExtFields, &h)
 				count = h.WipeTopicCount
 			}
 			e.printf("%s write perm of broker[%s] in name server[%s] OK, %d\n", verb, brokerName, ns, count)
@@ -70,7 +71,7 @@ func setupGetNamesrvConfig(f *flagSet) func(*env) error {
 			return err
 		}
 		for _, ns := range adm.namesrvs {
-			resp, err := adm.call(ns, protocol.GetNamesrvConfig, nil, nil)
+			resp, err := adm.call(ns, protocol.GetNamesrvConfig, remoting.Fields{}, nil)
 			if err != nil {
 				return err
 			}

@@ -34,7 +34,7 @@ func (a *admin) pull(addr, group string, mq messageQueue, subExpression string, 
 		return nil, err
 	}
 	var rh protocol.PullMessageResponseHeader
-	_ = protocol.DecodeHeader(resp.ExtFields, &rh)
+	_ = protocol.DecodeHeader(&resp.ExtFields, &rh)
 	res := &pullResult{next: rh.NextBeginOffset}
 	switch resp.Code {
 	case protocol.Success:

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
 )
 
 func init() {
@@ -40,7 +41,7 @@ func setupRaftStatus(f *flagSet) func(*env) error {
 			"#Broker Name", "#Addr", "#Self", "#Role", "#Term", "#Leader", "#BID", "#Begin", "#End", "#Committed", "#MetaIndex", "#Peers(match/lag/lastContactMs)")
 		var failed []error
 		for _, addr := range addrs {
-			resp, err := adm.call(addr, protocol.GetRaftStatus, nil, nil)
+			resp, err := adm.call(addr, protocol.GetRaftStatus, remoting.Fields{}, nil)
 			var st protocol.RaftStatusBody
 			if err == nil {
 				err = json.Unmarshal(resp.Body, &st)
@@ -78,7 +79,7 @@ func setupRaftEvents(f *flagSet) func(*env) error {
 		if err != nil {
 			return err
 		}
-		ext := map[string]string{}
+		ext := remoting.Fields{}
 		for _, o := range []struct {
 			opt *option
 			key string
@@ -87,7 +88,7 @@ func setupRaftEvents(f *flagSet) func(*env) error {
 				if _, err := strconv.ParseInt(o.opt.str(), 10, 64); err != nil {
 					return usagef("-%s must be a number", o.opt.short)
 				}
-				ext[o.key] = o.opt.str()
+				ext.Set(o.key, o.opt.str())
 			}
 		}
 		var failed []error
@@ -136,7 +137,7 @@ func setupTransferLeadership(f *flagSet) func(*env) error {
 		if err != nil {
 			return err
 		}
-		resp, err := adm.call(b.str(), protocol.RaftTransferLeadership, map[string]string{"target": t.str()}, nil)
+		resp, err := adm.call(b.str(), protocol.RaftTransferLeadership, remoting.FieldsOf("target", t.str()), nil)
 		if err != nil {
 			return err
 		}

@@ -165,7 +165,7 @@ func (a *admin) send(topic string, body []byte, props map[string]string, flag in
 			continue
 		}
 		var rh protocol.SendMessageResponseHeader
-		_ = protocol.DecodeHeader(resp.ExtFields, &rh)
+		_ = protocol.DecodeHeader(&resp.ExtFields, &rh)
 		mq.QueueID = rh.QueueID
 		return &sendOutcome{status: status, msgID: props[store.PropertyUniqClientMessageIDKey], offsetMsgID: rh.MsgID, mq: mq, queueOffset: rh.QueueOffset}, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
 )
 
 func init() {
@@ -15,7 +16,7 @@ func init() {
 
 // brokerStats fetches VIEW_BROKER_STATS_DATA.
 func (a *admin) brokerStats(addr, statsName, statsKey string) (*brokerStatsData, error) {
-	resp, err := a.call(addr, protocol.ViewBrokerStatsData, map[string]string{"statsName": statsName, "statsKey": statsKey}, nil)
+	resp, err := a.call(addr, protocol.ViewBrokerStatsData, remoting.FieldsOf("statsName", statsName, "statsKey", statsKey), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -122,7 +122,7 @@ func (a *admin) putOrderConf(topic, value string, replace bool) error {
 					merged[bn] = item
 				}
 			}
-			add(resp.ExtFields["value"])
+			add(resp.ExtFields.Get("value"))
 			add(value)
 			items := make([]string, 0, len(order))
 			for _, bn := range order {

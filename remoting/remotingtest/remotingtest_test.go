@@ -12,7 +12,7 @@ func TestHelpers(t *testing.T) {
 	mux := remoting.NewServeMux()
 	mux.HandleFunc(1, func(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 		r := remoting.NewResponse(req, remoting.Success, "ok")
-		r.ExtFields = map[string]string{"echo": req.ExtFields["x"]}
+		r.ExtFields = remoting.FieldsOf("echo", req.ExtFields.Get("x"))
 		return r
 	})
 	mux.HandleFunc(2, func(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
@@ -24,8 +24,8 @@ func TestHelpers(t *testing.T) {
 		}()
 		return nil
 	})
-	resp := RoundTrip(t, mux, nil, &remoting.RemotingCommand{Code: 1, Opaque: 5, ExtFields: map[string]string{"x": "y"}})
-	if resp.Opaque != 5 || !resp.IsResponse() || resp.ExtFields["echo"] != "y" {
+	resp := RoundTrip(t, mux, nil, &remoting.RemotingCommand{Code: 1, Opaque: 5, ExtFields: remoting.FieldsOf("x", "y")})
+	if resp.Opaque != 5 || !resp.IsResponse() || resp.ExtFields.Get("echo") != "y" {
 		t.Fatalf("RoundTrip: %+v", resp)
 	}
 	if resp := RoundTrip(t, mux, nil, &remoting.RemotingCommand{Code: 3}); resp.Code != remoting.RequestCodeNotSupported {
@@ -49,7 +49,7 @@ func TestHelpers(t *testing.T) {
 
 	s := StartServer(t, mux)
 	c := NewClient(t, nil)
-	if resp := Call(t, c, s.Addr(), &remoting.RemotingCommand{Code: 1, ExtFields: map[string]string{"x": "z"}}); resp.ExtFields["echo"] != "z" {
+	if resp := Call(t, c, s.Addr(), &remoting.RemotingCommand{Code: 1, ExtFields: remoting.FieldsOf("x", "z")}); resp.ExtFields.Get("echo") != "z" {
 		t.Fatalf("Call: %+v", resp)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rmqd/rmqd/protocol"
+	"github.com/rmqd/rmqd/remoting"
 	"github.com/rmqd/rmqd/store"
 	"github.com/rmqd/rmqd/test/faultproxy"
 )
@@ -475,15 +476,23 @@ func readAll(g *group, addr string, max [queues]int64) (map[[2]int64]string, err
 	out := map[[2]int64]string{}
 	for q := 0; q < queues; q++ {
 		for off := int64(0); off < max[q]; {
-			resp, err := g.invoke(addr, protocol.PullMessage, map[string]string{
-				"consumerGroup": "chaosAudit", "topic": topic, "queueId": strconv.Itoa(q),
-				"queueOffset": strconv.FormatInt(off, 10), "maxMsgNums": "32", "sysFlag": "4",
-				"commitOffset": "0", "suspendTimeoutMillis": "0", "subscription": "*", "subVersion": "0", "expressionType": "TAG",
-			}, nil, 5*time.Second)
+			resp, err := g.invoke(addr, protocol.PullMessage, remoting.FieldsOf(
+				"consumerGroup", "chaosAudit",
+				"topic", topic,
+				"queueId", strconv.Itoa(q),
+				"queueOffset", strconv.FormatInt(off, 10),
+				"maxMsgNums", "32",
+				"sysFlag", "4",
+				"commitOffset", "0",
+				"suspendTimeoutMillis", "0",
+				"subscription", "*",
+				"subVersion", "0",
+				"expressionType", "TAG",
+			), nil, 5*time.Second)
 			if err != nil {
 				return nil, err
 			}
-			next, _ := strconv.ParseInt(resp.ExtFields["nextBeginOffset"], 10, 64)
+			next, _ := strconv.ParseInt(resp.ExtFields.Get("nextBeginOffset"), 10, 64)
 			switch resp.Code {
 			case protocol.Success:
 				msgs, err := store.DecodeMessages(resp.Body, true)

@@ -424,7 +424,7 @@ func (g *group) close() {
 	g.client.Close()
 }
 
-func (g *group) invoke(addr string, code int16, ext map[string]string, body []byte, timeout time.Duration) (*remoting.RemotingCommand, error) {
+func (g *group) invoke(addr string, code int16, ext remoting.Fields, body []byte, timeout time.Duration) (*remoting.RemotingCommand, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return g.client.InvokeSync(ctx, addr, remoting.NewRequest(code, ext, body), timeout)
@@ -434,7 +434,7 @@ func (g *group) invoke(addr string, code int16, ext map[string]string, body []by
 func masterAddr(c *remoting.Client, ns, brokerName string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	resp, err := c.InvokeSync(ctx, ns, remoting.NewRequest(protocol.GetBrokerClusterInfo, nil, nil), time.Second)
+	resp, err := c.InvokeSync(ctx, ns, remoting.NewRequest(protocol.GetBrokerClusterInfo, remoting.Fields{}, nil), time.Second)
 	if err != nil || resp.Code != protocol.Success {
 		return ""
 	}
@@ -447,7 +447,7 @@ func masterAddr(c *remoting.Client, ns, brokerName string) string {
 
 // runtime is r's GET_BROKER_RUNTIME_INFO table (nil if no answer in 1 s).
 func (g *group) runtime(r *replica) map[string]string {
-	resp, err := g.invoke(r.addr, protocol.GetBrokerRuntimeInfo, nil, nil, time.Second)
+	resp, err := g.invoke(r.addr, protocol.GetBrokerRuntimeInfo, remoting.Fields{}, nil, time.Second)
 	if err != nil || resp.Code != protocol.Success {
 		return nil
 	}
@@ -524,10 +524,16 @@ func (g *group) waitHealthy(timeout time.Duration) (*replica, error) {
 }
 
 func (g *group) createTopic(addr, topic string, queues int) error {
-	resp, err := g.invoke(addr, protocol.UpdateAndCreateTopic, map[string]string{
-		"topic": topic, "defaultTopic": "TBW102", "readQueueNums": strconv.Itoa(queues), "writeQueueNums": strconv.Itoa(queues),
-		"perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false",
-	}, nil, 5*time.Second)
+	resp, err := g.invoke(addr, protocol.UpdateAndCreateTopic, remoting.FieldsOf(
+		"topic", topic,
+		"defaultTopic", "TBW102",
+		"readQueueNums", strconv.Itoa(queues),
+		"writeQueueNums", strconv.Itoa(queues),
+		"perm", "6",
+		"topicFilterType", "SINGLE_TAG",
+		"topicSysFlag", "0",
+		"order", "false",
+	), nil, 5*time.Second)
 	if err != nil {
 		return err
 	}
@@ -540,26 +546,26 @@ func (g *group) createTopic(addr, topic string, queues int) error {
 // queryOffset is group's committed offset of topic:queue at addr (-1 if
 // none).
 func (g *group) queryOffset(addr, group, topic string, queue int) (int64, error) {
-	resp, err := g.invoke(addr, protocol.QueryConsumerOffset, map[string]string{"consumerGroup": group, "topic": topic, "queueId": strconv.Itoa(queue)}, nil, 2*time.Second)
+	resp, err := g.invoke(addr, protocol.QueryConsumerOffset, remoting.FieldsOf("consumerGroup", group, "topic", topic, "queueId", strconv.Itoa(queue)), nil, 2*time.Second)
 	if err != nil {
 		return 0, err
 	}
 	if resp.Code != protocol.Success {
 		return -1, nil
 	}
-	return strconv.ParseInt(resp.ExtFields["offset"], 10, 64)
+	return strconv.ParseInt(resp.ExtFields.Get("offset"), 10, 64)
 }
 
 // maxOffset is GET_MAX_OFFSET of topic:queue at addr.
 func (g *group) maxOffset(addr, topic string, queue int) (int64, error) {
-	resp, err := g.invoke(addr, protocol.GetMaxOffset, map[string]string{"topic": topic, "queueId": strconv.Itoa(queue)}, nil, 2*time.Second)
+	resp, err := g.invoke(addr, protocol.GetMaxOffset, remoting.FieldsOf("topic", topic, "queueId", strconv.Itoa(queue)), nil, 2*time.Second)
 	if err != nil {
 		return 0, err
 	}
 	if resp.Code != protocol.Success {
 		return 0, fmt.Errorf("GET_MAX_OFFSET %s:%d: code %d %s", topic, queue, resp.Code, resp.Remark)
 	}
-	return strconv.ParseInt(resp.ExtFields["offset"], 10, 64)
+	return strconv.ParseInt(resp.ExtFields.Get("offset"), 10, 64)
 }
 
 // logTail is the last n lines of a file.

@@ -147,9 +147,9 @@ func (w *workload) produce(p int) {
 				w.h.mu.Unlock()
 				resp, err := w.send(addr, q, body)
 				if err == nil && resp.Code == protocol.Success {
-					off, _ := strconv.ParseInt(resp.ExtFields["queueOffset"], 10, 64)
+					off, _ := strconv.ParseInt(resp.ExtFields.Get("queueOffset"), 10, 64)
 					w.h.mu.Lock()
-					w.h.acks = append(w.h.acks, ack{body: body, msgID: resp.ExtFields["msgId"], queue: q, queueOffset: off,
+					w.h.acks = append(w.h.acks, ack{body: body, msgID: resp.ExtFields.Get("msgId"), queue: q, queueOffset: off,
 						start: start, end: time.Now(), addr: addr})
 					w.h.mu.Unlock()
 					break
@@ -169,11 +169,20 @@ func (w *workload) produce(p int) {
 func (w *workload) send(addr string, q int, body string) (*remoting.RemotingCommand, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 	defer cancel()
-	req := remoting.NewRequest(protocol.SendMessage, map[string]string{
-		"producerGroup": "chaosProducer", "topic": topic, "defaultTopic": "TBW102", "defaultTopicQueueNums": strconv.Itoa(queues),
-		"queueId": strconv.Itoa(q), "sysFlag": "0", "bornTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10),
-		"flag": "0", "properties": "TAGS\x01chaos\x02", "reconsumeTimes": "0", "unitMode": "false", "batch": "false",
-	}, []byte(body))
+	req := remoting.NewRequest(protocol.SendMessage, remoting.FieldsOf(
+		"producerGroup", "chaosProducer",
+		"topic", topic,
+		"defaultTopic", "TBW102",
+		"defaultTopicQueueNums", strconv.Itoa(queues),
+		"queueId", strconv.Itoa(q),
+		"sysFlag", "0",
+		"bornTimestamp", strconv.FormatInt(time.Now().UnixMilli(), 10),
+		"flag", "0",
+		"properties", "TAGS\x01chaos\x02",
+		"reconsumeTimes", "0",
+		"unitMode", "false",
+		"batch", "false",
+	), []byte(body))
 	return w.prodClient.InvokeSync(ctx, addr, req, sendTimeout)
 }
 
@@ -190,13 +199,19 @@ func (w *workload) consume(q int) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), pullSuspend+sendTimeout)
-		req := remoting.NewRequest(protocol.PullMessage, map[string]string{
-			"consumerGroup": "chaosConsumer", "topic": topic, "queueId": strconv.Itoa(q),
-			"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": "32",
-			"sysFlag":      strconv.Itoa(int(protocol.PullFlagSuspend | protocol.PullFlagSubscription | protocol.PullFlagCommitOffset)),
-			"commitOffset": strconv.FormatInt(offset, 10), "suspendTimeoutMillis": strconv.FormatInt(pullSuspend.Milliseconds(), 10),
-			"subscription": "*", "subVersion": "0", "expressionType": "TAG",
-		}, nil)
+		req := remoting.NewRequest(protocol.PullMessage, remoting.FieldsOf(
+			"consumerGroup", "chaosConsumer",
+			"topic", topic,
+			"queueId", strconv.Itoa(q),
+			"queueOffset", strconv.FormatInt(offset, 10),
+			"maxMsgNums", "32",
+			"sysFlag", strconv.Itoa(int(protocol.PullFlagSuspend|protocol.PullFlagSubscription|protocol.PullFlagCommitOffset)),
+			"commitOffset", strconv.FormatInt(offset, 10),
+			"suspendTimeoutMillis", strconv.FormatInt(pullSuspend.Milliseconds(), 10),
+			"subscription", "*",
+			"subVersion", "0",
+			"expressionType", "TAG",
+		), nil)
 		resp, err := w.consClient.InvokeSync(ctx, addr, req, pullSuspend+sendTimeout)
 		cancel()
 		if err != nil {
@@ -204,7 +219,7 @@ func (w *workload) consume(q int) {
 			w.consRoute.refresh()
 			continue
 		}
-		next, nerr := strconv.ParseInt(resp.ExtFields["nextBeginOffset"], 10, 64)
+		next, nerr := strconv.ParseInt(resp.ExtFields.Get("nextBeginOffset"), 10, 64)
 		switch resp.Code {
 		case protocol.Success:
 			msgs, err := store.DecodeMessages(resp.Body, true)
