@@ -33,8 +33,10 @@
 #   BENCH_KEEP      1 to keep the temp dir (data, configs, logs)
 #   BENCH_PROFILE   1: brokers run with --pprof, and each rmqd run saves
 #                   CPU (the middle of the run), allocs, mutex and block
-#                   profiles of every broker to bench/results/<time>/profiles
-#                   (0; profiling costs some throughput)
+#                   profiles of every broker, and the benchmark client's
+#                   own CPU profile (<flush>-<scenario>-client.cpu.pb.gz),
+#                   to bench/results/<time>/profiles (0; profiling costs
+#                   some throughput)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -414,12 +416,16 @@ profile_brokers() {
 }
 
 run_rmqd() { # flush scenario
-	local out=$RESULTS/$1-$2-rmqd.json
+	local out=$RESULTS/$1-$2-rmqd.json cprof=()
 	PROFILE_PIDS=()
 	profile_brokers "$1" "$2"
+	if [[ $BENCH_PROFILE == 1 ]]; then
+		mkdir -p "$RESULTS/profiles"
+		cprof=(--cpuprofile "$RESULTS/profiles/$1-$2-client.cpu.pb.gz")
+	fi
 	# shellcheck disable=SC2046
 	timeout "$RUN_TIMEOUT" "$BENCHMARK" producer -n "$NS_ADDR" -t "Bench_$1" -s "$BENCH_SIZE" -d "$BENCH_SECONDS" \
-		$(scenario_args "$2") --json --scenario "$2" --flush "$1" --broker-pids "$BROKER_PIDS" \
+		$(scenario_args "$2") --json --scenario "$2" --flush "$1" --broker-pids "$BROKER_PIDS" "${cprof[@]}" \
 		>"$out" 2>"$RESULTS/logs/$1-$2-rmqd.log" || { log "rmqd $1 $2 failed; see $RESULTS/logs"; return 0; }
 	if ((${#PROFILE_PIDS[@]})); then wait "${PROFILE_PIDS[@]}" || log "some profiles of $1 $2 failed"; fi
 	TABLE_FILES+=("$out")
