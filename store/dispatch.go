@@ -38,6 +38,7 @@ type dispatcher struct {
 	err      error
 	// indexResume: records below it are already indexed.
 	indexResume int64
+	props       dispatchProps // the record's, reused
 }
 
 type indexReq struct {
@@ -202,11 +203,12 @@ func (d *dispatcher) handle(pos int64, rec []byte) bool {
 	if s.repl != nil && string(v.topic) == TopicOpsTopic && tx != TransactionRollbackType {
 		s.onTopicOpsRecord(pos, v.body)
 	}
-	tags, _ := lookupProperty(v.props, PropertyTags)
-	tagsCode := tagsHashCodeBytes(tags)
+	pr := &d.props
+	pr.scan(v.props)
+	tagsCode := tagsHashCodeBytes(pr.val[dpTags])
 	if string(v.topic) == ScheduleTopic {
-		if lv, ok := lookupProperty(v.props, PropertyDelayTimeLevel); ok {
-			if level, err := strconv.Atoi(string(lv)); err == nil && level > 0 {
+		if pr.has[dpDelay] {
+			if level, err := strconv.Atoi(string(pr.val[dpDelay])); err == nil && level > 0 {
 				level = min(level, len(s.delayLevels)-1)
 				tagsCode = v.storeTimestamp + s.delayLevels[level]
 			}
@@ -238,10 +240,10 @@ func (d *dispatcher) handle(pos int64, rec []byte) bool {
 		}
 	}
 	if s.index != nil && tx != TransactionRollbackType && pos >= d.indexResume {
-		if uk, ok := lookupProperty(v.props, PropertyUniqClientMessageIDKey); ok && len(uk) > 0 {
+		if uk := pr.val[dpUniq]; len(uk) > 0 {
 			d.idx = append(d.idx, indexReq{hash: topicKeyHash(v.topic, uk), phy: pos, storeTs: v.storeTimestamp})
 		}
-		if keys, ok := lookupProperty(v.props, PropertyKeys); ok {
+		if keys := pr.val[dpKeys]; pr.has[dpKeys] {
 			for len(keys) > 0 {
 				i := indexByte(keys, ' ')
 				word := keys

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -210,28 +211,67 @@ func StringToProperties(s string) map[string]string {
 // allocating.
 func lookupProperty(props []byte, name string) ([]byte, bool) {
 	for len(props) > 0 {
-		end := indexByte(props, PropertySeparator)
-		seg := props
-		if end >= 0 {
-			seg, props = props[:end], props[end+1:]
-		} else {
-			props = nil
-		}
-		sep := indexByte(seg, NameValueSeparator)
-		if sep > 0 && string(seg[:sep]) == name {
-			return seg[sep+1:], true
+		var k, v []byte
+		k, v, props = nextProperty(props)
+		if k != nil && string(k) == name {
+			return v, true
 		}
 	}
 	return nil, false
 }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
+// nextProperty splits the first segment off an encoded properties string:
+// its name and value (name nil when the segment has no name or no
+// separator) and the rest.
+func nextProperty(props []byte) (name, value, rest []byte) {
+	seg := props
+	if end := indexByte(props, PropertySeparator); end >= 0 {
+		seg, rest = props[:end], props[end+1:]
+	}
+	sep := indexByte(seg, NameValueSeparator)
+	if sep <= 0 {
+		return nil, nil, rest
+	}
+	return seg[:sep], seg[sep+1:], rest
+}
+
+// indexByte is bytes.IndexByte (vectorized: the dispatcher scans every
+// record's properties with it; the byte loop it replaces was 4.5% of a
+// follower's CPU in the issue 8 profiles).
+func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
+
+// dispatchProps are the properties the dispatcher needs from a record
+// (dispatchPropNames), found in one pass over the encoded string: the
+// first occurrence of each name, as lookupProperty would find it.
+type dispatchProps struct {
+	val [len(dispatchPropNames)][]byte
+	has [len(dispatchPropNames)]bool
+}
+
+const (
+	dpTags = iota
+	dpDelay
+	dpUniq
+	dpKeys
+)
+
+var dispatchPropNames = [...]string{dpTags: PropertyTags, dpDelay: PropertyDelayTimeLevel,
+	dpUniq: PropertyUniqClientMessageIDKey, dpKeys: PropertyKeys}
+
+func (p *dispatchProps) scan(props []byte) {
+	*p = dispatchProps{}
+	for len(props) > 0 {
+		var k, v []byte
+		if k, v, props = nextProperty(props); k == nil {
+			continue
+		}
+		for i, n := range dispatchPropNames {
+			if !p.has[i] && string(k) == n {
+				p.val[i], p.has[i] = v, true
+				break
+			}
 		}
 	}
-	return -1
 }
 
 // ---------------------------------------------------------------------------

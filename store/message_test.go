@@ -230,3 +230,30 @@ func TestUniqIDGenerator(t *testing.T) {
 		t.Fatal("bad ip accepted")
 	}
 }
+
+// The dispatcher's one-pass scan finds what lookupProperty finds for each
+// name it needs, first occurrence included.
+func TestDispatchPropsMatchLookup(t *testing.T) {
+	names := dispatchPropNames
+	if names != [...]string{PropertyTags, PropertyDelayTimeLevel, PropertyUniqClientMessageIDKey, PropertyKeys} || dpKeys != len(names)-1 {
+		t.Fatalf("names %q", names)
+	}
+	for _, s := range []string{
+		"",
+		"WAIT\x01true\x02UNIQ_KEY\x01C0A8\x02CLUSTER\x01DefaultCluster\x02",
+		"TAGS\x01a\x02KEYS\x01k1 k2\x02DELAY\x013\x02UNIQ_KEY\x01u\x02",
+		"TAGS\x01first\x02TAGS\x01second\x02KEYS\x01\x02",
+		"\x01v\x02TAGS\x02KEYS\x01x y\x02UNIQ_KEY\x01tail-without-separator",
+		"TAGSX\x01no\x02XTAGS\x01no\x02DELAY\x01\x02",
+		"TAGS\x01a\x01b\x02",
+	} {
+		var p dispatchProps
+		p.scan([]byte(s))
+		for i, n := range names {
+			want, ok := lookupProperty([]byte(s), n)
+			if ok != p.has[i] || string(want) != string(p.val[i]) {
+				t.Errorf("%q %s: scan %q/%v, lookup %q/%v", s, n, p.val[i], p.has[i], want, ok)
+			}
+		}
+	}
+}
