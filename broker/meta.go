@@ -17,6 +17,12 @@ func (b *Broker) topicConfig(name string) (metadata.TopicConfig, bool) {
 	return b.meta.Topics.Get(name)
 }
 
+// topicChecks is topicConfig with Attributes nil, for the per-message
+// send and pull checks (perm, queue counts, filter type), which read none.
+func (b *Broker) topicChecks(name string) (metadata.TopicConfig, bool) {
+	return b.meta.Topics.GetWithoutAttributes(name)
+}
+
 func (b *Broker) groupConfig(name string) (metadata.SubscriptionGroupConfig, bool) {
 	return b.meta.Groups.Get(name)
 }

@@ -55,7 +55,7 @@ func (b *Broker) processPull(c remoting.Conn, req *remoting.RemotingCommand, all
 	hasCommit := h.SysFlag&protocol.PullFlagCommitOffset != 0
 	hasSub := h.SysFlag&protocol.PullFlagSubscription != 0
 
-	tc, ok := b.topicConfig(h.Topic)
+	tc, ok := b.topicChecks(h.Topic)
 	if !ok {
 		return respond(protocol.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please! %s", h.Topic, faqTopicNotExist))
 	}

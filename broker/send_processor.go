@@ -65,7 +65,7 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 	if notAllowedSendTopics[h.Topic] {
 		return respond(protocol.NoPermission, fmt.Sprintf("Sending message to topic[%s] is forbidden.", h.Topic))
 	}
-	tc, ok := b.topicConfig(h.Topic)
+	tc, ok := b.topicChecks(h.Topic)
 	if !ok {
 		tc, ok = b.autoCreateTopicForSend(h, c)
 		if !ok {

@@ -761,3 +761,20 @@ func TestOSFS(t *testing.T) {
 		t.Fatal("reload from disk")
 	}
 }
+
+// GetWithoutAttributes is Get minus the attributes, and copies nothing
+// (it runs for every message sent or pulled).
+func TestGetWithoutAttributes(t *testing.T) {
+	m := openMem(t, memWithTestdata(t))
+	for _, name := range []string{"TopicA", "OrderedTopic", "%RETRY%groupA", "NoSuchTopic"} {
+		full, ok1 := m.Topics.Get(name)
+		bare, ok2 := m.Topics.GetWithoutAttributes(name)
+		full.Attributes = nil
+		if ok1 != ok2 || !reflect.DeepEqual(full, bare) {
+			t.Fatalf("%s: Get %+v %v, GetWithoutAttributes %+v %v", name, full, ok1, bare, ok2)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { m.Topics.GetWithoutAttributes("OrderedTopic") }); n != 0 {
+		t.Fatalf("GetWithoutAttributes allocates %v times", n)
+	}
+}

@@ -35,6 +35,17 @@ func (t *TopicManager) Get(name string) (TopicConfig, bool) {
 	return tc.Clone(), true
 }
 
+// GetWithoutAttributes is Get leaving Attributes nil: for the send path,
+// which reads none of them and runs for every message (copying the map
+// was 4% of the DLedger leader's allocations in the issue 8 profiles).
+func (t *TopicManager) GetWithoutAttributes(name string) (TopicConfig, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	tc, ok := t.mu.table[name]
+	tc.Attributes = nil
+	return tc, ok
+}
+
 // Contains reports whether the topic exists.
 func (t *TopicManager) Contains(name string) bool {
 	t.mu.RLock()
