@@ -461,6 +461,7 @@ func (b *Broker) storeConfig(cfg *conf.BrokerConfig) store.Config {
 		sc.FlushDiskType = store.SyncFlush
 	}
 	sc.FlushInterval = time.Duration(cfg.FlushIntervalCommitLog) * time.Millisecond
+	sc.FlushConsumeQueueInterval = time.Duration(cfg.FlushIntervalConsumeQueue) * time.Millisecond
 	sc.SyncFlushTimeout = time.Duration(cfg.SyncFlushTimeout) * time.Millisecond
 	sc.MaxMessageSize = cfg.MaxMessageSize
 	sc.StoreHost = b.storeHost

@@ -25,6 +25,7 @@ func openExtrasStore(t *testing.T, now func() time.Time) *store.MessageStore {
 	cfg.MaxHashSlotNum = 1000
 	cfg.MaxIndexNum = 4000
 	cfg.FlushInterval = 10 * time.Millisecond
+	cfg.FlushConsumeQueueInterval = 10 * time.Millisecond
 	cfg.StoreHost = "127.0.0.1:10911"
 	cfg.MessageDelayLevel = "1s 5s 10s"
 	cfg.Now = now

@@ -77,9 +77,13 @@ type Config struct {
 	MappedFileSizeConsumeQueue int64
 
 	FlushDiskType FlushDiskType
-	// FlushInterval is flushIntervalCommitLog for AsyncFlush (default 500ms),
-	// also the period at which consume queues and index files are flushed.
+	// FlushInterval is flushIntervalCommitLog for AsyncFlush (default 500ms).
 	FlushInterval time.Duration
+	// FlushConsumeQueueInterval is flushIntervalConsumeQueue (default 1s):
+	// how often consume queues and the index are fsynced and the
+	// checkpoint written. A crash loses at most that much of them, and
+	// recovery rebuilds it from the commitlog.
+	FlushConsumeQueueInterval time.Duration
 	// SyncFlushTimeout bounds how long a SyncFlush put waits for its fsync
 	// before answering FlushDiskTimeout (default 5s).
 	SyncFlushTimeout time.Duration
@@ -147,6 +151,7 @@ func DefaultConfig(rootDir string) Config {
 		MappedFileSizeConsumeQueue:        300000 * CQUnitSize,
 		FlushDiskType:                     AsyncFlush,
 		FlushInterval:                     500 * time.Millisecond,
+		FlushConsumeQueueInterval:         time.Second,
 		SyncFlushTimeout:                  5 * time.Second,
 		MaxMessageSize:                    4 << 20,
 		StoreHost:                         "127.0.0.1:10911",

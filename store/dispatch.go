@@ -305,11 +305,12 @@ func (s *MessageStore) waitDispatched(off int64, timeout time.Duration) bool {
 	return s.waitDispatchedCtx(ctx, off) == nil
 }
 
-// runLogicFlusher fsyncs consume queues and the index every FlushInterval
-// and then writes the checkpoint (RocketMQ FlushConsumeQueueService).
+// runLogicFlusher fsyncs consume queues and the index every
+// FlushConsumeQueueInterval and then writes the checkpoint (RocketMQ
+// FlushConsumeQueueService).
 func (s *MessageStore) runLogicFlusher() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.FlushInterval)
+	t := time.NewTicker(s.cfg.FlushConsumeQueueInterval)
 	defer t.Stop()
 	for {
 		select {

@@ -102,7 +102,8 @@
 //
 // AsyncFlush: a put is answered after its bytes are written (pwrite into the
 // page cache, so kill -9 loses nothing acknowledged); a flusher fsyncs every
-// FlushInterval. SyncFlush: a put is answered after an fsync covering it. The
+// FlushInterval (consume queues, index and checkpoint every
+// FlushConsumeQueueInterval). SyncFlush: a put is answered after an fsync covering it. The
 // write path is group-committed: concurrent puts append under the put lock
 // into a shared buffer, one elected writer writes everything queued with one
 // WriteAt (flat combining; it yields once first when other puts are in

@@ -220,3 +220,45 @@ func checkQueueT(t *testing.T, s *MessageStore) int {
 	}
 	return r.MsgCount
 }
+
+// Consume queues, the index and the checkpoint are fsynced every
+// FlushConsumeQueueInterval (flushIntervalConsumeQueue), not at the
+// commitlog's FlushInterval.
+func TestConsumeQueueFlushInterval(t *testing.T) {
+	for _, every := range []time.Duration{time.Hour, 5 * time.Millisecond} {
+		var cqSyncs atomic.Int64
+		efs := &vfs.ErrorFS{FS: vfs.NewMem(), Inject: func(op vfs.Op, path string) error {
+			if op == vfs.OpSync && (strings.Contains(path, "/consumequeue/") || strings.Contains(path, "/index/") || strings.HasSuffix(path, "/checkpoint")) {
+				cqSyncs.Add(1)
+			}
+			return nil
+		}}
+		cfg := testConfig(t, efs)
+		cfg.FlushInterval = 5 * time.Millisecond
+		cfg.FlushConsumeQueueInterval = every
+		s := openStore(t, cfg)
+		mustPut(t, s, newMsg("F", 0, 0, ""))
+		waitAll(t, s)
+		before := cqSyncs.Load() // creating the queue's and the index's files syncs them
+		for i := 1; i < 20; i++ {
+			mustPut(t, s, newMsg("F", 0, i, ""))
+			time.Sleep(5 * time.Millisecond) // many commitlog flush periods, each with new units
+		}
+		waitAll(t, s)
+		if every == time.Hour {
+			time.Sleep(50 * time.Millisecond)
+			if n := cqSyncs.Load() - before; n != 0 {
+				t.Fatalf("consume queue/index/checkpoint fsynced %d times within a %v flushIntervalConsumeQueue", n, every)
+			}
+		} else {
+			deadline := time.Now().Add(5 * time.Second)
+			for cqSyncs.Load() == before {
+				if time.Now().After(deadline) {
+					t.Fatalf("consume queues never fsynced with a %v flushIntervalConsumeQueue", every)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		s.Shutdown()
+	}
+}

@@ -173,6 +173,7 @@ func crashUnderLoad(t *testing.T, flush FlushDiskType, seed uint64) {
 	cfg := testConfig(t, fs)
 	cfg.FlushDiskType = flush
 	cfg.FlushInterval = 5 * time.Millisecond
+	cfg.FlushConsumeQueueInterval = 5 * time.Millisecond
 	cfg.MappedFileSizeCommitLog = 8 * 1024 // rolls during the run
 	cfg.MappedFileSizeConsumeQueue = 10 * CQUnitSize
 	s := openStore(t, cfg)

@@ -95,6 +95,9 @@ func (c *Config) setDefaults() error {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = d.FlushInterval
 	}
+	if c.FlushConsumeQueueInterval <= 0 {
+		c.FlushConsumeQueueInterval = d.FlushConsumeQueueInterval
+	}
 	if c.SyncFlushTimeout <= 0 {
 		c.SyncFlushTimeout = d.SyncFlushTimeout
 	}

@@ -22,6 +22,7 @@ func testConfig(t testing.TB, fs vfs.FS) Config {
 	cfg.MaxHashSlotNum = 1000
 	cfg.MaxIndexNum = 4000
 	cfg.FlushInterval = 10 * time.Millisecond
+	cfg.FlushConsumeQueueInterval = 10 * time.Millisecond
 	cfg.Logger = zaptest.NewLogger(t)
 	cfg.StoreHost = "10.0.0.1:10911"
 	return cfg

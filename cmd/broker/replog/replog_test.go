@@ -123,6 +123,7 @@ func testStoreConfig(t testing.TB, id string, fs vfs.FS, rl store.ReplicatedLog)
 	cfg.MaxHashSlotNum = 1000
 	cfg.MaxIndexNum = 4000
 	cfg.FlushInterval = 10 * time.Millisecond
+	cfg.FlushConsumeQueueInterval = 10 * time.Millisecond
 	cfg.StoreHost = "10.0.0.1:10911"
 	if _, bench := t.(*testing.B); bench {
 		cfg.Logger = zap.NewNop()
