@@ -275,6 +275,13 @@ func (s *MemoryStorage) Append(ents []Entry) error {
 	if keep == 0 {
 		s.base = ents[0].Pos
 	}
+	if need := keep + len(ents); need > cap(s.ents) {
+		// Double: append grows a large slice by 1.25x, copying the whole
+		// log (and leaving the old array to the GC) every few appends.
+		grown := make([]Entry, keep, max(2*cap(s.ents), need, 256))
+		copy(grown, s.ents[:keep])
+		s.ents = grown
+	}
 	s.ents = append(s.ents[:keep], ents...)
 	s.synced = min(s.synced, keep)
 	return nil
