@@ -130,11 +130,15 @@ func (r *Core) Ready() Ready {
 		MessagesAfterPersist: r.msgsAfter,
 		CommitIndex:          r.log.committed,
 	}
+	// Copies taken inside the branches: a variable whose address is taken
+	// is allocated where it is declared, on every Ready.
 	if hs := r.hardState(); hs != r.prevHard {
-		rd.HardState = &hs
+		h := hs
+		rd.HardState = &h
 	}
 	if ss := r.softState(); ss != r.prevSoft {
-		rd.SoftState = &ss
+		s := ss
+		rd.SoftState = &s
 	}
 	r.msgs, r.msgsAfter = nil, nil
 	return rd
