@@ -244,6 +244,18 @@ func (l *raftLog) append(ents []Entry) {
 	}
 }
 
+// appendOwned is append for entries the log may keep as they are (the
+// caller gives them up): when they start the unstable tail they become it
+// (capacity cut, so a later append cannot write past them into the
+// caller's array).
+func (l *raftLog) appendOwned(ents []Entry) {
+	if len(l.unstable) == 0 && len(ents) > 0 && ents[0].Index == l.offset {
+		l.unstable = ents[:len(ents):len(ents)]
+		return
+	}
+	l.append(ents)
+}
+
 // stableTo marks everything in the unstable tail as handed to storage.
 func (l *raftLog) stableTo(last int64) {
 	if n := len(l.unstable); n > 0 && l.unstable[n-1].Index == last {

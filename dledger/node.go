@@ -95,6 +95,7 @@ type Future struct {
 	pos         []int64
 	done        chan struct{}
 	err         error
+	pos1        [1]int64 // pos of a one-entry batch (one allocation less)
 }
 
 // Index is the index of the batch's first entry.
@@ -184,6 +185,14 @@ type proposals struct {
 	futs    []*Future
 	drained chan struct{} // closed when the queue is taken (waiters on a full queue)
 	sig     chan struct{} // cap 1: wake the node's goroutine
+	// lazy: the goroutine takes the queue on its next turn anyway (an
+	// answer from a follower is due; see Core.waitingForAcks), so a
+	// proposal wakes it only once the queue holds a full batch.
+	lazy  bool
+	bytes int64 // queued entry bytes (Entry.Size)
+
+	entsHint  int       // entries taken last time: the next queue's capacity
+	spareFuts []*Future // an empty array for the next queue of futures
 }
 
 type transferReq struct {
@@ -228,6 +237,7 @@ type Node struct {
 	tickCount int64
 	soft      SoftState
 	propState proposeState // what props was last told
+	lazy      bool         // what props.lazy was last set to
 
 	commitIndex atomic.Int64
 	commitPos   atomic.Int64
@@ -446,10 +456,6 @@ func (n *Node) Propose(ctx context.Context, bodies [][]byte, hook func(*Entry)) 
 		return nil, err
 	}
 	p := &n.props
-	ents := make([]Entry, len(bodies))
-	for i, b := range bodies {
-		ents[i] = Entry{Magic: MagicNormal, Body: b}
-	}
 	p.mu.Lock()
 	for p.open && len(p.ents) >= maxQueued {
 		if p.drained == nil {
@@ -472,25 +478,74 @@ func (n *Node) Propose(ctx context.Context, bodies [][]byte, hook func(*Entry)) 
 		p.mu.Unlock()
 		return nil, err
 	}
+	// Placed straight into the queue (no slice of their own).
+	queued := len(p.ents)
+	if p.ents == nil {
+		p.ents = make([]Entry, 0, max(p.entsHint, len(bodies)))
+	}
+	for _, b := range bodies {
+		p.ents = append(p.ents, Entry{Magic: MagicNormal, Body: b})
+	}
+	ents := p.ents[queued:]
 	end, err := PlaceEntries(n.store, ents, p.next, p.term, p.end, hook)
 	if err != nil {
+		clear(ents)
+		p.ents = p.ents[:queued]
 		p.mu.Unlock()
 		return nil, err
 	}
-	f := &Future{first: p.next, term: p.term, pos: make([]int64, len(ents)), done: make(chan struct{})}
+	f := &Future{first: p.next, term: p.term, done: make(chan struct{})}
+	if len(ents) == 1 {
+		f.pos = f.pos1[:]
+	} else {
+		f.pos = make([]int64, len(ents))
+	}
 	for i := range ents {
 		f.pos[i] = ents[i].Pos
 	}
 	p.next += int64(len(ents))
 	p.end = end
-	wake := len(p.ents) == 0
-	p.ents = append(p.ents, ents...)
+	wake := queued == 0 && !p.lazy
+	var added int64
+	for i := range ents {
+		added += ents[i].Size()
+	}
+	p.bytes += added
 	p.futs = append(p.futs, f)
+	if p.lazy {
+		// A full batch leaves without waiting for the answer: wake once
+		// the queue holds one.
+		full := n.batchBytes()
+		wake = p.bytes >= full && p.bytes-added < full ||
+			len(p.ents) >= n.batchEntries() && queued < n.batchEntries()
+	}
 	p.mu.Unlock()
 	if wake {
 		n.wakeLoop()
 	}
 	return f, nil
+}
+
+// batchBytes and batchEntries are the core's MsgApp batch limits.
+func (n *Node) batchBytes() int64 { return cmp.Or(n.cfg.MaxBatchBytes, 1<<20) }
+func (n *Node) batchEntries() int { return cmp.Or(n.cfg.MaxBatchEntries, 4096) }
+
+// setLazy tells proposers whether the goroutine takes their entries on its
+// next turn without being woken (loop only). Entries queued while it was
+// lazy and still there when it stops being lazy are taken next turn.
+func (n *Node) setLazy(lazy bool) {
+	if lazy == n.lazy {
+		return
+	}
+	n.lazy = lazy
+	p := &n.props
+	p.mu.Lock()
+	p.lazy = lazy
+	queued := len(p.ents) > 0
+	p.mu.Unlock()
+	if !lazy && queued {
+		n.wakeLoop()
+	}
 }
 
 func (n *Node) wakeLoop() {
@@ -516,8 +571,16 @@ func (n *Node) takeProposals() {
 	}
 	ents, futs := p.ents[:m:m], p.futs[:k:k]
 	if k == len(p.futs) {
-		p.ents, p.futs = nil, nil
+		// The core keeps ents (AppendPlaced); futs are copied to pending,
+		// so their array serves the next turn.
+		p.entsHint = m
+		p.ents, p.futs = nil, p.spareFuts
+		p.spareFuts = nil
+		p.bytes = 0
 	} else {
+		for i := range ents {
+			p.bytes -= ents[i].Size()
+		}
 		p.ents, p.futs = p.ents[m:], p.futs[k:]
 		n.wakeLoop() // the rest next turn
 	}
@@ -529,6 +592,7 @@ func (n *Node) takeProposals() {
 	if len(ents) == 0 {
 		return
 	}
+	defer n.recycleFuts(futs)
 	if err := n.core.AppendPlaced(ents); err != nil {
 		// The role changed this loop turn, before syncProposals closed
 		// the queue (ErrMisplaced would be a bug: syncProposals keeps
@@ -543,6 +607,21 @@ func (n *Node) takeProposals() {
 		return
 	}
 	n.pending = append(n.pending, futs...)
+}
+
+// recycleFuts hands futs' array back to proposers once its futures were
+// completed or moved to pending.
+func (n *Node) recycleFuts(futs []*Future) {
+	if cap(futs) > 1<<16 {
+		return
+	}
+	clear(futs)
+	p := &n.props
+	p.mu.Lock()
+	if p.spareFuts == nil {
+		p.spareFuts = futs[:0]
+	}
+	p.mu.Unlock()
 }
 
 // syncProposals tells proposers whether and where they may place entries
@@ -566,6 +645,7 @@ func (n *Node) setProposals(open bool, refuse, failErr error) {
 	p.mu.Lock()
 	futs := p.futs
 	p.ents, p.futs = nil, nil
+	p.bytes = 0
 	p.open, p.refuse = open, refuse
 	if open {
 		p.term = n.core.Term()
@@ -766,10 +846,7 @@ func (n *Node) run() {
 			n.maybeFlush()
 		case r := <-n.syncDonec:
 			if r.err != nil {
-				err := fmt.Errorf("sync: %w", r.err)
-				n.logger.Error("storage failure: node stops", zap.Error(err))
-				n.failErr.Store(&err)
-				n.shutdown(err)
+				n.fail(fmt.Errorf("sync: %w", r.err))
 				return
 			}
 			n.synced(r)
@@ -796,13 +873,21 @@ func (n *Node) run() {
 		}
 		n.takeProposals()
 		if err := n.handleReadies(); err != nil {
-			n.logger.Error("storage failure: node stops", zap.Error(err))
-			n.failErr.Store(&err)
-			n.shutdown(err)
+			n.fail(err)
 			return
 		}
 		n.syncProposals()
+		n.setLazy(n.core.waitingForAcks())
 	}
+}
+
+// fail stops the node after a storage failure. (A function of its own:
+// err's address is stored, and taking it in the loop would allocate err
+// on every turn.)
+func (n *Node) fail(err error) {
+	n.logger.Error("storage failure: node stops", zap.Error(err))
+	n.failErr.Store(&err)
+	n.shutdown(err)
 }
 
 func (n *Node) handleStep(m Message) {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/rmqd/rmqd/internal/clock"
 	"os"
 	"runtime"
 	"strings"
@@ -429,5 +430,91 @@ func TestNodeSyncModeFlusherWaitsForFsync(t *testing.T) {
 	open.Store(true)
 	if err := f.Wait(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// While every follower has its tail batch in flight, a proposal does not
+// wake the node's goroutine (nothing could be sent before an answer): it
+// is taken on the goroutine's next turn, or at once when the queue holds a
+// full batch.
+func TestNodeProposalsWaitForAnswerWhileTailInFlight(t *testing.T) {
+	fc := clock.NewFake(time.Unix(0, 0))
+	nw := NewInmemNetwork()
+	defer nw.Close()
+	ids := []string{"n0", "n1", "n2"}
+	peers := map[string]string{}
+	for _, id := range ids {
+		peers[id] = id + ":0"
+	}
+	nodes := map[string]*Node{}
+	stores := map[string]*MemoryStorage{}
+	for i, id := range ids {
+		stores[id] = NewMemoryStorage(0)
+		n, err := NewNode(Config{SelfID: id, Peers: peers, Storage: stores[id], Transport: nw.Transport(id),
+			Clock: fc, Seed: uint64(i + 1), MaxBatchEntries: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Stop()
+		nodes[id] = n
+		nw.Register(id, n)
+	}
+	var l *Node
+	waitFor(t, 10*time.Second, "a leader with both followers replicating", func() bool {
+		fc.Advance(DefaultTickInterval)
+		time.Sleep(time.Millisecond)
+		for _, n := range nodes {
+			if n.IsLeader() {
+				l = n
+			}
+		}
+		if l == nil {
+			return false
+		}
+		st := l.Status()
+		for _, p := range st.Peers {
+			if !p.Replicating || p.Inflight > 0 || p.MatchIndex < st.CommittedIndex || st.CommittedIndex < 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range ids {
+		if nodes[id] != l {
+			nw.Cut(id, l.ID()) // answers are lost: the tail batches stay in flight
+		}
+	}
+	ls := stores[l.ID()]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fa, err := l.Propose(ctx, [][]byte{[]byte("a")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the first proposal written", func() bool { return ls.LastIndex() == fa.Index() })
+	fb, err := l.Propose(ctx, [][]byte{[]byte("b")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // no tick: the goroutine has no reason to run
+	if last := ls.LastIndex(); last != fa.Index() {
+		t.Fatalf("proposal taken (log ends at %d) while both followers' tail batches were in flight", last)
+	}
+	// A full batch (MaxBatchEntries) wakes it.
+	fc2, err := l.Propose(ctx, [][]byte{[]byte("c"), []byte("d"), []byte("e")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "a full batch taken", func() bool { return ls.LastIndex() == fc2.LastIndex() })
+	nw.Heal()
+	waitFor(t, 10*time.Second, "everything committed", func() bool {
+		fc.Advance(DefaultTickInterval)
+		time.Sleep(time.Millisecond)
+		return l.CommittedIndex() >= fc2.LastIndex()
+	})
+	for _, f := range []*Future{fa, fb, fc2} {
+		if err := f.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

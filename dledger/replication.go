@@ -74,7 +74,8 @@ func (r *Core) Propose(bodies [][]byte, hook func(*Entry)) ([]Entry, error) {
 // AppendPlaced appends entries the driver already placed (PlaceEntries at
 // NextPlace, as Propose would have): a driver may place proposals on the
 // proposers' goroutines and hand them over in bulk. Entries that do not
-// continue the log exactly in the current term are refused whole.
+// continue the log exactly in the current term are refused whole. The core
+// may keep ents itself (no copy): the caller must not modify it afterwards.
 func (r *Core) AppendPlaced(ents []Entry) error {
 	if err := r.proposable(); err != nil {
 		return err
@@ -92,7 +93,7 @@ func (r *Core) AppendPlaced(ents []Entry) error {
 		}
 		end = newEnd
 	}
-	r.log.append(ents)
+	r.log.appendOwned(ents)
 	r.pendingSend = true
 	return nil
 }
@@ -246,6 +247,27 @@ func (r *Core) sendAppend(to string, sendIfEmpty bool) bool {
 		pr.sent(ents[n-1].Index)
 	} else if !pr.replicating {
 		pr.probeSent = true
+	}
+	return true
+}
+
+// waitingForAcks reports that entries proposed now would not be sent
+// before an answer arrives: this replica leads a group of several and
+// every follower is replicating with its tail batch in flight (or its
+// pipeline full). A driver may then leave proposals queued until its next
+// turn instead of waking for each (the answer's turn takes them).
+func (r *Core) waitingForAcks() bool {
+	if r.role != RoleLeader || len(r.peers) < 2 {
+		return false
+	}
+	limit := min(r.tailInflight, r.maxInflight)
+	for _, p := range r.peers {
+		if p == r.id {
+			continue
+		}
+		if pr := r.prs[p]; !pr.replicating || len(pr.inflight) < limit {
+			return false
+		}
 	}
 	return true
 }
