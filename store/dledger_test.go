@@ -534,3 +534,58 @@ func TestReplicatedZeroedPaddingIsSkipped(t *testing.T) {
 		t.Fatalf("only %d bytes: no file crossed", rl.EndPos())
 	}
 }
+
+// A follower's dispatcher spaces its rounds by followerDispatchCoalesce
+// under a steady stream of commits (each round costs a write per touched
+// queue), while the leader keeps dispatchCoalesce; the follower's queues
+// still end up complete.
+func TestFollowerDispatchesInFewerRounds(t *testing.T) {
+	rl := newFakeLog(1 << 20)
+	rl.elect(1)
+	rl.autoCommit = true
+	leader := openStore(t, replConfig(t, vfs.NewMem(), rl))
+	defer leader.Shutdown()
+	rl.commitAll()
+	waitCond(t, "writable leader", leader.IsLeader)
+	rf := rl.clone(len(rl.ends))
+	rf.leaderID = "n0"
+	follower := openStore(t, replConfig(t, vfs.NewMem(), rf))
+	defer follower.Shutdown()
+	rounds := func(s *MessageStore) uint64 {
+		s.dispatchMu.Lock()
+		defer s.dispatchMu.Unlock()
+		return s.disp.round
+	}
+	l0, f0 := rounds(leader), rounds(follower)
+	n := 0
+	start := time.Now()
+	for ; n < 100 || time.Since(start) < 300*time.Millisecond; n++ {
+		mustPut(t, leader, newMsg("FD", int32(n%4), n, ""))
+		// The follower receives and commits what the leader committed.
+		rl.mu.Lock()
+		data, ends := append([]byte(nil), rl.data...), append([]int64(nil), rl.ends...)
+		rl.mu.Unlock()
+		rf.mu.Lock()
+		rf.data, rf.ends = data, ends
+		rf.commitLocked(len(ends))
+		rf.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	waitCond(t, "follower dispatch", func() bool { return follower.DispatchedOffset() == rf.CommittedPos() })
+	lr, fr := rounds(leader)-l0, rounds(follower)-f0
+	t.Logf("%d puts in %v: leader %d dispatch rounds, follower %d", n, elapsed, lr, fr)
+	// About one round per 10 ms (a commit arriving during a round starts the
+	// next one at once), plus the idle ticker's and the final ones; with the
+	// leader's 1 ms spacing it would be about one per put (>= 100).
+	if limit := 2*uint64(elapsed/(10*time.Millisecond)) + 10; fr > limit {
+		t.Fatalf("follower dispatched in %d rounds (limit %d, leader %d) for %d puts in %v", fr, limit, lr, n, elapsed)
+	}
+	var total int64
+	for q := range int32(4) {
+		total += follower.GetMaxOffsetInQueue("FD", q)
+	}
+	if total != int64(n) {
+		t.Fatalf("follower queues hold %d of %d messages", total, n)
+	}
+}
