@@ -54,7 +54,7 @@ func main() {
 	case "probe":
 		err = runProbe(os.Args[2:])
 	case "table":
-		err = runTable(os.Args[2:])
+		err = runTable(os.Stdout, os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
