@@ -44,6 +44,23 @@ func TestDecodeSendHeaderV2MatchesDecodeHeader(t *testing.T) {
 	}
 }
 
+// The fast path allocates nothing (a producer's header has no "l").
+func TestDecodeSendHeaderV2Allocs(t *testing.T) {
+	ext := remoting.FieldsOf("a", "pg", "b", "T", "c", "TBW102", "d", "4", "e", "3", "f", "0", "g", "1700000000123",
+		"h", "0", "i", "WAIT\x01true\x02", "j", "0", "k", "false", "m", "false", "n", "b1")
+	var h protocol.SendMessageRequestHeader
+	if n := testing.AllocsPerRun(100, func() {
+		if !decodeSendHeaderV2(&ext, &h) {
+			t.Fatal("fast path refused a producer's header")
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+	if h.Topic != "T" || h.QueueID != 3 || h.BornTimestamp != 1700000000123 || h.Properties != "WAIT\x01true\x02" || h.BrokerName != "b1" {
+		t.Fatalf("%+v", h)
+	}
+}
+
 func TestSendResponseExtMatchesEncodeHeader(t *testing.T) {
 	want := protocol.EncodeHeader(&protocol.SendMessageResponseHeader{MsgID: "AB,CD", QueueID: 3, QueueOffset: 1 << 40,
 		MsgRegion: msgRegionDefault, TraceOn: "true"})
