@@ -213,7 +213,7 @@ type clientConn struct {
 
 	rd reader // who reads the socket; see clientread.go
 
-	deadlineRefresh time.Time // owned by whoever has the writing duty
+	deadlineRefresh time.Duration // monoNow() after which writeOut moves the write deadline; owned by whoever has the writing duty
 
 	wsig chan struct{} // cap 1: wake the writer goroutine
 	wmu  struct {
@@ -412,10 +412,9 @@ func (cc *clientConn) writeLoop() {
 // Only the goroutine holding the writing duty calls it.
 func (cc *clientConn) writeOut(b []byte) error {
 	if wt := cc.c.cfg.WriteTimeout; wt > 0 {
-		now := time.Now()
-		if now.After(cc.deadlineRefresh) {
-			_ = cc.nc.SetWriteDeadline(now.Add(wt))
-			cc.deadlineRefresh = now.Add(wt / 2)
+		if now := monoNow(); now > cc.deadlineRefresh {
+			_ = cc.nc.SetWriteDeadline(time.Now().Add(wt))
+			cc.deadlineRefresh = now + wt/2
 		}
 	}
 	_, err := cc.nc.Write(b)

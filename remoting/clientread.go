@@ -228,6 +228,18 @@ func (cc *clientConn) readOne() (*RemotingCommand, error) {
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
+// monoBase anchors monoNow and monoTime: time.Since of a time carrying a
+// monotonic reading reads one clock, time.Now two, and a round trip needs
+// the time twice.
+var monoBase = time.Now()
+
+// monoNow is the monotonic time elapsed since monoBase.
+func monoNow() time.Duration { return time.Since(monoBase) }
+
+// monoTime is time.Now().Add(d) for deadlines (compared and waited for
+// with their monotonic reading only).
+func monoTime(d time.Duration) time.Time { return monoBase.Add(monoNow() + d) }
+
 // readFailed breaks the connection after a read or decode error.
 func (cc *clientConn) readFailed(err error) {
 	switch {
@@ -314,7 +326,7 @@ func (cc *clientConn) invokeSync(ctx context.Context, req *RemotingCommand, time
 	}
 	var deadline time.Time
 	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
+		deadline = monoTime(timeout)
 	}
 	// After a failed send, failAll completes the call: just wait.
 	lead := sendErr == nil && cc.takeRead()

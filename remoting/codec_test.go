@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -328,6 +329,31 @@ func TestNewFrameSizeClasses(t *testing.T) {
 		cmd, frame := newFrame(n)
 		if len(frame) != n || cap(frame) != n || cmd == nil {
 			t.Fatalf("newFrame(%d): len %d cap %d", n, len(frame), cap(frame))
+		}
+	}
+}
+
+// skipSafe finds what a byte-by-byte scan finds, wherever the byte sits
+// in its eight-byte word.
+func TestSkipSafe(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	special := []byte{'"', '\\', 0, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xff, 'a'}
+	for range 20000 {
+		b := make([]byte, rnd.IntN(40))
+		for i := range b {
+			if rnd.IntN(4) == 0 {
+				b[i] = special[rnd.IntN(len(special))]
+			} else {
+				b[i] = byte(rnd.IntN(256))
+			}
+		}
+		from := rnd.IntN(len(b) + 1)
+		want := from
+		for want < len(b) && jsonSafe[b[want]] {
+			want++
+		}
+		if got := skipSafe(b, from); got != want {
+			t.Fatalf("skipSafe(%q, %d) = %d, want %d", b, from, got, want)
 		}
 	}
 }

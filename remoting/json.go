@@ -1,7 +1,9 @@
 package remoting
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -107,7 +109,7 @@ func (p *jsonParser) errorf(format string, args ...any) error {
 }
 
 func (p *jsonParser) ws() {
-	for p.i < len(p.b) {
+	for p.i < len(p.b) && p.b[p.i] <= ' ' { // headers rarely have any
 		switch p.b[p.i] {
 		case ' ', '\t', '\n', '\r':
 			p.i++
@@ -152,12 +154,11 @@ func (p *jsonParser) rawString() ([]byte, bool, error) {
 	p.i++
 	start, escaped := p.i, false
 	for p.i < len(p.b) {
-		c := p.b[p.i]
-		if jsonSafe[c] {
-			p.i++
-			continue
+		p.i = skipSafe(p.b, p.i)
+		if p.i == len(p.b) {
+			break
 		}
-		switch {
+		switch c := p.b[p.i]; {
 		case c == '"':
 			s := p.b[start:p.i]
 			p.i++
@@ -178,13 +179,31 @@ func (p *jsonParser) rawString() ([]byte, bool, error) {
 			default:
 				return nil, false, p.errorf("bad escape")
 			}
-		case c < 0x20:
+		default: // below 0x20
 			return nil, false, p.errorf("control character in string")
-		default:
-			p.i++
 		}
 	}
 	return nil, false, p.errorf("unterminated string")
+}
+
+// skipSafe returns the index of the first byte from i on that ends or
+// escapes a string or is a control character (len(b) if none), eight bytes
+// at a time: most header strings have no such byte before their quote.
+func skipSafe(b []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		q, bs := w^(ones*'"'), w^(ones*'\\')
+		// A high bit marks a byte below 0x20, a quote or a backslash; the
+		// lowest marked byte is always a real one (borrows run upwards).
+		m := ((w - ones*0x20) &^ w) | ((q - ones) &^ q) | ((bs - ones) &^ bs)
+		if m &= highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b) && jsonSafe[b[i]]; i++ {
+	}
+	return i
 }
 
 // str consumes a string value: aliased when it has no escapes.
@@ -447,17 +466,19 @@ func decodeJSONHeader(cmd *RemotingCommand, h []byte) error {
 		return p.end()
 	}
 	for {
-		raw, escaped, err := p.rawString()
-		if err != nil {
-			return err
-		}
-		key := keyUnknown
-		if !escaped {
-			key = headerKey(raw)
-		} else if s, err := p.unescape(raw); err != nil {
-			return err
-		} else {
-			key = headerKey([]byte(s))
+		key, ok := p.knownKey()
+		if !ok {
+			raw, escaped, err := p.rawString()
+			if err != nil {
+				return err
+			}
+			if !escaped {
+				key = headerKey(raw)
+			} else if s, err := p.unescape(raw); err != nil {
+				return err
+			} else {
+				key = headerKey([]byte(s))
+			}
 		}
 		if err := p.expect(':'); err != nil {
 			return err
@@ -475,6 +496,42 @@ func decodeJSONHeader(cmd *RemotingCommand, h []byte) error {
 			return p.errorf("expected ',' or '}'")
 		}
 	}
+}
+
+// knownKey consumes a key spelled exactly as one of the header's fields —
+// what every encoder writes — without the general string scan; false
+// (nothing consumed) for anything else.
+func (p *jsonParser) knownKey() (int, bool) {
+	p.ws()
+	rest := p.b[p.i:]
+	if len(rest) < 3 || rest[0] != '"' {
+		return keyUnknown, false
+	}
+	var k int
+	switch rest[1] {
+	case 'c':
+		k = keyCode
+	case 'l':
+		k = keyLanguage
+	case 'v':
+		k = keyVersion
+	case 'o':
+		k = keyOpaque
+	case 'f':
+		k = keyFlag
+	case 'r':
+		k = keyRemark
+	case 'e':
+		k = keyExtFields
+	default:
+		return keyUnknown, false
+	}
+	name := headerKeys[k]
+	if len(rest) < len(name)+2 || rest[len(name)+1] != '"' || string(rest[1:len(name)+1]) != name {
+		return keyUnknown, false
+	}
+	p.i += len(name) + 2
+	return k, true
 }
 
 func (p *jsonParser) end() error {
