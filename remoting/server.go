@@ -193,6 +193,7 @@ func (s *Server) Close() error {
 func (s *Server) worker() {
 	defer s.workersWG.Done()
 	for t := range s.tasks {
+		t.sc.queued.Add(-1)
 		if !t.decoded {
 			if err := decodeFrameInto(t.cmd, t.frame); err != nil {
 				s.log.Warn("remoting: closing connection on malformed frame",
@@ -402,9 +403,11 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) gnet.Action {
 			}
 			t.decoded = true
 		}
+		sc.queued.Add(1)
 		select {
 		case s.tasks <- t:
 		default:
+			sc.queued.Add(-1)
 			s.overloaded(sc, t)
 		}
 	}
