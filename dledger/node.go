@@ -899,20 +899,22 @@ func (n *Node) handleStep(m Message) {
 func (n *Node) handleReadies() error {
 	for n.core.HasReady() {
 		rd := n.core.Ready()
-		if c := rd.CommitIndex; c > n.commitIndex.Load() && c <= n.store.LastIndex() &&
-			(len(rd.Entries) == 0 || rd.Entries[0].Index > c) {
-			// Everything committed is already stored (and this Ready does
-			// not overwrite it): complete the appends before spending time
-			// on sends and writes (on the leader, the usual case).
-			if n.publishCommit(c) {
-				n.notify()
-			}
-		}
 		if len(rd.Messages) > 0 {
 			for _, m := range rd.Messages {
 				n.tr.Send(m)
 			}
 			n.flushTransport()
+		}
+		if c := rd.CommitIndex; c > n.commitIndex.Load() && c <= n.store.LastIndex() &&
+			(len(rd.Entries) == 0 || rd.Entries[0].Index > c) {
+			// Everything committed is already stored (and this Ready does
+			// not overwrite it): complete the appends before spending time
+			// on writes (on the leader, the usual case). After the sends:
+			// the next batch is on the critical path, and what the
+			// completed appenders propose waits for its answer anyway.
+			if n.publishCommit(c) {
+				n.notify()
+			}
 		}
 		if rd.HardState != nil {
 			if err := n.store.SetHardState(*rd.HardState); err != nil {

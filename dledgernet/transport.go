@@ -327,8 +327,17 @@ func (p *peer) take() {
 func (p *peer) encode() {
 	p.take()
 	t := p.t
-	p.buf = p.buf[:0]
 	batch := p.batch
+	// Size the buffer once (doubling): grown by append from a fresh
+	// transport's empty buffer, encoding was ~7% of a benchmark's CPU.
+	need := 0
+	for i := range batch {
+		need += len(t.header) + 2*binary.MaxVarintLen64 + batch[i].BinarySize()
+	}
+	if need > cap(p.buf) {
+		p.buf = make([]byte, 0, max(need, 2*cap(p.buf)))
+	}
+	p.buf = p.buf[:0]
 	for len(batch) > 0 {
 		// Choose the frame's messages.
 		k, bytes := 1, entryBytes(&batch[0])
