@@ -518,7 +518,9 @@ func (r *Core) poll(id string, granted bool) voteResult {
 
 // Step feeds one message from a peer into the core. Invalid messages (bad
 // fields, unknown sender, wrong recipient) are dropped with an error
-// wrapping ErrBadMessage; the core never panics on network input.
+// wrapping ErrBadMessage; the core never panics on network input. The core
+// may keep m.Entries (it never modifies them): the caller must not modify
+// them afterwards either.
 func (r *Core) Step(m Message) error {
 	if err := m.validate(); err != nil {
 		return err

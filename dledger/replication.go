@@ -38,7 +38,7 @@ func (r *Core) handleAppend(m *Message) {
 			r.logger.Error("rejecting entries", zap.Error(err), zap.String("leader", m.From))
 			return
 		}
-		r.log.append(ents)
+		r.log.appendOwned(ents) // Step's caller gives up m.Entries
 	}
 	r.log.commitTo(min(m.Commit, lastNew))
 	if m.CommitOnly && len(m.Entries) == 0 {
