@@ -17,7 +17,10 @@
 //     Status, TransferLeadership, Stop. Proposers place their entries
 //     themselves (index, term, position) in a queue under a small lock the
 //     goroutine keeps in step with the core, and the goroutine hands the
-//     whole queue to Core.AppendPlaced at once. It turns Clock ticks into
+//     whole queue to Core.AppendPlaced at once. While every follower has its
+//     tail batch in flight, proposers do not wake the goroutine (nothing
+//     could be sent before an answer, whose turn takes the queue) unless
+//     the queue holds a full batch. It turns Clock ticks into
 //     Tick, persists and sends what Ready asks, completes append futures on
 //     commit and publishes the committed index/position and role changes.
 //   - LogStorage (storage.go): the durable log, the contract with
