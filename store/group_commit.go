@@ -43,6 +43,11 @@ type appendBatch struct {
 	err      error // the outcome (set before done closes)
 	// the batch hook's cursor: entry j of ops[cur]
 	cur, j int
+	// ops and bodies start in these: a batch usually holds a few puts
+	// (two at 64 producers), and two slice allocations per batch were a
+	// third of join's allocations (issue 8).
+	opsArr    [8]*replicatedPut
+	bodiesArr [8][]byte
 }
 
 func (bt *appendBatch) hook(_ int, term int64, pos int64, body []byte) {
@@ -106,9 +111,12 @@ func (q *appendQueue) join(op *replicatedPut, data []byte) (_ *appendBatch, dire
 	}
 	if bt == nil {
 		// Sized like the last batch: no regrowth while it fills.
-		c := min(max(q.lastLen, 8), maxBatchEntries)
-		bt = &appendBatch{q: q, proposed: make(chan struct{}), done: make(chan struct{}),
-			ops: make([]*replicatedPut, 0, c), bodies: make([][]byte, 0, c)}
+		c := min(q.lastLen, maxBatchEntries)
+		bt = &appendBatch{q: q, proposed: make(chan struct{}), done: make(chan struct{})}
+		bt.ops, bt.bodies = bt.opsArr[:0], bt.bodiesArr[:0]
+		if c > len(bt.opsArr) {
+			bt.ops, bt.bodies = make([]*replicatedPut, 0, c), make([][]byte, 0, c)
+		}
 		q.queue = append(q.queue, bt)
 		q.inflight++
 	}

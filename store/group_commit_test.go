@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,5 +120,24 @@ func TestGroupCommitFailsWaitingPutsOnShutdown(t *testing.T) {
 		case <-time.After(time.Second): // well below ReplicationTimeout (2 s)
 			t.Fatal("put still waiting after shutdown")
 		}
+	}
+}
+
+// A new batch costs three allocations (the batch and its two channels):
+// its first puts and bodies live in the batch itself.
+func TestJoinNewBatchAllocations(t *testing.T) {
+	q := newAppendQueue()
+	q.inflight = 1 // something in flight: puts join batches instead of proposing themselves
+	op := &replicatedPut{n: 1}
+	data := make([]byte, 64)
+	binary.BigEndian.PutUint32(data, uint32(len(data)))
+	n := testing.AllocsPerRun(100, func() {
+		q.queue = q.queue[:0] // the next join opens a new batch
+		if bt, direct := q.join(op, data); bt == nil || direct || len(bt.bodies) != 1 {
+			t.Fatal("join did not batch")
+		}
+	})
+	if n > 3 {
+		t.Fatalf("a new batch allocates %v times", n)
 	}
 }
