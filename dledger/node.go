@@ -1064,6 +1064,10 @@ func (n *Node) publish(rd Ready) {
 		n.soft = *rd.SoftState
 		ss := n.soft
 		n.softState.Store(&ss)
+		// Close proposals before failing what is pending: whoever sees a
+		// future fail with ErrLeadershipLost and proposes again must be
+		// refused, not queued behind a role the node no longer has.
+		n.syncProposals()
 		if old.Role == RoleLeader && (ss.Role != RoleLeader || ss.Term != old.Term) {
 			n.failPending(ErrLeadershipLost)
 		}
