@@ -445,6 +445,21 @@ func TestNodeSyncModeFlusherWaitsForFsync(t *testing.T) {
 	}
 }
 
+// inbox is a node's receiver that can be shut: messages are dropped before
+// they reach the node (unlike InmemNetwork.Cut, nothing already in flight
+// gets through later).
+type inbox struct {
+	*Node
+	shut atomic.Bool
+}
+
+func (b *inbox) Step(m Message) error {
+	if b.shut.Load() {
+		return nil
+	}
+	return b.Node.Step(m)
+}
+
 // While every follower has its tail batch in flight, a proposal does not
 // wake the node's goroutine (nothing could be sent before an answer): it
 // is taken on the goroutine's next turn, or at once when the queue holds a
@@ -459,6 +474,7 @@ func TestNodeProposalsWaitForAnswerWhileTailInFlight(t *testing.T) {
 		peers[id] = id + ":0"
 	}
 	nodes := map[string]*Node{}
+	inboxes := map[string]*inbox{}
 	stores := map[string]*MemoryStorage{}
 	for i, id := range ids {
 		stores[id] = NewMemoryStorage(0)
@@ -469,7 +485,8 @@ func TestNodeProposalsWaitForAnswerWhileTailInFlight(t *testing.T) {
 		}
 		defer n.Stop()
 		nodes[id] = n
-		nw.Register(id, n)
+		inboxes[id] = &inbox{Node: n}
+		nw.Register(id, inboxes[id])
 	}
 	var l *Node
 	waitFor(t, 10*time.Second, "a leader with both followers replicating", func() bool {
@@ -491,11 +508,13 @@ func TestNodeProposalsWaitForAnswerWhileTailInFlight(t *testing.T) {
 		}
 		return true
 	})
-	for _, id := range ids {
-		if nodes[id] != l {
-			nw.Cut(id, l.ID()) // answers are lost: the tail batches stay in flight
-		}
-	}
+	// From now on the leader hears nothing: its tail batches stay in
+	// flight and, with the clock stopped, nothing else makes it turn.
+	// Two status round trips: the second starts after the first's turn
+	// drained every message received before the inbox shut.
+	inboxes[l.ID()].shut.Store(true)
+	l.Status()
+	l.Status()
 	ls := stores[l.ID()]
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -508,7 +527,7 @@ func TestNodeProposalsWaitForAnswerWhileTailInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // no tick: the goroutine has no reason to run
+	time.Sleep(50 * time.Millisecond)
 	if last := ls.LastIndex(); last != fa.Index() {
 		t.Fatalf("proposal taken (log ends at %d) while both followers' tail batches were in flight", last)
 	}
@@ -518,7 +537,7 @@ func TestNodeProposalsWaitForAnswerWhileTailInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "a full batch taken", func() bool { return ls.LastIndex() == fc2.LastIndex() })
-	nw.Heal()
+	inboxes[l.ID()].shut.Store(false)
 	waitFor(t, 10*time.Second, "everything committed", func() bool {
 		fc.Advance(DefaultTickInterval)
 		time.Sleep(time.Millisecond)
