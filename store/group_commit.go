@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Group commit in DLedger mode (issue 8). Concurrent puts do not each
@@ -39,8 +40,9 @@ type appendBatch struct {
 	proposed chan struct{}
 	done     chan struct{}
 	ra       ReplicatedAppend
-	perr     error // the Append's error (set before proposed closes)
-	err      error // the outcome (set before done closes)
+	deadline time.Time // the completer fails the batch with errCommitTimeout then
+	perr     error     // the Append's error (set before proposed closes)
+	err      error     // the outcome (set before done closes)
 	// the batch hook's cursor: entry j of ops[cur]
 	cur, j int
 	// ops and bodies start in these: a batch usually holds a few puts
@@ -87,10 +89,11 @@ func newAppendQueue() *appendQueue {
 }
 
 // join adds op and its records (data, op.n of them) to the open batch and
-// returns the batch; direct (no batch) when nothing is in flight, then the
-// caller proposes itself and calls release once it is done waiting; nil
-// and not direct once the store stopped.
-func (q *appendQueue) join(op *replicatedPut, data []byte) (_ *appendBatch, direct bool) {
+// returns the batch (a new batch is given up on after timeout); direct (no
+// batch) when nothing is in flight, then the caller proposes itself and
+// calls release once it is done waiting; nil and not direct once the store
+// stopped.
+func (q *appendQueue) join(op *replicatedPut, data []byte, timeout time.Duration) (_ *appendBatch, direct bool) {
 	size := len(data)
 	q.mu.Lock()
 	if q.closed {
@@ -112,7 +115,7 @@ func (q *appendQueue) join(op *replicatedPut, data []byte) (_ *appendBatch, dire
 	if bt == nil {
 		// Sized like the last batch: no regrowth while it fills.
 		c := min(q.lastLen, maxBatchEntries)
-		bt = &appendBatch{q: q, proposed: make(chan struct{}), done: make(chan struct{})}
+		bt = &appendBatch{q: q, proposed: make(chan struct{}), done: make(chan struct{}), deadline: time.Now().Add(timeout)}
 		bt.ops, bt.bodies = bt.opsArr[:0], bt.bodiesArr[:0]
 		if c > len(bt.opsArr) {
 			bt.ops, bt.bodies = make([]*replicatedPut, 0, c), make([][]byte, 0, c)
@@ -198,18 +201,26 @@ func (s *MessageStore) runAppender() {
 }
 
 // runCompleter wakes each batch's puts when its Append completes, in log
-// order (the log completes them in that order). On stop, batches still
-// waiting fail with ErrClosed: their outcome is unknown, as after a
-// timeout, and they are not acknowledged.
+// order (the log completes them in that order), or with errCommitTimeout
+// at the batch's deadline (its entries may still commit; later batches
+// keep their own deadlines). On stop, batches still waiting fail with
+// ErrClosed: their outcome is unknown, as after a timeout, and they are
+// not acknowledged.
 func (s *MessageStore) runCompleter() {
 	defer s.wg.Done()
 	q := s.repl.appends
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
 	stopped := false
 	for bt := range q.proposd {
 		if !stopped {
+			t.Reset(time.Until(bt.deadline))
 			select {
 			case <-bt.ra.Done():
 				bt.complete(bt.ra.Err())
+				continue
+			case <-t.C:
+				bt.complete(errCommitTimeout)
 				continue
 			case <-s.stopCh:
 				stopped = true

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -133,11 +134,49 @@ func TestJoinNewBatchAllocations(t *testing.T) {
 	binary.BigEndian.PutUint32(data, uint32(len(data)))
 	n := testing.AllocsPerRun(100, func() {
 		q.queue = q.queue[:0] // the next join opens a new batch
-		if bt, direct := q.join(op, data); bt == nil || direct || len(bt.bodies) != 1 {
+		if bt, direct := q.join(op, data, time.Second); bt == nil || direct || len(bt.bodies) != 1 {
 			t.Fatal("join did not batch")
 		}
 	})
 	if n > 3 {
 		t.Fatalf("a new batch allocates %v times", n)
+	}
+}
+
+// Batched puts (they wait on their batch alone) are answered
+// FLUSH_SLAVE_TIMEOUT at the batch's deadline when nothing commits, each
+// with its own queue offset, and the lone put before them too.
+func TestGroupCommitBatchTimeout(t *testing.T) {
+	rl := newFakeLog(1 << 20)
+	rl.elect(1)
+	rl.commitAll()
+	cfg := replConfig(t, vfs.NewMem(), rl)
+	cfg.ReplicationTimeout = 100 * time.Millisecond
+	s := openStore(t, cfg)
+	defer s.Shutdown()
+	waitCond(t, "writable leader", s.IsLeader)
+	const n = 6
+	done := make(chan PutMessageResult, n)
+	put := func(i int) { done <- s.PutMessage(context.Background(), newMsg("T", 0, i, "")) }
+	go put(0) // direct: nothing in flight
+	waitCond(t, "the first append", func() bool { return rl.EndPos() > rl.CommittedPos() })
+	start := time.Now()
+	for i := 1; i < n; i++ {
+		go put(i) // batched behind it
+	}
+	offsets := map[int64]bool{}
+	for range n {
+		select {
+		case r := <-done:
+			if r.Status != FlushSlaveTimeout || !errors.Is(r.Err, errCommitTimeout) {
+				t.Fatalf("uncommitted put: %v %v", r.Status, r.Err)
+			}
+			offsets[r.QueueOffset] = true
+		case <-time.After(2 * time.Second):
+			t.Fatal("a put still waits 2 s after its 100 ms replication timeout")
+		}
+	}
+	if len(offsets) != n || time.Since(start) < 50*time.Millisecond {
+		t.Fatalf("offsets %v after %v", offsets, time.Since(start))
 	}
 }
