@@ -315,15 +315,23 @@ func TestReplicatedDispatchesOnlyCommitted(t *testing.T) {
 	}
 }
 
-func TestReplicatedLeadershipLossAndTimeout(t *testing.T) {
+// openReplicatedLeader opens a store over a fake log that leads term 1
+// with everything committed, and waits until it is writable.
+func openReplicatedLeader(t *testing.T, replicationTimeout time.Duration) (*fakeLog, *MessageStore) {
+	t.Helper()
 	rl := newFakeLog(1 << 20)
 	rl.elect(1)
 	rl.commitAll()
 	cfg := replConfig(t, vfs.NewMem(), rl)
-	cfg.ReplicationTimeout = 50 * time.Millisecond
+	cfg.ReplicationTimeout = replicationTimeout
 	s := openStore(t, cfg)
-	defer s.Shutdown()
 	waitCond(t, "writable leader", s.IsLeader)
+	return rl, s
+}
+
+func TestReplicatedLeadershipLossAndTimeout(t *testing.T) {
+	rl, s := openReplicatedLeader(t, 50*time.Millisecond)
+	defer s.Shutdown()
 	// Not committed in time: stored here, not known replicated.
 	if r := s.PutMessage(context.Background(), newMsg("L", 0, 0, "")); r.Status != FlushSlaveTimeout || r.QueueOffset != 0 {
 		t.Fatalf("%v %d", r.Status, r.QueueOffset)

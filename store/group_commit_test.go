@@ -147,14 +147,8 @@ func TestJoinNewBatchAllocations(t *testing.T) {
 // FLUSH_SLAVE_TIMEOUT at the batch's deadline when nothing commits, each
 // with its own queue offset, and the lone put before them too.
 func TestGroupCommitBatchTimeout(t *testing.T) {
-	rl := newFakeLog(1 << 20)
-	rl.elect(1)
-	rl.commitAll()
-	cfg := replConfig(t, vfs.NewMem(), rl)
-	cfg.ReplicationTimeout = 100 * time.Millisecond
-	s := openStore(t, cfg)
+	rl, s := openReplicatedLeader(t, 100*time.Millisecond)
 	defer s.Shutdown()
-	waitCond(t, "writable leader", s.IsLeader)
 	const n = 6
 	done := make(chan PutMessageResult, n)
 	put := func(i int) { done <- s.PutMessage(context.Background(), newMsg("T", 0, i, "")) }
