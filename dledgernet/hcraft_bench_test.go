@@ -7,7 +7,13 @@ package dledgernet
 // BenchmarkLoopbackMem (our nodes on MemoryStorage), which does no disk I/O
 // either.
 //
-//	go test -run '^$' -bench 'BenchmarkHashicorp|BenchmarkLoopbackMem' -benchtime=20000x ./dledgernet
+//	go test -run '^$' -bench 'BenchmarkHashicorp|BenchmarkLoopbackMem' -count 3 ./dledgernet
+//
+// Compare throughput with Go's default -benchtime (about a second per
+// run). A fixed count such as -benchtime=10000x is a 50-100 ms window on
+// a group started from empty: buffer growth, the first GC cycles of a
+// growing heap and scheduler noise decide it, and hashicorp's own rate
+// swings 2x between such runs.
 
 import (
 	"context"
