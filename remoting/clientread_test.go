@@ -243,7 +243,22 @@ func TestClientLargeFrameSurvivesReaderTimeout(t *testing.T) {
 		xErr <- err
 	}()
 	<-reqs
-	time.Sleep(10 * time.Millisecond) // x holds the read duty by now
+	// x holds the read duty once its request is out (it takes the duty
+	// as soon as it has sent).
+	c.mu.RLock()
+	cc := c.mu.conns[ln.Addr().String()]
+	c.mu.RUnlock()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		cc.rd.mu.Lock()
+		held := cc.rd.state == readCaller
+		cc.rd.mu.Unlock()
+		if held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first caller never took the read duty")
+		}
+	}
 	resp, err := c.InvokeSync(context.Background(), ln.Addr().String(), &RemotingCommand{Code: 2}, 5*time.Second)
 	if err != nil || len(resp.Body) != 1<<20 || !bytes.Equal(resp.Body[:32], []byte("0123456789abcdef0123456789abcdef")) || resp.Body[1<<20-1] != 'f' {
 		t.Fatalf("large response: %v (%d bytes)", err, len(resp.Body))

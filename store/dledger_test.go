@@ -369,12 +369,8 @@ func TestReplicatedLeadershipLossAndTimeout(t *testing.T) {
 }
 
 func TestReplicatedStaleTermAppendIsNeutralized(t *testing.T) {
-	rl := newFakeLog(1 << 20)
-	rl.elect(1)
-	rl.commitAll()
-	s := openStore(t, replConfig(t, vfs.NewMem(), rl))
+	rl, s := openReplicatedLeader(t, 2*time.Second) // replConfig's timeout
 	defer s.Shutdown()
-	waitCond(t, "writable leader", s.IsLeader)
 	rl.mu.Lock()
 	rl.autoCommit = true
 	// Leadership lost and won again between the put's check and its append.

@@ -8,20 +8,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/rmqd/rmqd/internal/vfs"
 )
 
 // Concurrent puts share one Append (group commit), keep dense per-queue
 // offsets in log order, and are answered only after their batch commits.
 func TestGroupCommitBatchesConcurrentPuts(t *testing.T) {
 	const puts = 40
-	rl := newFakeLog(1 << 20)
-	rl.elect(1)
-	rl.commitAll()
-	s := openStore(t, replConfig(t, vfs.NewMem(), rl))
+	rl, s := openReplicatedLeader(t, 2*time.Second) // replConfig's timeout
 	defer s.Shutdown()
-	waitCond(t, "writable leader", s.IsLeader)
 	// Every Append waits (the log unlocked: puts read the role first)
 	// until all puts joined: the lone first one proposes itself, the rest
 	// queue in the batch the appender holds in its Append, or in the next.
@@ -99,11 +93,7 @@ func TestGroupCommitBatchesConcurrentPuts(t *testing.T) {
 // first one, proposed by itself, and a batched one) fail instead of waiting
 // for their timeout.
 func TestGroupCommitFailsWaitingPutsOnShutdown(t *testing.T) {
-	rl := newFakeLog(1 << 20)
-	rl.elect(1)
-	rl.commitAll()
-	s := openStore(t, replConfig(t, vfs.NewMem(), rl))
-	waitCond(t, "writable leader", s.IsLeader)
+	rl, s := openReplicatedLeader(t, 2*time.Second) // replConfig's timeout
 	done := make(chan PutMessageResult, 2)
 	put := func(i int) { done <- s.PutMessage(context.Background(), newMsg("G", 0, i, "")) }
 	go put(0)
