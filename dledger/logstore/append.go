@@ -214,9 +214,16 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 	}
 
 	newData, newIndex := false, false
+	synced := 0 // segs[:synced] were made durable by a roll
 	for i := range segs {
 		sg := &segs[i]
-		f, created, err := s.getFile(sg.start, false, func() error { return s.syncBeforeRoll(segs[:i]) })
+		f, created, err := s.getFile(sg.start, false, func() error {
+			if err := s.syncBeforeRoll(segs[:i]); err != nil {
+				return err
+			}
+			synced = i
+			return nil
+		})
 		if err != nil {
 			return err
 		}
@@ -240,7 +247,7 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 	}
 	// Mark before publishing: SyncIndex relies on it.
 	s.syncMu.Lock()
-	for _, sg := range segs {
+	for _, sg := range segs[synced:] {
 		s.dirty[sg.f] = struct{}{}
 	}
 	for _, sg := range isegs {
@@ -279,12 +286,13 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 }
 
 // syncBeforeRoll runs before a new data file is created: it waits for any
-// Sync in flight and fsyncs every data and index file with unsynced bytes
-// (data first), including the segments this batch already wrote, and the
-// directories. So when
-// file N+1 exists, file N is whole on disk, and by the time a file is two
-// files behind the last its index slots are durable too (recovery trusts
-// the slots of files before the third-from-last).
+// Sync in flight and fdatasyncs every data and index file with unsynced
+// bytes (data first), including the segments this batch already wrote, and
+// both directories. So when file N+1 exists, file N is whole on disk, and
+// by the time a file is two files behind the last its index slots are
+// durable too (this batch's slots are written after the roll): recovery
+// trusts the slots of files before the third-from-last and rebuilds the
+// others.
 func (s *Store) syncBeforeRoll(written []segment) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
@@ -293,24 +301,15 @@ func (s *Store) syncBeforeRoll(written []segment) error {
 	for f := range s.dirty {
 		files = append(files, f)
 	}
+	// Nothing else marks files while flushMu is held (Append is the caller;
+	// it marks this batch's files after writing them).
+	clear(s.dirty)
 	s.syncMu.Unlock()
 	for _, sg := range written {
 		files = append(files, sg.f)
 	}
-	sort.Slice(files, func(i, j int) bool {
-		di, dj := filepath.Dir(files[i].path) == s.dataDir, filepath.Dir(files[j].path) == s.dataDir
-		if di != dj {
-			return di
-		}
-		return files[i].start < files[j].start
-	})
-	for i, f := range files {
-		if i > 0 && files[i-1] == f {
-			continue
-		}
-		if err := f.f.Sync(); err != nil {
-			return fmt.Errorf("logstore: fsync %s before rolling to a new file: %w", f.path, err)
-		}
+	if err := s.syncFiles(files); err != nil {
+		return fmt.Errorf("%w (before rolling to a new file)", err)
 	}
 	// And their names: files created since the last Sync, including one
 	// this batch created already.
@@ -495,7 +494,7 @@ func (s *Store) truncateSuffix(index, keepEnd, keepTerm int64) error {
 	if err := s.removeFiles(dropIdx, s.indexDir); err != nil {
 		return err
 	}
-	if _, err := s.syncLocked(); err != nil {
+	if _, err := s.syncLocked(true); err != nil {
 		return err
 	}
 	if kf != nil && usedEnd > keepEnd {
@@ -513,7 +512,7 @@ func (s *Store) truncateSuffix(index, keepEnd, keepTerm int64) error {
 			s.markDirty(f)
 		}
 	}
-	_, err := s.syncLocked()
+	_, err := s.syncLocked(true)
 	return err
 }
 
@@ -536,7 +535,7 @@ func (s *Store) resetTo(pos int64) error {
 	if err := s.removeFiles(idx, s.indexDir); err != nil {
 		return err
 	}
-	_, err := s.syncLocked()
+	_, err := s.syncLocked(true)
 	return err
 }
 
@@ -589,10 +588,13 @@ func (s *Store) unmark(f *file) {
 	s.syncMu.Unlock()
 }
 
-// Sync fsyncs every data and index file written since the last Sync (data
-// first, in position order, stopping at the first error so what is durable
-// is always a prefix of the log), then the directories that gained or lost
-// files. It may also rewrite the checkpoint (see Config.CheckpointInterval).
+// Sync makes every entry appended so far durable: it fdatasyncs the data
+// files written since the last Sync (in position order, stopping at the
+// first error, so what is durable is always a prefix of the log), then the
+// data directory if it gained a file. Index slots are not synced here:
+// recovery rebuilds the slots of the files that can lack them (see the
+// package doc, Writing and group commit). It may also rewrite the
+// checkpoint (see Config.CheckpointInterval).
 func (s *Store) Sync() error {
 	_, err := s.SyncIndex()
 	return err
@@ -606,11 +608,13 @@ func (s *Store) Sync() error {
 func (s *Store) SyncIndex() (int64, error) {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	return s.syncLocked()
+	return s.syncLocked(false)
 }
 
-// syncLocked is SyncIndex with flushMu held.
-func (s *Store) syncLocked() (int64, error) {
+// syncLocked is SyncIndex with flushMu held. withIndex also syncs the index
+// files and the index directory: truncation, reset, retention, recovery and
+// Close need them durable; a group commit does not.
+func (s *Store) syncLocked(withIndex bool) (int64, error) {
 	if err := s.failure(); err != nil {
 		return -1, err
 	}
@@ -623,32 +627,26 @@ func (s *Store) syncLocked() (int64, error) {
 		return -1, ErrClosed
 	}
 	// Append marks files dirty before it publishes entries, so every entry
-	// published now has its files in this set or synced by an earlier call.
+	// published now has its data files in this set or synced by an earlier
+	// call. Index files stay marked until a sync withIndex or a roll.
 	files := make([]*file, 0, len(s.dirty))
 	for f := range s.dirty {
-		files = append(files, f)
+		if withIndex || s.isData(f) {
+			files = append(files, f)
+			delete(s.dirty, f)
+		}
 	}
-	clear(s.dirty)
 	var dirs []string
 	for _, d := range []string{s.dataDir, s.indexDir} {
-		if _, ok := s.dirtyDirs[d]; ok {
+		if _, ok := s.dirtyDirs[d]; ok && (withIndex || d == s.dataDir) {
 			dirs = append(dirs, d)
+			delete(s.dirtyDirs, d)
 		}
 	}
-	clear(s.dirtyDirs)
 	s.syncMu.Unlock()
 
-	sort.Slice(files, func(i, j int) bool {
-		di, dj := filepath.Dir(files[i].path) == s.dataDir, filepath.Dir(files[j].path) == s.dataDir
-		if di != dj {
-			return di
-		}
-		return files[i].start < files[j].start
-	})
-	for _, f := range files {
-		if err := f.f.Sync(); err != nil {
-			return -1, s.fail(fmt.Errorf("logstore: fsync %s: %w", f.path, err))
-		}
+	if err := s.syncFiles(files); err != nil {
+		return -1, s.fail(err)
 	}
 	for _, d := range dirs {
 		if err := s.fs.SyncDir(d); err != nil {
@@ -661,4 +659,34 @@ func (s *Store) syncLocked() (int64, error) {
 		}
 	}
 	return last, nil
+}
+
+// syncAll is syncLocked(true) taking flushMu (recovery).
+func (s *Store) syncAll() error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	_, err := s.syncLocked(true)
+	return err
+}
+
+func (s *Store) isData(f *file) bool { return filepath.Dir(f.path) == s.dataDir }
+
+// syncFiles fdatasyncs files, data files first, each kind in position
+// order, each file once, stopping at the first error.
+func (s *Store) syncFiles(files []*file) error {
+	sort.Slice(files, func(i, j int) bool {
+		if di, dj := s.isData(files[i]), s.isData(files[j]); di != dj {
+			return di
+		}
+		return files[i].start < files[j].start
+	})
+	for i, f := range files {
+		if i > 0 && files[i-1] == f {
+			continue
+		}
+		if err := datasync(f.f); err != nil {
+			return fmt.Errorf("logstore: fsync %s: %w", f.path, err)
+		}
+	}
+	return nil
 }

@@ -112,14 +112,31 @@
 // directories (once per DataFileSize bytes). The roll rule keeps the
 // invariant recovery relies on: only the last data file can hold unsynced
 // bytes, so a newer file is never durable next to a hole in an older one,
-// and the index slots of files before the third-from-last (which recovery
-// trusts without rescanning) are durable.
+// and the index slots of every entry more than one roll old are durable
+// (the slots of the batch that rolls are written after that fsync, so they
+// wait for the next roll): those of files before the third-from-last, which
+// recovery trusts without rescanning, always are.
 //
-// Sync fsyncs the data files, then the index files written since the last
-// Sync, in position order and stopping at the first error, then the
-// directories that gained or lost files. The driver calls Sync once for many
-// Appends (group commit; SYNC_FLUSH acknowledges only after it), or runs
-// SyncIndex on a flusher goroutine (see Concurrency).
+// Sync fsyncs the data files written since the last Sync, in position
+// order and stopping at the first error, then the data directory if it
+// gained a file: one fsync per group commit. The driver calls Sync once for
+// many Appends (group commit; SYNC_FLUSH acknowledges only after it), or
+// runs SyncIndex on a flusher goroutine (see Concurrency). Sync does not
+// fsync index files. An entry's slot is derived data: recovery rescans at
+// least the last three data files, compares every slot there with its entry
+// and rewrites from the first disagreement (Java DLedger does the same and
+// flushes its index independently of its data), and the slots that can
+// miss the disk after Sync all belong to the last two data files. So what
+// Sync reports durable survives power loss: the entry bytes are on disk and
+// Open rebuilds their slots (lost, stale, torn or in a missing or short
+// index file) before anyone reads. Index files and the index directory are
+// fsynced at a roll, a truncation, a reset, retention, the end of recovery
+// and Close. Not also every CheckpointInterval: the recovery cost of
+// unsynced slots is at most two files' worth of slot writes (the scan of
+// three files happens anyway), and an extra fsync on a timer would land on
+// some group commit's latency. All file syncs use fdatasync where the OS
+// has it: files change size only when created (Truncate), and fdatasync
+// flushes size and block allocation as fsync does, skipping timestamps.
 //
 // A write or fsync error is sticky (ErrFailed): after a failed fsync the
 // kernel may have dropped dirty pages, so nothing later could honestly be
@@ -156,7 +173,9 @@
 //     the absolute position, entry+8 fits in the file, index = previous+1,
 //     term >= previous term, bodyCrc when non-zero. Padding must state the
 //     exact bytes left and moves to the next file. Slots are compared with
-//     the data; from the first disagreement on they are rewritten.
+//     the data; from the first disagreement on they are rewritten (this is
+//     what makes unsynced slots after Sync safe, see Writing and group
+//     commit; a missing index file is created, slots past the end zeroed).
 //  4. At the first entry that fails (or a zero header) decide: if a valid
 //     entry with a checksum and a higher index lies anywhere after it, or a
 //     file two or more files later starts with a sane entry, the log is

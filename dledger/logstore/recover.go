@@ -167,7 +167,7 @@ func (s *Store) recover() error {
 				return err
 			}
 		}
-		return s.Sync()
+		return s.syncAll()
 	}
 
 	// Choose where to start scanning: the third-from-last file whose first
@@ -263,7 +263,7 @@ func (s *Store) recover() error {
 	if s.mu.first >= 0 && s.mu.first > rc.first {
 		s.mu.runsFrom = s.mu.first
 	}
-	return s.Sync() // a no-op unless recovery changed something
+	return s.syncAll() // a no-op unless recovery changed something
 }
 
 // readHeader decodes and sanity-checks the header at absolute position pos

@@ -80,7 +80,7 @@ func (s *Store) DeleteBefore(index int64) (int, error) {
 	// Sync, not just the directories: a directory fsync must never make a
 	// newer file durable while an older file's tail is not (recovery relies
 	// on what is durable being a prefix of the log).
-	if _, err := s.syncLocked(); err != nil {
+	if _, err := s.syncLocked(true); err != nil {
 		return 0, err
 	}
 	return k, nil

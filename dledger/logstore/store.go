@@ -541,7 +541,7 @@ func (s *Store) Close() error {
 	}
 	var err error
 	if s.failure() == nil {
-		if _, err = s.syncLocked(); err == nil {
+		if _, err = s.syncLocked(true); err == nil {
 			s.mu.RLock()
 			last, end := s.mu.last, s.mu.end
 			s.mu.RUnlock()
