@@ -345,36 +345,58 @@ func BenchmarkEchoRatio(b *testing.B) {
 	b.ReportMetric(float64(bCPU.Microseconds())/float64(bOps), "bare-cpu-µs/rt")
 }
 
-// BenchmarkEchoShared: 256 goroutines share one Client (one connection),
-// as the producers of a process share a broker connection; writes are
-// combined and responses matched by opaque.
+// BenchmarkEchoShared: callers share one Client (one connection), as the
+// producers of a process share a broker connection; writes are combined
+// and responses matched by opaque. The handler runs on a worker. Besides
+// ns per round trip it reports the process's CPU time and write(2) calls
+// (client and server together) per round trip; callers=1 is the lone
+// producer's latency, which coalescing must not cost.
 func BenchmarkEchoShared(b *testing.B) {
-	mux := NewServeMux()
-	mux.HandleFunc(1, func(_ Conn, r *RemotingCommand) *RemotingCommand {
-		resp := NewResponse(r, Success, "")
-		resp.Body = r.Body
-		return resp
-	})
-	s, err := NewServer(ServerConfig{}, mux)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	c := NewClient(ClientConfig{})
-	defer c.Close()
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.SetParallelism(128) // × GOMAXPROCS goroutines
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := c.InvokeSync(ctx, s.Addr(), echoReq, 5*time.Second); err != nil {
-				b.Error(err)
-				return
+	for _, callers := range []int{1, 64, 256} {
+		b.Run("callers="+strconv.Itoa(callers), func(b *testing.B) {
+			mux := NewServeMux()
+			mux.HandleFunc(1, func(_ Conn, r *RemotingCommand) *RemotingCommand {
+				resp := NewResponse(r, Success, "")
+				resp.Body = r.Body
+				return resp
+			})
+			s, err := NewServer(ServerConfig{}, mux)
+			if err != nil {
+				b.Fatal(err)
 			}
-		}
-	})
+			if err := s.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			c := NewClient(ClientConfig{})
+			defer c.Close()
+			ctx := context.Background()
+			addr := s.Addr()
+			if _, err := c.InvokeSync(ctx, addr, echoReq, 5*time.Second); err != nil {
+				b.Fatal(err) // dialled outside the timing
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0, w0 := processCPU(), processWrites()
+			for range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						if _, err := c.InvokeSync(ctx, addr, echoReq, 5*time.Second); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			cpu, w := processCPU()-cpu0, processWrites()-w0
+			b.StopTimer()
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/rt")
+			b.ReportMetric(float64(w)/float64(b.N), "writes/rt")
+		})
+	}
 }

@@ -263,7 +263,9 @@ func (cc *clientConn) dispatch(cmd *RemotingCommand) {
 	}
 	if !cc.pending.deliver(cmd) {
 		cc.c.log.Debug("remoting: response without a waiter", zap.String("addr", cc.addr), zap.Int32("opaque", cmd.Opaque))
+		return
 	}
+	cc.handed.Add(1)
 }
 
 // idleReader takes the free duty when woken — asynchronous calls wait,

@@ -62,7 +62,9 @@
 // bounded pool of Workers goroutines, which decode it, run the Handler and
 // encode the reply. A worker writes the reply straight to the non-blocking
 // socket, together with whatever other goroutines encoded for the same
-// connection meanwhile (one syscall for the batch); whatever the socket does
+// connection meanwhile (one syscall for the batch; while other requests of
+// the connection are being served it yields once first, so that replies
+// produced together leave together); whatever the socket does
 // not take at once is queued with gnet's AsyncWrite, and later frames follow
 // it there until it drains, so the order of each sender's frames is kept.
 // Nothing blocks a loop.
@@ -96,9 +98,11 @@
 // One connection per address, dialled on first use and again after it
 // breaks (a break fails all of its pending requests at once with
 // ErrConnClosed). Requests carry opaques from one process-wide counter. A
-// caller that finds the connection idle writes its frame itself; frames
-// encoded while a write is in flight are combined and flushed in one
-// syscall by the connection's writer goroutine. Reading is a duty one
+// caller that finds the connection idle writes its frame itself (after
+// yielding once when other calls share the connection, so that callers
+// woken together send together); frames encoded while a write is in
+// flight are combined and flushed in one syscall by the connection's
+// writer goroutine. Reading is a duty one
 // goroutine holds at a time: a synchronous caller that finds it free reads
 // the socket itself until its response arrives (no hand-off between
 // goroutines), then passes the duty to another waiting caller; responses

@@ -193,28 +193,35 @@ func (s *Server) Close() error {
 func (s *Server) worker() {
 	defer s.workersWG.Done()
 	for t := range s.tasks {
-		t.sc.queued.Add(-1)
 		if !t.decoded {
 			if err := decodeFrameInto(t.cmd, t.frame); err != nil {
+				t.sc.serving.Add(-1)
 				s.log.Warn("remoting: closing connection on malformed frame",
 					zap.String("remote", t.sc.remote), zap.Error(err))
 				_ = t.sc.Close()
 				continue
 			}
 		}
-		s.serveCommand(t.sc, t.cmd)
+		s.serveCommand(t.sc, t.cmd, true)
 	}
 }
 
-// serveCommand serves one decoded frame on a worker.
-func (s *Server) serveCommand(sc *serverConn, cmd *RemotingCommand) {
+// serveCommand serves one decoded frame, on a worker (queued: the frame
+// is counted in sc.serving until its handler returned) or on the loop.
+func (s *Server) serveCommand(sc *serverConn, cmd *RemotingCommand, queued bool) {
 	if cmd.IsResponse() {
+		if queued {
+			sc.serving.Add(-1)
+		}
 		if !sc.pending.deliver(cmd) {
 			s.log.Debug("remoting: response without a waiter", zap.String("remote", sc.remote), zap.Int32("opaque", cmd.Opaque))
 		}
 		return
 	}
 	resp := s.serve(sc, cmd)
+	if queued {
+		sc.serving.Add(-1) // before Send: a response does not wait for itself
+	}
 	if resp == nil || cmd.IsOneway() {
 		return
 	}
@@ -398,16 +405,16 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) gnet.Action {
 				continue
 			}
 			if s.inline != nil && s.inline.ServesInline(cmd.Code) {
-				s.serveCommand(sc, cmd)
+				s.serveCommand(sc, cmd, false)
 				continue
 			}
 			t.decoded = true
 		}
-		sc.queued.Add(1)
+		sc.serving.Add(1)
 		select {
 		case s.tasks <- t:
 		default:
-			sc.queued.Add(-1)
+			sc.serving.Add(-1)
 			s.overloaded(sc, t)
 		}
 	}

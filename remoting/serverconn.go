@@ -23,12 +23,15 @@ import (
 // gnet's AsyncWrite; from then on every batch goes that way, keeping the
 // order, until an AsyncWrite callback finds gnet's outbound buffer drained.
 //
-// Coalescing. A sender that becomes the flusher while more of the
-// connection's requests wait for a worker yields once before writing:
-// the workers serving them append their responses meanwhile, and the
-// batch leaves in one write instead of one each (on two CPUs workers
-// rarely finish at the same instant otherwise). The yield costs the
-// response one pass of the scheduler, not a timer.
+// Coalescing. A sender that becomes the flusher while other requests of
+// the connection are queued for or held by a worker yields once before
+// writing: the workers serving them append their responses meanwhile, and
+// the batch leaves in one write instead of one each. That catches both
+// pipelined requests waiting for a worker and handlers woken together —
+// on the DLedger leader a connection's sends all wait for a replicated
+// commit, and one goroutine wakes a batch of them when it completes
+// (issue 8). The yield costs the response one pass of the scheduler, not
+// a timer, and a lone request on its connection never yields.
 //
 // Closing. OnClose takes wmu, then mu, and sets closed before gnet closes
 // the descriptor, so no direct write can reach a closed (or reused)
@@ -43,9 +46,9 @@ type serverConn struct {
 
 	pending pendingTable // Invokes this server sent on the connection
 
-	// queued counts this connection's requests waiting for a worker (see
-	// Coalescing).
-	queued atomic.Int32
+	// serving counts this connection's frames queued for or held by a
+	// worker, until the handler returned (see Coalescing).
+	serving atomic.Int32
 
 	wmu    sync.Mutex // held by the flusher during a direct write, and by OnClose
 	writes int        // direct writes so far (tests); guarded by wmu
@@ -143,7 +146,7 @@ func (sc *serverConn) Send(cmd *RemotingCommand) error {
 		return nil
 	}
 	sc.mu.flushing = true
-	yield := sc.queued.Load() > 0
+	yield := sc.serving.Load() > 0
 	sc.mu.Unlock()
 	if yield {
 		runtime.Gosched() // see Coalescing
