@@ -120,6 +120,30 @@ func (r *rawConn) recv() *RemotingCommand {
 	return cmd
 }
 
+// recvEach reads n responses and fails unless each is Success and no
+// opaque repeats.
+func (r *rawConn) recvEach(n int) {
+	r.t.Helper()
+	seen := make(map[int32]bool)
+	for range n {
+		resp := r.recv()
+		if resp.Code != Success || seen[resp.Opaque] {
+			r.t.Fatalf("response %+v", resp)
+		}
+		seen[resp.Opaque] = true
+	}
+}
+
+// pipelinedBurst encodes n code-1 requests (opaques 0 to n-1, 100-byte
+// bodies) back to back, to be written at once.
+func pipelinedBurst(t *testing.T, n int) []byte {
+	var burst []byte
+	for i := range n {
+		burst = append(burst, mustEncode(t, &RemotingCommand{Code: 1, Opaque: int32(i), Body: make([]byte, 100)})...)
+	}
+	return burst
+}
+
 // expectClosed waits for the server to close the connection.
 func (r *rawConn) expectClosed(what string) {
 	r.t.Helper()
@@ -896,22 +920,12 @@ func TestServerCoalescesPipelinedResponses(t *testing.T) {
 	s := startServer(t, ServerConfig{}, mux)
 	r := dialRaw(t, s.Addr())
 	const n, bursts = 200, 5
-	var burst []byte
-	for i := range n {
-		burst = append(burst, mustEncode(t, &RemotingCommand{Code: 1, Opaque: int32(i), Body: make([]byte, 100)})...)
-	}
+	burst := pipelinedBurst(t, n)
 	for range bursts {
 		if _, err := r.nc.Write(burst); err != nil {
 			t.Fatal(err)
 		}
-		seen := make(map[int32]bool)
-		for range n {
-			resp := r.recv()
-			if resp.Code != Success || seen[resp.Opaque] {
-				t.Fatalf("response %+v", resp)
-			}
-			seen[resp.Opaque] = true
-		}
+		r.recvEach(n)
 	}
 	sc := conn.Load()
 	sc.wmu.Lock()
@@ -948,10 +962,7 @@ func TestServerCoalescesResponsesWokenTogether(t *testing.T) {
 	})
 	s := startServer(t, ServerConfig{}, mux)
 	r := dialRaw(t, s.Addr())
-	var burst []byte
-	for i := range n {
-		burst = append(burst, mustEncode(t, &RemotingCommand{Code: 1, Opaque: int32(i), Body: make([]byte, 100)})...)
-	}
+	burst := pipelinedBurst(t, n)
 	var perRound []int
 	total := 0
 	for range rounds {
@@ -973,14 +984,7 @@ func TestServerCoalescesResponsesWokenTogether(t *testing.T) {
 		for _, d := range done {
 			close(d)
 		}
-		seen := make(map[int32]bool)
-		for range n {
-			resp := r.recv()
-			if resp.Code != Success || seen[resp.Opaque] {
-				t.Fatalf("response %+v", resp)
-			}
-			seen[resp.Opaque] = true
-		}
+		r.recvEach(n)
 		// The flusher holds wmu from its write until it counted it.
 		sc := conn.Load()
 		sc.wmu.Lock()
