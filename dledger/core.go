@@ -163,7 +163,9 @@ type SoftState struct {
 //  5. publish CommitIndex: entries up to it are committed and, after step 2,
 //     readable from storage.
 //
-// No Step, Tick or Propose may be called between Ready and Advance.
+// No Step, Tick or Propose may be called between Ready and Advance. The
+// arrays of Messages and MessagesAfterPersist are the core's again after
+// Advance (it reuses them): copy messages to keep them longer.
 type Ready struct {
 	SoftState            *SoftState // non-nil when role, term or leader changed
 	HardState            *HardState // non-nil when it must be persisted
@@ -216,6 +218,8 @@ type Core struct {
 	deferredSync        bool
 	synced              int64 // DeferredSync: entries up to here are durable
 	msgs, msgsAfter     []Message
+	spare, spareAfter   []Message // arrays of an advanced Ready, reused
+	stepping            Message   // the message Step is handling
 	prevHard            HardState
 	prevSoft            SoftState
 	prevCommit          int64
@@ -566,12 +570,17 @@ func (r *Core) Step(m Message) error {
 		return nil
 	}
 
-	switch m.Type {
-	case MsgVote, MsgPreVote:
-		r.handleVote(&m)
-		return nil
+	// Handlers take the message from a field: &m passed to the stepFn
+	// function value would move every Step's m to the heap.
+	r.stepping = m
+	var err error
+	if m.Type == MsgVote || m.Type == MsgPreVote {
+		r.handleVote(&r.stepping)
+	} else {
+		err = r.stepFn(&r.stepping)
 	}
-	return r.stepFn(&m)
+	r.stepping = Message{} // drop the reference to the entries
+	return err
 }
 
 func voteRespType(t MsgType) MsgType {

@@ -54,7 +54,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rmqd/rmqd/dledger"
@@ -121,9 +120,9 @@ type peer struct {
 	// or a Flush that found it idle (TryLock: Flush never waits).
 	wmu     sync.Mutex
 	conn    net.Conn
-	rc      syscall.RawConn
-	backlog []byte // encoded bytes the socket did not take yet (sender's job)
-	buf     []byte // encode buffer
+	nw      *nowWriter // Flush's non-blocking writes to conn
+	backlog []byte     // encoded bytes the socket did not take yet (sender's job)
+	buf     []byte     // encode buffer
 	batch   []dledger.Message
 	lastErr time.Time // last connection failure (dial back-off)
 }
@@ -287,7 +286,7 @@ func (t *Transport) Flush() {
 			continue
 		}
 		p.encode()
-		n, err := writeNow(p.rc, p.buf)
+		n, err := p.nw.writeNow(p.buf)
 		if err != nil {
 			p.t.log.Debug("send failed", zap.String("peer", p.id), zap.Error(err))
 			p.closeConn()
@@ -376,7 +375,7 @@ func (p *peer) closeConn() {
 	if p.conn != nil {
 		p.t.untrack(p.conn)
 	}
-	p.conn, p.rc = nil, nil
+	p.conn, p.nw = nil, nil
 	p.backlog = p.backlog[:0]
 	p.lastErr = time.Now()
 }
@@ -488,7 +487,9 @@ func (p *peer) dial() bool {
 	tc, ok := c.(*net.TCPConn)
 	if ok {
 		_ = tc.SetNoDelay(true)
-		p.rc, _ = tc.SyscallConn()
+		if rc, err := tc.SyscallConn(); err == nil {
+			p.nw = newNowWriter(rc)
+		}
 	}
 	p.conn = c
 	// Nothing is ever sent back on this connection; a reader notices when

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -376,5 +377,67 @@ func TestSlowPathKeepsOrderAndConnection(t *testing.T) {
 				t.Fatalf("%s: entry %d: %v", id, i, err)
 			}
 		}
+	}
+}
+
+// TestFlushWritesWithoutAllocating: once connected, a Flush that writes
+// its queue from the caller's goroutine allocates nothing (the write's
+// closure and the results it captured were three allocations per frame on
+// every replica).
+func TestFlushWritesWithoutAllocating(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var got atomic.Int64
+	done := make(chan struct{})
+	go func() { // a peer that reads and discards (no allocation per read)
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			got.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	tr, err := New(Config{SelfID: "n0", Peers: map[string]string{"n0": "127.0.0.1:1", "n1": ln.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := dledger.Message{Type: dledger.MsgApp, From: "n0", To: "n1", Term: 1, Index: -1, Commit: -1, Hint: -1,
+		Entries: []dledger.Entry{{Index: 0, Term: 1, Magic: dledger.MagicNormal, Body: make([]byte, 1024)}}}
+	tr.Send(m)
+	tr.Flush() // not connected yet: the sender dials and writes
+	for deadline := time.Now().Add(5 * time.Second); got.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing arrived")
+		}
+	}
+	w0 := got.Load() // one frame, all of it once no more arrives
+	for time.Sleep(20 * time.Millisecond); got.Load() != w0; time.Sleep(20 * time.Millisecond) {
+		w0 = got.Load()
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		tr.Send(m)
+		tr.Flush()
+	})
+	want := w0 * 201
+	for deadline := time.Now().Add(5 * time.Second); got.Load() < want; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes arrived, want %d", got.Load(), want)
+		}
+	}
+	tr.Close()
+	<-done
+	if allocs != 0 {
+		t.Fatalf("%.2f allocations per Send+Flush, want 0", allocs)
 	}
 }
