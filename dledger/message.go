@@ -257,10 +257,25 @@ func (d *decoder) bytes(what string, max int) []byte {
 	return v
 }
 
+func (d *decoder) id(what string, known []string) string {
+	b := d.bytes(what, maxIDLen)
+	for _, k := range known {
+		if string(b) == k {
+			return k
+		}
+	}
+	return string(b)
+}
+
 // UnmarshalBinary decodes data into m. Entry bodies alias data (zero copy):
 // the caller must not reuse data afterwards. The decoded message is
 // validated; a bad message returns an error wrapping ErrBadMessage.
-func (m *Message) UnmarshalBinary(data []byte) error {
+func (m *Message) UnmarshalBinary(data []byte) error { return m.UnmarshalBinaryKnown(data, nil) }
+
+// UnmarshalBinaryKnown is UnmarshalBinary where a From or To equal to one
+// of known is that string, not a new one: a transport passes its peers'
+// ids and decodes answers without allocating.
+func (m *Message) UnmarshalBinaryKnown(data []byte, known []string) error {
 	*m = Message{}
 	if len(data) < 3 {
 		return fmt.Errorf("%w: short header", ErrBadMessage)
@@ -273,8 +288,8 @@ func (m *Message) UnmarshalBinary(data []byte) error {
 	m.Force = data[2]&2 != 0
 	m.CommitOnly = data[2]&4 != 0
 	d := decoder{b: data[3:]}
-	m.From = string(d.bytes("from", maxIDLen))
-	m.To = string(d.bytes("to", maxIDLen))
+	m.From = d.id("from", known)
+	m.To = d.id("to", known)
 	m.Term = d.varint("term")
 	m.LogTerm = d.varint("logterm")
 	m.Index = d.varint("index")

@@ -96,7 +96,8 @@ type Transport struct {
 	stopc  chan struct{}
 	ctx    context.Context // cancelled by Close (bounds dials)
 	cancel context.CancelFunc
-	header []byte // length word, header word and binary header of a raft frame with no body
+	header []byte   // length word, header word and binary header of a raft frame with no body
+	ids    []string // every member's id: decoded messages share these strings
 
 	flushing atomic.Bool // the driver calls Flush: Send need not wake the senders
 
@@ -159,6 +160,9 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t.header = hdr
+	for id := range cfg.Peers {
+		t.ids = append(t.ids, id)
+	}
 	for id, addr := range cfg.Peers {
 		if id == cfg.SelfID {
 			continue
@@ -626,7 +630,7 @@ func (t *Transport) serve(remote string, b []byte) error {
 			return errBadFrame
 		}
 		var m dledger.Message
-		if err := m.UnmarshalBinary(b[k : k+int(l)]); err != nil {
+		if err := m.UnmarshalBinaryKnown(b[k:k+int(l)], t.ids); err != nil {
 			return fmt.Errorf("%w: %v", errBadFrame, err)
 		}
 		b = b[k+int(l):]

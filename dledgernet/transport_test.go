@@ -2,6 +2,7 @@ package dledgernet
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -439,5 +440,47 @@ func TestFlushWritesWithoutAllocating(t *testing.T) {
 	<-done
 	if allocs != 0 {
 		t.Fatalf("%.2f allocations per Send+Flush, want 0", allocs)
+	}
+}
+
+type countingReceiver struct{ n int }
+
+func (r *countingReceiver) Step(dledger.Message) error { r.n++; return nil }
+
+// TestServeDecodesAnswersWithoutAllocating: the reader decodes messages
+// without entries (answers, heartbeats) without allocating: peer ids are
+// the transport's own strings, not new ones per message (two allocations
+// per answer on the leader).
+func TestServeDecodesAnswersWithoutAllocating(t *testing.T) {
+	tr, err := New(Config{SelfID: "n0", Peers: map[string]string{"n0": "127.0.0.1:1", "n1": "127.0.0.1:2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	r := &countingReceiver{}
+	tr.SetReceiver(r)
+	var body []byte
+	body = binary.AppendUvarint(body, 2)
+	for _, m := range []dledger.Message{
+		{Type: dledger.MsgAppResp, From: "n1", To: "n0", Term: 3, Index: 100, Commit: -1, Hint: -1},
+		{Type: dledger.MsgHeartbeatResp, From: "n1", To: "n0", Term: 3, Index: -1, Commit: -1, Hint: -1},
+	} {
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = binary.AppendUvarint(body, uint64(len(b)))
+		body = append(body, b...)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := tr.serve("test", body); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if r.n != 2*101 {
+		t.Fatalf("%d messages stepped, want %d", r.n, 2*101)
+	}
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per frame of two answers, want 0", allocs)
 	}
 }
