@@ -31,29 +31,33 @@ const (
 )
 
 type appendBatch struct {
-	q      *appendQueue
-	ops    []*replicatedPut
+	q *appendQueue
+	// ops are the puts' append hooks and results, by value: a put finds
+	// its own by index once the batch is done (one allocation less per
+	// batched put than a *replicatedPut each, issue 8). Written by join
+	// until the appender takes the batch, then by the batch hook.
+	ops    []replicatedPut
 	bodies [][]byte
 	bytes  int
-	// proposed closes after the Append returned (ra or err set, every
-	// hook run); done after the commit (err set) or a failure.
-	proposed chan struct{}
+	// proposed is done after the Append returned (ra or perr set, every
+	// hook run); done closes after the commit (err set) or a failure.
+	proposed sync.WaitGroup
 	done     chan struct{}
 	ra       ReplicatedAppend
 	deadline time.Time // the completer fails the batch with errCommitTimeout then
-	perr     error     // the Append's error (set before proposed closes)
+	perr     error     // the Append's error (set before proposed is done)
 	err      error     // the outcome (set before done closes)
 	// the batch hook's cursor: entry j of ops[cur]
 	cur, j int
 	// ops and bodies start in these: a batch usually holds a few puts
 	// (two at 64 producers), and two slice allocations per batch were a
 	// third of join's allocations (issue 8).
-	opsArr    [8]*replicatedPut
-	bodiesArr [8][]byte
+	opsArr    [4]replicatedPut
+	bodiesArr [4][]byte
 }
 
 func (bt *appendBatch) hook(_ int, term int64, pos int64, body []byte) {
-	op := bt.ops[bt.cur]
+	op := &bt.ops[bt.cur]
 	op.hook(bt.j, term, pos, body)
 	if bt.j++; bt.j == op.n {
 		bt.cur, bt.j = bt.cur+1, 0
@@ -62,7 +66,7 @@ func (bt *appendBatch) hook(_ int, term int64, pos int64, body []byte) {
 
 func (bt *appendBatch) fail(err error) {
 	bt.perr = err
-	close(bt.proposed)
+	bt.proposed.Done()
 	bt.complete(err)
 }
 
@@ -88,22 +92,22 @@ func newAppendQueue() *appendQueue {
 	return &appendQueue{wake: make(chan struct{}, 1), proposd: make(chan *appendBatch, 4096)}
 }
 
-// join adds op and its records (data, op.n of them) to the open batch and
-// returns the batch (a new batch is given up on after timeout); direct (no
-// batch) when nothing is in flight, then the caller proposes itself and
-// calls release once it is done waiting; nil and not direct once the store
-// stopped.
-func (q *appendQueue) join(op *replicatedPut, data []byte, timeout time.Duration) (_ *appendBatch, direct bool) {
+// join adds a copy of op and its records (data, op.n of them) to the open
+// batch and returns the batch (a new batch is given up on after timeout)
+// and the index of the copy in its ops; direct (no batch) when nothing is
+// in flight, then the caller proposes itself and calls release once it is
+// done waiting; nil and not direct once the store stopped.
+func (q *appendQueue) join(op *replicatedPut, data []byte, timeout time.Duration) (_ *appendBatch, idx int, direct bool) {
 	size := len(data)
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return nil, false
+		return nil, 0, false
 	}
 	if q.inflight == 0 && len(q.queue) == 0 {
 		q.inflight++
 		q.mu.Unlock()
-		return nil, true
+		return nil, 0, true
 	}
 	var bt *appendBatch
 	if k := len(q.queue); k > 0 {
@@ -115,15 +119,17 @@ func (q *appendQueue) join(op *replicatedPut, data []byte, timeout time.Duration
 	if bt == nil {
 		// Sized like the last batch: no regrowth while it fills.
 		c := min(q.lastLen, maxBatchEntries)
-		bt = &appendBatch{q: q, proposed: make(chan struct{}), done: make(chan struct{}), deadline: time.Now().Add(timeout)}
+		bt = &appendBatch{q: q, done: make(chan struct{}), deadline: time.Now().Add(timeout)}
+		bt.proposed.Add(1)
 		bt.ops, bt.bodies = bt.opsArr[:0], bt.bodiesArr[:0]
 		if c > len(bt.opsArr) {
-			bt.ops, bt.bodies = make([]*replicatedPut, 0, c), make([][]byte, 0, c)
+			bt.ops, bt.bodies = make([]replicatedPut, 0, c), make([][]byte, 0, c)
 		}
 		q.queue = append(q.queue, bt)
 		q.inflight++
 	}
-	bt.ops = append(bt.ops, op)
+	idx = len(bt.ops)
+	bt.ops = append(bt.ops, *op)
 	bt.bodies = appendRecords(bt.bodies, data)
 	bt.bytes += size
 	q.mu.Unlock()
@@ -131,7 +137,7 @@ func (q *appendQueue) join(op *replicatedPut, data []byte, timeout time.Duration
 	case q.wake <- struct{}{}:
 	default:
 	}
-	return bt, false
+	return bt, idx, false
 }
 
 // appendRecords appends the records of data as bodies (the log keeps them:
@@ -171,6 +177,10 @@ func (s *MessageStore) runAppender() {
 	defer s.wg.Done()
 	q := s.repl.appends
 	defer close(q.proposd) // the completer fails what is left
+	// One hook for every batch (Append calls it on this goroutine): a
+	// method value per batch was an allocation per Append.
+	var cur *appendBatch
+	hook := func(i int, term int64, pos int64, body []byte) { cur.hook(i, term, pos, body) }
 	for {
 		select {
 		case <-q.wake:
@@ -188,13 +198,15 @@ func (s *MessageStore) runAppender() {
 		for bt := q.take(); bt != nil; bt = q.take() {
 			// Not cancelable: once queued, the proposal may be appended
 			// (and its hooks run), so its outcome must be waited for.
-			ra, err := s.repl.log.Append(context.Background(), bt.bodies, bt.hook)
+			cur = bt
+			ra, err := s.repl.log.Append(context.Background(), bt.bodies, hook)
+			cur = nil
 			if err != nil {
 				bt.fail(err)
 				continue
 			}
 			bt.ra = ra
-			close(bt.proposed)
+			bt.proposed.Done()
 			q.proposd <- bt
 		}
 	}

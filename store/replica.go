@@ -221,18 +221,21 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(role), Reason: "not the writable leader"})
 	}
 	// The log keeps the bytes (storage, transport): they are never reused.
-	op := &replicatedPut{s: s, r: r, consumes: consumes, key: key, n: n}
 	data := make([]byte, len(buf))
 	copy(data, buf)
 	timeout := s.cfg.ReplicationTimeout
 	if timeout <= 0 {
 		timeout = defaultReplicationTimeout
 	}
-	bt, direct := r.appends.join(op, data, timeout)
+	put := replicatedPut{s: s, consumes: consumes, key: key, n: n}
+	bt, idx, direct := r.appends.join(&put, data, timeout)
+	var op *replicatedPut // the hook's results, read once the batch or append is done
 	var ra ReplicatedAppend
 	var done <-chan struct{}
 	switch {
 	case direct:
+		op = new(replicatedPut)
+		*op = put
 		// Not cancelable: once queued, the proposal may be appended (and
 		// its hook run) whatever ctx does, so the outcome must be waited for.
 		actx := ctx
@@ -280,7 +283,8 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 	if !direct {
 		// The hooks ran once the Append returned (before, each put waited
 		// for its own Append to return as well).
-		<-bt.proposed
+		bt.proposed.Wait()
+		op = &bt.ops[idx]
 		if err := bt.perr; err != nil {
 			if errors.Is(err, ErrNotLeader) {
 				return s.putNotLeader(err)
@@ -330,14 +334,13 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 // offset, the store timestamp, whether the entry's term was stale).
 type replicatedPut struct {
 	s        *MessageStore
-	r        *replicaState
-	consumes bool
 	key      queueKey
 	first    int64
 	qo       int64
 	ts       int64
-	stale    bool
 	n        int // records
+	consumes bool
+	stale    bool
 }
 
 func (op *replicatedPut) hook(i int, eterm int64, entryPos int64, body []byte) {
@@ -352,7 +355,7 @@ func (op *replicatedPut) hook(i int, eterm int64, entryPos int64, body []byte) {
 		op.ts = max(now, s.putState.lastStoreTs)
 		s.putState.lastStoreTs = op.ts
 		op.first = phy
-		op.stale = eterm != op.r.readyTerm.Load()
+		op.stale = eterm != s.repl.readyTerm.Load()
 		if op.consumes && !op.stale {
 			op.qo = s.putState.queueOffsets[op.key]
 		}
