@@ -129,24 +129,24 @@ func sendResponseExt(msgID string, queueID int32, queueOffset int64) remoting.Fi
 	)
 }
 
-func decodeSendRequest(req *remoting.RemotingCommand) (*sendRequest, error) {
-	sr := &sendRequest{}
+// decodeSendRequest decodes req's header into sr.
+func decodeSendRequest(req *remoting.RemotingCommand, sr *sendRequest) error {
 	switch req.Code {
 	case protocol.SendMessageV2, protocol.SendBatchMessage, protocol.SendReplyMessageV2:
 		if !decodeSendHeaderV2(&req.ExtFields, &sr.header) {
 			sr.header = protocol.SendMessageRequestHeader{}
 			var v2 protocol.SendMessageRequestHeaderV2
 			if err := protocol.DecodeHeader(&req.ExtFields, &v2); err != nil {
-				return nil, err
+				return err
 			}
 			sr.header = v2.V1()
 		}
 	default:
 		if err := protocol.DecodeHeader(&req.ExtFields, &sr.header); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	sr.batch = req.Code == protocol.SendBatchMessage
 	sr.reply = req.Code == protocol.SendReplyMessage || req.Code == protocol.SendReplyMessageV2
-	return sr, nil
+	return nil
 }
