@@ -40,9 +40,10 @@ type appendBatch struct {
 	bodies [][]byte
 	bytes  int
 	// proposed is done after the Append returned (ra or perr set, every
-	// hook run); done closes after the commit (err set) or a failure.
+	// hook run); done after the commit (err set) or a failure. WaitGroups,
+	// not channels: a channel was an allocation per batch.
 	proposed sync.WaitGroup
-	done     chan struct{}
+	done     sync.WaitGroup
 	ra       ReplicatedAppend
 	deadline time.Time // the completer fails the batch with errCommitTimeout then
 	perr     error     // the Append's error (set before proposed is done)
@@ -73,7 +74,19 @@ func (bt *appendBatch) fail(err error) {
 func (bt *appendBatch) complete(err error) {
 	bt.err = err
 	bt.q.release()
-	close(bt.done)
+	bt.done.Done()
+}
+
+// doneChan returns a channel closed once the batch is done, for a put that
+// must also select on its context (a goroutine per call: rare, as the
+// broker's puts are not cancelable in DLedger mode).
+func (bt *appendBatch) doneChan() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		bt.done.Wait()
+		close(ch)
+	}()
+	return ch
 }
 
 // appendQueue is the batches waiting for the appender, then for their
@@ -119,8 +132,9 @@ func (q *appendQueue) join(op *replicatedPut, data []byte, timeout time.Duration
 	if bt == nil {
 		// Sized like the last batch: no regrowth while it fills.
 		c := min(q.lastLen, maxBatchEntries)
-		bt = &appendBatch{q: q, done: make(chan struct{}), deadline: time.Now().Add(timeout)}
+		bt = &appendBatch{q: q, deadline: time.Now().Add(timeout)}
 		bt.proposed.Add(1)
+		bt.done.Add(1)
 		bt.ops, bt.bodies = bt.opsArr[:0], bt.bodiesArr[:0]
 		if c > len(bt.opsArr) {
 			bt.ops, bt.bodies = make([]replicatedPut, 0, c), make([][]byte, 0, c)

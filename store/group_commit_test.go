@@ -114,9 +114,9 @@ func TestGroupCommitFailsWaitingPutsOnShutdown(t *testing.T) {
 	}
 }
 
-// A new batch costs two allocations (the batch and its done channel): its
-// first puts (by value) and bodies live in the batch itself, and it signals
-// the end of its Append with a WaitGroup, not a channel.
+// A new batch costs one allocation, the batch: its first puts (by value)
+// and bodies live in the batch itself, and it signals the end of its Append
+// and of its commit wait with WaitGroups, not channels.
 func TestJoinNewBatchAllocations(t *testing.T) {
 	q := newAppendQueue()
 	q.inflight = 1 // something in flight: puts join batches instead of proposing themselves
@@ -129,7 +129,7 @@ func TestJoinNewBatchAllocations(t *testing.T) {
 			t.Fatal("join did not batch")
 		}
 	})
-	if n > 2 {
+	if n > 1 {
 		t.Fatalf("a new batch allocates %v times", n)
 	}
 }
@@ -163,5 +163,50 @@ func TestGroupCommitBatchTimeout(t *testing.T) {
 	}
 	if len(offsets) != n || time.Since(start) < 50*time.Millisecond {
 		t.Fatalf("offsets %v after %v", offsets, time.Since(start))
+	}
+}
+
+// A batched put with a cancelable context stops waiting when the context
+// ends (its batch is still waiting for its commit), and the batch's other
+// puts are still answered once it commits.
+func TestGroupCommitBatchedPutContextEnds(t *testing.T) {
+	rl, s := openReplicatedLeader(t, 2*time.Second) // replConfig's timeout
+	defer s.Shutdown()
+	first := make(chan PutMessageResult, 1)
+	go func() { first <- s.PutMessage(context.Background(), newMsg("G", 0, 0, "")) }()
+	waitCond(t, "the first append", func() bool { return rl.EndPos() > rl.CommittedPos() })
+	end := rl.EndPos()
+	ctx, cancel := context.WithCancel(context.Background())
+	canceled := make(chan PutMessageResult, 1)
+	go func() { canceled <- s.PutMessage(ctx, newMsg("G", 0, 1, "")) }()
+	batched := make(chan PutMessageResult, 1)
+	go func() { batched <- s.PutMessage(context.Background(), newMsg("G", 0, 2, "")) }()
+	waitCond(t, "the batch append", func() bool {
+		rl.mu.Lock()
+		defer rl.mu.Unlock()
+		return len(rl.ends) == 4 // the term's no-op and the three puts
+	})
+	if rl.EndPos() <= end {
+		t.Fatal("no batch appended")
+	}
+	cancel()
+	select {
+	case r := <-canceled:
+		if r.Status == PutOK {
+			t.Fatalf("canceled put answered OK before its commit: %+v", r)
+		}
+	case <-time.After(time.Second): // below ReplicationTimeout (2 s)
+		t.Fatal("canceled put still waiting")
+	}
+	rl.commitAll()
+	for _, ch := range []chan PutMessageResult{first, batched} {
+		select {
+		case r := <-ch:
+			if r.Status != PutOK {
+				t.Fatalf("put after the commit: %+v", r)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("put not answered after the commit")
+		}
 	}
 }

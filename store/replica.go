@@ -256,16 +256,17 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 		done = ra.Done()
 	case bt == nil:
 		return s.putFailed(ServiceNotAvailable, ErrClosed)
-	default:
-		done = bt.done
+	case ctx.Done() != nil:
+		done = bt.doneChan()
 	}
 	var waitErr error // nil: done (committed or failed)
 	stopped := false
 	if !direct && ctx.Done() == nil {
 		// The completer bounds a batch's wait by its deadline and by the
-		// store's stop, so one channel will do (a select over a timer, the
-		// stop channel and done was 4% of the leader's CPU at sync64).
-		<-done
+		// store's stop, so waiting for the batch alone will do (a select
+		// over a timer, the stop channel and done was 4% of the leader's
+		// CPU at sync64).
+		bt.done.Wait()
 	} else {
 		t := getTimer(timeout)
 		defer putTimer(t)
