@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -349,8 +350,9 @@ func BenchmarkEchoRatio(b *testing.B) {
 // producers of a process share a broker connection; writes are combined
 // and responses matched by opaque. The handler runs on a worker. Besides
 // ns per round trip it reports the process's CPU time and write(2) calls
-// (client and server together) per round trip; callers=1 is the lone
-// producer's latency, which coalescing must not cost.
+// (client and server together) per round trip, and the round trips'
+// median and 99th percentile; callers=1 is the lone producer's latency,
+// which coalescing must not cost.
 func BenchmarkEchoShared(b *testing.B) {
 	for _, callers := range []int{1, 64, 256} {
 		b.Run("callers="+strconv.Itoa(callers), func(b *testing.B) {
@@ -377,18 +379,24 @@ func BenchmarkEchoShared(b *testing.B) {
 			}
 			var next atomic.Int64
 			var wg sync.WaitGroup
+			rts := make([][]time.Duration, callers)
+			for g := range rts {
+				rts[g] = make([]time.Duration, 0, b.N/callers+1)
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0, w0 := processCPU(), processWrites()
-			for range callers {
+			for g := range callers {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					for next.Add(1) <= int64(b.N) {
+						start := monoNow()
 						if _, err := c.InvokeSync(ctx, addr, echoReq, 5*time.Second); err != nil {
 							b.Error(err)
 							return
 						}
+						rts[g] = append(rts[g], monoNow()-start)
 					}
 				}()
 			}
@@ -397,6 +405,10 @@ func BenchmarkEchoShared(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/rt")
 			b.ReportMetric(float64(w)/float64(b.N), "writes/rt")
+			all := slices.Concat(rts...)
+			slices.Sort(all)
+			b.ReportMetric(float64(all[len(all)/2].Nanoseconds())/1e3, "p50-µs")
+			b.ReportMetric(float64(all[len(all)*99/100].Nanoseconds())/1e3, "p99-µs")
 		})
 	}
 }
