@@ -907,12 +907,7 @@ func (n *Node) handleStep(m Message) {
 func (n *Node) handleReadies() error {
 	for n.core.HasReady() {
 		rd := n.core.Ready()
-		if len(rd.Messages) > 0 {
-			for _, m := range rd.Messages {
-				n.tr.Send(m)
-			}
-			n.flushTransport()
-		}
+		notices := n.sendMessages(rd.Messages, false)
 		if c := rd.CommitIndex; c > n.commitIndex.Load() && c <= n.store.LastIndex() &&
 			(len(rd.Entries) == 0 || rd.Entries[0].Index > c) {
 			// Everything committed is already stored (and this Ready does
@@ -923,6 +918,13 @@ func (n *Node) handleReadies() error {
 			if n.publishCommit(c) {
 				n.notify()
 			}
+		}
+		if notices {
+			// Commit-only notices are on no one's critical path: written
+			// after the appends they commit were completed (with one
+			// appender, each commit brought one, a write ahead of the
+			// answer to the client).
+			n.sendMessages(rd.Messages, true)
 		}
 		if rd.HardState != nil {
 			if err := n.store.SetHardState(*rd.HardState); err != nil {
@@ -985,6 +987,25 @@ func (n *Node) handleReadies() error {
 		n.publish(rd)
 	}
 	return nil
+}
+
+// sendMessages sends and flushes msgs, only the commit-only notices
+// (empty MsgApp flagged CommitOnly) when notices is set, else all others;
+// it reports whether msgs holds messages of the other kind.
+func (n *Node) sendMessages(msgs []Message, notices bool) (other bool) {
+	sent := false
+	for _, m := range msgs {
+		if m.CommitOnly != notices {
+			other = true
+			continue
+		}
+		n.tr.Send(m)
+		sent = true
+	}
+	if sent {
+		n.flushTransport()
+	}
+	return other
 }
 
 // requestSync has the flusher make ents (just written) durable: at once

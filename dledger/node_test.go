@@ -549,3 +549,63 @@ func TestNodeProposalsWaitForAnswerWhileTailInFlight(t *testing.T) {
 		}
 	}
 }
+
+// noticeWatch checks, for every commit-only notice its node sends, that
+// the node had already published that commit (and so completed the
+// appends it covers).
+type noticeWatch struct {
+	inner     Transport
+	node      atomic.Pointer[Node]
+	seen, bad atomic.Int64
+}
+
+func (w *noticeWatch) Send(m Message) {
+	if n := w.node.Load(); n != nil && m.CommitOnly {
+		w.seen.Add(1)
+		if n.CommittedIndex() < m.Commit {
+			w.bad.Add(1)
+		}
+	}
+	w.inner.Send(m)
+}
+
+// A leader writes commit-only notices after completing the appends the
+// commit covers: they are on no one's critical path, and with a single
+// appender every commit brings one (a transport write ahead of the
+// appender's answer).
+func TestCommitNoticesFollowCompletion(t *testing.T) {
+	var mu sync.Mutex
+	watches := map[string]*noticeWatch{}
+	c := newCluster(t, 3, func(cfg *Config) {
+		w := &noticeWatch{inner: cfg.Transport}
+		mu.Lock()
+		watches[cfg.SelfID] = w
+		mu.Unlock()
+		cfg.Transport = w
+	})
+	for id, w := range watches {
+		w.node.Store(c.nodes[id])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 0; i < 200; i++ { // one appender: each append commits on its own
+		f, err := c.waitLeader().Propose(ctx, [][]byte{[]byte("x")}, nil)
+		if err == nil {
+			err = f.Wait(ctx)
+		}
+		if err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrLeadershipLost) {
+			t.Fatal(err)
+		}
+	}
+	var seen, bad int64
+	for _, w := range watches {
+		seen += w.seen.Load()
+		bad += w.bad.Load()
+	}
+	if seen < 20 {
+		t.Fatalf("only %d commit-only notices for 200 single appends", seen)
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d commit-only notices sent before their commit was published", bad, seen)
+	}
+}
