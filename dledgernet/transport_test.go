@@ -353,6 +353,15 @@ func TestSlowPathKeepsOrderAndConnection(t *testing.T) {
 	if err := last.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A majority committed: the third node may still be draining its
+	// backlog through blocking writes, and one of them outliving the 50 ms
+	// WriteTimeout on a loaded machine re-dials legitimately. Count dials
+	// once every node holds everything.
+	for _, n := range nodes {
+		if err := n.WaitCommitted(ctx, last.Index()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	d0 := dials.Load()
 	for range 3 {
 		time.Sleep(150 * time.Millisecond) // > WriteTimeout
