@@ -281,7 +281,7 @@ func NewCore(cfg CoreConfig) (*Core, error) {
 	hs := cfg.Storage.HardState()
 	r.prs = make(map[string]*progress, len(r.peers))
 	for _, p := range r.peers {
-		r.prs[p] = &progress{match: -1}
+		r.prs[p] = &progress{match: -1, noticeTick: -1}
 	}
 	r.becomeFollower(hs.Term, "")
 	r.vote = hs.VotedFor
@@ -335,7 +335,7 @@ func (r *Core) reset(term int64) {
 	r.pendingSelfVote = false
 	last := r.log.lastIndex()
 	for id, pr := range r.prs {
-		*pr = progress{match: -1, next: last + 1, inflight: pr.inflight[:0]}
+		*pr = progress{match: -1, next: last + 1, noticeTick: -1, inflight: pr.inflight[:0]}
 		if id == r.id {
 			pr.match = r.durableIndex()
 		}
@@ -439,6 +439,7 @@ func (r *Core) tickHeartbeat() {
 		r.becomeFollower(r.term, "")
 		return
 	}
+	r.sendDueNotices()
 	if r.heartbeatElapsed >= r.heartbeatTimeout {
 		r.heartbeatElapsed = 0
 		r.bcastHeartbeat()

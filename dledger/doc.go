@@ -63,9 +63,9 @@
 //     A follower that makes no progress between two heartbeat answers is
 //     probed again from its match index, which recovers lost batches.
 //     An idle, in-sync follower learns a new commit index from a
-//     commit-only notice, which the Node writes after completing the
-//     appends that commit covers (the notice is on no one's critical
-//     path).
+//     commit-only notice: at most one per follower and tick (the next tick
+//     sends what that held back), written by the Node after completing
+//     the appends the commit covers (it is on no one's critical path).
 //   - Leadership transfer: the leader stops taking proposals
 //     (ErrTransferring), brings the target up to date, then sends it
 //     MsgTimeoutNow; the target campaigns at once and wins although the

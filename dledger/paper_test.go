@@ -3,6 +3,7 @@ package dledger
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -625,3 +626,46 @@ func TestDeferredSyncLeaderCountsOnlySynced(t *testing.T) {
 }
 
 func (nw *net) prs0Match(idx int64) bool { return nw.cores["n0"].prs["n0"].match >= idx }
+
+// Commit-only notices: an idle, in-sync follower gets at most one per
+// tick; a commit held back reaches it with the next tick. (With one
+// appender every commit found a follower idle: a notice per append, a
+// third of the leader's frames and of each follower's loop turns.)
+func TestCommitNoticesAtMostOncePerTick(t *testing.T) {
+	nw := newNet(t, 3, nil)
+	nw.elect("n0")
+	nw.tick(1)
+	notices := map[string][]int64{} // follower -> commit indexes noticed
+	nw.drop = func(m Message) bool {
+		if m.CommitOnly {
+			notices[m.To] = append(notices[m.To], m.Commit)
+		}
+		return false
+	}
+	var last Entry
+	for i := range 5 { // five appends committed one by one within one tick
+		last = nw.propose("n0", fmt.Sprint(i))[0]
+	}
+	if c := nw.cores["n0"].CommitIndex(); c != last.Index {
+		t.Fatalf("leader commit %d, want %d", c, last.Index)
+	}
+	// The first answer commits each append: its sender is idle and gets
+	// the notice; the other learns the commit from its next batch.
+	if len(notices["n1"]) != 1 || len(notices["n2"]) > 1 {
+		t.Fatalf("notices %v within one tick, want one for n1, at most one for n2", notices)
+	}
+	nw.tick(1)
+	if n := notices["n1"]; len(n) != 2 || n[1] != last.Index {
+		t.Fatalf("n1 got notices %v, want the held-back commit %d at the tick", n, last.Index)
+	}
+	for _, f := range []string{"n1", "n2"} {
+		if c := nw.cores[f].CommitIndex(); c != last.Index {
+			t.Fatalf("%s commit %d after the tick, want %d", f, c, last.Index)
+		}
+	}
+	before := len(notices["n1"]) + len(notices["n2"])
+	nw.tick(3) // nothing new: no more notices
+	if len(notices["n1"])+len(notices["n2"]) != before {
+		t.Fatalf("notices %v while idle", notices)
+	}
+}

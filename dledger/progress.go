@@ -18,6 +18,8 @@ type progress struct {
 	// match when the previous heartbeat answer arrived: no progress
 	// between two answers means a lost batch (resend from match+1)
 	matchAtHeartbeat int64
+	noticeTick       int64 // core tick of the last commit-only notice
+	noticeDue        bool  // a commit-only notice waits for the next tick
 }
 
 func (pr *progress) becomeProbe() {

@@ -156,8 +156,11 @@ func (r *Core) bcastAppend() {
 
 // bcastCommit tells followers about a new commit index. A follower with
 // batches in flight learns it from the next batch or the answer-driven
-// sends; an idle one gets an (empty) MsgApp at once, so followers' readers
-// see commits promptly without doubling the traffic under load.
+// sends; an idle one gets an (empty) commit-only MsgApp, at most one per
+// tick (the next tick sends what that held back), so followers' readers
+// see commits within a tick without a notice per commit: with few
+// appenders nearly every commit finds a follower idle, and a notice costs
+// a frame and a follower loop turn.
 func (r *Core) bcastCommit() {
 	for _, p := range r.peers {
 		if p == r.id {
@@ -169,15 +172,40 @@ func (r *Core) bcastCommit() {
 			continue
 		}
 		if pr.replicating && pr.match == r.log.lastIndex() {
-			// Idle and in sync: a commit-only notice, which the
-			// follower does not answer (it changes nothing we track).
-			if t, err := r.log.term(pr.match); err == nil {
-				r.send(Message{Type: MsgApp, To: p, Index: pr.match, LogTerm: t, Commit: r.log.committed, Hint: -1, CommitOnly: true})
+			if pr.noticeTick == r.ticks {
+				pr.noticeDue = true
+			} else {
+				r.sendCommitNotice(p, pr)
 			}
 			continue
 		}
 		r.sendAppend(p, true)
 		r.sendAppends(p)
+	}
+}
+
+// sendCommitNotice sends an idle, in-sync follower the commit index in an
+// empty MsgApp, which it does not answer (it changes nothing we track).
+func (r *Core) sendCommitNotice(to string, pr *progress) {
+	pr.noticeTick, pr.noticeDue = r.ticks, false
+	if t, err := r.log.term(pr.match); err == nil {
+		r.send(Message{Type: MsgApp, To: to, Index: pr.match, LogTerm: t, Commit: r.log.committed, Hint: -1, CommitOnly: true})
+	}
+}
+
+// sendDueNotices sends the commit-only notices bcastCommit held back
+// during the last tick (leader, on Tick). A follower that is no longer
+// idle and in sync learns the commit index from its batches.
+func (r *Core) sendDueNotices() {
+	for _, p := range r.peers {
+		pr := r.prs[p]
+		if p == r.id || !pr.noticeDue {
+			continue
+		}
+		pr.noticeDue = false
+		if pr.replicating && pr.match == r.log.lastIndex() && len(pr.inflight) == 0 {
+			r.sendCommitNotice(p, pr)
+		}
 	}
 }
 
