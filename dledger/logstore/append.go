@@ -245,9 +245,6 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 			return fmt.Errorf("logstore: write %s at %d: %w", f.path, sg.off, err)
 		}
 	}
-	for _, sg := range segs {
-		s.tail.put(sg.start+sg.off, s.wbuf[sg.lo:sg.hi])
-	}
 	// Mark before publishing: SyncIndex relies on it.
 	s.syncMu.Lock()
 	for _, sg := range segs[synced:] {
@@ -458,7 +455,6 @@ func (s *Store) truncateSuffix(index, keepEnd, keepTerm int64) error {
 		s.mu.runs = s.mu.runs[:len(s.mu.runs)-1]
 	}
 	s.mu.Unlock()
-	s.tail.reset()
 	s.log.Info("truncating log suffix", zap.Int64("from", index), zap.Int64("last", oldLast), zap.Int64("pos", keepEnd), zap.Int64("end", oldEnd))
 
 	// Plan the zeroing of the kept data file after keepEnd (while the
@@ -532,7 +528,6 @@ func (s *Store) resetTo(pos int64) error {
 	s.mu.runs, s.mu.runsFrom = nil, 0
 	s.mu.gen++
 	s.mu.Unlock()
-	s.tail.reset()
 	s.log.Info("resetting log", zap.Int64("first", oldFirst), zap.Int64("last", oldLast), zap.Int64("pos", pos))
 	if err := s.removeFiles(data, s.dataDir); err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/rmqd/rmqd/dledger"
 	"github.com/rmqd/rmqd/internal/vfs"
@@ -87,20 +86,6 @@ func benchStore(b *testing.B) *Store {
 	return s
 }
 
-// appendBatch appends len(es) entries with body at end, indexes from next,
-// and returns the new end and next index.
-func appendBatch(b *testing.B, s *Store, es []dledger.Entry, body []byte, end, next int64) (int64, int64) {
-	for j := range es {
-		es[j] = dledger.Entry{Index: next, Term: 1, Body: body}
-		es[j].Pos, end = s.Place(end, es[j].Size())
-		next++
-	}
-	if err := s.Append(es); err != nil {
-		b.Fatal(err)
-	}
-	return end, next
-}
-
 // BenchmarkAppend appends 1 KiB entries in batches on the OS filesystem
 // (page cache; no fsync).
 func BenchmarkAppend(b *testing.B) {
@@ -114,7 +99,14 @@ func BenchmarkAppend(b *testing.B) {
 			b.SetBytes(int64(n) * (1024 + HeaderSize))
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				end, next = appendBatch(b, s, es, body, end, next)
+				for j := range es {
+					es[j] = dledger.Entry{Index: next, Term: 1, Body: body}
+					es[j].Pos, end = s.Place(end, es[j].Size())
+					next++
+				}
+				if err := s.Append(es); err != nil {
+					b.Fatal(err)
+				}
 				if i%1024 == 1023 {
 					b.StopTimer()
 					s.Sync()
@@ -134,7 +126,14 @@ func BenchmarkSync(b *testing.B) {
 	end, next := s.End(), int64(0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		end, next = appendBatch(b, s, es, body, end, next)
+		for j := range es {
+			es[j] = dledger.Entry{Index: next, Term: 1, Body: body}
+			es[j].Pos, end = s.Place(end, es[j].Size())
+			next++
+		}
+		if err := s.Append(es); err != nil {
+			b.Fatal(err)
+		}
 		if err := s.Sync(); err != nil {
 			b.Fatal(err)
 		}
@@ -212,45 +211,6 @@ func BenchmarkOpen(b *testing.B) {
 				s.Close()
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
-		})
-	}
-}
-
-// BenchmarkReadAtTail is the store dispatcher's pattern: append a batch of
-// 1 KiB entries, then read back by position the bytes just appended (the
-// newly committed ones), reads entries at a time. ns/read times ReadAt
-// alone; copy-ns/read is a memcpy of the same bytes, the floor an
-// in-memory tail could reach.
-func BenchmarkReadAtTail(b *testing.B) {
-	for _, n := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
-			s := benchStore(b)
-			body := make([]byte, 1024)
-			es := make([]dledger.Entry, n)
-			end, next := s.End(), int64(0)
-			buf := make([]byte, 2*n*(1024+HeaderSize)+MinBlank) // room for padding at a roll
-			mirror := make([]byte, len(buf))
-			var readNs, copyNs time.Duration
-			b.SetBytes(int64(n * (1024 + HeaderSize)))
-			for i := 0; i < b.N; i++ {
-				end, next = appendBatch(b, s, es, body, end, next)
-				from := es[0].Pos
-				t0 := time.Now()
-				m, err := s.ReadAt(buf[:end-from], from)
-				t1 := time.Now()
-				copy(mirror, buf[:m])
-				t2 := time.Now()
-				if err != nil || int64(m) != end-from {
-					b.Fatal(m, err)
-				}
-				readNs += t1.Sub(t0)
-				copyNs += t2.Sub(t1)
-				if i%1024 == 1023 {
-					s.Sync()
-				}
-			}
-			b.ReportMetric(float64(readNs.Nanoseconds())/float64(b.N), "ns/read")
-			b.ReportMetric(float64(copyNs.Nanoseconds())/float64(b.N), "copy-ns/read")
 		})
 	}
 }

@@ -206,10 +206,7 @@
 // without it. A read that races with a truncation or retention of the entries
 // it reads returns ErrUnavailable or ErrCompacted, never bytes of the old
 // entries. Terms of recovered and appended entries are kept in memory as
-// runs (one per term change); older terms are read from index slots. The
-// last MiB appended is also kept in memory (tail.go): ReadAt of those
-// positions, the store dispatcher's read of newly committed entries on
-// every replica, copies from it instead of reading the file.
+// runs (one per term change); older terms are read from index slots.
 //
 // Caller duties:
 //  1. Call Sync before acknowledging anything as durable.

@@ -125,7 +125,6 @@ type Store struct {
 	}
 
 	committed atomic.Int64
-	tail      tail // the last bytes appended, for ReadAt
 
 	// flushMu serializes Sync with itself and with everything that removes
 	// or closes files (truncation, reset, retention, Close), so an fsync in
@@ -480,9 +479,6 @@ func (s *Store) ReadAt(p []byte, pos int64) (int, error) {
 	}
 	want := min(int64(len(p)), end-pos)
 	n := int64(0)
-	if s.tail.read(p[:want], pos) {
-		n = want
-	}
 	for n < want {
 		f := fileAt(data, s.cfg.DataFileSize, pos+n)
 		if f == nil {
