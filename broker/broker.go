@@ -652,7 +652,14 @@ func (b *Broker) maxOffset(topic string, queueID int32) int64 {
 const remotingWorkers = 1024
 
 func respond(code int16, remark string) *remoting.RemotingCommand {
-	return &remoting.RemotingCommand{Code: code, Remark: remark, Flag: remoting.FlagResponse}
+	r := response(code, remark)
+	return &r
+}
+
+// response is respond by value, for a caller that owns the command's memory
+// (a send's response lives in its sendCall).
+func response(code int16, remark string) remoting.RemotingCommand {
+	return remoting.RemotingCommand{Code: code, Remark: remark, Flag: remoting.FlagResponse}
 }
 
 // asResponse makes resp the response of req for sending later with Send.

@@ -233,7 +233,7 @@ func (b *Broker) putResultResponse(resp *remoting.RemotingCommand, res store.Put
 	if res.Err != nil && remark != "" {
 		remark += ": " + res.Err.Error()
 	}
-	*resp = remoting.RemotingCommand{Code: code, Remark: remark, Flag: remoting.FlagResponse} // as respond builds it
+	*resp = response(code, remark)
 	if !res.Status.OK() {
 		if res.Err != nil {
 			b.log.Debug("put failed", zap.String("topic", topic), zap.Stringer("status", res.Status), zap.Error(res.Err))
