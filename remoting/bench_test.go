@@ -412,3 +412,70 @@ func BenchmarkEchoShared(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEchoAsync: one goroutine keeps window asynchronous calls in
+// flight on one connection, as the benchmark's async256 producer does (a
+// pool of slots bound to their callbacks, a channel of free slots). The
+// handler runs on a worker. It reports the process's CPU time and
+// write(2) calls per round trip (client and server together) and the
+// goroutines the process ran at the end of the timing.
+func BenchmarkEchoAsync(b *testing.B) {
+	for _, window := range []int{1, 256} {
+		b.Run("window="+strconv.Itoa(window), func(b *testing.B) {
+			mux := NewServeMux()
+			mux.HandleFunc(1, func(_ Conn, r *RemotingCommand) *RemotingCommand {
+				resp := NewResponse(r, Success, "")
+				resp.Body = r.Body
+				return resp
+			})
+			s, err := NewServer(ServerConfig{}, mux)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			c := NewClient(ClientConfig{})
+			defer c.Close()
+			ctx := context.Background()
+			addr := s.Addr()
+			if _, err := c.InvokeSync(ctx, addr, echoReq, 5*time.Second); err != nil {
+				b.Fatal(err) // dialled outside the timing
+			}
+			type slot struct {
+				cb   func(*RemotingCommand, error)
+				errs atomic.Int64
+			}
+			free := make(chan *slot, window)
+			for range window {
+				s := &slot{}
+				s.cb = func(_ *RemotingCommand, err error) {
+					if err != nil {
+						s.errs.Add(1)
+					}
+					free <- s
+				}
+				free <- s
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0, w0 := processCPU(), processWrites()
+			for range b.N {
+				s := <-free
+				if err := c.InvokeAsync(ctx, addr, echoReq, 5*time.Second, s.cb); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range window {
+				if s := <-free; s.errs.Load() > 0 {
+					b.Fatalf("%d calls failed", s.errs.Load())
+				}
+			}
+			cpu, w := processCPU()-cpu0, processWrites()-w0
+			b.StopTimer()
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/rt")
+			b.ReportMetric(float64(w)/float64(b.N), "writes/rt")
+		})
+	}
+}

@@ -81,22 +81,26 @@ func (c *Client) InvokeSync(ctx context.Context, addr string, req *RemotingComma
 }
 
 // InvokeAsync sends req to addr and returns once it is queued; cb later
-// receives the response or the error (ErrTimeout after timeout, ErrConnClosed)
-// on its own goroutine. If InvokeAsync returns an error, cb is not called.
-// ctx bounds only the dial.
+// receives the response or the error: ErrTimeout once timeout (≤ 0: none)
+// has passed — found by a scan every idleTick, so up to about 5 ms late —
+// or ErrConnClosed/ErrClientClosed. cb runs exactly once, unless
+// InvokeAsync returns an error. A response's cb runs on the goroutine
+// reading the connection, before it reads on: it must return quickly and
+// must never wait for another call of this Client (hand such work to a
+// goroutine). An error's cb runs on a goroutine of its own. ctx bounds
+// only the dial. An asynchronous call costs no goroutine and no timer.
 func (c *Client) InvokeAsync(ctx context.Context, addr string, req *RemotingCommand, timeout time.Duration, cb func(*RemotingCommand, error)) error {
 	if cb == nil {
 		return fmt.Errorf("remoting: InvokeAsync: nil callback")
+	}
+	if req.IsResponse() {
+		return ErrNotRequest
 	}
 	cc, err := c.conn(ctx, addr)
 	if err != nil {
 		return err
 	}
-	if err := cc.pending.invokeAsync(req, timeout, cb, cc.Send); err != nil {
-		return err
-	}
-	cc.kickReader() // someone must read the response
-	return nil
+	return cc.invokeAsync(req, timeout, cb)
 }
 
 // InvokeOneway sends req to addr with the oneway bit set; no response is
@@ -207,6 +211,15 @@ func (c *Client) forget(cc *clientConn) {
 // instead of each paying a write — and the server a read — of its own.
 // A lone caller never yields; the yield costs a scheduler pass, not a
 // timer.
+//
+// Write-behind. An asynchronous call made while others are pending does
+// not write at all: it leaves its frame to the writer goroutine, and the
+// calls made while that goroutine wakes and writes join its batch. A
+// single goroutine keeping a window of asynchronous calls in flight (the
+// benchmark's async256) would otherwise pay a write(2) per call, since
+// nobody else sends while it writes; an asynchronous caller does not wait
+// for its response, so the hand-off costs it nothing. A lone asynchronous
+// call writes itself.
 type clientConn struct {
 	c    *Client
 	addr string
@@ -331,7 +344,34 @@ func (cc *clientConn) serveRequest(req *RemotingCommand) {
 
 // Send encodes cmd onto the connection. When no write is in progress the
 // caller writes it directly; otherwise it is left for the writer in flight.
-func (cc *clientConn) Send(cmd *RemotingCommand) error {
+func (cc *clientConn) Send(cmd *RemotingCommand) error { return cc.send(cmd, false) }
+
+// invokeAsync registers cb for the response to a copy of req with a fresh
+// opaque, and sends it. While other calls are pending the frame is left to
+// the writer goroutine (see Write-behind).
+func (cc *clientConn) invokeAsync(req *RemotingCommand, timeout time.Duration, cb func(*RemotingCommand, error)) error {
+	c := &call{cb: cb, cmd: *req}
+	c.cmd.Opaque = nextOpaque()
+	c.cmd.Flag &^= FlagOneway
+	if timeout > 0 {
+		c.deadline = monoNow() + timeout
+	}
+	opaque := c.cmd.Opaque
+	if err := cc.pending.add(opaque, c); err != nil {
+		return err
+	}
+	// c may complete (and its callback run) from here on: a failure or
+	// the timeout scan may take it while it is sent; c.cmd is only read.
+	if err := cc.send(&c.cmd, cc.pending.n.Load() > 1); err != nil && cc.pending.take(opaque) != nil {
+		return err
+	}
+	cc.kickReader() // someone must read the response
+	return nil
+}
+
+// send is Send; behind leaves even the first frame to the writer
+// goroutine (see Write-behind).
+func (cc *clientConn) send(cmd *RemotingCommand, behind bool) error {
 	cc.wmu.Lock()
 	if err := cc.wmu.err; err != nil {
 		cc.wmu.Unlock()
@@ -350,6 +390,11 @@ func (cc *clientConn) Send(cmd *RemotingCommand) error {
 		return nil
 	}
 	cc.wmu.writing = true
+	if behind {
+		cc.wmu.Unlock()
+		cc.kickWriter()
+		return nil
+	}
 	if handed := cc.handed.Swap(0); handed > 1 || cc.pending.n.Load() > 1 {
 		cc.wmu.Unlock()
 		runtime.Gosched() // see Coalescing
@@ -378,15 +423,19 @@ func (cc *clientConn) Send(cmd *RemotingCommand) error {
 		// More arrived meanwhile: hand the flushing to the writer
 		// goroutine (writing stays true) rather than keep this caller.
 		cc.wmu.Unlock()
-		select {
-		case cc.wsig <- struct{}{}:
-		default:
-		}
+		cc.kickWriter()
 		return nil
 	}
 	cc.wmu.writing = false
 	cc.wmu.Unlock()
 	return nil
+}
+
+func (cc *clientConn) kickWriter() {
+	select {
+	case cc.wsig <- struct{}{}:
+	default:
+	}
 }
 
 // writeLoop flushes what callers left behind while another write was in

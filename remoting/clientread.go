@@ -63,14 +63,16 @@ func unwatchQuiet(cc *clientConn) {
 }
 
 // watchQuietLoop wakes the idle reader of every connection whose read duty
-// stayed free and untaken since the previous tick; it ends when no
-// connection is left.
+// stayed free and untaken since the previous tick, and times out the
+// asynchronous calls whose deadline passed; it ends when no connection is
+// left.
 func watchQuietLoop() {
 	tick := time.NewTicker(idleTick)
 	defer tick.Stop()
-	var quiet []*clientConn
+	var quiet, conns []*clientConn
+	var expired []*call
 	for range tick.C {
-		quiet = quiet[:0]
+		quiet, conns = quiet[:0], conns[:0]
 		quietWatch.mu.Lock()
 		if len(quietWatch.conns) == 0 {
 			quietWatch.running = false
@@ -78,6 +80,7 @@ func watchQuietLoop() {
 			return
 		}
 		for cc := range quietWatch.conns {
+			conns = append(conns, cc)
 			cc.rd.mu.Lock()
 			if cc.rd.state == readFree && cc.rd.takes == cc.rd.seen {
 				quiet = append(quiet, cc)
@@ -88,6 +91,14 @@ func watchQuietLoop() {
 		quietWatch.mu.Unlock()
 		for _, cc := range quiet {
 			cc.kickIdle()
+		}
+		now := monoNow()
+		for _, cc := range conns {
+			expired = cc.pending.expire(now, expired[:0])
+			for i, c := range expired {
+				c.fail(ErrTimeout)
+				expired[i] = nil
+			}
 		}
 	}
 }

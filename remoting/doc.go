@@ -102,7 +102,12 @@
 // yielding once when other calls share the connection, so that callers
 // woken together send together); frames encoded while a write is in
 // flight are combined and flushed in one syscall by the connection's
-// writer goroutine. Reading is a duty one
+// writer goroutine; an asynchronous call made while others are pending
+// leaves its frame to that goroutine at once (write-behind), so that one
+// goroutine keeping many calls in flight still sends in batches. An
+// asynchronous call has no goroutine and no timer: its callback runs on
+// the goroutine that reads its response (so it must not block), and its
+// timeout is found by the watcher below. Reading is a duty one
 // goroutine holds at a time: a synchronous caller that finds it free reads
 // the socket itself until its response arrives (no hand-off between
 // goroutines), then passes the duty to another waiting caller; responses

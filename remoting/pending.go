@@ -22,25 +22,38 @@ type result struct {
 }
 
 // call is one request waiting for its response: either a synchronous
-// waiter (done) or an asynchronous callback (cb, with its timeout timer).
+// waiter (done) or an asynchronous callback (cb).
 type call struct {
 	done  chan result // sync: buffered 2 (at most one lead and one result)
 	cb    func(*RemotingCommand, error)
-	timer *time.Timer     // async: the timeout; sync: a pooled, stopped timer
-	cmd   RemotingCommand // sync: the copy of the request being sent
+	timer *time.Timer     // sync: a pooled, stopped timer
+	cmd   RemotingCommand // the copy of the request being sent
+	// deadline is the monoNow() after which an asynchronous call times
+	// out (0: never); the watcher's scan finds it (see expire).
+	deadline time.Duration
 }
 
-// finish hands the result to the waiter or runs the callback on its own
-// goroutine (so a slow callback never stalls a reader).
+// finish completes a call its caller took out of the table, so that
+// nobody else can: it hands the result to the waiter, or runs the callback
+// on the calling goroutine — for a response, the one reading the
+// connection.
 func (c *call) finish(resp *RemotingCommand, err error) {
 	if c.cb != nil {
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-		go c.cb(resp, err)
+		c.cb(resp, err)
 		return
 	}
 	c.done <- result{resp: resp, err: err}
+}
+
+// fail completes a call with an error: a callback on a goroutine of its
+// own, so that a connection's failure or a timeout never runs callbacks
+// under its caller's locks or in the watcher.
+func (c *call) fail(err error) {
+	if c.cb != nil {
+		go c.cb(nil, err)
+		return
+	}
+	c.done <- result{err: err}
 }
 
 var syncCallPool = sync.Pool{New: func() any {
@@ -56,6 +69,10 @@ type pendingTable struct {
 	calls   map[int32]*call
 	failErr error
 	n       atomic.Int32 // len(calls), readable without mu
+	// expiry is at most the earliest deadline of the asynchronous calls
+	// in the table (0: none has one); expire scans the table only once it
+	// passed. Written under mu.
+	expiry atomic.Int64
 }
 
 // waiting reports whether any call is pending.
@@ -72,7 +89,38 @@ func (t *pendingTable) add(opaque int32, c *call) error {
 	}
 	t.calls[opaque] = c
 	t.n.Store(int32(len(t.calls)))
+	if d := int64(c.deadline); d != 0 {
+		if e := t.expiry.Load(); e == 0 || d < e {
+			t.expiry.Store(d)
+		}
+	}
 	return nil
+}
+
+// expire takes the asynchronous calls whose deadline is before now out of
+// the table and appends them to out. Until the earliest deadline passed
+// it costs one atomic load: with one timeout for all calls the table is
+// scanned about once per timeout.
+func (t *pendingTable) expire(now time.Duration, out []*call) []*call {
+	if e := t.expiry.Load(); e == 0 || int64(now) < e {
+		return out
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var next time.Duration
+	for opaque, c := range t.calls {
+		switch {
+		case c.deadline == 0:
+		case c.deadline <= now:
+			delete(t.calls, opaque)
+			out = append(out, c)
+		case next == 0 || c.deadline < next:
+			next = c.deadline
+		}
+	}
+	t.n.Store(int32(len(t.calls)))
+	t.expiry.Store(int64(next))
+	return out
 }
 
 // take removes and returns the call waiting for opaque, or nil.
@@ -113,9 +161,10 @@ func (t *pendingTable) failAll(err error) {
 	calls := t.calls
 	t.calls = nil
 	t.n.Store(0)
+	t.expiry.Store(0)
 	t.mu.Unlock()
 	for _, c := range calls {
-		c.finish(nil, err)
+		c.fail(err)
 	}
 }
 
@@ -192,47 +241,4 @@ func (t *pendingTable) abandon(opaque int32, c *call, err error) error {
 	}
 	syncCallPool.Put(c)
 	return err
-}
-
-// invokeAsync registers cb for req's response and sends req. cb runs
-// exactly once (on its own goroutine) unless invokeAsync returns an error.
-func (t *pendingTable) invokeAsync(req *RemotingCommand, timeout time.Duration, cb func(*RemotingCommand, error), send func(*RemotingCommand) error) error {
-	if req.IsResponse() {
-		return ErrNotRequest
-	}
-	cmd := *req
-	cmd.Opaque = nextOpaque()
-	cmd.Flag &^= FlagOneway
-	opaque := cmd.Opaque
-	c := &call{cb: cb}
-	var expired atomic.Bool
-	if timeout > 0 {
-		// The timer exists before the call is visible to anyone else; if it
-		// fires before add, the check after add times the call out.
-		c.timer = time.AfterFunc(timeout, func() {
-			expired.Store(true)
-			if t.take(opaque) != nil {
-				cb(nil, ErrTimeout)
-			}
-		})
-	}
-	if err := t.add(opaque, c); err != nil {
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-		return err
-	}
-	if expired.Load() && t.take(opaque) != nil {
-		go cb(nil, ErrTimeout)
-		return nil
-	}
-	if err := send(&cmd); err != nil {
-		if t.take(opaque) != nil {
-			if c.timer != nil {
-				c.timer.Stop()
-			}
-			return err
-		}
-	}
-	return nil
 }
