@@ -69,9 +69,11 @@ func NewClient(cfg ClientConfig) *Client {
 }
 
 // InvokeSync sends req to addr and waits for its response, at most timeout
-// (≤ 0: only ctx bounds it). req is not modified (a copy carries the
-// opaque). Errors: ErrTimeout, ErrConnClosed (the connection broke; the
-// next call re-dials), ErrClientClosed, ctx's error, or a dial error.
+// (≤ 0: only ctx bounds it; a caller not reading the socket itself learns
+// of its timeout from the watcher's scan, up to idleTick late, and has no
+// timer of its own). req is not modified (a copy carries the opaque).
+// Errors: ErrTimeout, ErrConnClosed (the connection broke; the next call
+// re-dials), ErrClientClosed, ctx's error, or a dial error.
 func (c *Client) InvokeSync(ctx context.Context, addr string, req *RemotingCommand, timeout time.Duration) (*RemotingCommand, error) {
 	cc, err := c.conn(ctx, addr)
 	if err != nil {

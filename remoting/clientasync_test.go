@@ -315,3 +315,97 @@ func TestInvokeAsyncKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// Synchronous callers that wait while another reads the socket have no
+// timer either: the watcher's scan must time each one out, not before its
+// timeout, and late responses must not disturb the next calls. An
+// asynchronous call left unanswered keeps the idle reader reading (with
+// no deadline), so no caller ever holds the read duty and its socket
+// deadline cannot time it out instead.
+func TestInvokeSyncTimeoutsWhileOthersRead(t *testing.T) {
+	checkGoroutines(t)
+	const n = 64
+	addr, conns, frames := rawServer(t)
+	c := NewClient(ClientConfig{})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.InvokeAsync(ctx, addr, &RemotingCommand{Code: 1}, 0, func(*RemotingCommand, error) {}); err != nil {
+		t.Fatal(err)
+	}
+	<-frames
+	c.mu.RLock()
+	cc := c.mu.conns[addr]
+	c.mu.RUnlock()
+	for i := 0; ; i++ {
+		cc.rd.mu.Lock()
+		idle := cc.rd.state == readIdle
+		cc.rd.mu.Unlock()
+		if idle {
+			break
+		}
+		if i == 500 {
+			t.Fatal("the idle reader did not take the read duty")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	timeouts := []time.Duration{20 * time.Millisecond, 60 * time.Millisecond}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			_, err := c.InvokeSync(ctx, addr, &RemotingCommand{Code: 1}, timeouts[i%2])
+			if took := time.Since(start); !errors.Is(err, ErrTimeout) || took < timeouts[i%2] || took > 5*time.Second {
+				errs <- errors.New("call " + strconv.Itoa(i) + ": " + took.String() + ", " + errString(err))
+			}
+		}()
+	}
+	reqs := make([]*RemotingCommand, 0, n)
+	for range n {
+		reqs = append(reqs, <-frames)
+	}
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("synchronous calls not timed out within 10 s")
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// Late responses, then a call that must get its own.
+	nc := <-conns
+	var out []byte
+	for _, req := range reqs {
+		var err error
+		if out, err = Encode(out, NewResponse(req, Success, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := nc.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if req, ok := <-frames; ok {
+			resp := NewResponse(req, Success, "mine")
+			if b, err := Encode(nil, resp); err == nil {
+				_, _ = nc.Write(b)
+			}
+		}
+	}()
+	resp, err := c.InvokeSync(ctx, addr, &RemotingCommand{Code: 1}, 5*time.Second)
+	if err != nil || resp.Remark != "mine" {
+		t.Fatalf("after the timeouts: %+v %v", resp, err)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return err.Error()
+}

@@ -239,17 +239,14 @@ func (cc *clientConn) readOne() (*RemotingCommand, error) {
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
-// monoBase anchors monoNow and monoTime: time.Since of a time carrying a
-// monotonic reading reads one clock, time.Now two, and a round trip needs
-// the time twice.
+// monoBase anchors monoNow: time.Since of a time carrying a monotonic
+// reading reads one clock, time.Now two, and a round trip needs the time
+// twice. monoBase.Add(monoNow() + d) is time.Now().Add(d) for deadlines
+// (compared and waited for with their monotonic reading only).
 var monoBase = time.Now()
 
 // monoNow is the monotonic time elapsed since monoBase.
 func monoNow() time.Duration { return time.Since(monoBase) }
-
-// monoTime is time.Now().Add(d) for deadlines (compared and waited for
-// with their monotonic reading only).
-func monoTime(d time.Duration) time.Time { return monoBase.Add(monoNow() + d) }
 
 // readFailed breaks the connection after a read or decode error.
 func (cc *clientConn) readFailed(err error) {
@@ -333,13 +330,15 @@ func (cc *clientConn) readWhilePending() bool {
 // invokeSync sends req and waits for its response, reading the socket
 // itself whenever it holds the read duty.
 func (cc *clientConn) invokeSync(ctx context.Context, req *RemotingCommand, timeout time.Duration) (*RemotingCommand, error) {
-	c, opaque, sendErr, err := cc.pending.sendSync(req, cc.Send)
+	var deadline time.Time // for the socket, when reading for the call
+	var due time.Duration  // for the timeout scan
+	if timeout > 0 {
+		due = monoNow() + timeout
+		deadline = monoBase.Add(due)
+	}
+	c, opaque, sendErr, err := cc.pending.sendSync(req, due, cc.Send)
 	if c == nil {
 		return nil, err
-	}
-	var deadline time.Time
-	if timeout > 0 {
-		deadline = monoTime(timeout)
 	}
 	// After a failed send, failAll completes the call: just wait.
 	lead := sendErr == nil && cc.takeRead()
@@ -351,7 +350,7 @@ func (cc *clientConn) invokeSync(ctx context.Context, req *RemotingCommand, time
 			}
 			// The connection failed: failAll completes the call.
 		}
-		r, done := cc.waitCall(ctx, c, opaque, deadline)
+		r, done := cc.waitCall(ctx, c, opaque)
 		if done {
 			syncCallPool.Put(c)
 			return r.resp, r.err
@@ -401,23 +400,15 @@ func (cc *clientConn) readFor(ctx context.Context, c *call, opaque int32, deadli
 	}
 }
 
-// waitCall waits for c's result, its timeout or ctx; done is false when
-// the read duty was handed to c instead.
-func (cc *clientConn) waitCall(ctx context.Context, c *call, opaque int32, deadline time.Time) (r result, done bool) {
-	var timerC <-chan time.Time
-	if !deadline.IsZero() {
-		c.timer.Reset(time.Until(deadline))
-		timerC = c.timer.C
-	}
+// waitCall waits for c's result — ErrTimeout, when the watcher's scan
+// timed it out — or ctx; done is false when the read duty was handed to c
+// instead.
+func (cc *clientConn) waitCall(ctx context.Context, c *call, opaque int32) (r result, done bool) {
 	var err error
 	select {
 	case r = <-c.done:
-		c.timer.Stop() // since Go 1.23 no stale tick can be received after Stop
 		return r, !r.lead
-	case <-timerC:
-		err = ErrTimeout
 	case <-ctx.Done():
-		c.timer.Stop()
 		err = ctx.Err()
 	}
 	// Give up the call. If it was handed the duty meanwhile, pass it on;

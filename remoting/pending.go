@@ -26,10 +26,11 @@ type result struct {
 type call struct {
 	done  chan result // sync: buffered 2 (at most one lead and one result)
 	cb    func(*RemotingCommand, error)
-	timer *time.Timer     // sync: a pooled, stopped timer
+	timer *time.Timer     // sync, server side: a pooled, stopped timer
 	cmd   RemotingCommand // the copy of the request being sent
-	// deadline is the monoNow() after which an asynchronous call times
-	// out (0: never); the watcher's scan finds it (see expire).
+	// deadline is the monoNow() after which a client's call times out
+	// (0: never): the watcher's scan finds it (see expire), so neither
+	// kind of call needs a timer of its own.
 	deadline time.Duration
 }
 
@@ -69,8 +70,8 @@ type pendingTable struct {
 	calls   map[int32]*call
 	failErr error
 	n       atomic.Int32 // len(calls), readable without mu
-	// expiry is at most the earliest deadline of the asynchronous calls
-	// in the table (0: none has one); expire scans the table only once it
+	// expiry is at most the earliest deadline of the calls in the table
+	// (0: none has one); expire scans the table only once it
 	// passed. Written under mu.
 	expiry atomic.Int64
 }
@@ -97,8 +98,8 @@ func (t *pendingTable) add(opaque int32, c *call) error {
 	return nil
 }
 
-// expire takes the asynchronous calls whose deadline is before now out of
-// the table and appends them to out. Until the earliest deadline passed
+// expire takes the calls whose deadline is before now out of the table
+// and appends them to out. Until the earliest deadline passed
 // it costs one atomic load: with one timeout for all calls the table is
 // scanned about once per timeout.
 func (t *pendingTable) expire(now time.Duration, out []*call) []*call {
@@ -180,14 +181,16 @@ func (t *pendingTable) deliver(resp *RemotingCommand) bool {
 }
 
 // sendSync registers a synchronous call for a copy of req with a fresh
-// opaque and sends it. A nil call means it failed with err and is over;
-// otherwise the call is pending, and sendErr tells whether sending failed
-// (failAll then owns the call and completes it).
-func (t *pendingTable) sendSync(req *RemotingCommand, send func(*RemotingCommand) error) (c *call, opaque int32, sendErr, err error) {
+// opaque and sends it; deadline is the call's (see call.deadline). A nil
+// call means it failed with err and is over; otherwise the call is
+// pending, and sendErr tells whether sending failed (failAll then owns the
+// call and completes it).
+func (t *pendingTable) sendSync(req *RemotingCommand, deadline time.Duration, send func(*RemotingCommand) error) (c *call, opaque int32, sendErr, err error) {
 	if req.IsResponse() {
 		return nil, 0, nil, ErrNotRequest
 	}
 	c = syncCallPool.Get().(*call)
+	c.deadline = deadline
 	c.cmd = *req
 	cmd := &c.cmd
 	cmd.Opaque = nextOpaque()
@@ -211,7 +214,7 @@ func (t *pendingTable) sendSync(req *RemotingCommand, send func(*RemotingCommand
 // for the response, the timeout (≤ 0: none), ctx or a connection failure.
 // req itself is not modified: a copy gets the fresh opaque.
 func (t *pendingTable) invokeSync(ctx context.Context, req *RemotingCommand, timeout time.Duration, send func(*RemotingCommand) error) (*RemotingCommand, error) {
-	c, opaque, _, err := t.sendSync(req, send)
+	c, opaque, _, err := t.sendSync(req, 0, send)
 	if c == nil {
 		return nil, err
 	}
