@@ -228,20 +228,23 @@ type request struct {
 }
 
 func (p *ownProducer) newRequest() *request {
+	// The fields prepare sets on every send come first: Fields.Set looks
+	// keys up in order (the broker reads them in any order, as Java's
+	// HashMap order is no order either).
 	ext := remoting.FieldsOf(
+		"e", "0", // queueId
+		"n", "", // brokerName
+		"g", "0", // bornTimestamp
 		"a", p.o.group,
 		"b", p.o.topic,
 		"c", "TBW102",
 		"d", strconv.Itoa(p.o.queues),
-		"e", "0",
 		"f", "0",
-		"g", "0",
 		"h", "0",
 		"i", p.props,
 		"j", "0",
 		"k", "false",
 		"m", "false",
-		"n", "",
 	)
 	return &request{cmd: remoting.RemotingCommand{Code: protocol.SendMessageV2, ExtFields: ext, Body: p.body, SerializeType: p.st}}
 }
