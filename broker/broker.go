@@ -126,6 +126,7 @@ type Broker struct {
 	startTime  time.Time
 	uniqPrefix string
 	uniqSeq    atomic.Uint32
+	uniqMonth  atomic.Pointer[monthBounds]
 	opaque     atomic.Int32
 
 	configFile atomic.Pointer[string]
@@ -698,10 +699,18 @@ func uniqPrefix(ip string) string {
 // + a counter (2 bytes), 32 hex digits.
 func (b *Broker) newUniqID() string {
 	now := time.Now()
-	y, m, _ := now.Date()
-	monthStart := time.Date(y, m, 1, 0, 0, 0, 0, now.Location())
+	ms := now.UnixMilli()
+	m := b.uniqMonth.Load()
+	if m == nil || ms < m.start || ms >= m.end {
+		// The month's bounds are cached: working them out from the date on
+		// every send was a third of this function (issue 8).
+		y, mo, _ := now.Date()
+		start := time.Date(y, mo, 1, 0, 0, 0, 0, now.Location())
+		m = &monthBounds{start: start.UnixMilli(), end: start.AddDate(0, 1, 0).UnixMilli()}
+		b.uniqMonth.Store(m)
+	}
 	var raw [6]byte
-	binary.BigEndian.PutUint32(raw[:4], uint32(now.Sub(monthStart).Milliseconds()))
+	binary.BigEndian.PutUint32(raw[:4], uint32(ms-m.start))
 	binary.BigEndian.PutUint16(raw[4:], uint16(b.uniqSeq.Add(1)))
 	// One allocation: the prefix and the upper-case hex built in place.
 	buf := make([]byte, 0, 64)
@@ -712,6 +721,9 @@ func (b *Broker) newUniqID() string {
 	}
 	return string(buf)
 }
+
+// monthBounds is a local month as unix ms, [start, end).
+type monthBounds struct{ start, end int64 }
 
 func orDefault(s, d string) string {
 	if s == "" {

@@ -2,6 +2,9 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,5 +191,69 @@ func TestRateWindow(t *testing.T) {
 	}
 	if r := w.rate(10); r < 9.99 || r > 10.01 {
 		t.Fatalf("rate = %v", r)
+	}
+}
+
+// TestNewUniqID: the broker's UNIQ_KEY is the prefix, the milliseconds
+// since the start of the local month and a counter, in upper-case hex, also
+// when a cached month no longer holds the time.
+func TestNewUniqID(t *testing.T) {
+	b := &Broker{uniqPrefix: uniqPrefix("10.1.2.3")}
+	check := func() {
+		t.Helper()
+		seq := b.uniqSeq.Load() + 1
+		before := time.Now()
+		id := b.newUniqID()
+		after := time.Now()
+		if len(id) != 32 || id[:20] != b.uniqPrefix || strings.ToUpper(id) != id {
+			t.Fatalf("id %q, prefix %q", id, b.uniqPrefix)
+		}
+		raw, err := hex.DecodeString(id[20:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sinceMonth := func(now time.Time) int64 {
+			y, m, _ := now.Date()
+			return now.Sub(time.Date(y, m, 1, 0, 0, 0, 0, now.Location())).Milliseconds()
+		}
+		if ms := int64(binary.BigEndian.Uint32(raw)); ms < sinceMonth(before) || ms > sinceMonth(after) {
+			t.Fatalf("time part %d ms, want %d..%d", ms, sinceMonth(before), sinceMonth(after))
+		}
+		if got := binary.BigEndian.Uint16(raw[4:]); got != uint16(seq) {
+			t.Fatalf("counter %d, want %d", got, seq)
+		}
+	}
+	check()
+	check() // from the cached month
+	b.uniqMonth.Store(&monthBounds{start: 0, end: 1000})
+	check() // a month that has passed
+	b.uniqMonth.Store(&monthBounds{start: time.Now().Add(time.Hour).UnixMilli(), end: time.Now().Add(2 * time.Hour).UnixMilli()})
+	check() // a month not begun (the clock went back)
+}
+
+// TestStatsPutCountersForgotten: a deleted topic's put counters go with it,
+// and sends after the delete count from zero in new counters.
+func TestStatsPutCountersForgotten(t *testing.T) {
+	s := newBrokerStats()
+	sum := func(name, key string) int64 {
+		w := s.item(name, key)
+		if w == nil {
+			return -1
+		}
+		m, _, _ := w.sums()
+		return m
+	}
+	s.recordPut("T", 2, 100)
+	s.recordPut("T", 1, 50)
+	if n, b, all := sum(statsTopicPutNums, "T"), sum(statsTopicPutSize, "T"), sum(statsBrokerPutNums, "x"); n != 3 || b != 150 || all != 3 {
+		t.Fatalf("nums %d size %d broker %d, want 3 150 3", n, b, all)
+	}
+	s.forgetTopic("T")
+	if n := sum(statsTopicPutNums, "T"); n != -1 {
+		t.Fatalf("counter of a forgotten topic: %d", n)
+	}
+	s.recordPut("T", 1, 10)
+	if n, b, all := sum(statsTopicPutNums, "T"), sum(statsTopicPutSize, "T"), sum(statsBrokerPutNums, ""); n != 1 || b != 10 || all != 4 {
+		t.Fatalf("after forget: nums %d size %d broker %d, want 1 10 4", n, b, all)
 	}
 }

@@ -68,10 +68,13 @@ type brokerStats struct {
 	putTodayMorning, getTodayMorning         atomic.Int64
 	putYesterdayMorning, getYesterdayMorning atomic.Int64
 
+	// puts: a topic's put counters (*topicPutCounters), found without
+	// s.mu: every send counts (issue 8); created and dropped under s.mu.
+	puts    sync.Map
+	allPuts *windowCounter // BROKER_PUT_NUMS
+
 	mu struct {
 		sync.Mutex
-		topicPut    map[string]int64
-		topicLast   map[string]int64 // unix ms of the last put
 		groupGet    map[groupTopic]int64
 		pullOffsets map[queueRef]int64
 		items       map[statsKey]*windowCounter
@@ -167,11 +170,10 @@ func (s *brokerStats) groupTps(group string, topics []string) float64 {
 
 func newBrokerStats() *brokerStats {
 	s := &brokerStats{}
-	s.mu.topicPut = map[string]int64{}
-	s.mu.topicLast = map[string]int64{}
 	s.mu.groupGet = map[groupTopic]int64{}
 	s.mu.pullOffsets = map[queueRef]int64{}
 	s.mu.items = map[statsKey]*windowCounter{}
+	s.allPuts = s.counter(statsBrokerPutNums, "")
 	s.dayStart.Store(midnight(time.Now()).UnixMilli())
 	return s
 }
@@ -181,21 +183,28 @@ func midnight(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, t.Location())
 }
 
+// topicPutCounters are a topic's TOPIC_PUT_NUMS and TOPIC_PUT_SIZE.
+type topicPutCounters struct{ nums, size *windowCounter }
+
 func (s *brokerStats) recordPut(topic string, n, bytes int64) {
 	s.putNums.Add(n)
 	s.putBytes.Add(bytes)
-	now := time.Now()
-	s.mu.Lock()
-	s.mu.topicPut[topic] += n
-	s.mu.topicLast[topic] = now.UnixMilli()
-	nums, size, all := s.counter(statsTopicPutNums, topic), s.counter(statsTopicPutSize, topic), s.counter(statsBrokerPutNums, "")
-	s.mu.Unlock()
-	// The counters lock themselves: updated outside s.mu, which every send
-	// takes (it was the most contended lock of the send path, issue 8).
-	unix := now.Unix()
-	nums.add(unix, n)
-	size.add(unix, bytes)
-	all.add(unix, n)
+	c, ok := s.puts.Load(topic)
+	if !ok {
+		s.mu.Lock()
+		if c, ok = s.puts.Load(topic); !ok {
+			c = &topicPutCounters{nums: s.counter(statsTopicPutNums, topic), size: s.counter(statsTopicPutSize, topic)}
+			s.puts.Store(topic, c)
+		}
+		s.mu.Unlock()
+	}
+	// The counters lock themselves: s.mu, which every send took, was the
+	// most contended lock of the send path (issue 8).
+	unix := time.Now().Unix()
+	tc := c.(*topicPutCounters)
+	tc.nums.add(unix, n)
+	tc.size.add(unix, bytes)
+	s.allPuts.add(unix, n)
 }
 
 func (s *brokerStats) recordGet(group, topic string, n, bytes int64) {
@@ -224,12 +233,6 @@ func (s *brokerStats) pullOffset(group, topic string, queueID int32) (int64, boo
 	return v, ok
 }
 
-func (s *brokerStats) topicLastPut(topic string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.mu.topicLast[topic]
-}
-
 // tick samples the totals; called every second by the broker.
 func (s *brokerStats) tick(now time.Time) {
 	s.putRate.sample(now, s.putNums.Load())
@@ -244,8 +247,7 @@ func (s *brokerStats) tick(now time.Time) {
 func (s *brokerStats) forgetTopic(topic string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.mu.topicPut, topic)
-	delete(s.mu.topicLast, topic)
+	s.puts.Delete(topic)
 	for k := range s.mu.items {
 		if k.key == topic || strings.HasPrefix(k.key, topic+"@") {
 			delete(s.mu.items, k)
