@@ -24,7 +24,9 @@ import (
 // wakes the idle reader of one whose duty has been free and untaken for a
 // whole tick; that reader then blocks reading, so requests from the server
 // and a closed connection are noticed within a few milliseconds. It frees
-// the duty as soon as nothing is pending.
+// the duty as soon as nothing is pending. The watcher also times out the
+// calls whose deadline passed (pendingTable.expire): the callers waiting
+// for the duty holder have no timer of their own.
 
 // readBufSize is the client connection's read buffer; frames up to it are
 // cut from the buffer, larger ones read straight into their allocation.
@@ -72,6 +74,8 @@ func watchQuietLoop() {
 	var quiet, conns []*clientConn
 	var expired []*call
 	for range tick.C {
+		clear(quiet) // drop closed connections from the backing arrays
+		clear(conns)
 		quiet, conns = quiet[:0], conns[:0]
 		quietWatch.mu.Lock()
 		if len(quietWatch.conns) == 0 {

@@ -116,7 +116,11 @@
 // one process-wide watcher ticking every 5 ms, whenever the connection has
 // been quiet for a tick, so requests from the server — each served by
 // ClientConfig.Handler on its own goroutine — and a closed connection are
-// noticed with no caller waiting (within about 10 ms). A write that
+// noticed with no caller waiting (within about 10 ms). The same watcher
+// times out the calls whose deadline passed — asynchronous ones, and
+// synchronous callers waiting while another goroutine reads (a caller
+// reading for itself uses its socket deadline) — so no call has a timer
+// of its own and a timeout may fire up to one tick late. A write that
 // makes no progress for WriteTimeout (default 30 s) breaks the connection.
 //
 // Package remotingtest has an in-memory Conn for handler tests, a
