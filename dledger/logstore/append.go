@@ -213,6 +213,8 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 		off += n
 	}
 
+	last := &segs[len(segs)-1]
+	s.reserveFill(segs[0].start+segs[0].off, last.start+last.off+int64(last.hi-last.lo))
 	newData, newIndex := false, false
 	synced := 0 // segs[:synced] were made durable by a roll
 	for i := range segs {
@@ -244,6 +246,9 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 		if _, err := f.f.WriteAt(s.ibuf[sg.lo:sg.hi], sg.off); err != nil {
 			return fmt.Errorf("logstore: write %s at %d: %w", f.path, sg.off, err)
 		}
+	}
+	if newData && s.fill != nil {
+		s.fill.kick() // a new file to fill
 	}
 	// Mark before publishing: SyncIndex relies on it.
 	s.syncMu.Lock()

@@ -69,6 +69,10 @@ func TestOSFiles(t *testing.T) {
 // benchStore opens a store under $LOGSTORE_BENCH_DIR (for example /dev/shm
 // to take the disk out of the figures) or a temporary directory.
 func benchStore(b *testing.B) *Store {
+	return benchStoreCfg(b, Config{DataFileSize: 256 << 20})
+}
+
+func benchStoreCfg(b *testing.B, cfg Config) *Store {
 	base := b.TempDir()
 	if d := os.Getenv("LOGSTORE_BENCH_DIR"); d != "" {
 		var err error
@@ -78,12 +82,25 @@ func benchStore(b *testing.B) *Store {
 		b.Cleanup(func() { os.RemoveAll(base) })
 	}
 	dir := filepath.Join(base, "dledger-n0")
-	s, err := Open(vfs.Default, dir, Config{DataFileSize: 256 << 20})
+	s, err := Open(vfs.Default, dir, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
 	return s
+}
+
+// appendBench appends len(es) entries of body after end and next.
+func appendBench(b *testing.B, s *Store, es []dledger.Entry, body []byte, end, next int64) (int64, int64) {
+	for j := range es {
+		es[j] = dledger.Entry{Index: next, Term: 1, Body: body}
+		es[j].Pos, end = s.Place(end, es[j].Size())
+		next++
+	}
+	if err := s.Append(es); err != nil {
+		b.Fatal(err)
+	}
+	return end, next
 }
 
 // BenchmarkAppend appends 1 KiB entries in batches on the OS filesystem
@@ -99,14 +116,7 @@ func BenchmarkAppend(b *testing.B) {
 			b.SetBytes(int64(n) * (1024 + HeaderSize))
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				for j := range es {
-					es[j] = dledger.Entry{Index: next, Term: 1, Body: body}
-					es[j].Pos, end = s.Place(end, es[j].Size())
-					next++
-				}
-				if err := s.Append(es); err != nil {
-					b.Fatal(err)
-				}
+				end, next = appendBench(b, s, es, body, end, next)
 				if i%1024 == 1023 {
 					b.StopTimer()
 					s.Sync()
@@ -118,25 +128,23 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-// BenchmarkSync measures one group commit: append 16 × 1 KiB, then Sync.
+// BenchmarkSync measures one group commit: append 16 × 1 KiB, then Sync,
+// into a new store, with and without zero fill ahead (Config.ZeroFillAhead).
 func BenchmarkSync(b *testing.B) {
-	s := benchStore(b)
-	body := make([]byte, 1024)
-	es := make([]dledger.Entry, 16)
-	end, next := s.End(), int64(0)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for j := range es {
-			es[j] = dledger.Entry{Index: next, Term: 1, Body: body}
-			es[j].Pos, end = s.Place(end, es[j].Size())
-			next++
-		}
-		if err := s.Append(es); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Sync(); err != nil {
-			b.Fatal(err)
-		}
+	for _, fill := range []int64{0, 64 << 20} {
+		b.Run(fmt.Sprintf("zerofill=%dMiB", fill>>20), func(b *testing.B) {
+			s := benchStoreCfg(b, Config{DataFileSize: 256 << 20, ZeroFillAhead: fill})
+			body := make([]byte, 1024)
+			es := make([]dledger.Entry, 16)
+			end, next := s.End(), int64(0)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				end, next = appendBench(b, s, es, body, end, next)
+				if err := s.Sync(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -138,6 +138,16 @@
 // has it: files change size only when created (Truncate), and fdatasync
 // flushes size and block allocation as fsync does, skipping timestamps.
 //
+// Data files are sparse, so a group commit's fdatasync into new bytes also
+// allocates their blocks and, on ext4, commits the journal (~155 µs instead
+// of ~90 µs on the VM we measure on). With Config.ZeroFillAhead a
+// background goroutine keeps that many bytes after the end of the log
+// written with zeros and on disk (through its own handle, up to the end of
+// the current data file, chunk by chunk ahead of Append, which waits only
+// if a batch reaches a chunk being written; see fill.go). The zeros
+// read exactly like the holes they replace, so recovery needs nothing new:
+// it stops at the first zero header whether the tail was filled or not.
+//
 // A write or fsync error is sticky (ErrFailed): after a failed fsync the
 // kernel may have dropped dirty pages, so nothing later could honestly be
 // called durable. Reopen the store to continue from what the disk holds.

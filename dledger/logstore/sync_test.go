@@ -112,45 +112,13 @@ func TestSyncedEntriesSurviveLostIndexWrites(t *testing.T) {
 		var m model
 		term := int64(1)
 		for op, ops := 0, 20+rng.IntN(80); op < ops; op++ {
-			if rng.IntN(15) == 0 && len(m.entries) > 4 { // truncation (fsyncs data and index)
-				at := m.last() - int64(rng.IntN(3))
-				prev := m.entries[at-1-m.entries[0].Index]
-				term++
-				es, _ := batch(s.FileLayout, prev.Pos+prev.Size(), at, 1+rng.IntN(3), term, rng, 0, maxBody)
-				mustNotErr(t, s.Append(es), "seed %d truncate at %d", seed, at)
-				m.append(es)
-			} else {
-				es, _ := batch(s.FileLayout, s.End(), s.LastIndex()+1, 1+rng.IntN(6), term, rng, 0, maxBody)
-				mustNotErr(t, s.Append(es), "seed %d append", seed)
-				m.append(es)
-			}
+			randomAppend(t, s, &m, &term, rng, maxBody)
 			mustNotErr(t, s.Sync(), "seed %d sync", seed)
 		}
 		// Power loss: unsynced data is gone; of the unsynced index bytes,
 		// a random subset of 512-byte sectors reached the disk.
 		crashed := live.CrashClone(nil)
-		idxDir := filepath.Join(testDir, "index")
-		names, _ := crashed.ReadDir(idxDir)
-		for _, name := range names {
-			p := filepath.Join(idxDir, name)
-			lb, err := vfs.ReadFile(live, p)
-			mustNotErr(t, err, "read live index")
-			cf, err := crashed.OpenFile(p, os.O_RDWR)
-			mustNotErr(t, err, "open crashed index")
-			n, _ := cf.Size()
-			cb := make([]byte, n)
-			cf.ReadAt(cb, 0)
-			for off := int64(0); off < int64(len(lb)); off += 512 {
-				hi := min(off+512, int64(len(lb)))
-				if off < n && !bytes.Equal(cb[off:min(hi, n)], lb[off:min(hi, n)]) || hi > n {
-					if rng.IntN(2) == 0 {
-						cf.WriteAt(lb[off:hi], off)
-					}
-				}
-			}
-			cf.Sync()
-			cf.Close()
-		}
+		loseIndexSectors(t, live, crashed, rng)
 		lostSlots += countLostSlots(t, crashed, cfg, m.entries)
 
 		r, err := Open(crashed, testDir, cfg)
@@ -178,6 +146,65 @@ func TestSyncedEntriesSurviveLostIndexWrites(t *testing.T) {
 	}
 	if lostSlots == 0 {
 		t.Fatal("no power loss lost an index slot of a synced entry: the test proves nothing")
+	}
+}
+
+// randomAppend appends a batch of 1-6 entries to s and m, or now and then
+// replaces the last 1-3 entries by a batch of a higher term (a truncation);
+// it returns the index the truncation started at, else -1.
+func randomAppend(t *testing.T, s *Store, m *model, term *int64, rng *rand.Rand, maxBody int) int64 {
+	t.Helper()
+	if rng.IntN(15) == 0 && len(m.entries) > 4 { // truncation (fsyncs data and index)
+		at := m.last() - int64(rng.IntN(3))
+		prev := m.entries[at-1-m.entries[0].Index]
+		*term++
+		es, _ := batch(s.FileLayout, prev.Pos+prev.Size(), at, 1+rng.IntN(3), *term, rng, 0, maxBody)
+		mustNotErr(t, s.Append(es), "truncate at %d", at)
+		m.append(es)
+		return at
+	}
+	es, _ := batch(s.FileLayout, s.End(), s.LastIndex()+1, 1+rng.IntN(6), *term, rng, 0, maxBody)
+	mustNotErr(t, s.Append(es), "append")
+	m.append(es)
+	return -1
+}
+
+// loseIndexSectors makes the index files of crashed (the synced state of
+// live) keep a random subset of the 512-byte sectors live wrote since.
+func loseIndexSectors(t *testing.T, live, crashed *vfs.MemFS, rng *rand.Rand) {
+	t.Helper()
+	rewriteSurvivors(t, live, crashed, filepath.Join(testDir, "index"), func(lb, cb []byte, cf vfs.File) {
+		n := int64(len(cb))
+		for off := int64(0); off < int64(len(lb)); off += 512 {
+			hi := min(off+512, int64(len(lb)))
+			if off < n && !bytes.Equal(cb[off:min(hi, n)], lb[off:min(hi, n)]) || hi > n {
+				if rng.IntN(2) == 0 {
+					cf.WriteAt(lb[off:hi], off)
+				}
+			}
+		}
+	})
+}
+
+// rewriteSurvivors calls fn with the live and crashed contents of every
+// file of dir in crashed that live still has, and a handle to the crashed
+// one to change it (synced after fn).
+func rewriteSurvivors(t *testing.T, live, crashed *vfs.MemFS, dir string, fn func(lb, cb []byte, cf vfs.File)) {
+	t.Helper()
+	names, _ := crashed.ReadDir(dir)
+	for _, name := range names {
+		p := filepath.Join(dir, name)
+		lb, err := vfs.ReadFile(live, p)
+		if err != nil {
+			continue // removed since it was made durable
+		}
+		cb, err := vfs.ReadFile(crashed, p)
+		mustNotErr(t, err, "read crashed file")
+		cf, err := crashed.OpenFile(p, os.O_RDWR)
+		mustNotErr(t, err, "open crashed file")
+		fn(lb, cb, cf)
+		cf.Sync()
+		cf.Close()
 	}
 }
 

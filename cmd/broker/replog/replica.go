@@ -70,8 +70,7 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 	}
 	// The classic-prefix fingerprint of an upgraded store (store/upgrade_agree.go).
 	fp := store.ReadFingerprint(nil, cfg.StorePathRootDir)
-	ls, err := logstore.Open(vfs.Default, cfg.DLedgerDir(), logstore.Config{
-		DataFileSize: int64(cfg.MappedFileSizeCommitLog), StartPos: startPos, Logger: logger.Named("logstore")})
+	ls, err := logstore.Open(vfs.Default, cfg.DLedgerDir(), logstoreConfig(cfg, startPos, logger))
 	if err != nil {
 		return nil, fmt.Errorf("replog: open %s: %w", cfg.DLedgerDir(), err)
 	}
@@ -146,4 +145,17 @@ func ms(v int, def time.Duration) time.Duration {
 		return def
 	}
 	return time.Duration(v) * time.Millisecond
+}
+
+// logstoreConfig is the DLedger log store's configuration for cfg. In
+// SYNC_FLUSH every group commit waits for an fdatasync of the data file,
+// which costs ~40% less into blocks already written than into a sparse
+// file's holes: keep 64 MiB ahead of the log zero-filled. ASYNC_FLUSH would
+// only pay the extra writes.
+func logstoreConfig(cfg *conf.BrokerConfig, startPos int64, logger *zap.Logger) logstore.Config {
+	c := logstore.Config{DataFileSize: int64(cfg.MappedFileSizeCommitLog), StartPos: startPos, Logger: logger.Named("logstore")}
+	if cfg.FlushDiskType == conf.SyncFlush {
+		c.ZeroFillAhead = 64 << 20
+	}
+	return c
 }
