@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,6 +28,7 @@ type Replica struct {
 	ListenAddr string
 
 	electionTimeout time.Duration
+	counted         atomic.Bool // counted by replicaStarted, until Close
 }
 
 // Start opens the log store under cfg.DLedgerDir()
@@ -79,20 +81,24 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 		ls.Close()
 		return nil, err
 	}
+	replicaStarted() // before the node's first role event
 	node, err := dledger.NewNode(dledger.Config{SelfID: self, Peers: addrs, Storage: ls, Transport: tr,
 		TickInterval: tick, HeartbeatInterval: hb, ElectionTimeout: et, PreferredLeaderID: preferred, Fingerprint: []byte(fp),
 		ElectionTimeoutMax: ms(cfg.DLegerElectionTimeoutMaxMs, 0),
 		SyncMode:           cfg.FlushDiskType == conf.SyncFlush, Logger: logger.Named("node"),
 		OnRoleChange: func(ev dledger.RoleEvent) {
+			procsForRole(ev.Role)
 			logger.Info("raft role", zap.Stringer("role", ev.Role), zap.Int64("term", ev.Term), zap.String("leader", ev.Leader))
 		}})
 	if err != nil {
+		replicaClosed()
 		tr.Close()
 		ls.Close()
 		return nil, err
 	}
 	if err := tr.Start(node); err != nil {
 		node.Stop()
+		replicaClosed()
 		tr.Close()
 		ls.Close()
 		return nil, fmt.Errorf("replog: peer transport on %s: %w", addrs[self], err)
@@ -101,7 +107,9 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 		zap.String("dir", cfg.DLedgerDir()), zap.Bool("syncMode", cfg.FlushDiskType == conf.SyncFlush),
 		zap.Duration("heartbeat", hb), zap.Duration("electionTimeout", et), zap.Duration("electionTimeoutMax", ms(cfg.DLegerElectionTimeoutMaxMs, 2*et)), zap.String("preferredLeader", preferred),
 		zap.Int64("ledgerEndIndex", ls.LastIndex()), zap.Int64("committedHint", ls.Committed()), zap.String("groupFingerprint", fp))
-	return &Replica{Store: ls, Transport: tr, Node: node, Log: New(node, ls), ListenAddr: tr.Addr(), electionTimeout: et}, nil
+	r := &Replica{Store: ls, Transport: tr, Node: node, Log: New(node, ls), ListenAddr: tr.Addr(), electionTimeout: et}
+	r.counted.Store(true)
+	return r, nil
 }
 
 // HandOff moves leadership away from this replica before a graceful stop
@@ -130,9 +138,13 @@ func (r *Replica) HandOff(ctx context.Context) (string, error) {
 }
 
 // Close stops the node (pending appends fail, the commit hint is
-// recorded), then the transport, then closes the log store (synced).
+// recorded), then the transport, then closes the log store (synced). A
+// follower's GOMAXPROCS goes back to the default (procs.go).
 func (r *Replica) Close() error {
 	r.Node.Stop()
+	if r.counted.CompareAndSwap(true, false) {
+		replicaClosed()
+	}
 	err := r.Transport.Close()
 	if cerr := r.Store.Close(); cerr != nil {
 		err = errors.Join(err, cerr)

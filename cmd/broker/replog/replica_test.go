@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/rmqd/rmqd/cmd/broker/replog"
 	"github.com/rmqd/rmqd/conf"
+	"github.com/rmqd/rmqd/dledger"
+	"github.com/rmqd/rmqd/dledgernet"
 	"github.com/rmqd/rmqd/store"
 	"go.uber.org/zap/zaptest"
 )
@@ -149,4 +152,98 @@ func TestSingleReplicaGroup(t *testing.T) {
 		t.Fatal(res.Status, res.Err)
 	}
 	waitFor(t, 5*time.Second, "dispatch", func() bool { return s.GetMaxOffsetInQueue("One", 0) == 1 })
+}
+
+// A replica that follows runs the process on one P, one that leads on the
+// runtime's default, and Close restores the default. The other two members
+// are plain nodes, not replicas of this package: with several replicas in
+// a process none sets GOMAXPROCS.
+func TestFollowerRunsOnOneP(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "") // not fixed by the environment
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	t.Cleanup(runtime.SetDefaultGOMAXPROCS)
+	ports := freePorts(t, 3)
+	addrs := map[string]string{}
+	for i, p := range ports {
+		addrs[fmt.Sprint("n", i)] = fmt.Sprintf("127.0.0.1:%d", p)
+	}
+	var nodes []*dledger.Node
+	for _, id := range []string{"n1", "n2"} {
+		tr, err := dledgernet.New(dledgernet.Config{SelfID: id, Peers: addrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := dledger.NewNode(dledger.Config{SelfID: id, Peers: addrs, Storage: dledger.NewMemoryStorage(0), Transport: tr,
+			TickInterval: 10 * time.Millisecond, HeartbeatInterval: 20 * time.Millisecond, ElectionTimeout: 150 * time.Millisecond,
+			PreferredLeaderID: "n1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Start(n); err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		defer n.Stop()
+		nodes = append(nodes, n)
+	}
+	c := conf.DefaultBroker()
+	for k, v := range map[string]string{
+		"storePathRootDir": t.TempDir(), "enableDLegerCommitLog": "true", "dLegerGroup": "G",
+		"dLegerPeers":  fmt.Sprintf("n0-%s;n1-%s;n2-%s", addrs["n0"], addrs["n1"], addrs["n2"]),
+		"dLegerSelfId": "n0", "preferredLeaderId": "n1", "dLegerElectionTimeoutMs": "150", "dLegerHeartbeatIntervalMs": "20",
+	} {
+		if err := c.Set(k, v); err != nil {
+			t.Fatal(k, err)
+		}
+	}
+	r, err := replog.Start(c, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			r.Close()
+		}
+	}()
+	all := append([]*dledger.Node{r.Node}, nodes...)
+	// lead makes target the leader (whoever leads hands over; retried
+	// while elections settle).
+	lead := func(target string) {
+		t.Helper()
+		waitFor(t, 10*time.Second, target+" leading", func() bool {
+			for _, n := range all {
+				if !n.IsLeader() {
+					continue
+				}
+				if n.ID() == target {
+					return true
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = n.TransferLeadership(ctx, target)
+				cancel()
+			}
+			return false
+		})
+	}
+	lead("n1")
+	waitFor(t, 10*time.Second, "n0 following on one P", func() bool {
+		return !r.Node.IsLeader() && runtime.GOMAXPROCS(0) == 1
+	})
+	lead("n0")
+	waitFor(t, 10*time.Second, "n0 leading on the default GOMAXPROCS", func() bool {
+		return r.Node.IsLeader() && runtime.GOMAXPROCS(0) == def
+	})
+	lead("n2")
+	waitFor(t, 10*time.Second, "n0 following again on one P", func() bool {
+		return !r.Node.IsLeader() && runtime.GOMAXPROCS(0) == 1
+	})
+	closed = true
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.GOMAXPROCS(0); got != def {
+		t.Fatalf("GOMAXPROCS %d after Close, want the default %d", got, def)
+	}
 }

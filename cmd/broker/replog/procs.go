@@ -1,0 +1,67 @@
+package replog
+
+import (
+	"os"
+	"runtime"
+	"sync"
+
+	"github.com/rmqd/rmqd/dledger"
+)
+
+// A follower runs on one P (GOMAXPROCS 1), the leader on the runtime's
+// default (issue 8). A follower's replication work is a chain of
+// hand-offs — the transport reader steps each batch into the node's
+// goroutine, which writes it and answers, and the commit wakes the store's
+// dispatcher — taking about a fifth of a core at 64 producers. With a
+// second P idle, each hand-off also woke another OS thread to spin for
+// work it then did not find (futex wake-ups were a tenth of a follower's
+// CPU), and on a host shared with the leader those threads queued for the
+// cores the leader needs. On one P the woken goroutine runs on the same
+// thread next. A follower serves no producer; a blocking syscall still
+// hands its P to another thread.
+//
+// GOMAXPROCS is process-wide: only a process's sole replica sets it (tests
+// run several), and never when the GOMAXPROCS environment variable fixes it.
+var procs struct {
+	mu       sync.Mutex
+	replicas int
+}
+
+// procsExplicit: the operator fixed GOMAXPROCS; replicas leave it alone.
+func procsExplicit() bool { return os.Getenv("GOMAXPROCS") != "" }
+
+// replicaStarted counts a running replica; a second one in the process
+// restores the default.
+func replicaStarted() {
+	procs.mu.Lock()
+	defer procs.mu.Unlock()
+	procs.replicas++
+	if procs.replicas > 1 && !procsExplicit() {
+		runtime.SetDefaultGOMAXPROCS()
+	}
+}
+
+// replicaClosed uncounts a replica (its node stopped: no more role events)
+// and restores the default.
+func replicaClosed() {
+	procs.mu.Lock()
+	defer procs.mu.Unlock()
+	procs.replicas--
+	if !procsExplicit() {
+		runtime.SetDefaultGOMAXPROCS()
+	}
+}
+
+// procsForRole sets GOMAXPROCS for the sole replica's new role.
+func procsForRole(role dledger.Role) {
+	procs.mu.Lock()
+	defer procs.mu.Unlock()
+	if procs.replicas != 1 || procsExplicit() {
+		return
+	}
+	if role == dledger.RoleLeader {
+		runtime.SetDefaultGOMAXPROCS()
+	} else {
+		runtime.GOMAXPROCS(1)
+	}
+}
