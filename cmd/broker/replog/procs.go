@@ -20,6 +20,11 @@ import (
 // thread next. A follower serves no producer; a blocking syscall still
 // hands its P to another thread.
 //
+// Not in SYNC_FLUSH: there a follower's flusher spends most of each round
+// trip in fdatasync, and with the only P in a syscall the runtime hands it
+// to another thread after 20 µs, a thread wake per fsync (end to end, SYNC
+// sync64 lost msgs/s and used more CPU per message on one P).
+//
 // GOMAXPROCS is process-wide: only a process's sole replica sets it (tests
 // run several), and never when the GOMAXPROCS environment variable fixes it.
 var procs struct {
@@ -52,11 +57,12 @@ func replicaClosed() {
 	}
 }
 
-// procsForRole sets GOMAXPROCS for the sole replica's new role.
-func procsForRole(role dledger.Role) {
+// procsForRole sets GOMAXPROCS for the sole replica's new role (an
+// ASYNC_FLUSH replica's; syncMode: SYNC_FLUSH).
+func procsForRole(role dledger.Role, syncMode bool) {
 	procs.mu.Lock()
 	defer procs.mu.Unlock()
-	if procs.replicas != 1 || procsExplicit() {
+	if procs.replicas != 1 || procsExplicit() || syncMode {
 		return
 	}
 	if role == dledger.RoleLeader {

@@ -87,7 +87,7 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 		ElectionTimeoutMax: ms(cfg.DLegerElectionTimeoutMaxMs, 0),
 		SyncMode:           cfg.FlushDiskType == conf.SyncFlush, Logger: logger.Named("node"),
 		OnRoleChange: func(ev dledger.RoleEvent) {
-			procsForRole(ev.Role)
+			procsForRole(ev.Role, cfg.FlushDiskType == conf.SyncFlush)
 			logger.Info("raft role", zap.Stringer("role", ev.Role), zap.Int64("term", ev.Term), zap.String("leader", ev.Leader))
 		}})
 	if err != nil {

@@ -154,15 +154,28 @@ func TestSingleReplicaGroup(t *testing.T) {
 	waitFor(t, 5*time.Second, "dispatch", func() bool { return s.GetMaxOffsetInQueue("One", 0) == 1 })
 }
 
-// A replica that follows runs the process on one P, one that leads on the
-// runtime's default, and Close restores the default. The other two members
-// are plain nodes, not replicas of this package: with several replicas in
-// a process none sets GOMAXPROCS.
+// An ASYNC_FLUSH replica that follows runs the process on one P, one that
+// leads on the runtime's default, and Close restores the default; a
+// SYNC_FLUSH replica leaves it at the default. The other two members are
+// plain nodes, not replicas of this package: with several replicas in a
+// process none sets GOMAXPROCS.
 func TestFollowerRunsOnOneP(t *testing.T) {
+	for _, tc := range []struct {
+		flush    string
+		follower int // GOMAXPROCS while following (0: the default)
+	}{{"ASYNC_FLUSH", 1}, {"SYNC_FLUSH", 0}} {
+		t.Run(tc.flush, func(t *testing.T) { testFollowerProcs(t, tc.flush, tc.follower) })
+	}
+}
+
+func testFollowerProcs(t *testing.T, flush string, follower int) {
 	t.Setenv("GOMAXPROCS", "") // not fixed by the environment
 	runtime.SetDefaultGOMAXPROCS()
 	def := runtime.GOMAXPROCS(0)
 	t.Cleanup(runtime.SetDefaultGOMAXPROCS)
+	if follower == 0 {
+		follower = def
+	}
 	ports := freePorts(t, 3)
 	addrs := map[string]string{}
 	for i, p := range ports {
@@ -192,6 +205,7 @@ func TestFollowerRunsOnOneP(t *testing.T) {
 		"storePathRootDir": t.TempDir(), "enableDLegerCommitLog": "true", "dLegerGroup": "G",
 		"dLegerPeers":  fmt.Sprintf("n0-%s;n1-%s;n2-%s", addrs["n0"], addrs["n1"], addrs["n2"]),
 		"dLegerSelfId": "n0", "preferredLeaderId": "n1", "dLegerElectionTimeoutMs": "150", "dLegerHeartbeatIntervalMs": "20",
+		"flushDiskType": flush,
 	} {
 		if err := c.Set(k, v); err != nil {
 			t.Fatal(k, err)
@@ -228,16 +242,16 @@ func TestFollowerRunsOnOneP(t *testing.T) {
 		})
 	}
 	lead("n1")
-	waitFor(t, 10*time.Second, "n0 following on one P", func() bool {
-		return !r.Node.IsLeader() && runtime.GOMAXPROCS(0) == 1
+	waitFor(t, 10*time.Second, fmt.Sprintf("n0 following on %d P", follower), func() bool {
+		return !r.Node.IsLeader() && runtime.GOMAXPROCS(0) == follower
 	})
 	lead("n0")
 	waitFor(t, 10*time.Second, "n0 leading on the default GOMAXPROCS", func() bool {
 		return r.Node.IsLeader() && runtime.GOMAXPROCS(0) == def
 	})
 	lead("n2")
-	waitFor(t, 10*time.Second, "n0 following again on one P", func() bool {
-		return !r.Node.IsLeader() && runtime.GOMAXPROCS(0) == 1
+	waitFor(t, 10*time.Second, fmt.Sprintf("n0 following again on %d P", follower), func() bool {
+		return !r.Node.IsLeader() && runtime.GOMAXPROCS(0) == follower
 	})
 	closed = true
 	if err := r.Close(); err != nil {
