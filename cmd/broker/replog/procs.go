@@ -1,6 +1,8 @@
 package replog
 
 import (
+	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -24,6 +26,12 @@ import (
 // trip in fdatasync, and with the only P in a syscall the runtime hands it
 // to another thread after 20 µs, a thread wake per fsync (end to end, SYNC
 // sync64 lost msgs/s and used more CPU per message on one P).
+//
+// Only in a co-located group (every dLegerPeers address on this host, as
+// with make run, make bench and the tests): that is where the follower's
+// threads compete with the leader for the same cores. A follower on a host
+// of its own keeps every core for slave reads and for catching up a
+// backlog.
 //
 // GOMAXPROCS is process-wide: only a process's sole replica sets it (tests
 // run several), and never when the GOMAXPROCS environment variable fixes it.
@@ -57,12 +65,12 @@ func replicaClosed() {
 	}
 }
 
-// procsForRole sets GOMAXPROCS for the sole replica's new role (an
-// ASYNC_FLUSH replica's; syncMode: SYNC_FLUSH).
-func procsForRole(role dledger.Role, syncMode bool) {
+// procsForRole sets GOMAXPROCS for the sole replica's new role; onePFollower
+// says whether a follower may run on one P (ASYNC_FLUSH, co-located group).
+func procsForRole(role dledger.Role, onePFollower bool) {
 	procs.mu.Lock()
 	defer procs.mu.Unlock()
-	if procs.replicas != 1 || procsExplicit() || syncMode {
+	if procs.replicas != 1 || procsExplicit() || !onePFollower {
 		return
 	}
 	if role == dledger.RoleLeader {
@@ -70,4 +78,37 @@ func procsForRole(role dledger.Role, syncMode bool) {
 	} else {
 		runtime.GOMAXPROCS(1)
 	}
+}
+
+// colocated reports whether every peer address (host:port) is a loopback
+// address or one of this host's interface addresses. A name is resolved;
+// anything that cannot be resolved counts as another host.
+func colocated(addrs map[string]string) bool {
+	ifaces, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	local := map[netip.Addr]bool{}
+	for _, a := range ifaces {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			local[p.Addr().Unmap()] = true
+		}
+	}
+	for _, hp := range addrs {
+		host, _, err := net.SplitHostPort(hp)
+		if err != nil {
+			return false
+		}
+		ips, err := net.LookupIP(host)
+		if err != nil || len(ips) == 0 {
+			return false
+		}
+		for _, ip := range ips {
+			a, ok := netip.AddrFromSlice(ip)
+			if !ok || !(a.Unmap().IsLoopback() || local[a.Unmap()]) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -81,13 +81,14 @@ func Start(cfg *conf.BrokerConfig, logger *zap.Logger) (*Replica, error) {
 		ls.Close()
 		return nil, err
 	}
-	replicaStarted() // before the node's first role event
+	onePFollower := cfg.FlushDiskType != conf.SyncFlush && colocated(addrs) // procs.go
+	replicaStarted()                                                        // before the node's first role event
 	node, err := dledger.NewNode(dledger.Config{SelfID: self, Peers: addrs, Storage: ls, Transport: tr,
 		TickInterval: tick, HeartbeatInterval: hb, ElectionTimeout: et, PreferredLeaderID: preferred, Fingerprint: []byte(fp),
 		ElectionTimeoutMax: ms(cfg.DLegerElectionTimeoutMaxMs, 0),
 		SyncMode:           cfg.FlushDiskType == conf.SyncFlush, Logger: logger.Named("node"),
 		OnRoleChange: func(ev dledger.RoleEvent) {
-			procsForRole(ev.Role, cfg.FlushDiskType == conf.SyncFlush)
+			procsForRole(ev.Role, onePFollower)
 			logger.Info("raft role", zap.Stringer("role", ev.Role), zap.Int64("term", ev.Term), zap.String("leader", ev.Leader))
 		}})
 	if err != nil {
