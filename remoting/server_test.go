@@ -855,9 +855,11 @@ func TestServerInlineHandlers(t *testing.T) {
 			t.Fatalf("inline oneway answered (type %d): %+v", st, resp)
 		}
 	}
-	// The queue is full: a request for a pooled code is still refused.
-	r.send(&RemotingCommand{Code: 1, Opaque: 20})
-	if resp := r.recv(); resp.Code != SystemBusy || resp.Opaque != 20 {
+	// The queue is full: a request for a pooled code is still refused. Sent
+	// behind Opaque 2 on the same connection, so it is read after 2 filled
+	// the queue (from r, another event loop could read it first: a flake).
+	blocked.send(&RemotingCommand{Code: 1, Opaque: 20})
+	if resp := blocked.recv(); resp.Code != SystemBusy || resp.Opaque != 20 {
 		t.Fatalf("overload: %+v", resp)
 	}
 	unblock()
