@@ -346,6 +346,32 @@ func BenchmarkEchoRatio(b *testing.B) {
 	b.ReportMetric(float64(bCPU.Microseconds())/float64(bOps), "bare-cpu-µs/rt")
 }
 
+// workerEcho starts a server echoing code 1's body from a worker and a
+// Client with its connection to it dialled (outside the timing); both
+// close when b ends.
+func workerEcho(b *testing.B) (*Client, string) {
+	mux := NewServeMux()
+	mux.HandleFunc(1, func(_ Conn, r *RemotingCommand) *RemotingCommand {
+		resp := NewResponse(r, Success, "")
+		resp.Body = r.Body
+		return resp
+	})
+	s, err := NewServer(ServerConfig{}, mux)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	c := NewClient(ClientConfig{})
+	b.Cleanup(func() { _ = c.Close() }) // before the server's: cleanups run last first
+	if _, err := c.InvokeSync(context.Background(), s.Addr(), echoReq, 5*time.Second); err != nil {
+		b.Fatal(err)
+	}
+	return c, s.Addr()
+}
+
 // BenchmarkEchoShared: callers share one Client (one connection), as the
 // producers of a process share a broker connection; writes are combined
 // and responses matched by opaque. The handler runs on a worker. Besides
@@ -356,27 +382,8 @@ func BenchmarkEchoRatio(b *testing.B) {
 func BenchmarkEchoShared(b *testing.B) {
 	for _, callers := range []int{1, 64, 256} {
 		b.Run("callers="+strconv.Itoa(callers), func(b *testing.B) {
-			mux := NewServeMux()
-			mux.HandleFunc(1, func(_ Conn, r *RemotingCommand) *RemotingCommand {
-				resp := NewResponse(r, Success, "")
-				resp.Body = r.Body
-				return resp
-			})
-			s, err := NewServer(ServerConfig{}, mux)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := s.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			c := NewClient(ClientConfig{})
-			defer c.Close()
+			c, addr := workerEcho(b)
 			ctx := context.Background()
-			addr := s.Addr()
-			if _, err := c.InvokeSync(ctx, addr, echoReq, 5*time.Second); err != nil {
-				b.Fatal(err) // dialled outside the timing
-			}
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			rts := make([][]time.Duration, callers)
@@ -422,27 +429,8 @@ func BenchmarkEchoShared(b *testing.B) {
 func BenchmarkEchoAsync(b *testing.B) {
 	for _, window := range []int{1, 256} {
 		b.Run("window="+strconv.Itoa(window), func(b *testing.B) {
-			mux := NewServeMux()
-			mux.HandleFunc(1, func(_ Conn, r *RemotingCommand) *RemotingCommand {
-				resp := NewResponse(r, Success, "")
-				resp.Body = r.Body
-				return resp
-			})
-			s, err := NewServer(ServerConfig{}, mux)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := s.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			c := NewClient(ClientConfig{})
-			defer c.Close()
+			c, addr := workerEcho(b)
 			ctx := context.Background()
-			addr := s.Addr()
-			if _, err := c.InvokeSync(ctx, addr, echoReq, 5*time.Second); err != nil {
-				b.Fatal(err) // dialled outside the timing
-			}
 			type slot struct {
 				cb   func(*RemotingCommand, error)
 				errs atomic.Int64

@@ -56,6 +56,21 @@ func rawServer(t *testing.T) (addr string, conns <-chan net.Conn, frames <-chan 
 	return ln.Addr().String(), cc, fc
 }
 
+// writeResponses answers every request in reqs Success on nc, in one write.
+func writeResponses(t *testing.T, nc net.Conn, reqs []*RemotingCommand) {
+	t.Helper()
+	var out []byte
+	for _, req := range reqs {
+		var err error
+		if out, err = Encode(out, NewResponse(req, Success, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := nc.Write(out); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // asyncTally counts the callbacks of n asynchronous calls.
 type asyncTally struct {
 	runs  []atomic.Int32 // callbacks per call
@@ -149,16 +164,7 @@ func TestInvokeAsyncTimeoutsFireOnce(t *testing.T) {
 	}
 	// Late responses: nobody waits for them any more.
 	nc := <-conns
-	var out []byte
-	for _, req := range reqs {
-		var err error
-		if out, err = Encode(out, NewResponse(req, Success, "")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := nc.Write(out); err != nil {
-		t.Fatal(err)
-	}
+	writeResponses(t, nc, reqs)
 	// The connection still serves: this call's response follows the late
 	// ones, so they have all been read when it completes.
 	got := make(chan error, 1)
@@ -379,16 +385,7 @@ func TestInvokeSyncTimeoutsWhileOthersRead(t *testing.T) {
 	}
 	// Late responses, then a call that must get its own.
 	nc := <-conns
-	var out []byte
-	for _, req := range reqs {
-		var err error
-		if out, err = Encode(out, NewResponse(req, Success, "")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := nc.Write(out); err != nil {
-		t.Fatal(err)
-	}
+	writeResponses(t, nc, reqs)
 	go func() {
 		if req, ok := <-frames; ok {
 			resp := NewResponse(req, Success, "mine")

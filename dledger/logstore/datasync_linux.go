@@ -13,26 +13,31 @@ import (
 // later read needs), skipping only timestamps. Other files (the test
 // filesystems) use Sync.
 func datasync(f vfs.File) error {
+	if ok, err := onFD(f, func(fd uintptr) error { return syscall.Fdatasync(int(fd)) }); ok {
+		return err
+	}
+	return f.Sync()
+}
+
+// onFD runs op on f's descriptor, again while it fails with EINTR; ok is
+// false when f has no descriptor (the test filesystems).
+func onFD(f vfs.File, op func(fd uintptr) error) (ok bool, err error) {
 	sc, ok := f.(interface {
 		SyscallConn() (syscall.RawConn, error)
 	})
 	if !ok {
-		return f.Sync()
+		return false, nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return err
+		return true, err
 	}
-	var serr error
+	var operr error
 	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = syscall.Fdatasync(int(fd))
-			if !errors.Is(serr, syscall.EINTR) {
-				return
-			}
+		for operr = op(fd); errors.Is(operr, syscall.EINTR); operr = op(fd) {
 		}
 	}); err != nil {
-		return err
+		return true, err
 	}
-	return serr
+	return true, operr
 }

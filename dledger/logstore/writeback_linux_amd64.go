@@ -15,33 +15,18 @@ import (
 // next fdatasync of the file (one group commit pays it per chunk) or jbd2's
 // periodic commit. Files without a descriptor (test filesystems) Sync.
 func writeback(f vfs.File, off, n int64) error {
-	sc, ok := f.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	})
-	if !ok {
-		return f.Sync()
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
 	const flags = 1 | 2 | 4 // SYNC_FILE_RANGE_WAIT_BEFORE | _WRITE | _WAIT_AFTER
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			_, _, e := syscall.Syscall6(syscall.SYS_SYNC_FILE_RANGE, fd, uintptr(off), uintptr(n), flags, 0, 0)
-			if e != syscall.EINTR {
-				if e != 0 {
-					serr = e
-				}
-				return
-			}
+	ok, err := onFD(f, func(fd uintptr) error {
+		if _, _, e := syscall.Syscall6(syscall.SYS_SYNC_FILE_RANGE, fd, uintptr(off), uintptr(n), flags, 0, 0); e != 0 {
+			return e
 		}
-	}); err != nil {
-		return err
-	}
-	if errors.Is(serr, syscall.ENOSYS) {
+		return nil
+	})
+	switch {
+	case !ok:
+		return f.Sync()
+	case errors.Is(err, syscall.ENOSYS):
 		return datasync(f)
 	}
-	return serr
+	return err
 }
