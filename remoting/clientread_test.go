@@ -277,8 +277,36 @@ func TestClientLargeFrameSurvivesReaderTimeout(t *testing.T) {
 // next request at once. Those requests must leave in a few writes, not
 // one each. The server here answers each round of n requests in one
 // write, so every round wakes all n callers together.
+//
+// The count depends on the scheduler, so the limit sits between the two
+// cases measured on 2026-11-26 (10 rounds of 64, -race): with the yield
+// medians of 11-16 writes per round on a quiet machine and 17 on a
+// loaded 2-core CI machine, without it 33-64. A measurement over the
+// limit is taken again, up to three times; a broken mechanism fails all.
 func TestClientCoalescesRequestsWokenTogether(t *testing.T) {
-	const n, rounds = 64, 11
+	const n, attempts = 64, 3
+	for attempt := 1; ; attempt++ {
+		perRound := clientWritesPerRound(t, n)
+		// The median round, so that rounds the machine's load spoilt do
+		// not decide.
+		slices.Sort(perRound)
+		med := perRound[len(perRound)/2]
+		t.Logf("attempt %d: writes per round of %d requests: %v", attempt, n, perRound)
+		if med <= n*3/8 {
+			return
+		}
+		if attempt == attempts {
+			t.Fatalf("a median round of %d requests took %d writes in each of %d attempts (last: %v)", n, med, attempts, perRound)
+		}
+	}
+}
+
+// clientWritesPerRound has n callers make rounds of calls on one
+// connection to a server that answers each round in one write, and
+// returns the client's writes in each round after the first.
+func clientWritesPerRound(t *testing.T, n int) []int64 {
+	t.Helper()
+	const rounds = 11
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -350,12 +378,5 @@ func TestClientCoalescesRequestsWokenTogether(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}
-	// The median round, so that rounds the machine's load spoilt do not
-	// decide. Measured (10 rounds of 64, -race, load 7-9): without the
-	// yield medians of 29-64 writes per round, with it 2-14.
-	slices.Sort(perRound)
-	if med := perRound[len(perRound)/2]; med > n/4 {
-		t.Errorf("a median round of %d requests took %d writes (rounds: %v)", n, med, perRound)
-	}
-	t.Logf("writes per round of %d requests: %v", n, perRound)
+	return perRound
 }
