@@ -69,7 +69,7 @@ func startTestBroker(t testing.TB, set map[string]string) *Broker {
 func sendReq(topic string, queueID int, body string, props map[string]string) *remoting.RemotingCommand {
 	return remoting.NewRequest(protocol.SendMessage, protocol.EncodeHeader(&protocol.SendMessageRequestHeader{
 		ProducerGroup: "pg", Topic: topic, DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, QueueID: int32(queueID),
-		BornTimestamp: time.Now().UnixMilli(), Properties: store.PropertiesToString(props),
+		BornTimestamp: time.Now().UnixMilli(), Properties: string(store.PropertiesFromMap(props)),
 	}), []byte(body))
 }
 
@@ -127,11 +127,11 @@ func TestSendPullAndAutoCreate(t *testing.T) {
 	}
 	// SEND_MESSAGE_V2 (Java clients) and a batch with the same short keys.
 	v2 := protocol.EncodeHeader(&protocol.SendMessageRequestHeaderV2{A: "pg", B: "AutoTopic", C: "TBW102", D: 4, E: 0,
-		G: time.Now().UnixMilli(), I: store.PropertiesToString(map[string]string{"TAGS": "V2", "UNIQ_KEY": "AABB"})})
+		G: time.Now().UnixMilli(), I: string(store.PropertiesFromMap(map[string]string{"TAGS": "V2", "UNIQ_KEY": "AABB"}))})
 	if r := b.processSend(c, remoting.NewRequest(protocol.SendMessageV2, v2, []byte("v2 body"))); r.Code != protocol.Success || r.ExtFields.Get("queueId") != "0" {
 		t.Fatalf("SEND_MESSAGE_V2: %d %q %v", r.Code, r.Remark, r.ExtFields)
 	}
-	batch := store.EncodeBatch(nil, []store.Message{{Body: []byte("b1")}, {Body: []byte("b2"), Properties: map[string]string{"KEYS": "bk"}}})
+	batch := store.EncodeBatch(nil, []store.Message{{Body: []byte("b1")}, {Body: []byte("b2"), Properties: store.PropertiesFromMap(map[string]string{"KEYS": "bk"})}})
 	r = b.processSend(c, remoting.NewRequest(protocol.SendBatchMessage, v2, batch))
 	if r.Code != protocol.Success || strings.Count(r.ExtFields.Get("msgId"), ",") != 1 || r.ExtFields.Get("queueOffset") != "1" {
 		t.Fatalf("batch: %d %q %v", r.Code, r.Remark, r.ExtFields)

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"maps"
 	"sync"
 	"time"
 
@@ -36,7 +35,7 @@ func (f *fakeStore) PutMessage(_ context.Context, m *store.Message) store.PutMes
 	k := fakeQueueKey{m.Topic, m.QueueID}
 	ext := &store.MessageExt{Message: *m, QueueOffset: int64(len(f.queues[k])), CommitLogOffset: f.nextPhy,
 		StoreTimestamp: f.now().UnixMilli(), StoreSize: 100}
-	ext.Properties = maps.Clone(m.Properties)
+	ext.Properties = m.Properties
 	if ext.StoreHost == "" {
 		ext.StoreHost = "127.0.0.1:10911"
 	}
@@ -60,7 +59,7 @@ func (f *fakeStore) LookMessageByOffset(off int64) (*store.MessageExt, error) {
 		return nil, store.ErrNotFound
 	}
 	c := *ext
-	c.Properties = maps.Clone(ext.Properties)
+	c.Properties = ext.Properties
 	return &c, nil
 }
 

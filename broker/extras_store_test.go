@@ -58,7 +58,7 @@ func TestScheduleWithRealStore(t *testing.T) {
 	svc := newScheduleService(st, scheduleConfig{levels: testLevels(), now: clock.Now})
 
 	m := &store.Message{Topic: "Real", QueueID: 2, Body: []byte("later"), BornTimestamp: 7, BornHost: "10.0.0.2:4000",
-		Properties: map[string]string{propDelay: "2", propTags: "tg", propUniqKey: "UQ1"}}
+		Properties: store.PropertiesFromMap(map[string]string{propDelay: "2", propTags: "tg", propUniqKey: "UQ1"})}
 	scheduleDelayed(m, testLevels())
 	res := st.PutMessage(context.Background(), m)
 	if res.Status != store.PutOK {
@@ -103,7 +103,7 @@ func TestTransactionsWithRealStore(t *testing.T) {
 	})
 	half := func(body string) protocol.EndTransactionRequestHeader {
 		m := &store.Message{Topic: "Tx", QueueID: 1, Body: []byte(body), SysFlag: sysFlagTransPrepared, BornTimestamp: clock.Now().UnixMilli(),
-			BornHost: "10.0.0.2:4000", Properties: map[string]string{propTransPrepared: "true", propProducerGroup: "g", propUniqKey: "U" + body}}
+			BornHost: "10.0.0.2:4000", Properties: store.PropertiesFromMap(map[string]string{propTransPrepared: "true", propProducerGroup: "g", propUniqKey: "U" + body})}
 		prepareHalf(m)
 		res := st.PutMessage(context.Background(), m)
 		if res.Status != store.PutOK {

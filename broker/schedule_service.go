@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -78,11 +77,8 @@ func scheduleDelayed(m *store.Message, levels delayLevels) bool {
 		m.SetProperty(propDelay, strconv.Itoa(level))
 	}
 	// 5.x timer properties lose against a delay level (§8.3).
-	m.ClearProperty(propTimerDeliverMs)
-	m.ClearProperty(propTimerDelaySec)
-	m.ClearProperty(propTimerDelayMs)
-	m.SetProperty(propRealTopic, m.Topic)
-	m.SetProperty(propRealQueueID, strconv.Itoa(int(m.QueueID)))
+	m.Properties = m.Properties.Without(propTimerDeliverMs, propTimerDelaySec, propTimerDelayMs).
+		With(propRealTopic, m.Topic, propRealQueueID, strconv.Itoa(int(m.QueueID)))
 	m.Topic = scheduleTopic
 	m.QueueID = scheduleQueueID(level)
 	return true
@@ -98,10 +94,7 @@ func scheduleTimeUp(ext *store.MessageExt) (m *store.Message, ok bool) {
 	if topic == "" || err != nil || qid < 0 {
 		return nil, false
 	}
-	props := maps.Clone(ext.Properties)
-	delete(props, propDelay)
-	delete(props, propTimerDeliverMs)
-	delete(props, propTimerDelaySec)
+	props := ext.Properties.Without(propDelay, propTimerDeliverMs, propTimerDelaySec)
 	return &store.Message{
 		Topic:          topic,
 		Flag:           ext.Flag,

@@ -15,7 +15,7 @@ func testLevels() delayLevels {
 
 func TestScheduleDelayedRewrite(t *testing.T) {
 	levels := testLevels()
-	m := &store.Message{Topic: "T", QueueID: 3, Properties: map[string]string{propDelay: "9", propTags: "a", propTimerDeliverMs: "1"}}
+	m := &store.Message{Topic: "T", QueueID: 3, Properties: store.PropertiesFromMap(map[string]string{propDelay: "9", propTags: "a", propTimerDeliverMs: "1"})}
 	if !scheduleDelayed(m, levels) {
 		t.Fatal("not scheduled")
 	}
@@ -24,16 +24,16 @@ func TestScheduleDelayedRewrite(t *testing.T) {
 		t.Fatalf("rewritten message: %+v", m)
 	}
 	for _, tc := range []*store.Message{
-		{Topic: "T", Properties: map[string]string{propTags: "a"}},
-		{Topic: "T", Properties: map[string]string{propDelay: "0"}},
-		{Topic: "T", SysFlag: sysFlagTransPrepared, Properties: map[string]string{propDelay: "1"}},
-		{Topic: transHalfTopic, Properties: map[string]string{propDelay: "1"}},
+		{Topic: "T", Properties: store.PropertiesFromMap(map[string]string{propTags: "a"})},
+		{Topic: "T", Properties: store.PropertiesFromMap(map[string]string{propDelay: "0"})},
+		{Topic: "T", SysFlag: sysFlagTransPrepared, Properties: store.PropertiesFromMap(map[string]string{propDelay: "1"})},
+		{Topic: transHalfTopic, Properties: store.PropertiesFromMap(map[string]string{propDelay: "1"})},
 	} {
 		if scheduleDelayed(tc, levels) {
 			t.Errorf("scheduled %+v", tc)
 		}
 	}
-	c := &store.Message{Topic: "T", SysFlag: sysFlagTransCommit, Properties: map[string]string{propDelay: "1"}}
+	c := &store.Message{Topic: "T", SysFlag: sysFlagTransCommit, Properties: store.PropertiesFromMap(map[string]string{propDelay: "1"})}
 	if !scheduleDelayed(c, levels) || c.QueueID != 0 {
 		t.Errorf("committed delayed message not scheduled: %+v", c)
 	}
@@ -46,7 +46,7 @@ func TestScheduleDeliverLevel(t *testing.T) {
 
 	put := func(body string, level int) {
 		m := &store.Message{Topic: "Real", QueueID: 1, Body: []byte(body), Flag: 7, ReconsumeTimes: 2, BornTimestamp: 5,
-			Properties: map[string]string{propDelay: digit(level), propTags: "tg", propUniqKey: "U" + body}}
+			Properties: store.PropertiesFromMap(map[string]string{propDelay: digit(level), propTags: "tg", propUniqKey: "U" + body})}
 		if !scheduleDelayed(m, testLevels()) {
 			t.Fatal("not scheduled")
 		}
@@ -114,7 +114,7 @@ func TestScheduleServiceStartStop(t *testing.T) {
 			mu.Unlock()
 		},
 	})
-	m := &store.Message{Topic: "Real", Properties: map[string]string{propDelay: "1"}}
+	m := &store.Message{Topic: "Real", Properties: store.PropertiesFromMap(map[string]string{propDelay: "1"})}
 	scheduleDelayed(m, testLevels())
 	fs.PutMessage(context.Background(), m)
 	s.Start()
@@ -147,7 +147,7 @@ func TestScheduleDeliverLevelBounded(t *testing.T) {
 	fs := newFakeStore(testLevels(), clock.Now)
 	s := newScheduleService(fs, scheduleConfig{levels: testLevels(), now: clock.Now})
 	for i := 0; i < scheduleMaxRound+100; i++ {
-		m := &store.Message{Topic: "Real", Properties: map[string]string{propDelay: "1"}}
+		m := &store.Message{Topic: "Real", Properties: store.PropertiesFromMap(map[string]string{propDelay: "1"})}
 		scheduleDelayed(m, testLevels())
 		fs.PutMessage(context.Background(), m)
 	}
@@ -165,7 +165,7 @@ func TestScheduleOffsetBeyondQueue(t *testing.T) {
 	clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
 	fs := newFakeStore(testLevels(), clock.Now)
 	s := newScheduleService(fs, scheduleConfig{levels: testLevels(), now: clock.Now})
-	m := &store.Message{Topic: "Real", Properties: map[string]string{propDelay: "1"}}
+	m := &store.Message{Topic: "Real", Properties: store.PropertiesFromMap(map[string]string{propDelay: "1"})}
 	scheduleDelayed(m, testLevels())
 	fs.PutMessage(context.Background(), m)
 	clock.Advance(2 * time.Second)

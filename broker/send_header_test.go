@@ -90,7 +90,8 @@ func TestSendAllocations(t *testing.T) {
 		}
 	})
 	t.Logf("%v allocations per send", n)
-	if n > 9 {
-		t.Fatalf("%v allocations per send, want at most 9", n)
+	// 7 (8 with -race) since the properties are kept as received: 9 with a map.
+	if n > 8 {
+		t.Fatalf("%v allocations per send, want at most 8", n)
 	}
 }

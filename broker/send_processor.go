@@ -108,7 +108,7 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 		Topic:          h.Topic,
 		Flag:           h.Flag,
 		Body:           req.Body,
-		Properties:     store.StringToProperties(h.Properties),
+		Properties:     store.ParseProperties(h.Properties),
 		QueueID:        h.QueueID,
 		SysFlag:        h.SysFlag,
 		BornTimestamp:  h.BornTimestamp,
@@ -118,10 +118,12 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 	if tc.TopicFilterType == metadata.MultiTag {
 		msg.SysFlag |= store.MultiTagsFlag
 	}
+	// The received properties plus the broker's, appended in one allocation.
 	if msg.UniqKey() == "" {
-		msg.SetProperty(store.PropertyUniqClientMessageIDKey, b.newUniqID())
+		msg.Properties = msg.Properties.With(store.PropertyUniqClientMessageIDKey, b.newUniqID(), store.PropertyCluster, cfg.BrokerClusterName)
+	} else {
+		msg.SetProperty(store.PropertyCluster, cfg.BrokerClusterName)
 	}
-	msg.SetProperty(store.PropertyCluster, cfg.BrokerClusterName)
 	if sr.reply {
 		// Go sends reply bodies uncompressed with the compressed bit set
 		// (protocol.md §10.18); a zlib stream starts with 0x78.
@@ -166,7 +168,7 @@ func (b *Broker) sendBatch(c remoting.Conn, sr *sendRequest, tc metadata.TopicCo
 	if err != nil {
 		return respond(protocol.MessageIllegal, "malformed batch body: "+err.Error())
 	}
-	headerProps := store.StringToProperties(h.Properties)
+	headerProps := store.ParseProperties(h.Properties)
 	msgs := make([]*store.Message, len(items))
 	for i := range items {
 		m := &items[i]
@@ -185,12 +187,13 @@ func (b *Broker) sendBatch(c remoting.Conn, sr *sendRequest, tc metadata.TopicCo
 		m.BornTimestamp = h.BornTimestamp
 		m.BornHost = c.RemoteAddr()
 		m.ReconsumeTimes = h.ReconsumeTimes
-		for k, v := range headerProps {
-			if _, ok := m.Properties[k]; !ok {
-				m.SetProperty(k, v)
+		add := []string{store.PropertyCluster, cfg.BrokerClusterName}
+		for k, v := range headerProps.All() {
+			if _, ok := m.Properties.Lookup(k); !ok && k != store.PropertyCluster {
+				add = append(add, k, v)
 			}
 		}
-		m.SetProperty(store.PropertyCluster, cfg.BrokerClusterName)
+		m.Properties = m.Properties.With(add...)
 		msgs[i] = m
 	}
 	ctx, cancel := b.putContext()
@@ -314,7 +317,7 @@ func (b *Broker) pushReply(c remoting.Conn, h *protocol.SendMessageRequestHeader
 		"sysFlag", strconv.Itoa(int(msg.SysFlag)),
 		"bornTimestamp", strconv.FormatInt(msg.BornTimestamp, 10),
 		"flag", strconv.Itoa(int(msg.Flag)),
-		"properties", store.PropertiesToString(msg.Properties),
+		"properties", string(msg.Properties),
 		"reconsumeTimes", strconv.Itoa(int(msg.ReconsumeTimes)),
 		"unitMode", strconv.FormatBool(h.UnitMode),
 		"bornHost", c.RemoteAddr(),

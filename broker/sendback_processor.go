@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -99,15 +98,12 @@ func (s *sendBackService) processConsumerSendMsgBack(req *remoting.RemotingComma
 	if req.Version >= versionV349 && h.MaxReconsumeTimes != nil {
 		maxTimes = *h.MaxReconsumeTimes
 	}
-	props := maps.Clone(orig.Properties)
-	if props == nil {
-		props = map[string]string{}
+	var add []string
+	if orig.Property(propRetryTopic) == "" {
+		add = append(add, propRetryTopic, orig.Topic)
 	}
-	if props[propRetryTopic] == "" {
-		props[propRetryTopic] = orig.Topic
-	}
-	if props[propOriginMessageID] == "" {
-		props[propOriginMessageID] = orig.MsgID
+	if orig.Property(propOriginMessageID) == "" {
+		add = append(add, propOriginMessageID, orig.MsgID)
 	}
 	toDLQ, level := sendBackTarget(orig.ReconsumeTimes, maxTimes, h.DelayLevel)
 	if toDLQ {
@@ -116,15 +112,15 @@ func (s *sendBackService) processConsumerSendMsgBack(req *remoting.RemotingComma
 		if _, ok := s.cfg.ensureTopic(topic, dlqQueueNums); !ok {
 			return extrasRespond(protocol.SystemError, fmt.Sprintf("topic[%s] not exist", topic))
 		}
-		delete(props, propDelay)
+		add = append(add, propDelay, "")
 	} else {
-		props[propDelay] = strconv.Itoa(int(level))
+		add = append(add, propDelay, strconv.Itoa(int(level)))
 	}
 	m := &store.Message{
 		Topic:          topic,
 		Flag:           orig.Flag,
 		Body:           orig.Body,
-		Properties:     props,
+		Properties:     orig.Properties.With(add...),
 		QueueID:        queueID,
 		SysFlag:        orig.SysFlag,
 		BornTimestamp:  orig.BornTimestamp,
@@ -140,7 +136,7 @@ func (s *sendBackService) processConsumerSendMsgBack(req *remoting.RemotingComma
 	}
 	if toDLQ {
 		s.cfg.log.Info("message sent to DLQ", zap.String("topic", topic), zap.String("group", h.Group),
-			zap.String("originTopic", h.OriginTopic), zap.String("msgId", props[propUniqKey]),
+			zap.String("originTopic", h.OriginTopic), zap.String("msgId", orig.Property(propUniqKey)),
 			zap.Int32("reconsumeTimes", orig.ReconsumeTimes))
 	}
 	return extrasRespond(protocol.Success, "")

@@ -46,7 +46,7 @@ func (f *sendBackFixture) sendBack(group string, offset int64, level int32, max 
 func TestSendBackToRetryThenDLQ(t *testing.T) {
 	f := newSendBackFixture()
 	orig := f.store.PutMessage(context.Background(), &store.Message{Topic: "T", QueueID: 2, Body: []byte("x"), Flag: 3,
-		BornTimestamp: 42, BornHost: "10.0.0.1:5000", Properties: map[string]string{propTags: "tg", propUniqKey: "UQ"}})
+		BornTimestamp: 42, BornHost: "10.0.0.1:5000", Properties: store.PropertiesFromMap(map[string]string{propTags: "tg", propUniqKey: "UQ"})})
 	two := int32(2)
 	if resp := f.sendBack("cg", orig.WroteOffset, 0, &two); resp.Code != protocol.Success {
 		t.Fatalf("send back: %d %s", resp.Code, resp.Remark)
@@ -67,7 +67,7 @@ func TestSendBackToRetryThenDLQ(t *testing.T) {
 	}
 	// A message already reconsumed twice goes to the DLQ with max 2.
 	retried := f.store.PutMessage(context.Background(), &store.Message{Topic: "%RETRY%cg", Body: []byte("x"), ReconsumeTimes: 2,
-		Properties: map[string]string{propRetryTopic: "T", propOriginMessageID: "FIRST", propUniqKey: "UQ", propRealTopic: "%RETRY%cg"}})
+		Properties: store.PropertiesFromMap(map[string]string{propRetryTopic: "T", propOriginMessageID: "FIRST", propUniqKey: "UQ", propRealTopic: "%RETRY%cg"})})
 	if resp := f.sendBack("cg", retried.WroteOffset, 0, &two); resp.Code != protocol.Success {
 		t.Fatalf("send back: %d %s", resp.Code, resp.Remark)
 	}
@@ -112,7 +112,7 @@ func TestRedirectRetrySend(t *testing.T) {
 	f := newSendBackFixture()
 	two := int32(2)
 	h := &protocol.SendMessageRequestHeader{MaxReconsumeTimes: &two}
-	m := &store.Message{Topic: "%RETRY%cg", ReconsumeTimes: 2, Properties: map[string]string{propDelay: "5"}}
+	m := &store.Message{Topic: "%RETRY%cg", ReconsumeTimes: 2, Properties: store.PropertiesFromMap(map[string]string{propDelay: "5"})}
 	if code, _ := f.svc.redirectRetrySend(h, m); code != protocol.Success || m.Topic != "%RETRY%cg" {
 		t.Fatalf("within max: %d %+v", code, m)
 	}
@@ -144,19 +144,19 @@ func TestExtrasSendHookOrder(t *testing.T) {
 	two := int32(2)
 	h := &protocol.SendMessageRequestHeader{MaxReconsumeTimes: &two}
 
-	half := &store.Message{Topic: "T", SysFlag: sysFlagTransPrepared, Properties: map[string]string{propTransPrepared: "true", propDelay: "2"}}
+	half := &store.Message{Topic: "T", SysFlag: sysFlagTransPrepared, Properties: store.PropertiesFromMap(map[string]string{propTransPrepared: "true", propDelay: "2"})}
 	if code, _ := x.sendHook(nil, h, half); code != protocol.Success || half.Topic != transHalfTopic {
 		t.Fatalf("prepared message: %d %+v", code, half)
 	}
-	delayed := &store.Message{Topic: "T", QueueID: 1, Properties: map[string]string{propDelay: "2"}}
+	delayed := &store.Message{Topic: "T", QueueID: 1, Properties: store.PropertiesFromMap(map[string]string{propDelay: "2"})}
 	if code, _ := x.sendHook(nil, h, delayed); code != protocol.Success || delayed.Topic != scheduleTopic || delayed.QueueID != 1 {
 		t.Fatalf("delayed message: %d %+v", code, delayed)
 	}
-	retry := &store.Message{Topic: "%RETRY%cg", ReconsumeTimes: 1, Properties: map[string]string{propDelay: "4"}}
+	retry := &store.Message{Topic: "%RETRY%cg", ReconsumeTimes: 1, Properties: store.PropertiesFromMap(map[string]string{propDelay: "4"})}
 	if code, _ := x.sendHook(nil, h, retry); code != protocol.Success || retry.Topic != scheduleTopic || retry.Property(propRealTopic) != "%RETRY%cg" {
 		t.Fatalf("retry fallback within max: %d %+v", code, retry)
 	}
-	dead := &store.Message{Topic: "%RETRY%cg", ReconsumeTimes: 3, Properties: map[string]string{propDelay: "5"}}
+	dead := &store.Message{Topic: "%RETRY%cg", ReconsumeTimes: 3, Properties: store.PropertiesFromMap(map[string]string{propDelay: "5"})}
 	if code, _ := x.sendHook(nil, h, dead); code != protocol.Success || dead.Topic != "%DLQ%cg" {
 		t.Fatalf("retry fallback beyond max: %d %+v", code, dead)
 	}

@@ -243,16 +243,16 @@ func (t *transactionService) handleHalf(half *store.MessageExt, start time.Time,
 		if !hasPrepared {
 			prepared = half.QueueOffset
 		}
-		return t.reappend(half, map[string]string{propTransPreparedQOff: strconv.FormatInt(prepared, 10)}) != nil
+		return t.reappend(half, propTransPreparedQOff, strconv.FormatInt(prepared, 10)) != nil
 	case halfDiscard:
 		t.discard(half)
 		return true
 	}
-	extra := map[string]string{propTransCheckTimes: strconv.Itoa(times + 1)}
+	extra := []string{propTransCheckTimes, strconv.Itoa(times + 1)}
 	if immunity != "" && !hasPrepared {
-		extra[propTransPreparedQOff] = strconv.FormatInt(half.QueueOffset, 10)
+		extra = append(extra, propTransPreparedQOff, strconv.FormatInt(half.QueueOffset, 10))
 	}
-	if c := t.reappend(half, extra); c != nil {
+	if c := t.reappend(half, extra...); c != nil {
 		t.sendCheck(c)
 		return true
 	}
@@ -260,16 +260,10 @@ func (t *transactionService) handleHalf(half *store.MessageExt, start time.Time,
 }
 
 // reappend appends a copy of half, with the extra properties set, to the
-// half queue and returns the copy as stored (nil when the put failed).
-func (t *transactionService) reappend(half *store.MessageExt, extra map[string]string) *store.MessageExt {
+// half queue (extra: name, value pairs) and returns the copy as stored (nil when the put failed).
+func (t *transactionService) reappend(half *store.MessageExt, extra ...string) *store.MessageExt {
 	renewed := half.Message
-	renewed.Properties = make(map[string]string, len(half.Properties)+len(extra))
-	for k, v := range half.Properties {
-		renewed.Properties[k] = v
-	}
-	for k, v := range extra {
-		renewed.Properties[k] = v
-	}
+	renewed.Properties = half.Properties.With(extra...)
 	renewed.ReconsumeTimes = 0
 	res := t.put(&renewed)
 	if !res.Status.OK() {

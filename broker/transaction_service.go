@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -103,11 +102,11 @@ func prepareHalf(m *store.Message) bool {
 	if transactionType(m.SysFlag) != sysFlagTransPrepared && m.Property(propTransPrepared) != "true" {
 		return false
 	}
+	add := []string{propRealTopic, m.Topic, propRealQueueID, strconv.Itoa(int(m.QueueID))}
 	if uniq := m.Property(propUniqKey); uniq != "" {
-		m.SetProperty(propTransactionID, uniq)
+		add = append(add, propTransactionID, uniq)
 	}
-	m.SetProperty(propRealTopic, m.Topic)
-	m.SetProperty(propRealQueueID, strconv.Itoa(int(m.QueueID)))
+	m.Properties = m.Properties.With(add...)
 	m.SysFlag = resetTransactionType(m.SysFlag, sysFlagTransNotType)
 	m.Topic = transHalfTopic
 	m.QueueID = 0
@@ -122,10 +121,7 @@ func committedMessage(half *store.MessageExt) (*store.Message, error) {
 	if topic == "" || err != nil || qid < 0 {
 		return nil, fmt.Errorf("half message at %d has no usable REAL_TOPIC/REAL_QID", half.CommitLogOffset)
 	}
-	props := maps.Clone(half.Properties)
-	delete(props, propRealTopic)
-	delete(props, propRealQueueID)
-	delete(props, propTransPrepared)
+	props := half.Properties.Without(propRealTopic, propRealQueueID, propTransPrepared)
 	return &store.Message{
 		Topic:                     topic,
 		Flag:                      half.Flag,
@@ -153,7 +149,7 @@ func (t *transactionService) putOp(half *store.MessageExt) store.PutMessageResul
 		Topic:         transOpHalfTopic,
 		QueueID:       half.QueueID,
 		Body:          opBody(half.QueueOffset),
-		Properties:    map[string]string{propTags: transOpRemoveTag},
+		Properties:    store.Properties("").With(propTags, transOpRemoveTag),
 		BornTimestamp: t.cfg.now().UnixMilli(),
 		BornHost:      half.StoreHost,
 	})

@@ -83,7 +83,7 @@ func (f *txFixture) sendHalf(t *testing.T, body string) protocol.EndTransactionR
 	t.Helper()
 	m := &store.Message{Topic: "TxTopic", QueueID: 1, Body: []byte(body), SysFlag: sysFlagTransPrepared,
 		BornTimestamp: f.clock.Now().UnixMilli(), BornHost: "127.0.0.1:50000",
-		Properties: map[string]string{propTransPrepared: "true", propProducerGroup: "txg", propUniqKey: "U-" + body}}
+		Properties: store.PropertiesFromMap(map[string]string{propTransPrepared: "true", propProducerGroup: "txg", propUniqKey: "U-" + body})}
 	if !prepareHalf(m) {
 		t.Fatal("not prepared")
 	}
@@ -258,7 +258,7 @@ func TestTransactionCheckImmunity(t *testing.T) {
 	stop := make(chan struct{})
 	put := func(body string) protocol.EndTransactionRequestHeader {
 		m := &store.Message{Topic: "TxTopic", Body: []byte(body), SysFlag: sysFlagTransPrepared, BornTimestamp: f.clock.Now().UnixMilli(),
-			Properties: map[string]string{propTransPrepared: "true", propProducerGroup: "txg", propUniqKey: "U-" + body, propCheckImmunityTime: "20"}}
+			Properties: store.PropertiesFromMap(map[string]string{propTransPrepared: "true", propProducerGroup: "txg", propUniqKey: "U-" + body, propCheckImmunityTime: "20"})}
 		prepareHalf(m)
 		res := f.store.PutMessage(context.Background(), m)
 		return protocol.EndTransactionRequestHeader{ProducerGroup: "txg", TranStateTableOffset: res.QueueOffset, CommitLogOffset: res.WroteOffset}

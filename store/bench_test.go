@@ -76,7 +76,7 @@ func BenchmarkPutMessage(b *testing.B) {
 				msgs := make([]*Message, senders)
 				for i := range msgs {
 					msgs[i] = &Message{Topic: "Bench", QueueID: int32(i % 8), Body: body, BornHost: "127.0.0.1:5000",
-						Properties: map[string]string{PropertyTags: "TagA", PropertyUniqClientMessageIDKey: "C0A8000100002A9F0000000000000001"}}
+						Properties: PropertiesFromMap(map[string]string{PropertyTags: "TagA", PropertyUniqClientMessageIDKey: "C0A8000100002A9F0000000000000001"})}
 				}
 				// Warm up the pools and the first file.
 				s.PutMessage(context.Background(), msgs[0])
@@ -133,8 +133,8 @@ func BenchmarkDispatch(b *testing.B) {
 		go func(g int) {
 			defer wg.Done()
 			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
-				m := &Message{Topic: "D", QueueID: int32(i % 16), Body: body, Properties: map[string]string{
-					PropertyTags: "TagA", PropertyKeys: fmt.Sprintf("order-%d", i), PropertyUniqClientMessageIDKey: fmt.Sprintf("U%031d", i)}}
+				m := &Message{Topic: "D", QueueID: int32(i % 16), Body: body, Properties: PropertiesFromMap(map[string]string{
+					PropertyTags: "TagA", PropertyKeys: fmt.Sprintf("order-%d", i), PropertyUniqClientMessageIDKey: fmt.Sprintf("U%031d", i)})}
 				s.PutMessage(context.Background(), m)
 			}
 		}(g)
@@ -171,7 +171,7 @@ func BenchmarkGetMessage(b *testing.B) {
 	const total, queues = 100000, 4
 	body := make([]byte, 1024)
 	for i := 0; i < total; i++ {
-		m := &Message{Topic: "G", QueueID: int32(i % queues), Body: body, Properties: map[string]string{PropertyTags: "TagA"}}
+		m := &Message{Topic: "G", QueueID: int32(i % queues), Body: body, Properties: PropertiesFromMap(map[string]string{PropertyTags: "TagA"})}
 		s.PutMessage(context.Background(), m)
 	}
 	s.waitDispatched(s.GetMaxPhyOffset(), time.Minute)

@@ -149,7 +149,7 @@ func (s *MessageStore) getMessage(topic string, queueID int32, offset int64, max
 				var v recordView
 				var props map[string]string
 				if err := parseRecord(rec, &v, false); err == nil {
-					props = StringToProperties(string(v.props))
+					props = ParseProperties(string(v.props)).Map()
 				}
 				if !filter.IsMatchedByCommitLog(rec, props) {
 					continue

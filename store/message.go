@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -81,8 +80,9 @@ type Message struct {
 	Flag  int32
 	// Body is stored as is (still compressed when SysFlag&CompressedFlag).
 	Body []byte
-	// Properties are encoded per §5.1 in sorted key order. Nil is empty.
-	Properties map[string]string
+	// Properties are stored as they are (ParseProperties builds them from
+	// a string sent by a client).
+	Properties Properties
 	QueueID    int32
 	SysFlag    int32
 	// BornTimestamp is the producer's clock, ms.
@@ -97,31 +97,26 @@ type Message struct {
 }
 
 // Property returns the named property ("" when absent).
-func (m *Message) Property(name string) string { return m.Properties[name] }
+func (m *Message) Property(name string) string { return m.Properties.Get(name) }
 
-// SetProperty sets a property, creating the map if needed.
-func (m *Message) SetProperty(name, value string) {
-	if m.Properties == nil {
-		m.Properties = make(map[string]string, 4)
-	}
-	m.Properties[name] = value
-}
+// SetProperty sets a property (an empty value removes it).
+func (m *Message) SetProperty(name, value string) { m.Properties = m.Properties.With(name, value) }
 
 // ClearProperty removes a property.
-func (m *Message) ClearProperty(name string) { delete(m.Properties, name) }
+func (m *Message) ClearProperty(name string) { m.Properties = m.Properties.Without(name) }
 
 // Tags is the TAGS property.
-func (m *Message) Tags() string { return m.Properties[PropertyTags] }
+func (m *Message) Tags() string { return m.Properties.Get(PropertyTags) }
 
 // Keys is the KEYS property split at spaces.
-func (m *Message) Keys() []string { return strings.Fields(m.Properties[PropertyKeys]) }
+func (m *Message) Keys() []string { return strings.Fields(m.Properties.Get(PropertyKeys)) }
 
 // UniqKey is the UNIQ_KEY property (the client message id).
-func (m *Message) UniqKey() string { return m.Properties[PropertyUniqClientMessageIDKey] }
+func (m *Message) UniqKey() string { return m.Properties.Get(PropertyUniqClientMessageIDKey) }
 
 // DelayTimeLevel is the DELAY property (0 when absent or unparsable).
 func (m *Message) DelayTimeLevel() int {
-	n, _ := strconv.Atoi(m.Properties[PropertyDelayTimeLevel])
+	n, _ := strconv.Atoi(m.Properties.Get(PropertyDelayTimeLevel))
 	return n
 }
 
@@ -147,65 +142,6 @@ type MessageExt struct {
 
 // ---------------------------------------------------------------------------
 // Properties string (§5.1)
-
-// AppendProperties appends the §5.1 encoding of props (sorted by name, each
-// name 0x01 value 0x02) to dst.
-func AppendProperties(dst []byte, props map[string]string) []byte {
-	if len(props) == 0 {
-		return dst
-	}
-	var stack [16]string
-	keys := stack[:0]
-	for k := range props {
-		keys = append(keys, k)
-	}
-	if len(keys) <= len(stack) {
-		// Insertion sort: a message has a handful of properties, and this
-		// runs once per stored message (cheaper than slices.Sort there).
-		for i := 1; i < len(keys); i++ {
-			for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-				keys[j], keys[j-1] = keys[j-1], keys[j]
-			}
-		}
-	} else {
-		slices.Sort(keys)
-	}
-	for _, k := range keys {
-		dst = append(dst, k...)
-		dst = append(dst, NameValueSeparator)
-		dst = append(dst, props[k]...)
-		dst = append(dst, PropertySeparator)
-	}
-	return dst
-}
-
-// PropertiesToString is AppendProperties as a string.
-func PropertiesToString(props map[string]string) string {
-	return string(AppendProperties(nil, props))
-}
-
-// StringToProperties parses a §5.1 properties string the way Java does:
-// segments without a name or a value are dropped; a missing trailing 0x02 is
-// tolerated.
-func StringToProperties(s string) map[string]string {
-	if s == "" {
-		return nil
-	}
-	m := make(map[string]string, 4)
-	for len(s) > 0 {
-		seg := s
-		if i := strings.IndexByte(s, PropertySeparator); i >= 0 {
-			seg, s = s[:i], s[i+1:]
-		} else {
-			s = ""
-		}
-		k, v, ok := strings.Cut(seg, string(NameValueSeparator))
-		if ok && k != "" && v != "" {
-			m[k] = v
-		}
-	}
-	return m
-}
 
 // lookupProperty finds name in an encoded properties string without
 // allocating.
@@ -409,7 +345,7 @@ func encodeStored(dst []byte, m *Message, store *hostBytes, queueOffset, commitL
 	dst = append(dst, m.Topic...)
 	propsLenAt := len(dst)
 	dst = append(dst, 0, 0)
-	dst = AppendProperties(dst, m.Properties)
+	dst = append(dst, m.Properties...)
 	propsLen := len(dst) - propsLenAt - 2
 	if propsLen > maxPropertiesLen {
 		return dst[:start], fmt.Errorf("%w: properties %d bytes exceed %d", errPropertiesSize, propsLen, maxPropertiesLen)
@@ -566,7 +502,7 @@ func DecodeMessage(b []byte, readBody bool) (*MessageExt, error) {
 		Message: Message{
 			Topic:                     string(v.topic),
 			Flag:                      v.flag,
-			Properties:                StringToProperties(string(v.props)),
+			Properties:                ParseProperties(string(v.props)),
 			QueueID:                   v.queueID,
 			SysFlag:                   v.sysFlag,
 			BornTimestamp:             v.bornTimestamp,
@@ -738,7 +674,7 @@ func DecodeBatch(body []byte) ([]Message, error) {
 		out = append(out, Message{
 			Flag:       flag,
 			Body:       item[20:q:q],
-			Properties: StringToProperties(string(item[q+2 : q+2+propsLen])),
+			Properties: ParseProperties(string(item[q+2 : q+2+propsLen])),
 		})
 		p += total
 	}
@@ -762,7 +698,7 @@ func EncodeBatch(dst []byte, msgs []Message) []byte {
 		dst = append(dst, m.Body...)
 		at := len(dst)
 		dst = append(dst, 0, 0)
-		dst = AppendProperties(dst, m.Properties)
+		dst = append(dst, m.Properties...)
 		be.PutUint16(dst[at:], uint16(len(dst)-at-2))
 		be.PutUint32(dst[start:], uint32(len(dst)-start))
 	}

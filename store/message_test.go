@@ -45,7 +45,7 @@ func goldenRecord() []byte {
 func TestEncodeStoredGolden(t *testing.T) {
 	m := &Message{Topic: "TestTopic", Flag: 0x10, Body: []byte("hello"), QueueID: 3, BornTimestamp: 1000,
 		BornHost: "127.0.0.1:5000", StoreHost: "10.0.0.1:10911", ReconsumeTimes: 1,
-		Properties: map[string]string{PropertyTags: "TagA"}}
+		Properties: PropertiesFromMap(map[string]string{PropertyTags: "TagA"})}
 	got, err := EncodeStored([]byte("prefix"), m, 7, 1234, 2000)
 	if err != nil {
 		t.Fatal(err)
@@ -153,30 +153,27 @@ func javaHashNaive(s string) int32 {
 }
 
 func TestPropertiesCodec(t *testing.T) {
-	p := map[string]string{"b": "2", "a": "1", PropertyKeys: "k1 k2"}
-	s := PropertiesToString(p)
-	if s != "KEYS\x01k1 k2\x02a\x011\x02b\x012\x02" {
-		t.Fatalf("%q", s)
+	p := PropertiesFromMap(map[string]string{"b": "2", "a": "1", PropertyKeys: "k1 k2", "empty": ""})
+	if p != "KEYS\x01k1 k2\x02a\x011\x02b\x012\x02" {
+		t.Fatalf("%q", p)
 	}
-	back := StringToProperties(s)
-	if len(back) != 3 || back["a"] != "1" || back[PropertyKeys] != "k1 k2" {
+	back := p.Map()
+	if len(back) != 3 || back["a"] != "1" || back[PropertyKeys] != "k1 k2" || p.Get("b") != "2" {
 		t.Fatalf("%v", back)
 	}
-	// Java tolerance: no trailing separator, empty names/values dropped.
-	got := StringToProperties("x\x011\x02\x01v\x02n\x01\x02y\x012")
-	if len(got) != 2 || got["x"] != "1" || got["y"] != "2" {
-		t.Fatalf("%v", got)
-	}
-	if v, ok := lookupProperty([]byte(s), "b"); !ok || string(v) != "2" {
+	if v, ok := lookupProperty([]byte(p), "b"); !ok || string(v) != "2" {
 		t.Fatal("lookup")
+	}
+	if Properties("").Map() != nil {
+		t.Fatal("empty properties give a map")
 	}
 }
 
 func TestBatchCodec(t *testing.T) {
-	msgs := []Message{{Flag: 1, Body: []byte("one"), Properties: map[string]string{"K": "v"}}, {Body: []byte("two")}}
+	msgs := []Message{{Flag: 1, Body: []byte("one"), Properties: PropertiesFromMap(map[string]string{"K": "v"})}, {Body: []byte("two")}}
 	body := EncodeBatch(nil, msgs)
 	got, err := DecodeBatch(body)
-	if err != nil || len(got) != 2 || string(got[0].Body) != "one" || got[0].Flag != 1 || got[0].Properties["K"] != "v" || string(got[1].Body) != "two" {
+	if err != nil || len(got) != 2 || string(got[0].Body) != "one" || got[0].Flag != 1 || got[0].Property("K") != "v" || string(got[1].Body) != "two" {
 		t.Fatalf("%+v %v", got, err)
 	}
 	for _, bad := range [][]byte{nil, body[:len(body)-1], append(append([]byte{}, body...), 1, 2, 3)} {

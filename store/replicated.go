@@ -239,7 +239,7 @@ func (s *MessageStore) ProposeSystem(ctx context.Context, payload []byte) (int64
 // topics (queue 0) and waits until it is dispatched here (see ProposeSystem).
 func (s *MessageStore) proposeStoreRecord(ctx context.Context, topic string, body []byte) (int64, error) {
 	m := &Message{Topic: topic, QueueID: 0, Body: body, BornTimestamp: s.cfg.Now().UnixMilli(),
-		BornHost: s.cfg.StoreHost, Properties: map[string]string{}}
+		BornHost: s.cfg.StoreHost}
 	r := s.PutMessage(ctx, m)
 	switch {
 	case r.Status == PutOK:

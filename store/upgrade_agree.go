@@ -219,7 +219,7 @@ func (s *MessageStore) proposeFingerprint() {
 			s.logger.Info("upgrade: classic metadata replicated to the group")
 		}
 		m := &Message{Topic: UpgradeTopic, QueueID: 0, Body: []byte(s.upg.local + " from=" + self),
-			BornTimestamp: s.cfg.Now().UnixMilli(), BornHost: s.cfg.StoreHost, Properties: map[string]string{}}
+			BornTimestamp: s.cfg.Now().UnixMilli(), BornHost: s.cfg.StoreHost}
 		r := s.PutMessage(context.Background(), m)
 		if r.Status != PutOK {
 			s.logger.Warn("upgrade: fingerprint record not appended; the next leader retries", zap.String("status", r.Status.String()), zap.Error(r.Err))

@@ -284,7 +284,7 @@ func TestWalkRecords(t *testing.T) {
 	for i, host := range []string{"127.0.0.1:5000", "[::1]:6000", "10.0.0.1:7000"} {
 		m := &store.Message{
 			Topic: "T", Body: bytes.Repeat([]byte{'x'}, 10*i+1), QueueID: 1, BornTimestamp: int64(1700000000000 + i),
-			BornHost: host, StoreHost: "127.0.0.1:10911", Properties: map[string]string{"KEYS": "k"},
+			BornHost: host, StoreHost: "127.0.0.1:10911", Properties: store.PropertiesFromMap(map[string]string{"KEYS": "k"}),
 		}
 		var err error
 		body, err = store.EncodeStored(body, m, int64(i), int64(len(body)), 1700000000100)

@@ -106,7 +106,7 @@ func printMsgDetail(e *env, adm *admin, m *store.MessageExt, withOffsetID, withB
 	e.printf("%-20s %s\n", "Born Host:", m.BornHost)
 	e.printf("%-20s %s\n", "Store Host:", m.StoreHost)
 	e.printf("%-20s %d\n", "System Flag:", m.SysFlag)
-	e.printf("%-20s %s\n", "Properties:", javaMap(m.Properties))
+	e.printf("%-20s %s\n", "Properties:", javaMap(m.Properties.Map()))
 	e.printf("%-20s %s\n", "Message Body Path:", path)
 	if withBody {
 		e.printf("%-20s %s\n", "Message Body:", plainBody(m))
@@ -476,7 +476,7 @@ func (a *admin) consumeDirectly(group, clientID string, m *store.MessageExt) (st
 // topic with its properties (UNIQ_KEY kept).
 func (a *admin) resend(m *store.MessageExt) (*sendOutcome, error) {
 	props := map[string]string{}
-	for k, v := range m.Properties {
+	for k, v := range m.Properties.All() {
 		props[k] = v
 	}
 	for _, k := range []string{store.PropertyMinOffset, store.PropertyMaxOffset, store.PropertyCluster} {

@@ -145,7 +145,7 @@ func messageExtString(m *store.MessageExt, brokerName string) string {
 		"toString()=Message{topic='%s', flag=%d, properties=%s, body=[%s], transactionId='%s'}]",
 		brokerName, m.QueueID, m.StoreSize, m.QueueOffset, m.SysFlag, m.BornTimestamp, m.BornHost, m.StoreTimestamp, m.StoreHost,
 		m.MsgID, m.CommitLogOffset, m.BodyCRC, m.ReconsumeTimes, m.PreparedTransactionOffset, m.Topic, m.Flag,
-		javaMap(m.Properties), strings.Join(body, ", "), orNull(m.Property(store.PropertyTransactionID)))
+		javaMap(m.Properties.Map()), strings.Join(body, ", "), orNull(m.Property(store.PropertyTransactionID)))
 }
 
 func printMessages(e *env, msgs []*store.MessageExt, brokerName string, printBody bool) {

@@ -148,7 +148,7 @@ func (a *admin) send(topic string, body []byte, props map[string]string, flag in
 		mq := mqs[(start+attempt)%len(mqs)]
 		h := protocol.SendMessageRequestHeader{
 			ProducerGroup: group, Topic: topic, DefaultTopic: protocol.AutoCreateTopicKey, DefaultTopicQueueNums: defaultTopicQueueNums,
-			QueueID: mq.QueueID, BornTimestamp: time.Now().UnixMilli(), Flag: flag, Properties: store.PropertiesToString(props),
+			QueueID: mq.QueueID, BornTimestamp: time.Now().UnixMilli(), Flag: flag, Properties: string(store.PropertiesFromMap(props)),
 			BrokerName: mq.BrokerName,
 		}
 		resp, err := a.invoke(addrs[mq.BrokerName], protocol.SendMessage, protocol.EncodeHeader(&h), body)

@@ -28,7 +28,7 @@ func BenchmarkReplicatedPut64(b *testing.B) {
 		qid := q.Add(1) % 8
 		for pb.Next() {
 			m := &store.Message{Topic: "Bench", QueueID: qid, Body: body, BornTimestamp: 1700000000000, BornHost: "192.168.1.2:50000",
-				Properties: map[string]string{store.PropertyTags: "a", store.PropertyUniqClientMessageIDKey: "C0A80102000018B4AAC2"}}
+				Properties: store.PropertiesFromMap(map[string]string{store.PropertyTags: "a", store.PropertyUniqClientMessageIDKey: "C0A80102000018B4AAC2"})}
 			if r := s.PutMessage(context.Background(), m); r.Status != store.PutOK {
 				b.Fatalf("put: %v %v", r.Status, r.Err)
 			}
