@@ -697,7 +697,11 @@ func uniqPrefix(ip string) string {
 
 // newUniqID is prefix + milliseconds since the start of the month (4 bytes)
 // + a counter (2 bytes), 32 hex digits.
-func (b *Broker) newUniqID() string {
+func (b *Broker) newUniqID() string { return string(b.appendUniqID(make([]byte, 0, 64))) }
+
+// appendUniqID appends a new UNIQ_KEY to dst (the send path builds it on
+// its stack: the properties copy it).
+func (b *Broker) appendUniqID(dst []byte) []byte {
 	now := time.Now()
 	ms := now.UnixMilli()
 	m := b.uniqMonth.Load()
@@ -712,14 +716,12 @@ func (b *Broker) newUniqID() string {
 	var raw [6]byte
 	binary.BigEndian.PutUint32(raw[:4], uint32(ms-m.start))
 	binary.BigEndian.PutUint16(raw[4:], uint16(b.uniqSeq.Add(1)))
-	// One allocation: the prefix and the upper-case hex built in place.
-	buf := make([]byte, 0, 64)
-	buf = append(buf, b.uniqPrefix...)
+	dst = append(dst, b.uniqPrefix...)
 	const digits = "0123456789ABCDEF"
 	for _, c := range raw {
-		buf = append(buf, digits[c>>4], digits[c&15])
+		dst = append(dst, digits[c>>4], digits[c&15])
 	}
-	return string(buf)
+	return dst
 }
 
 // monthBounds is a local month as unix ms, [start, end).

@@ -120,7 +120,8 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 	}
 	// The received properties plus the broker's, appended in one allocation.
 	if msg.UniqKey() == "" {
-		msg.Properties = msg.Properties.With(store.PropertyUniqClientMessageIDKey, b.newUniqID(), store.PropertyCluster, cfg.BrokerClusterName)
+		var id [64]byte // a UNIQ_KEY of up to 32 bytes is converted on the stack: With copies it
+		msg.Properties = msg.Properties.With(store.PropertyUniqClientMessageIDKey, string(b.appendUniqID(id[:0])), store.PropertyCluster, cfg.BrokerClusterName)
 	} else {
 		msg.SetProperty(store.PropertyCluster, cfg.BrokerClusterName)
 	}
