@@ -181,6 +181,14 @@ func TestPropertiesWith(t *testing.T) {
 	if v, ok := q.Lookup("UNIQ"); ok || v != "" {
 		t.Fatal("a name prefix must not match")
 	}
+	// A send's properties: the received string kept, the broker's appended
+	// in one allocation (a map took two, and the sorted walk on encode).
+	received := "TAGS\x01a\x02KEYS\x01k\x02WAIT\x01true\x02"
+	if n := testing.AllocsPerRun(100, func() {
+		_ = ParseProperties(received).With(PropertyUniqClientMessageIDKey, "U1", PropertyCluster, "c1")
+	}); n != 1 {
+		t.Errorf("a send's properties: %v allocations, want 1", n)
+	}
 }
 
 // TestSendPropertiesRecord: a record built the way a send builds it now
