@@ -36,6 +36,13 @@ func normalize(c *RemotingCommand) {
 	if c.ExtFields.Len() == 0 {
 		c.ExtFields.Reset()
 	}
+	if len(c.ExtFields.more) == 0 {
+		// The decoder grows Fields by the header's length before it
+		// reads the fields; when duplicate keys replace each other the
+		// slice stays empty but not nil, which re-decoding the shorter
+		// re-encoding does not reproduce. Same fields either way.
+		c.ExtFields.more = nil
+	}
 	if len(c.Body) == 0 {
 		c.Body = nil
 	}
