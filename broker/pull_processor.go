@@ -23,8 +23,8 @@ const (
 // client re-checks tag names itself).
 type tagFilter struct{ sub *subscription }
 
-func (f tagFilter) IsMatchedByConsumeQueue(tagsCode int64) bool         { return f.sub.matchTagsCode(tagsCode) }
-func (f tagFilter) IsMatchedByCommitLog([]byte, map[string]string) bool { return true }
+func (f tagFilter) IsMatchedByConsumeQueue(tagsCode int64) bool { return f.sub.matchTagsCode(tagsCode) }
+func (f tagFilter) IsMatchedByCommitLog([]byte) bool            { return true }
 
 func (b *Broker) handlePull(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
 	return b.processPull(c, req, true)

@@ -312,9 +312,11 @@ func (r *GetMessageResult) Body() []byte {
 type MessageFilter interface {
 	// IsMatchedByConsumeQueue tests the consume-queue unit's tagsCode.
 	IsMatchedByConsumeQueue(tagsCode int64) bool
-	// IsMatchedByCommitLog tests the record itself (props = its decoded
-	// properties); called only for units that passed IsMatchedByConsumeQueue.
-	IsMatchedByCommitLog(record []byte, props map[string]string) bool
+	// IsMatchedByCommitLog tests the record itself (RecordProperties reads
+	// its properties); called only for units that passed
+	// IsMatchedByConsumeQueue. The record aliases the read buffer: do not
+	// keep it.
+	IsMatchedByCommitLog(record []byte) bool
 }
 
 // MessageArrivingListener is called by the dispatcher after the consume-queue

@@ -145,15 +145,8 @@ func (s *MessageStore) getMessage(topic string, queueID int32, offset int64, max
 			if len(rec) < 8 || int(binary.BigEndian.Uint32(rec)) != size {
 				continue
 			}
-			if filter != nil {
-				var v recordView
-				var props map[string]string
-				if err := parseRecord(rec, &v, false); err == nil {
-					props = ParseProperties(string(v.props)).Map()
-				}
-				if !filter.IsMatchedByCommitLog(rec, props) {
-					continue
-				}
+			if filter != nil && !filter.IsMatchedByCommitLog(rec) {
+				continue
 			}
 			r.Messages = append(r.Messages, rec)
 			r.QueueOffsets = append(r.QueueOffsets, chosen[k].QueueOffset)

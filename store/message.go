@@ -524,6 +524,16 @@ func DecodeMessage(b []byte, readBody bool) (*MessageExt, error) {
 	return m, nil
 }
 
+// RecordProperties returns the properties of the stored record at the start
+// of b (a copy).
+func RecordProperties(b []byte) (Properties, error) {
+	var v recordView
+	if err := parseRecord(b, &v, false); err != nil {
+		return "", err
+	}
+	return ParseProperties(string(v.props)), nil
+}
+
 // DecodeMessages decodes a sequence of records (a pull or query body).
 func DecodeMessages(b []byte, readBody bool) ([]*MessageExt, error) {
 	var out []*MessageExt

@@ -84,11 +84,11 @@ func TestParseProperties(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"", ""},
 		{"TAGS\x01a\x02KEYS\x01k1 k2\x02", "TAGS\x01a\x02KEYS\x01k1 k2\x02"}, // as received: not sorted
-		{"TAGS\x01a", "TAGS\x01a\x02"},                                        // missing trailing separator
-		{"a\x011\x02b\x012\x02a\x013\x02", "b\x012\x02a\x013\x02"},             // duplicate: the last wins, where it stands
-		{"x\x011\x02\x01v\x02n\x01\x02y\x012", "x\x011\x02y\x012\x02"},         // no name, no value
-		{"\x02\x02a\x01b\x02\x02", "a\x01b\x02"},                              // empty segments
-		{"a\x01b\x01c\x02", "a\x01b\x01c\x02"},                                // value holding 0x01 (Java: first 0x01 splits)
+		{"TAGS\x01a", "TAGS\x01a\x02"},                                       // missing trailing separator
+		{"a\x011\x02b\x012\x02a\x013\x02", "b\x012\x02a\x013\x02"},           // duplicate: the last wins, where it stands
+		{"x\x011\x02\x01v\x02n\x01\x02y\x012", "x\x011\x02y\x012\x02"},       // no name, no value
+		{"\x02\x02a\x01b\x02\x02", "a\x01b\x02"},                             // empty segments
+		{"a\x01b\x01c\x02", "a\x01b\x01c\x02"},                               // value holding 0x01 (Java: first 0x01 splits)
 		{"novalue\x02", ""},
 		{"\x01\x02", ""},
 	} {

@@ -171,14 +171,15 @@ func TestBlankMarkersAndConsumeQueueUnits(t *testing.T) {
 
 type tagFilter map[int64]bool
 
-func (f tagFilter) IsMatchedByConsumeQueue(code int64) bool                   { return f[code] }
-func (f tagFilter) IsMatchedByCommitLog(rec []byte, p map[string]string) bool { return true }
+func (f tagFilter) IsMatchedByConsumeQueue(code int64) bool { return f[code] }
+func (f tagFilter) IsMatchedByCommitLog(rec []byte) bool    { return true }
 
 type propFilter string
 
 func (f propFilter) IsMatchedByConsumeQueue(int64) bool { return true }
-func (f propFilter) IsMatchedByCommitLog(rec []byte, p map[string]string) bool {
-	return p["color"] == string(f)
+func (f propFilter) IsMatchedByCommitLog(rec []byte) bool {
+	p, err := RecordProperties(rec)
+	return err == nil && p.Get("color") == string(f)
 }
 
 func TestFilterAndStatuses(t *testing.T) {
