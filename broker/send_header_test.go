@@ -87,11 +87,16 @@ func TestSendAllocations(t *testing.T) {
 		if r := b.processSend(c, req); r.Code != protocol.Success {
 			t.Fatalf("send: %d %q", r.Code, r.Remark)
 		}
-		n := testing.AllocsPerRun(2000, func() {
-			if r := b.processSend(c, req); r.Code != protocol.Success {
-				t.Fatalf("send: %d %q", r.Code, r.Remark)
-			}
-		})
+		// The least of three: the store's goroutines allocate too, and what
+		// they do meanwhile is counted.
+		n := 1e9
+		for range 3 {
+			n = min(n, testing.AllocsPerRun(1000, func() {
+				if r := b.processSend(c, req); r.Code != protocol.Success {
+					t.Fatalf("send: %d %q", r.Code, r.Remark)
+				}
+			}))
+		}
 		t.Logf("properties %q: %v allocations per send", props, n)
 		if n > 8 {
 			t.Fatalf("properties %q: %v allocations per send, want at most 8", props, n)
