@@ -34,19 +34,23 @@ const (
 // shares one allocation with the command); those of a larger frame are
 // copied together, so a handler keeping a field — a topic name as a map
 // key — never pins a large body.
+//
+// The small fields come first so that they pack into 16 bytes: the size of
+// a command decides the size classes of newFrame's joint allocations.
 type RemotingCommand struct {
-	Code      int16
-	Language  string // "JAVA", "GO", ...; we send "JAVA" (safest for Java peers)
-	Version   int16
-	Opaque    int32
-	Flag      int32
-	Remark    string
-	ExtFields Fields
-	Body      []byte
+	Code    int16
+	Version int16
+	Opaque  int32
+	Flag    int32
 
 	// SerializeType is the header codec this command arrived in (decode) or
 	// will be written in (encode). A response uses its request's type.
 	SerializeType SerializeType
+
+	Language  string // "JAVA", "GO", ...; we send "JAVA" (safest for Java peers)
+	Remark    string
+	ExtFields Fields
+	Body      []byte
 }
 
 func (c *RemotingCommand) IsResponse() bool { return c.Flag&FlagResponse != 0 }

@@ -81,18 +81,27 @@ func decodeBinaryHeader(cmd *RemotingCommand, h []byte) error {
 	if len(ext) == 0 {
 		return nil
 	}
-	// First pass: validate and count, so the fields beyond the inline ones
-	// take one allocation.
-	n, q := 0, 0
+	// First pass: validate, count and sketch the keys, so that the fields
+	// beyond the inline ones can stay encoded (distinct keys) or take one
+	// allocation.
+	n, q, rawAt := 0, 0, 0
+	var sketch uint64
+	distinct := true
 	for q < len(ext) {
 		if len(ext)-q < 2 {
 			return fmt.Errorf("%w: truncated ext key length", ErrMalformedFrame)
+		}
+		if n == inlineFields {
+			rawAt = q
 		}
 		kl := int(int16(binary.BigEndian.Uint16(ext[q:])))
 		q += 2
 		if kl < 0 || kl > len(ext)-q-4 {
 			return fmt.Errorf("%w: ext key length %d", ErrMalformedFrame, kl)
 		}
+		bit := keySketch(aliasString(ext[q : q+kl]))
+		distinct = distinct && sketch&bit == 0
+		sketch |= bit
 		q += kl
 		vl := binary.BigEndian.Uint32(ext[q:])
 		q += 4
@@ -103,6 +112,17 @@ func decodeBinaryHeader(cmd *RemotingCommand, h []byte) error {
 		n++
 	}
 	f := &cmd.ExtFields
+	if n > inlineFields && (distinct || distinctKeys(aliasString(ext))) && f.n == 0 {
+		for q = 0; q < rawAt; {
+			var k, v string
+			k, v, _ = nextRaw(aliasString(ext[q:rawAt]))
+			f.add(k, v)
+			q += 6 + len(k) + len(v)
+		}
+		f.raw = aliasString(ext[rawAt:])
+		f.n = n
+		return nil
+	}
 	f.grow(n)
 	for q = 0; q < len(ext); {
 		kl := int(binary.BigEndian.Uint16(ext[q:]))
@@ -116,4 +136,27 @@ func decodeBinaryHeader(cmd *RemotingCommand, h []byte) error {
 	}
 	f.dedupe() // a Java peer's HashMap: the last one wins
 	return nil
+}
+
+// distinctKeys reports whether the checked ext fields have distinct keys,
+// comparing them pairwise (when the sketch of decodeBinaryHeader could not
+// tell); false for more than 32 fields, which go the way of dedupe.
+func distinctKeys(raw string) bool {
+	var keys [32]string
+	n := 0
+	for raw != "" {
+		if n == len(keys) {
+			return false
+		}
+		var k string
+		k, _, raw = nextRaw(raw)
+		for _, o := range keys[:n] {
+			if o == k {
+				return false
+			}
+		}
+		keys[n] = k
+		n++
+	}
+	return true
 }

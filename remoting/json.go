@@ -41,15 +41,15 @@ func appendJSONHeader(dst []byte, cmd *RemotingCommand) []byte {
 		dst = appendJSONString(dst, cmd.Remark)
 	}
 	dst = append(dst, `,"extFields":{`...)
-	f := &cmd.ExtFields
-	for i := 0; i < f.n; i++ {
-		if i > 0 {
+	first := true
+	for k, v := range cmd.ExtFields.All() {
+		if !first {
 			dst = append(dst, ',')
 		}
-		p := f.at(i)
-		dst = appendJSONString(dst, p.Key)
+		first = false
+		dst = appendJSONString(dst, k)
 		dst = append(dst, ':')
-		dst = appendJSONString(dst, p.Value)
+		dst = appendJSONString(dst, v)
 	}
 	return append(dst, "}}"...)
 }
