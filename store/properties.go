@@ -128,12 +128,23 @@ func (p Properties) segment() (name, value string, rest Properties) {
 	return name, value, Properties(r)
 }
 
-// Lookup returns the value of the named property and whether p has it.
+// Lookup returns the value of the named property and whether p has it. A
+// send looks up several names, so each segment is only compared at its
+// start. A name holding 0x01 is never found (a reader splits a segment at
+// its first 0x01).
 func (p Properties) Lookup(name string) (string, bool) {
-	for p != "" {
-		var k, v string
-		if k, v, p = p.segment(); k == name && name != "" {
-			return v, true
+	if name == "" || strings.IndexByte(name, NameValueSeparator) >= 0 {
+		return "", false
+	}
+	for s := string(p); s != ""; {
+		seg := s
+		if end := strings.IndexByte(s, PropertySeparator); end >= 0 {
+			seg, s = s[:end], s[end+1:]
+		} else {
+			s = ""
+		}
+		if len(seg) > len(name) && seg[len(name)] == NameValueSeparator && seg[:len(name)] == name {
+			return seg[len(name)+1:], true
 		}
 	}
 	return "", false

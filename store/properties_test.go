@@ -133,6 +133,11 @@ func TestParsePropertiesAgainstMapPath(t *testing.T) {
 		if got := p.Map(); len(got)+len(want) > 0 && !maps.Equal(got, want) {
 			t.Fatalf("%q: %v, map path %v", b, got, want)
 		}
+		for _, name := range []string{"a", "b", "ab", "ba", "abc", "c\x01a", ""} {
+			if v, ok := p.Lookup(name); v != want[name] || ok != (want[name] != "") {
+				t.Fatalf("%q: Lookup(%q) = %q, %v; map path %q", b, name, v, ok, want[name])
+			}
+		}
 		if len(want) > 0 && string(mapPathAppend(nil, want)) != string(PropertiesFromMap(want)) {
 			t.Fatalf("%q: PropertiesFromMap differs from the sorted map path", b)
 		}
