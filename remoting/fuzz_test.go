@@ -50,15 +50,9 @@ func normalize(c *RemotingCommand) {
 }
 
 // settleFields puts c's fields in one representation for DeepEqual: a
-// header's fields are read in place or decoded (one with repeated keys is
-// decoded and merged, its re-encoding has none), and merging can leave an
-// empty non-nil more.
-func settleFields(c *RemotingCommand) {
-	c.ExtFields.spill()
-	if len(c.ExtFields.more) == 0 {
-		c.ExtFields.more = nil
-	}
-}
+// header's fields beyond the inline ones are read in place or decoded (one
+// with repeated keys is decoded and merged; its re-encoding has none).
+func settleFields(c *RemotingCommand) { c.ExtFields.spill() }
 
 // FuzzFrame feeds arbitrary bytes to ReadFrame + DecodeFrame: no panic, no
 // allocation beyond the declared maximum, and whatever decodes re-encodes
