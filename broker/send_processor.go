@@ -57,6 +57,11 @@ type sendCall struct {
 	sr   sendRequest
 	msg  store.Message
 	resp remoting.RemotingCommand
+	// In DLedger mode the store answers the send through PutDone when its
+	// batch commits (or fails): no goroutine waits for it (issue 8).
+	b   *Broker
+	c   remoting.Conn
+	req *remoting.RemotingCommand
 }
 
 func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
@@ -138,10 +143,20 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 	if code, remark := b.runSendHooks(c, h, msg); code != protocol.Success {
 		return respond(code, remark)
 	}
+	if b.store.Replicated() {
+		call.b, call.c, call.req = b, c, req
+		b.store.PutMessageAsync(msg, call)
+		return nil
+	}
 	ctx, cancel := b.putContext()
 	defer cancel()
-	res := b.store.PutMessage(ctx, msg)
-	resp := b.putResultResponse(&call.resp, res, msg.Topic, h.QueueID) // the queue the client asked for, even when a delay or half message was parked elsewhere
+	return call.response(b, b.store.PutMessage(ctx, msg))
+}
+
+// response is the send's answer for the store's result.
+func (call *sendCall) response(b *Broker, res store.PutMessageResult) *remoting.RemotingCommand {
+	msg := &call.msg
+	resp := b.putResultResponse(&call.resp, res, msg.Topic, call.sr.header.QueueID) // the queue the client asked for, even when a delay or half message was parked elsewhere
 	if res.Status.OK() {
 		b.stats.recordPut(msg.Topic, 1, int64(res.WroteBytes))
 		if tid := msg.Property(store.PropertyTransactionID); tid != "" {
@@ -151,6 +166,27 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 		}
 	}
 	return resp
+}
+
+// PutDone answers a send put with PutMessageAsync (store.PutCallback). It
+// runs on the goroutine completing the put, usually the store's completer
+// answering a whole replicated batch: the response is only queued on the
+// connection here, and written with the batch's other answers for that
+// connection once they are all queued.
+func (call *sendCall) PutDone(res store.PutMessageResult, after *store.AfterPuts) {
+	b, req := call.b, call.req
+	resp := call.response(b, res)
+	if req.IsOneway() {
+		return
+	}
+	remoting.MarkResponseTo(resp, req)
+	f, err := remoting.SendDeferred(call.c, resp)
+	if f != nil {
+		after.Add(f)
+	}
+	if err != nil {
+		b.log.Debug("send response not sent", zap.String("remote", call.c.RemoteAddr()), zap.Error(err))
+	}
 }
 
 func (b *Broker) sendBatch(c remoting.Conn, sr *sendRequest, tc metadata.TopicConfig, req *remoting.RemotingCommand) *remoting.RemotingCommand {

@@ -1004,3 +1004,104 @@ func TestServerCoalescesResponsesWokenTogether(t *testing.T) {
 	}
 	t.Logf("writes per round of %d responses: %v", n, perRound)
 }
+
+// Requests answered later by one goroutine (the DLedger leader's sends,
+// answered when their batch commits) leave in one write with
+// SendDeferred: the first call takes the connection's write duty and
+// returns its Flusher, the others only queue, and so does a Send from
+// another goroutine meanwhile; Flush writes them all. Each handler
+// returned nil at once: with Workers 2, 64 requests waiting for their
+// answer hold no worker.
+func TestServerDeferredResponsesLeaveInOneWrite(t *testing.T) {
+	const n = 64
+	type held struct {
+		c   Conn
+		req *RemotingCommand
+	}
+	heldCh := make(chan held, n)
+	mux := NewServeMux()
+	mux.HandleFunc(1, func(c Conn, r *RemotingCommand) *RemotingCommand {
+		heldCh <- held{c, r}
+		return nil
+	})
+	mux.HandleFunc(2, func(_ Conn, r *RemotingCommand) *RemotingCommand { return NewResponse(r, Success, "") })
+	s := startServer(t, ServerConfig{Workers: 2}, mux)
+	r := dialRaw(t, s.Addr())
+	if _, err := r.nc.Write(pipelinedBurst(t, n)); err != nil {
+		t.Fatal(err)
+	}
+	var hs []held
+	for range n {
+		select {
+		case h := <-heldCh:
+			hs = append(hs, h)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d requests reached their handler", len(hs), n)
+		}
+	}
+	sc := hs[0].c.(*serverConn)
+	sc.wmu.Lock()
+	before := sc.writes
+	sc.wmu.Unlock()
+	var flushers []Flusher
+	for i, h := range hs {
+		f, err := SendDeferred(h.c, NewResponse(h.req, Success, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f != nil {
+			flushers = append(flushers, f)
+		}
+		if i == n/2 {
+			// Another goroutine's answer queues behind the deferred ones.
+			sc.mu.Lock()
+			queued := len(sc.mu.out)
+			sc.mu.Unlock()
+			r.send(&RemotingCommand{Code: 2, Opaque: n})
+			for try := 0; ; try++ {
+				sc.mu.Lock()
+				grew := len(sc.mu.out) > queued
+				sc.mu.Unlock()
+				if grew {
+					break
+				}
+				if try == 5000 {
+					t.Fatal("the other answer was not queued")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	if len(flushers) != 1 {
+		t.Fatalf("%d flushers for one connection", len(flushers))
+	}
+	_ = r.nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := r.br.Peek(1); err == nil {
+		t.Fatal("a deferred response was written before Flush")
+	}
+	flushers[0].Flush()
+	r.recvEach(n + 1)
+	sc.wmu.Lock()
+	writes := sc.writes - before
+	sc.wmu.Unlock()
+	if writes != 1 {
+		t.Fatalf("%d responses took %d writes", n+1, writes)
+	}
+	// A closed connection refuses a deferred response.
+	_ = r.nc.Close()
+	for try := 0; ; try++ {
+		sc.mu.Lock()
+		closed := sc.mu.closed
+		sc.mu.Unlock()
+		if closed {
+			break
+		}
+		if try == 5000 {
+			t.Fatal("the connection was not closed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := SendDeferred(sc, NewResponse(hs[0].req, Success, "")); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("SendDeferred on a closed connection: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
 )
 
 // serverConn is the Conn handed to handlers: one client connection of a
@@ -156,6 +157,52 @@ func (sc *serverConn) Send(cmd *RemotingCommand) error {
 	err = sc.flush()
 	sc.wmu.Unlock()
 	return err
+}
+
+// Flusher writes the frames SendDeferred left queued on a connection.
+type Flusher interface{ Flush() }
+
+// SendDeferred is Send for a goroutine that answers many requests in a row
+// (on a DLedger leader, the sends of a replicated batch, answered when it
+// commits): it encodes cmd for c, and when nobody is writing c's queued
+// frames it takes that duty and returns c's Flusher instead of writing at
+// once. The caller must call Flush soon — without blocking in between —
+// once it has queued the rest, so that everything it queued for c meanwhile
+// leaves in one write; until then c's other senders only queue behind it.
+// For a Conn that is not a Server's it is c.Send (nil Flusher).
+func SendDeferred(c Conn, cmd *RemotingCommand) (Flusher, error) {
+	sc, ok := c.(*serverConn)
+	if !ok {
+		return nil, c.Send(cmd)
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.mu.closed {
+		return nil, ErrConnClosed
+	}
+	before := len(sc.mu.out)
+	out, err := Encode(sc.mu.out, cmd)
+	if err != nil {
+		sc.mu.out = out[:before]
+		return nil, err
+	}
+	sc.mu.out = out
+	if sc.mu.flushing {
+		return nil, nil
+	}
+	sc.mu.flushing = true
+	return sc, nil
+}
+
+// Flush writes what SendDeferred queued (see there); the caller holds the
+// flushing duty.
+func (sc *serverConn) Flush() {
+	sc.wmu.Lock()
+	err := sc.flush()
+	sc.wmu.Unlock()
+	if err != nil {
+		sc.s.log.Debug("remoting: deferred responses not sent", zap.String("remote", sc.remote), zap.Error(err))
+	}
 }
 
 // flush writes out until it is empty; the caller holds wmu and the

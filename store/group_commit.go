@@ -50,6 +50,8 @@ type appendBatch struct {
 	err      error     // the outcome (set before done closes)
 	// the batch hook's cursor: entry j of ops[cur]
 	cur, j int
+	// callbacks counts the ops of asynchronous puts (PutMessageAsync).
+	callbacks int
 	// ops and bodies start in these: a batch usually holds a few puts
 	// (two at 64 producers), and two slice allocations per batch were a
 	// third of join's allocations (issue 8).
@@ -71,10 +73,33 @@ func (bt *appendBatch) fail(err error) {
 	bt.complete(err)
 }
 
+// complete ends the batch: its synchronous puts wake, and the callbacks of
+// its asynchronous ones run here, in batch order, followed by what they
+// left for after them.
 func (bt *appendBatch) complete(err error) {
 	bt.err = err
 	bt.q.release()
 	bt.done.Done()
+	if bt.callbacks == 0 {
+		return
+	}
+	var after AfterPuts
+	waitErr, outcome := bt.outcome()
+	for i := range bt.ops {
+		if op := &bt.ops[i]; op.cb != nil {
+			op.cb.PutDone(op.s.replicatedResult(op, bt.perr, waitErr, outcome), &after)
+		}
+	}
+	after.run()
+}
+
+// outcome splits the batch's error into a wait that ended before the
+// commit was known (the entries may still commit) and a known outcome.
+func (bt *appendBatch) outcome() (waitErr, outcome error) {
+	if bt.err == errCommitTimeout {
+		return bt.err, nil
+	}
+	return nil, bt.err
 }
 
 // doneChan returns a channel closed once the batch is done, for a put that
@@ -98,7 +123,8 @@ type appendQueue struct {
 	lastLen  int               // entries of the last batch taken
 	inflight int               // batches and direct puts not completed yet
 	wake     chan struct{}     // appender: the queue is not empty
-	proposd  chan *appendBatch // appender -> completer, in log order
+	proposd  chan *appendBatch // appender (and direct async puts) -> completer
+	handing  sync.WaitGroup    // handOver calls sending on proposd
 }
 
 func newAppendQueue() *appendQueue {
@@ -130,13 +156,9 @@ func (q *appendQueue) join(op *replicatedPut, data []byte, timeout time.Duration
 		}
 	}
 	if bt == nil {
+		bt = q.newBatch(timeout)
 		// Sized like the last batch: no regrowth while it fills.
-		c := min(q.lastLen, maxBatchEntries)
-		bt = &appendBatch{q: q, deadline: time.Now().Add(timeout)}
-		bt.proposed.Add(1)
-		bt.done.Add(1)
-		bt.ops, bt.bodies = bt.opsArr[:0], bt.bodiesArr[:0]
-		if c > len(bt.opsArr) {
+		if c := min(q.lastLen, maxBatchEntries); c > len(bt.opsArr) {
 			bt.ops, bt.bodies = make([]replicatedPut, 0, c), make([][]byte, 0, c)
 		}
 		q.queue = append(q.queue, bt)
@@ -144,6 +166,9 @@ func (q *appendQueue) join(op *replicatedPut, data []byte, timeout time.Duration
 	}
 	idx = len(bt.ops)
 	bt.ops = append(bt.ops, *op)
+	if op.cb != nil {
+		bt.callbacks++
+	}
 	bt.bodies = appendRecords(bt.bodies, data)
 	bt.bytes += size
 	q.mu.Unlock()
@@ -152,6 +177,33 @@ func (q *appendQueue) join(op *replicatedPut, data []byte, timeout time.Duration
 	default:
 	}
 	return bt, idx, false
+}
+
+// newBatch returns an empty batch that gives up waiting for its commit
+// after timeout.
+func (q *appendQueue) newBatch(timeout time.Duration) *appendBatch {
+	bt := &appendBatch{q: q, deadline: time.Now().Add(timeout)}
+	bt.proposed.Add(1)
+	bt.done.Add(1)
+	bt.ops, bt.bodies = bt.opsArr[:0], bt.bodiesArr[:0]
+	return bt
+}
+
+// handOver gives the completer an asynchronous direct put's batch, already
+// proposed (the appender hands over the others). It is false once the
+// store stopped: then the caller completes the batch itself.
+func (q *appendQueue) handOver(bt *appendBatch) bool {
+	bt.callbacks = 1
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	q.handing.Add(1) // the appender closes proposd only after Wait
+	q.mu.Unlock()
+	q.proposd <- bt
+	q.handing.Done()
+	return true
 }
 
 // appendRecords appends the records of data as bodies (the log keeps them:
@@ -207,6 +259,7 @@ func (s *MessageStore) runAppender() {
 			for _, bt := range left {
 				bt.fail(ErrClosed)
 			}
+			q.handing.Wait() // then proposd may close
 			return
 		}
 		for bt := q.take(); bt != nil; bt = q.take() {

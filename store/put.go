@@ -12,7 +12,8 @@ import (
 // fsync covering it. Concurrent callers share one WriteAt and one fsync
 // (group commit). The record is encoded once, into a pooled buffer.
 func (s *MessageStore) PutMessage(ctx context.Context, m *Message) PutMessageResult {
-	return s.put(ctx, m, nil)
+	res, _ := s.put(ctx, m, nil, nil)
+	return res
 }
 
 // PutMessages stores a batch (SEND_BATCH_MESSAGE) in one queue: every
@@ -22,16 +23,75 @@ func (s *MessageStore) PutMessages(ctx context.Context, msgs []*Message) PutMess
 	if len(msgs) == 0 {
 		return PutMessageResult{Status: MessageIllegal, Err: errors.New("store: empty batch")}
 	}
-	return s.put(ctx, msgs[0], msgs)
+	res, _ := s.put(ctx, msgs[0], msgs, nil)
+	return res
 }
 
-func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message) PutMessageResult {
+// PutCallback receives the result of PutMessageAsync.
+type PutCallback interface {
+	// PutDone is called exactly once with the put's result, on the
+	// goroutine that completed it: the caller of PutMessageAsync when the
+	// put ended at once (refused, failed, or classic mode), otherwise a
+	// store goroutine that completes the puts of a replicated batch one
+	// after another. It must be quick and must never block or call the
+	// store's put methods (it delays the others' answers). What it wants
+	// done once for all the puts completed together (one write per
+	// connection for their answers) it adds to after, which the store runs
+	// right after their callbacks, on the same goroutine.
+	PutDone(res PutMessageResult, after *AfterPuts)
+}
+
+// Flusher is work a PutCallback leaves for after the callbacks of the puts
+// completed with it.
+type Flusher interface{ Flush() }
+
+// AfterPuts collects the Flushers of the callbacks of puts completed
+// together.
+type AfterPuts struct {
+	fs  []Flusher
+	arr [4]Flusher
+}
+
+// Add schedules f.Flush for after the callbacks (once per Add).
+func (a *AfterPuts) Add(f Flusher) {
+	if a.fs == nil {
+		a.fs = a.arr[:0]
+	}
+	a.fs = append(a.fs, f)
+}
+
+func (a *AfterPuts) run() {
+	for i, f := range a.fs {
+		a.fs[i] = nil
+		f.Flush()
+	}
+	a.fs = a.fs[:0]
+}
+
+// PutMessageAsync stores m as PutMessage does and hands the result to cb
+// instead of returning it: in DLedger mode the caller does not wait for the
+// replicated commit (no goroutine is held per put in flight; issue 8). The
+// wait is bounded as PutMessage's is (FlushSlaveTimeout after
+// Config.ReplicationTimeout; ServiceNotAvailable when the store shuts
+// down first), and cb is called exactly once in every case. In classic mode
+// the put is synchronous and cb is called before PutMessageAsync returns.
+func (s *MessageStore) PutMessageAsync(m *Message, cb PutCallback) {
+	if res, pending := s.put(context.Background(), m, nil, cb); !pending {
+		var after AfterPuts
+		cb.PutDone(res, &after)
+		after.run()
+	}
+}
+
+// put stores m (or batch). With cb in DLedger mode it may return pending
+// instead of the result: then cb gets the result later.
+func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message, cb PutCallback) (_ PutMessageResult, pending bool) {
 	start := time.Now()
 	if !s.running() {
-		return PutMessageResult{Status: ServiceNotAvailable, Err: ErrClosed}
+		return PutMessageResult{Status: ServiceNotAvailable, Err: ErrClosed}, false
 	}
 	if len(m.Topic) == 0 || len(m.Topic) > maxTopicLenV1 {
-		return s.putFailed(MessageIllegal, errors.New("store: topic length must be 1..127 bytes"))
+		return s.putFailed(MessageIllegal, errors.New("store: topic length must be 1..127 bytes")), false
 	}
 	// Puts in flight: a hint for the elected writer (see writeBatches).
 	s.classic.inflight.Add(1)
@@ -47,10 +107,10 @@ func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message) Pu
 		n = len(batch)
 		for _, bm := range batch {
 			if bm.Topic != m.Topic || bm.QueueID != m.QueueID {
-				return s.putFailed(MessageIllegal, errors.New("store: a batch must target one topic and queue"))
+				return s.putFailed(MessageIllegal, errors.New("store: a batch must target one topic and queue")), false
 			}
 			if bm.TransactionType() != TransactionNotType {
-				return s.putFailed(MessageIllegal, errors.New("store: a batch cannot be transactional"))
+				return s.putFailed(MessageIllegal, errors.New("store: a batch cannot be transactional")), false
 			}
 			if buf, err = s.encode(buf, bm); err != nil {
 				break
@@ -60,24 +120,27 @@ func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message) Pu
 	*bp = buf
 	if err != nil {
 		if errors.Is(err, errPropertiesSize) {
-			return s.putFailed(PropertiesSizeExceeded, err)
+			return s.putFailed(PropertiesSizeExceeded, err), false
 		}
-		return s.putFailed(MessageIllegal, err)
+		return s.putFailed(MessageIllegal, err), false
 	}
 	if int64(len(buf))+endFileMinBlankLength > s.cfg.MappedFileSizeCommitLog {
-		return s.putFailed(MessageIllegal, errors.New("store: message larger than a commitlog file"))
+		return s.putFailed(MessageIllegal, errors.New("store: message larger than a commitlog file")), false
 	}
 	tx := m.TransactionType()
 	consumes := tx == TransactionNotType || tx == TransactionCommitType
 	key := queueKey{m.Topic, m.QueueID}
 	if s.repl != nil {
-		return s.putReplicated(ctx, buf, n, consumes, key, start)
+		if cb != nil {
+			return s.putReplicatedAsync(buf, n, consumes, key, start, cb)
+		}
+		return s.putReplicated(ctx, buf, n, consumes, key, start), false
 	}
 
 	s.putState.Lock()
 	if !s.running() { // Shutdown passed its put barrier: do not touch closed files
 		s.putState.Unlock()
-		return PutMessageResult{Status: ServiceNotAvailable, Err: ErrClosed}
+		return PutMessageResult{Status: ServiceNotAvailable, Err: ErrClosed}, false
 	}
 	now := s.cfg.Now().UnixMilli()
 	if now < s.putState.lastStoreTs {
@@ -103,24 +166,24 @@ func (s *MessageStore) put(ctx context.Context, m *Message, batch []*Message) Pu
 	s.putState.Unlock()
 	if err != nil {
 		if errors.Is(err, ErrMalformed) {
-			return s.putFailed(MessageIllegal, err)
+			return s.putFailed(MessageIllegal, err), false
 		}
-		return s.putFailed(CreateMappedFileFailed, err)
+		return s.putFailed(CreateMappedFileFailed, err), false
 	}
 	r := PutMessageResult{Status: PutOK, WroteOffset: first, QueueOffset: qo, WroteBytes: int32(len(buf)),
 		MsgNum: int32(n), StoreTimestamp: now, MsgID: s.msgIDs(buf)}
 	if err := s.cl.write(end); err != nil {
-		return s.putFailed(ServiceNotAvailable, err)
+		return s.putFailed(ServiceNotAvailable, err), false
 	}
 	switch st := s.cl.waitDurable(ctx, end); st {
 	case PutOK:
 	case FlushDiskTimeout:
 		r.Status, r.Err = st, errors.New("store: flush to disk timed out")
 	default:
-		return s.putFailed(st, errors.New("store: commitlog failed; restart to recover"))
+		return s.putFailed(st, errors.New("store: commitlog failed; restart to recover")), false
 	}
 	s.stats.putDone(n, len(buf), time.Since(start))
-	return r
+	return r, false
 }
 
 func (s *MessageStore) putFailed(st PutMessageStatus, err error) PutMessageResult {

@@ -215,20 +215,11 @@ func (s *MessageStore) isEntryStart(pos int64) bool {
 // record, which gets no unit, and its put answers NotLeader.
 func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, consumes bool, key queueKey, start time.Time) PutMessageResult {
 	r := s.repl
-	term := r.readyTerm.Load()
-	role := r.log.Role()
-	if term == 0 || !role.Leader || role.Term != term {
-		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(role), Reason: "not the writable leader"})
+	put, res, ok := s.newReplicatedPut(buf, n, consumes, key, start)
+	if !ok {
+		return res
 	}
-	// The log keeps the bytes (storage, transport): they are never reused.
-	data := make([]byte, len(buf))
-	copy(data, buf)
-	timeout := s.cfg.ReplicationTimeout
-	if timeout <= 0 {
-		timeout = defaultReplicationTimeout
-	}
-	put := replicatedPut{s: s, consumes: consumes, key: key, n: n}
-	bt, idx, direct := r.appends.join(&put, data, timeout)
+	bt, idx, direct := r.appends.join(&put, put.data, put.timeout)
 	var op *replicatedPut // the hook's results, read once the batch or append is done
 	var ra ReplicatedAppend
 	var done <-chan struct{}
@@ -244,13 +235,10 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 		}
 		var one [1][]byte
 		var err error
-		ra, err = r.log.Append(actx, appendRecords(one[:0], data), op.hook)
+		ra, err = r.log.Append(actx, appendRecords(one[:0], put.data), op.hook)
 		if err != nil {
 			r.appends.release()
-			if errors.Is(err, ErrNotLeader) {
-				return s.putNotLeader(err)
-			}
-			return s.putFailed(ServiceNotAvailable, err)
+			return s.replicatedResult(op, err, nil, nil)
 		}
 		defer r.appends.release()
 		done = ra.Done()
@@ -268,7 +256,7 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 		// CPU at sync64).
 		bt.done.Wait()
 	} else {
-		t := getTimer(timeout)
+		t := getTimer(put.timeout)
 		defer putTimer(t)
 		select {
 		case <-done:
@@ -280,23 +268,15 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 			stopped = true // outcome unknown, and not acknowledged
 		}
 	}
-	var outcome error
+	var perr, outcome error
 	if !direct {
 		// The hooks ran once the Append returned (before, each put waited
 		// for its own Append to return as well).
 		bt.proposed.Wait()
 		op = &bt.ops[idx]
-		if err := bt.perr; err != nil {
-			if errors.Is(err, ErrNotLeader) {
-				return s.putNotLeader(err)
-			}
-			return s.putFailed(ServiceNotAvailable, err)
-		}
+		perr = bt.perr
 		if waitErr == nil && !stopped {
-			outcome = bt.err
-		}
-		if outcome == errCommitTimeout {
-			waitErr, outcome = outcome, nil
+			waitErr, outcome = bt.outcome()
 		}
 	} else if waitErr == nil && !stopped {
 		outcome = ra.Err()
@@ -304,8 +284,76 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 	if stopped {
 		outcome = ErrClosed
 	}
-	res := PutMessageResult{Status: PutOK, WroteOffset: op.first, QueueOffset: op.qo, WroteBytes: int32(len(data)),
-		MsgNum: int32(n), StoreTimestamp: op.ts, MsgID: s.msgIDs(data)}
+	return s.replicatedResult(op, perr, waitErr, outcome)
+}
+
+// putReplicatedAsync is putReplicated for PutMessageAsync: pending, the put
+// is answered through cb by whoever completes it (the completer, or the
+// appender when the Append fails or the store stops).
+func (s *MessageStore) putReplicatedAsync(buf []byte, n int, consumes bool, key queueKey, start time.Time, cb PutCallback) (PutMessageResult, bool) {
+	r := s.repl
+	put, res, ok := s.newReplicatedPut(buf, n, consumes, key, start)
+	if !ok {
+		return res, false
+	}
+	put.cb = cb
+	bt, _, direct := r.appends.join(&put, put.data, put.timeout)
+	switch {
+	case direct:
+		// Nothing in flight: propose without the appender's hand-off, and
+		// leave the wait for the commit to the completer.
+		bt = r.appends.newBatch(put.timeout)
+		bt.ops = append(bt.ops, put)
+		bt.bodies = appendRecords(bt.bodies, put.data)
+		ra, err := r.log.Append(context.Background(), bt.bodies, bt.hook)
+		if err != nil {
+			r.appends.release()
+			return s.replicatedResult(&bt.ops[0], err, nil, nil), false
+		}
+		bt.ra = ra
+		bt.proposed.Done()
+		if !r.appends.handOver(bt) {
+			bt.complete(ErrClosed) // the store stopped: outcome unknown, not acknowledged
+		}
+		return PutMessageResult{}, true
+	case bt == nil:
+		return s.putFailed(ServiceNotAvailable, ErrClosed), false
+	}
+	return PutMessageResult{}, true
+}
+
+// newReplicatedPut checks that the store may write and prepares a put of
+// the records in buf; when it may not, ok is false and res the answer.
+func (s *MessageStore) newReplicatedPut(buf []byte, n int, consumes bool, key queueKey, start time.Time) (_ replicatedPut, res PutMessageResult, ok bool) {
+	r := s.repl
+	term := r.readyTerm.Load()
+	role := r.log.Role()
+	if term == 0 || !role.Leader || role.Term != term {
+		return replicatedPut{}, s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(role), Reason: "not the writable leader"}), false
+	}
+	// The log keeps the bytes (storage, transport): they are never reused.
+	data := make([]byte, len(buf))
+	copy(data, buf)
+	timeout := s.cfg.ReplicationTimeout
+	if timeout <= 0 {
+		timeout = defaultReplicationTimeout
+	}
+	return replicatedPut{s: s, consumes: consumes, key: key, n: n, data: data, term: term, start: start, timeout: timeout}, res, true
+}
+
+// replicatedResult is a put's answer once its Append failed (perr) or its
+// wait ended: waitErr when it was not known committed in time (the entry
+// may still commit), else outcome (nil: committed).
+func (s *MessageStore) replicatedResult(op *replicatedPut, perr, waitErr, outcome error) PutMessageResult {
+	r := s.repl
+	if perr != nil {
+		if errors.Is(perr, ErrNotLeader) {
+			return s.putNotLeader(perr)
+		}
+		return s.putFailed(ServiceNotAvailable, perr)
+	}
+	res := PutMessageResult{Status: PutOK, WroteOffset: op.first, QueueOffset: op.qo, WroteBytes: int32(len(op.data)),
+		MsgNum: int32(op.n), StoreTimestamp: op.ts, MsgID: s.msgIDs(op.data)}
 	if waitErr != nil {
 		res.Status, res.Err = FlushSlaveTimeout, waitErr
 	} else if outcome != nil {
@@ -314,7 +362,7 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 		}
 		return s.putFailed(ServiceNotAvailable, outcome)
 	}
-	if res.Status == FlushSlaveTimeout && (!r.writable() || r.readyTerm.Load() != term || !r.heardFromQuorum(timeout)) {
+	if res.Status == FlushSlaveTimeout && (!r.writable() || r.readyTerm.Load() != op.term || !r.heardFromQuorum(op.timeout)) {
 		// Not even "stored on the leader": this replica no longer leads, or
 		// has not heard from a majority for as long as the put waited (cut
 		// off, about to step down). The peers' contact times come from the
@@ -326,16 +374,22 @@ func (s *MessageStore) putReplicated(ctx context.Context, buf []byte, n int, con
 	if op.stale {
 		return s.putNotLeader(&NotLeaderError{LeaderID: leaderOf(r.log.Role()), Reason: "term changed during the append"})
 	}
-	s.stats.putDone(n, len(data), time.Since(start))
+	s.stats.putDone(op.n, len(op.data), time.Since(op.start))
 	return res
 }
 
-// replicatedPut is one putReplicated's append hook and what the hook
+// replicatedPut is one put: its records, its append hook and what the hook
 // records for the answer (the first record's physical offset, its queue
-// offset, the store timestamp, whether the entry's term was stale).
+// offset, the store timestamp, whether the entry's term was stale), and the
+// callback of an asynchronous put.
 type replicatedPut struct {
 	s        *MessageStore
 	key      queueKey
+	data     []byte // the records (the log keeps them)
+	cb       PutCallback
+	start    time.Time
+	timeout  time.Duration
+	term     int64 // the ready term the put was accepted in
 	first    int64
 	qo       int64
 	ts       int64
