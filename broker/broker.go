@@ -92,7 +92,10 @@ type Extension interface {
 }
 
 // SendHook may rewrite msg (topic, queue, properties) before it is stored,
-// or refuse it by returning a non-zero response code and a remark.
+// or refuse it by returning a non-zero response code and a remark. In
+// DLedger mode it runs on a remoting event loop for single sends to
+// existing topics other than %RETRY% ones (processSendInline), so it must
+// not block there.
 type SendHook func(c remoting.Conn, h *protocol.SendMessageRequestHeader, msg *store.Message) (code int16, remark string)
 
 // Timings of the broker's own services.
@@ -128,6 +131,9 @@ type Broker struct {
 	uniqSeq    atomic.Uint32
 	uniqMonth  atomic.Pointer[monthBounds]
 	opaque     atomic.Int32
+	// sendsInFlight: DLedger sends put and not yet answered (bounded by
+	// maxSendsInFlight).
+	sendsInFlight atomic.Int64
 
 	configFile atomic.Pointer[string]
 
@@ -196,8 +202,8 @@ func New(cfg *conf.BrokerConfig, logger *zap.Logger) (*Broker, error) {
 func (b *Broker) registerProcessors() {
 	h := b.mux.HandleFunc
 	// Messages.
-	h(protocol.SendMessage, b.processSend)
-	h(protocol.SendMessageV2, b.processSend)
+	b.mux.HandleInlineFirst(protocol.SendMessage, remoting.HandlerFunc(b.processSendInline), remoting.HandlerFunc(b.processSend))
+	b.mux.HandleInlineFirst(protocol.SendMessageV2, remoting.HandlerFunc(b.processSendInline), remoting.HandlerFunc(b.processSend))
 	h(protocol.SendBatchMessage, b.processSend)
 	h(protocol.SendReplyMessage, b.processSend)
 	h(protocol.SendReplyMessageV2, b.processSend)
@@ -651,6 +657,12 @@ func (b *Broker) maxOffset(topic string, queueID int32) int64 {
 // 256 had three quarters of its sends queued behind the workers instead of
 // in the next append batch (issue 8). An idle worker is a parked goroutine.
 const remotingWorkers = 1024
+
+// maxSendsInFlight bounds the DLedger sends waiting for their commit: they
+// hold no worker (PutMessageAsync), so the worker pool and its queue
+// (remoting's default 10000) no longer bound them; beyond this they are
+// answered SYSTEM_BUSY, as a full queue answered them before.
+const maxSendsInFlight = remotingWorkers + 10000
 
 func respond(code int16, remark string) *remoting.RemotingCommand {
 	r := response(code, remark)

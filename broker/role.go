@@ -548,12 +548,26 @@ var leaderOnlyCodes = []int16{
 }
 
 // handler is what the remoting servers serve: the mux, behind the
-// follower guard in DLedger mode.
-func (b *Broker) handler() remoting.Handler {
-	return remoting.HandlerFunc(func(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
-		if b.roles != nil && slices.Contains(leaderOnlyCodes, req.Code) && !b.IsMaster() {
-			return respond(protocol.ServiceNotAvailable, notMasterRemark(b.masterHint()))
-		}
-		return b.mux.ServeRemoting(c, req)
-	})
+// follower guard in DLedger mode. It serves the mux's inline codes on the
+// event loop.
+func (b *Broker) handler() remoting.Handler { return brokerHandler{b} }
+
+type brokerHandler struct{ b *Broker }
+
+func (h brokerHandler) ServeRemoting(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	b := h.b
+	if b.roles != nil && slices.Contains(leaderOnlyCodes, req.Code) && !b.IsMaster() {
+		return respond(protocol.ServiceNotAvailable, notMasterRemark(b.masterHint()))
+	}
+	return b.mux.ServeRemoting(c, req)
+}
+
+// ServesInline: no leader-only code is served inline (ServeRemoting's
+// guard stays on the worker path).
+func (h brokerHandler) ServesInline(code int16) bool {
+	return !slices.Contains(leaderOnlyCodes, code) && h.b.mux.ServesInline(code)
+}
+
+func (h brokerHandler) ServeInline(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	return h.b.mux.ServeInline(c, req)
 }

@@ -65,6 +65,26 @@ type sendCall struct {
 }
 
 func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	return b.serveSend(c, req, false)
+}
+
+// processSendInline serves SEND_MESSAGE(_V2) on the event loop in DLedger
+// mode, where a send does not wait for its put (PutMessageAsync): the
+// remoting worker hand-off was one of a send's two goroutine wake-ups on
+// the leader (issue 8). What could block goes to a worker (ServeOnWorker):
+// classic mode (the put waits), creating a topic (a replicated metadata
+// change), and %RETRY% sends (the retry hook may create the group or the
+// DLQ topic). The other send hook steps only rewrite the message.
+func (b *Broker) processSendInline(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
+	if b.opts.ReplicatedLog == nil {
+		return remoting.ServeOnWorker
+	}
+	return b.serveSend(c, req, true)
+}
+
+// serveSend serves a send; onLoop: on the event loop, where it hands what
+// could block to a worker (see processSendInline) before any side effect.
+func (b *Broker) serveSend(c remoting.Conn, req *remoting.RemotingCommand, onLoop bool) *remoting.RemotingCommand {
 	call := new(sendCall)
 	sr := &call.sr
 	if err := decodeSendRequest(req, sr); err != nil {
@@ -81,8 +101,14 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 	if notAllowedSendTopics[h.Topic] {
 		return respond(protocol.NoPermission, fmt.Sprintf("Sending message to topic[%s] is forbidden.", h.Topic))
 	}
+	if onLoop && (sr.batch || sr.reply || strings.HasPrefix(h.Topic, metadata.RetryGroupTopicPrefix)) {
+		return remoting.ServeOnWorker
+	}
 	tc, ok := b.topicChecks(h.Topic)
 	if !ok {
+		if onLoop {
+			return remoting.ServeOnWorker
+		}
 		tc, ok = b.autoCreateTopicForSend(h, c)
 		if !ok {
 			return respond(protocol.TopicNotExist, fmt.Sprintf("topic[%s] not exist, apply first please! %s", h.Topic, faqTopicNotExist))
@@ -144,6 +170,10 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 		return respond(code, remark)
 	}
 	if b.store.Replicated() {
+		if b.sendsInFlight.Add(1) > maxSendsInFlight {
+			b.sendsInFlight.Add(-1)
+			return respond(protocol.SystemBusy, "[OVERLOAD]system busy, start flow control for a while")
+		}
 		call.b, call.c, call.req = b, c, req
 		b.store.PutMessageAsync(msg, call)
 		return nil
@@ -175,6 +205,7 @@ func (call *sendCall) response(b *Broker, res store.PutMessageResult) *remoting.
 // connection once they are all queued.
 func (call *sendCall) PutDone(res store.PutMessageResult, after *store.AfterPuts) {
 	b, req := call.b, call.req
+	b.sendsInFlight.Add(-1)
 	resp := call.response(b, res)
 	if req.IsOneway() {
 		return

@@ -88,7 +88,17 @@ type Handler interface {
 type InlineHandler interface {
 	Handler
 	ServesInline(code int16) bool
+	// ServeInline serves, on the event loop, a request whose code
+	// ServesInline accepted. It may return ServeOnWorker instead of an
+	// answer: the request is then queued for a worker, which serves it
+	// with ServeRemoting (for the requests of a code that would block, or
+	// that need their worker-only path).
+	ServeInline(c Conn, req *RemotingCommand) *RemotingCommand
 }
+
+// ServeOnWorker is what ServeInline returns to hand a request to a worker.
+// It is never sent.
+var ServeOnWorker = &RemotingCommand{Code: SystemError, Remark: "remoting: ServeOnWorker"}
 
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(c Conn, req *RemotingCommand) *RemotingCommand

@@ -76,7 +76,15 @@
 // first field; a JSON header that starts with "code", as Go and Java
 // encoders write it), decodes only the frames it serves, and queues the
 // rest undecoded. Inline handlers must return within microseconds: no I/O,
-// no waiting, no Conn.Invoke.
+// no waiting, no Conn.Invoke. ServeMux.HandleInlineFirst pairs an inline
+// handler with a worker one: the inline handler returns ServeOnWorker for
+// the requests it cannot serve without blocking, and the loop queues them
+// for a worker, which runs the other handler.
+//
+// A goroutine answering many requests in a row, later (the DLedger
+// leader's sends, answered when their replicated batch commits), uses
+// SendDeferred: the answers it queues for a connection leave in one write
+// when it calls the Flusher it got, instead of one write each.
 //
 //   - a full queue: the request is answered SystemBusy ("[OVERLOAD]...")
 //   - a malformed frame (bad length, header longer than the frame, unknown

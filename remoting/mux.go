@@ -17,8 +17,8 @@ type ServeMux struct {
 }
 
 type muxEntry struct {
-	h      Handler
-	inline bool // registered with HandleInline
+	h      Handler // served on a worker
+	inline Handler // served on the event loop (HandleInline, HandleInlineFirst)
 }
 
 // NewServeMux returns an empty mux.
@@ -27,9 +27,9 @@ func NewServeMux() *ServeMux {
 }
 
 // Handle registers h for code; the server runs it on a worker.
-func (m *ServeMux) Handle(code int16, h Handler) { m.handle(code, h, false) }
+func (m *ServeMux) Handle(code int16, h Handler) { m.handle(code, h, nil) }
 
-func (m *ServeMux) handle(code int16, h Handler, inline bool) {
+func (m *ServeMux) handle(code int16, h, inline Handler) {
 	if h == nil {
 		panic(fmt.Sprintf("remoting: nil handler for code %d", code))
 	}
@@ -43,15 +43,42 @@ func (m *ServeMux) handle(code int16, h Handler, inline bool) {
 
 // HandleInline registers h for code and lets the server run it on the
 // event loop (see InlineHandler for what h must never do).
-func (m *ServeMux) HandleInline(code int16, h Handler) { m.handle(code, h, true) }
+func (m *ServeMux) HandleInline(code int16, h Handler) { m.handle(code, h, h) }
 
-// ServesInline reports whether code was registered with HandleInline, or
-// has no handler at all (the RequestCodeNotSupported answer is cheap).
+// HandleInlineFirst registers inline, run on the event loop, and h, run on
+// a worker for the requests inline hands over by returning ServeOnWorker
+// (those it cannot serve without blocking). inline must never block (see
+// InlineHandler).
+func (m *ServeMux) HandleInlineFirst(code int16, inline, h Handler) {
+	if inline == nil {
+		panic(fmt.Sprintf("remoting: nil inline handler for code %d", code))
+	}
+	m.handle(code, h, inline)
+}
+
+// ServesInline reports whether code was registered with HandleInline or
+// HandleInlineFirst, or has no handler at all (the RequestCodeNotSupported
+// answer is cheap).
 func (m *ServeMux) ServesInline(code int16) bool {
 	m.mu.RLock()
 	e, known := m.handlers[code]
 	m.mu.RUnlock()
-	return e.inline || !known
+	return e.inline != nil || !known
+}
+
+// ServeInline serves req on the event loop: with the inline handler of its
+// code, RequestCodeNotSupported for an unknown code, else ServeOnWorker.
+func (m *ServeMux) ServeInline(c Conn, req *RemotingCommand) *RemotingCommand {
+	m.mu.RLock()
+	e, known := m.handlers[req.Code]
+	m.mu.RUnlock()
+	switch {
+	case e.inline != nil:
+		return e.inline.ServeRemoting(c, req)
+	case !known:
+		return NotSupported(req)
+	}
+	return ServeOnWorker
 }
 
 // HandleFunc registers f for code.

@@ -202,26 +202,27 @@ func (s *Server) worker() {
 				continue
 			}
 		}
-		s.serveCommand(t.sc, t.cmd, true)
+		s.serveCommand(t.sc, t.cmd)
 	}
 }
 
-// serveCommand serves one decoded frame, on a worker (queued: the frame
-// is counted in sc.serving until its handler returned) or on the loop.
-func (s *Server) serveCommand(sc *serverConn, cmd *RemotingCommand, queued bool) {
+// serveCommand serves one decoded frame on a worker (the frame is counted
+// in sc.serving until its handler returned).
+func (s *Server) serveCommand(sc *serverConn, cmd *RemotingCommand) {
 	if cmd.IsResponse() {
-		if queued {
-			sc.serving.Add(-1)
-		}
+		sc.serving.Add(-1)
 		if !sc.pending.deliver(cmd) {
 			s.log.Debug("remoting: response without a waiter", zap.String("remote", sc.remote), zap.Int32("opaque", cmd.Opaque))
 		}
 		return
 	}
-	resp := s.serve(sc, cmd)
-	if queued {
-		sc.serving.Add(-1) // before Send: a response does not wait for itself
-	}
+	resp := s.serve(sc, cmd, s.handler.ServeRemoting)
+	sc.serving.Add(-1) // before Send: a response does not wait for itself
+	s.respond(sc, cmd, resp)
+}
+
+// respond sends a handler's answer.
+func (s *Server) respond(sc *serverConn, cmd, resp *RemotingCommand) {
 	if resp == nil || cmd.IsOneway() {
 		return
 	}
@@ -231,8 +232,31 @@ func (s *Server) serveCommand(sc *serverConn, cmd *RemotingCommand, queued bool)
 	}
 }
 
-// serve runs the handler, turning a panic into a SystemError response.
-func (s *Server) serve(sc *serverConn, req *RemotingCommand) (resp *RemotingCommand) {
+// serveInline serves a request on the event loop, or queues it for a
+// worker when the inline handler hands it over.
+func (s *Server) serveInline(sc *serverConn, t task) {
+	resp := s.serve(sc, t.cmd, s.inline.ServeInline)
+	if resp != ServeOnWorker {
+		s.respond(sc, t.cmd, resp)
+		return
+	}
+	t.decoded = true
+	s.queue(sc, t)
+}
+
+// queue hands t to a worker, or answers it SystemBusy when the queue is full.
+func (s *Server) queue(sc *serverConn, t task) {
+	sc.serving.Add(1)
+	select {
+	case s.tasks <- t:
+	default:
+		sc.serving.Add(-1)
+		s.overloaded(sc, t)
+	}
+}
+
+// serve runs a handler, turning a panic into a SystemError response.
+func (s *Server) serve(sc *serverConn, req *RemotingCommand, handler func(Conn, *RemotingCommand) *RemotingCommand) (resp *RemotingCommand) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("remoting: handler panic",
@@ -241,7 +265,7 @@ func (s *Server) serve(sc *serverConn, req *RemotingCommand) (resp *RemotingComm
 			resp = NewResponse(req, SystemError, fmt.Sprintf("handler panic: %v", r))
 		}
 	}()
-	return s.handler.ServeRemoting(sc, req)
+	return handler(sc, req)
 }
 
 // overloaded answers a request that found the worker queue full. It runs
@@ -405,17 +429,11 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) gnet.Action {
 				continue
 			}
 			if s.inline != nil && s.inline.ServesInline(cmd.Code) {
-				s.serveCommand(sc, cmd, false)
+				s.serveInline(sc, t)
 				continue
 			}
 			t.decoded = true
 		}
-		sc.serving.Add(1)
-		select {
-		case s.tasks <- t:
-		default:
-			sc.serving.Add(-1)
-			s.overloaded(sc, t)
-		}
+		s.queue(sc, t)
 	}
 }

@@ -1105,3 +1105,48 @@ func TestServerDeferredResponsesLeaveInOneWrite(t *testing.T) {
 		t.Fatalf("SendDeferred on a closed connection: %v", err)
 	}
 }
+
+// HandleInlineFirst: the inline handler answers on the event loop what it
+// can (here while the only worker is blocked) and hands the rest to a
+// worker with ServeOnWorker, where the code's other handler serves it.
+func TestServerInlineFirstHandsOverToWorker(t *testing.T) {
+	release := make(chan struct{})
+	mux := NewServeMux()
+	started := make(chan struct{}, 1)
+	mux.HandleFunc(1, func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		started <- struct{}{}
+		<-release
+		return NewResponse(req, Success, "slow")
+	})
+	var loopCalls atomic.Int32
+	mux.HandleInlineFirst(5, HandlerFunc(func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		loopCalls.Add(1)
+		if req.ExtFields.Get("where") == "worker" {
+			return ServeOnWorker
+		}
+		return NewResponse(req, Success, "loop")
+	}), HandlerFunc(func(_ Conn, req *RemotingCommand) *RemotingCommand {
+		return NewResponse(req, Success, "worker")
+	}))
+	if !mux.ServesInline(5) {
+		t.Fatal("ServesInline(5)")
+	}
+	s := startServer(t, ServerConfig{Workers: 1}, mux)
+	r := dialRaw(t, s.Addr())
+	r.send(&RemotingCommand{Code: 1, Opaque: 1}) // holds the only worker
+	<-started
+	r.send(&RemotingCommand{Code: 5, Opaque: 2, ExtFields: FieldsOf("where", "worker")})
+	r.send(&RemotingCommand{Code: 5, Opaque: 3, ExtFields: FieldsOf("where", "loop")})
+	if resp := r.recv(); resp.Opaque != 3 || resp.Remark != "loop" {
+		t.Fatalf("inline answer: %+v", resp)
+	}
+	close(release)
+	got := map[int32]string{}
+	for range 2 {
+		resp := r.recv()
+		got[resp.Opaque] = resp.Remark
+	}
+	if got[1] != "slow" || got[2] != "worker" || loopCalls.Load() != 2 {
+		t.Fatalf("answers %v, inline handler called %d times", got, loopCalls.Load())
+	}
+}

@@ -70,27 +70,30 @@ func (bt *appendBatch) hook(_ int, term int64, pos int64, body []byte) {
 func (bt *appendBatch) fail(err error) {
 	bt.perr = err
 	bt.proposed.Done()
-	bt.complete(err)
+	bt.complete(err, nil)
 }
 
 // complete ends the batch: its synchronous puts wake, and the callbacks of
-// its asynchronous ones run here, in batch order, followed by what they
-// left for after them.
-func (bt *appendBatch) complete(err error) {
+// its asynchronous ones run here, in batch order. What they leave for after
+// them goes to after, or runs at once when after is nil.
+func (bt *appendBatch) complete(err error, after *AfterPuts) {
 	bt.err = err
 	bt.q.release()
 	bt.done.Done()
 	if bt.callbacks == 0 {
 		return
 	}
-	var after AfterPuts
+	var own AfterPuts
+	if after == nil {
+		after = &own
+		defer own.run()
+	}
 	waitErr, outcome := bt.outcome()
 	for i := range bt.ops {
 		if op := &bt.ops[i]; op.cb != nil {
-			op.cb.PutDone(op.s.replicatedResult(op, bt.perr, waitErr, outcome), &after)
+			op.cb.PutDone(op.s.replicatedResult(op, bt.perr, waitErr, outcome), after)
 		}
 	}
-	after.run()
 }
 
 // outcome splits the batch's error into a wait that ended before the
@@ -284,27 +287,51 @@ func (s *MessageStore) runAppender() {
 // at the batch's deadline (its entries may still commit; later batches
 // keep their own deadlines). On stop, batches still waiting fail with
 // ErrClosed: their outcome is unknown, as after a timeout, and they are
-// not acknowledged.
+// not acknowledged. The asynchronous puts' callbacks leave their flushes
+// (one write per connection for the answers) until the completer is about
+// to wait: the answers of every batch one commit completed leave together
+// (one write per batch was a fifth of the leader's CPU at 64 producers,
+// where a batch holds about two sends).
 func (s *MessageStore) runCompleter() {
 	defer s.wg.Done()
 	q := s.repl.appends
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
+	var after AfterPuts
+	defer after.run()
 	stopped := false
-	for bt := range q.proposd {
-		if !stopped {
-			t.Reset(time.Until(bt.deadline))
-			select {
-			case <-bt.ra.Done():
-				bt.complete(bt.ra.Err())
-				continue
-			case <-t.C:
-				bt.complete(errCommitTimeout)
-				continue
-			case <-s.stopCh:
-				stopped = true
-			}
+	for {
+		var bt *appendBatch
+		var ok bool
+		select {
+		case bt, ok = <-q.proposd:
+		default:
+			after.run()
+			bt, ok = <-q.proposd
 		}
-		bt.complete(ErrClosed)
+		if !ok {
+			return
+		}
+		if stopped {
+			bt.complete(ErrClosed, &after)
+			continue
+		}
+		select {
+		case <-bt.ra.Done():
+			bt.complete(bt.ra.Err(), &after)
+			continue
+		default:
+		}
+		after.run()
+		t.Reset(time.Until(bt.deadline))
+		select {
+		case <-bt.ra.Done():
+			bt.complete(bt.ra.Err(), &after)
+		case <-t.C:
+			bt.complete(errCommitTimeout, &after)
+		case <-s.stopCh:
+			stopped = true
+			bt.complete(ErrClosed, &after)
+		}
 	}
 }

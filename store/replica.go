@@ -313,7 +313,7 @@ func (s *MessageStore) putReplicatedAsync(buf []byte, n int, consumes bool, key 
 		bt.ra = ra
 		bt.proposed.Done()
 		if !r.appends.handOver(bt) {
-			bt.complete(ErrClosed) // the store stopped: outcome unknown, not acknowledged
+			bt.complete(ErrClosed, nil) // the store stopped: outcome unknown, not acknowledged
 		}
 		return PutMessageResult{}, true
 	case bt == nil:
