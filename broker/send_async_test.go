@@ -329,3 +329,54 @@ func TestDLedgerSendsAnsweredAtCommit(t *testing.T) {
 	}
 	expectSilence(t, nc, br, 200*time.Millisecond, "after the leadership loss")
 }
+
+// Sends waiting for their commit when the broker shuts down: the broker
+// closes its remoting servers first (as before, when their workers waited
+// in the put), so the producer learns it from the closed connection, and
+// then the store stops and completes every waiting put exactly once (the
+// in-flight count returns to zero, no answer arrives twice or after the
+// close).
+func TestDLedgerSendsCompletedOnShutdown(t *testing.T) {
+	const topic = "HeldTopic"
+	const n = 50
+	b, l := startHeldBroker(t, topic)
+	nc, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.config().ListenPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	l.hold()
+	before := l.count()
+	sendFrames(t, nc, topic, 0, n)
+	waitFor(t, 5*time.Second, "the sends proposed", func() bool { return l.count() == before+n+1 })
+	if got := b.sendsInFlight.Load(); got != n+1 {
+		t.Fatalf("%d sends in flight, want %d", got, n+1)
+	}
+	done := make(chan struct{})
+	go func() { b.Shutdown(); close(done) }()
+	seen := map[int32]bool{}
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		frame, err := remoting.ReadFrame(br, 0)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("want the connection closed: %v", err)
+		}
+		resp, err := remoting.DecodeFrame(frame)
+		if err != nil || seen[resp.Opaque] || resp.Code == protocol.Success {
+			t.Fatalf("answer at shutdown: %+v %v", resp, err)
+		}
+		seen[resp.Opaque] = true
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown hangs")
+	}
+	if got := b.sendsInFlight.Load(); got != 0 {
+		t.Fatalf("%d sends still in flight after shutdown", got)
+	}
+}
