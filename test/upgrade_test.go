@@ -297,6 +297,9 @@ func TestUpgradeRmqdClassicStoreToDLedgerGroup(t *testing.T) {
 		phy, _ := strconv.ParseInt(res.OffsetMsgID[len(res.OffsetMsgID)-16:], 16, 64)
 		old[q] = append(old[q], sent{body, res.QueueOffset, phy})
 	}
+	// Classic dispatch runs behind the sends: pullAll reads the max offset
+	// first and pulls nothing (so creates no group) while it is still 0.
+	eventually(t, 10*time.Second, "queue 1 dispatched", func() bool { return c.maxOffset(t, topic, 1) == int64(len(old[1])) })
 	c.pullAll(t, group, topic, 1) // creates the group (autoCreateSubscriptionGroup)
 	r := c.brokerRequest(protocol.UpdateConsumerOffset, remoting.FieldsOf("consumerGroup", group, "topic", topic, "queueId", "1", "commitOffset", "42"), nil)
 	if r.Code != protocol.Success {
