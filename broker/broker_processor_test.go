@@ -42,6 +42,21 @@ func freeBrokerPort(t testing.TB) int {
 
 func startTestBroker(t testing.TB, set map[string]string) *Broker {
 	t.Helper()
+	b, err := New(testBrokerConfig(t, set), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Shutdown)
+	return b
+}
+
+// testBrokerConfig is a small unit-test broker's config (temp store, free
+// port, no name server) with set applied.
+func testBrokerConfig(t testing.TB, set map[string]string) *conf.BrokerConfig {
+	t.Helper()
 	cfg := conf.DefaultBroker()
 	cfg.BrokerName = "unit-broker"
 	cfg.StorePathRootDir = t.TempDir()
@@ -55,15 +70,7 @@ func startTestBroker(t testing.TB, set map[string]string) *Broker {
 			t.Fatal(err)
 		}
 	}
-	b, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Shutdown)
-	return b
+	return cfg
 }
 
 func sendReq(topic string, queueID int, body string, props map[string]string) *remoting.RemotingCommand {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rmqd/rmqd/conf"
 	"github.com/rmqd/rmqd/protocol"
 	"github.com/rmqd/rmqd/remoting"
 	"github.com/rmqd/rmqd/store"
@@ -174,24 +173,11 @@ func (l *heldLog) Status() store.ReplicationStatus {
 }
 
 // startHeldBroker starts a DLedger-mode broker over a heldLog, as the
-// writable leader, with topic created (one queue).
-func startHeldBroker(t *testing.T, topic string) (*Broker, *heldLog) {
+// writable leader, with topic created (one queue), and dials it.
+func startHeldBroker(t *testing.T, topic string) (*Broker, *heldLog, net.Conn, *bufio.Reader) {
 	t.Helper()
-	cfg := conf.DefaultBroker()
-	cfg.BrokerName = "unit-broker"
-	cfg.StorePathRootDir = t.TempDir()
-	cfg.ListenPort = freeBrokerPort(t)
-	cfg.NamesrvAddr = ""
-	cfg.MappedFileSizeCommitLog = 4 << 20
-	cfg.MaxHashSlotNum = 1000
-	cfg.MaxIndexNum = 4000
-	for k, v := range dledgerTestConfig() {
-		if err := cfg.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
 	l := newHeldLog()
-	b, err := NewWithOptions(cfg, nil, Options{ReplicatedLog: l})
+	b, err := NewWithOptions(testBrokerConfig(t, dledgerTestConfig()), nil, Options{ReplicatedLog: l})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +192,12 @@ func startHeldBroker(t *testing.T, topic string) (*Broker, *heldLog) {
 	if resp.Code != protocol.Success {
 		t.Fatalf("create topic: %d %q", resp.Code, resp.Remark)
 	}
-	return b, l
+	nc, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.config().ListenPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return b, l, nc, bufio.NewReader(nc)
 }
 
 // sendFrames writes n pipelined SEND_MESSAGE requests (opaques from first,
@@ -272,13 +263,7 @@ func expectSilence(t *testing.T, nc net.Conn, br *bufio.Reader, d time.Duration,
 func TestDLedgerSendsAnsweredAtCommit(t *testing.T) {
 	const topic = "HeldTopic"
 	const n = remotingWorkers + 200
-	b, l := startHeldBroker(t, topic)
-	nc, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.config().ListenPort)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	br := bufio.NewReader(nc)
+	b, l, nc, br := startHeldBroker(t, topic)
 
 	l.hold()
 	before := l.count()
@@ -339,13 +324,7 @@ func TestDLedgerSendsAnsweredAtCommit(t *testing.T) {
 func TestDLedgerSendsCompletedOnShutdown(t *testing.T) {
 	const topic = "HeldTopic"
 	const n = 50
-	b, l := startHeldBroker(t, topic)
-	nc, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.config().ListenPort)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	br := bufio.NewReader(nc)
+	b, l, nc, br := startHeldBroker(t, topic)
 	l.hold()
 	before := l.count()
 	sendFrames(t, nc, topic, 0, n)

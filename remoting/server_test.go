@@ -1058,18 +1058,7 @@ func TestServerDeferredResponsesLeaveInOneWrite(t *testing.T) {
 			queued := len(sc.mu.out)
 			sc.mu.Unlock()
 			r.send(&RemotingCommand{Code: 2, Opaque: n})
-			for try := 0; ; try++ {
-				sc.mu.Lock()
-				grew := len(sc.mu.out) > queued
-				sc.mu.Unlock()
-				if grew {
-					break
-				}
-				if try == 5000 {
-					t.Fatal("the other answer was not queued")
-				}
-				time.Sleep(time.Millisecond)
-			}
+			waitConnState(t, sc, "the other answer was not queued", func() bool { return len(sc.mu.out) > queued })
 		}
 	}
 	if len(flushers) != 1 {
@@ -1089,18 +1078,7 @@ func TestServerDeferredResponsesLeaveInOneWrite(t *testing.T) {
 	}
 	// A closed connection refuses a deferred response.
 	_ = r.nc.Close()
-	for try := 0; ; try++ {
-		sc.mu.Lock()
-		closed := sc.mu.closed
-		sc.mu.Unlock()
-		if closed {
-			break
-		}
-		if try == 5000 {
-			t.Fatal("the connection was not closed")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitConnState(t, sc, "the connection was not closed", func() bool { return sc.mu.closed })
 	if _, err := SendDeferred(sc, NewResponse(hs[0].req, Success, "")); !errors.Is(err, ErrConnClosed) {
 		t.Fatalf("SendDeferred on a closed connection: %v", err)
 	}
@@ -1148,5 +1126,23 @@ func TestServerInlineFirstHandsOverToWorker(t *testing.T) {
 	}
 	if got[1] != "slow" || got[2] != "worker" || loopCalls.Load() != 2 {
 		t.Fatalf("answers %v, inline handler called %d times", got, loopCalls.Load())
+	}
+}
+
+// waitConnState polls cond under sc.mu, every millisecond for up to 5 s,
+// and fails with msg if it never holds.
+func waitConnState(t *testing.T, sc *serverConn, msg string, cond func() bool) {
+	t.Helper()
+	for try := 0; ; try++ {
+		sc.mu.Lock()
+		ok := cond()
+		sc.mu.Unlock()
+		if ok {
+			return
+		}
+		if try == 5000 {
+			t.Fatal(msg)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
