@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -62,23 +63,28 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port the OS considers free now. With vip set
-// it also requires port-2 to be free (the broker's VIP channel).
+// freePort returns a loopback port free now, for a process started
+// later. With vip set it also requires port-2 to be free (the broker's
+// VIP channel).
+//
+// The port is picked below the OS's ephemeral range and checked by
+// listening on it: a port the OS handed out with port 0 and that was then
+// released lies inside that range, where any outgoing connection (a
+// replica dialling its peers, a client) can take it as its local port
+// before the process binds it. That happened in a clean-clone CI run
+// ("bind: address already in use" on a replica's peer port).
 func freePort(t testing.TB, vip bool) int {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo, hi := 10000, ephemeralPortStart()-1
+	for i := 0; i < 200; i++ {
+		p := lo + rand.IntN(hi-lo+1)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			t.Fatalf("listen: %v", err)
+			continue
 		}
-		p := l.Addr().(*net.TCPAddr).Port
 		if !vip {
 			l.Close()
 			return p
-		}
-		if p < 1100 {
-			l.Close()
-			continue
 		}
 		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p-2))
 		l.Close()
@@ -88,8 +94,27 @@ func freePort(t testing.TB, vip bool) int {
 		l2.Close()
 		return p
 	}
-	t.Fatal("no free port pair found")
+	t.Fatal("no free port found")
 	return 0
+}
+
+// ephemeralPortStart is the first port of the OS's ephemeral range (Linux
+// default 32768; anything unreadable or implausibly low counts as that).
+func ephemeralPortStart() int {
+	const def = 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return def
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return def
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n < 12000 {
+		return def
+	}
+	return n
 }
 
 // process is one running binary.
