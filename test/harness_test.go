@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/rmqd/rmqd/protocol"
 	"github.com/rmqd/rmqd/remoting"
+	"github.com/rmqd/rmqd/test/freeport"
 )
 
 var (
@@ -63,58 +63,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port free now, for a process started
-// later. With vip set it also requires port-2 to be free (the broker's
-// VIP channel).
-//
-// The port is picked below the OS's ephemeral range and checked by
-// listening on it: a port the OS handed out with port 0 and that was then
-// released lies inside that range, where any outgoing connection (a
-// replica dialling its peers, a client) can take it as its local port
-// before the process binds it. That happened in a clean-clone CI run
-// ("bind: address already in use" on a replica's peer port).
+// freePort returns a loopback port free now for a process started later
+// (see package freeport); with vip port-2 is free too.
 func freePort(t testing.TB, vip bool) int {
 	t.Helper()
-	lo, hi := 10000, ephemeralPortStart()-1
-	for i := 0; i < 200; i++ {
-		p := lo + rand.IntN(hi-lo+1)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		if !vip {
-			l.Close()
-			return p
-		}
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p-2))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		l2.Close()
-		return p
-	}
-	t.Fatal("no free port found")
-	return 0
-}
-
-// ephemeralPortStart is the first port of the OS's ephemeral range (Linux
-// default 32768; anything unreadable or implausibly low counts as that).
-func ephemeralPortStart() int {
-	const def = 32768
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	p, err := freeport.Port(vip)
 	if err != nil {
-		return def
+		t.Fatal(err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return def
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil || n < 12000 {
-		return def
-	}
-	return n
+	return p
 }
 
 // process is one running binary.

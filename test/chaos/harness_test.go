@@ -29,6 +29,7 @@ import (
 	"github.com/rmqd/rmqd/protocol"
 	"github.com/rmqd/rmqd/remoting"
 	"github.com/rmqd/rmqd/test/faultproxy"
+	"github.com/rmqd/rmqd/test/freeport"
 )
 
 // DLedger timers of the group (the brokers are built without the race
@@ -116,34 +117,6 @@ func (p *proc) stop(timeout time.Duration) {
 	case <-time.After(timeout):
 		p.kill()
 	}
-}
-
-// freePort returns a loopback port the OS considers free now; with vip it
-// also requires port-2 to be free (the broker's VIP channel).
-func freePort(vip bool) (int, error) {
-	for i := 0; i < 100; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		if !vip {
-			l.Close()
-			return p, nil
-		}
-		if p < 1100 {
-			l.Close()
-			continue
-		}
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p-2))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		l2.Close()
-		return p, nil
-	}
-	return 0, fmt.Errorf("no free port found")
 }
 
 func writeConf(path string, kv map[string]string) error {
@@ -234,7 +207,7 @@ func startGroup(dir, bin string, seed int64) (*group, error) {
 	used := map[int]bool{}
 	port := func(vip bool) (int, error) {
 		for {
-			p, err := freePort(vip)
+			p, err := freeport.Port(vip)
 			if err != nil {
 				return 0, err
 			}
