@@ -76,7 +76,7 @@ func (b *Broker) processSend(c remoting.Conn, req *remoting.RemotingCommand) *re
 // change), and %RETRY% sends (the retry hook may create the group or the
 // DLQ topic). The other send hook steps only rewrite the message.
 func (b *Broker) processSendInline(c remoting.Conn, req *remoting.RemotingCommand) *remoting.RemotingCommand {
-	if b.opts.ReplicatedLog == nil {
+	if !b.store.Replicated() {
 		return remoting.ServeOnWorker
 	}
 	return b.serveSend(c, req, true)

@@ -196,7 +196,6 @@ func (q *appendQueue) newBatch(timeout time.Duration) *appendBatch {
 // proposed (the appender hands over the others). It is false once the
 // store stopped: then the caller completes the batch itself.
 func (q *appendQueue) handOver(bt *appendBatch) bool {
-	bt.callbacks = 1
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()

@@ -198,8 +198,8 @@ func TestIndexFailedSyncRewritesItsSlots(t *testing.T) {
 type discardFile struct{ vfs.File }
 
 func (discardFile) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
-func (discardFile) Sync() error                             { return nil }
-func (discardFile) Close() error                            { return nil }
+func (discardFile) Sync() error                            { return nil }
+func (discardFile) Close() error                           { return nil }
 
 // BenchmarkIndexPutSync: one op is a put of a random key into a table of
 // the default 5M slots, with a sync every 30000 puts (a second at 30k

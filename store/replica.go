@@ -304,6 +304,7 @@ func (s *MessageStore) putReplicatedAsync(buf []byte, n int, consumes bool, key 
 		// leave the wait for the commit to the completer.
 		bt = r.appends.newBatch(put.timeout)
 		bt.ops = append(bt.ops, put)
+		bt.callbacks = 1
 		bt.bodies = appendRecords(bt.bodies, put.data)
 		ra, err := r.log.Append(context.Background(), bt.bodies, bt.hook)
 		if err != nil {
