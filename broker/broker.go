@@ -95,7 +95,9 @@ type Extension interface {
 // or refuse it by returning a non-zero response code and a remark. In
 // DLedger mode it runs on a remoting event loop for single sends to
 // existing topics other than %RETRY% ones (processSendInline), so it must
-// not block there.
+// not block there; and the request's frame is reused once such a send is
+// answered, so a hook must not keep h, msg.Body or a string read from
+// them past the call (copy it: strings.Clone).
 type SendHook func(c remoting.Conn, h *protocol.SendMessageRequestHeader, msg *store.Message) (code int16, remark string)
 
 // Timings of the broker's own services.

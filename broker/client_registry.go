@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,7 +83,7 @@ func (r *clientRegistry) learnRequester(clientID string, c remoting.Conn) {
 			break
 		}
 	}
-	r.mu.requesters[clientID] = c
+	r.mu.requesters[strings.Clone(clientID)] = c // it may alias a request's frame, which is reused
 }
 
 // registerConsumer adds or refreshes ch in group and replaces the group's

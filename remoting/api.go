@@ -46,6 +46,9 @@ type RemotingCommand struct {
 	// SerializeType is the header codec this command arrived in (decode) or
 	// will be written in (encode). A response uses its request's type.
 	SerializeType SerializeType
+	// frameClass is set on a request a Server read into a pooled frame
+	// (requestFrame): 1 + the index of its pool; ReleaseRequest returns it.
+	frameClass uint8
 
 	Language  string // "JAVA", "GO", ...; we send "JAVA" (safest for Java peers)
 	Remark    string

@@ -411,7 +411,7 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) gnet.Action {
 		if err != nil {
 			return gnet.None
 		}
-		cmd, frame := newFrame(length)
+		cmd, frame := requestFrame(length)
 		copy(frame, buf[4:])
 		_, _ = c.Discard(4 + length)
 		t := task{sc: sc, frame: frame, cmd: cmd}
