@@ -27,23 +27,53 @@ func appendBinaryHeader(dst []byte, cmd *RemotingCommand) ([]byte, error) {
 	dst = append(dst, cmd.Remark...)
 	extAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
-	for k, v := range cmd.ExtFields.All() {
-		if len(k) > 0x7FFF {
-			return dst, fmt.Errorf("%w: ext key of %d bytes", ErrHeaderTooLarge, len(k))
-		}
-		if len(v) > maxHeaderLength {
-			return dst, ErrHeaderTooLarge
-		}
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(k)))
-		dst = append(dst, k...)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
-		dst = append(dst, v...)
-		if len(dst)-extAt > maxHeaderLength {
-			return dst, ErrHeaderTooLarge
-		}
+	dst, err := appendBinaryExt(dst, &cmd.ExtFields)
+	if err != nil {
+		return dst, err
+	}
+	if len(dst)-extAt-4 > maxHeaderLength {
+		return dst, ErrHeaderTooLarge
 	}
 	binary.BigEndian.PutUint32(dst[extAt:], uint32(len(dst)-extAt-4))
 	return dst, nil
+}
+
+// appendBinaryExt appends f's fields in the binary encoding. It walks the
+// Fields' storage itself rather than All: a send request's 13-14 fields
+// are encoded on every send, and the iterator's call per field was most
+// of the encoding's cost (issue 8). Raw fields are already in this
+// encoding and are copied as they are.
+func appendBinaryExt(dst []byte, f *Fields) ([]byte, error) {
+	n := f.n
+	if f.raw != "" {
+		n = inlineFields
+	}
+	for i := range min(n, inlineFields) {
+		var err error
+		if dst, err = appendBinaryField(dst, f.inline[i].Key, f.inline[i].Value); err != nil {
+			return dst, err
+		}
+	}
+	for i := range f.more {
+		var err error
+		if dst, err = appendBinaryField(dst, f.more[i].Key, f.more[i].Value); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, f.raw...), nil
+}
+
+func appendBinaryField(dst []byte, k, v string) ([]byte, error) {
+	if len(k) > 0x7FFF {
+		return dst, fmt.Errorf("%w: ext key of %d bytes", ErrHeaderTooLarge, len(k))
+	}
+	if len(v) > maxHeaderLength {
+		return dst, ErrHeaderTooLarge
+	}
+	dst = append(dst, byte(len(k)>>8), byte(len(k)))
+	dst = append(dst, k...)
+	dst = append(dst, byte(len(v)>>24), byte(len(v)>>16), byte(len(v)>>8), byte(len(v)))
+	return append(dst, v...), nil
 }
 
 // aliasString returns a string sharing b's bytes. The decoders use it on

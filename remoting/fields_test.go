@@ -265,6 +265,10 @@ func TestFieldsReadInPlace(t *testing.T) {
 	if m := f.Map(); len(m) != 14 || m["n"] != "v13" {
 		t.Fatalf("Map: %v", m)
 	}
+	// Re-encoded, the raw fields are copied as they are: the same frame.
+	if again := mustEncode(t, cmd); !bytes.Equal(again, wire) {
+		t.Fatalf("re-encoded decoded frame differs:\n got %x\nwant %x", again, wire)
+	}
 	for _, st := range []SerializeType{RocketMQ, JSON} {
 		cmd.SerializeType = st
 		again, err := DecodeFrame(mustEncode(t, cmd)[4:])
