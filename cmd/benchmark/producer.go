@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,6 +30,8 @@ type producerOpts struct {
 	maxMsgs      int64
 	cluster      string
 	conns        int
+	procs        int
+	gcPercent    int
 }
 
 // producerStats is one worker's counters (its histogram counts and sums
@@ -48,6 +52,8 @@ func runProducer(args []string) error {
 	fs.BoolVar(&o.createTopic, "create-topic", true, "create the topic on every master first (UPDATE_AND_CREATE_TOPIC)")
 	fs.IntVar(&o.queues, "queues", 8, "queues of a created topic")
 	fs.IntVar(&o.conns, "conns", 1, "own client: connections per broker (threads share them round robin; RocketMQ clients use 1)")
+	fs.IntVar(&o.procs, "procs", 1, "GOMAXPROCS of this tool (0: Go's default); see leanRuntime")
+	fs.IntVar(&o.gcPercent, "gc-percent", 400, "GOGC of this tool (0: Go's default); see leanRuntime")
 	fs.StringVar(&o.cluster, "cluster", "", "create the topic only on the masters of this cluster (default: every master the name server knows)")
 	fs.DurationVar(&o.routeRefresh, "route-refresh", 3*time.Second, "route re-resolve period (also after errors)")
 	fs.Int64Var(&o.maxMsgs, "max-msgs", 0, "own client: stop after this many sends (0: only -d limits the run), e.g. to build a backlog")
@@ -60,6 +66,7 @@ func runProducer(args []string) error {
 	if o.threads <= 0 || o.size <= 0 || o.asyncWindow < 0 || o.queues <= 0 || o.conns <= 0 {
 		return fmt.Errorf("-w, -s, --queues and --conns must be > 0, --async-window >= 0")
 	}
+	leanRuntime(o.procs, o.gcPercent)
 	stopProfile, err := o.startProfile()
 	if err != nil {
 		return err
@@ -78,6 +85,27 @@ func runProducer(args []string) error {
 		return err
 	}
 	return res.print(os.Stdout, o.json)
+}
+
+// leanRuntime sets the tool's GOMAXPROCS and GOGC (0 leaves either as
+// Go, or its environment variable, set it). The client shares the
+// machine's cores with the brokers it measures, so every microsecond it
+// spends per message is taken from them (issue 8). With one P an answer
+// read for a waiting producer wakes it on the same P: with two, most
+// answers also woke an idle thread through a futex and left it spinning
+// for work, which took ~30% of the client's CPU per message at 64
+// producers (5.7-6.7 → 3.8-4.5 µs/msg, make bench ASYNC sync64) while
+// the client needs a fifth of a core. GC: each response costs a ~640-byte
+// allocation and about 1 MB is live, so at Go's default (4 MB goal) the
+// collector ran 22 times a second at ~50k msgs/s (gctrace), scanning 64
+// worker stacks each time; at 400 the goal is 16 MB.
+func leanRuntime(procs, gcPercent int) {
+	if procs > 0 {
+		runtime.GOMAXPROCS(procs)
+	}
+	if gcPercent > 0 {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 func serializeType(s string) remoting.SerializeType {
@@ -144,6 +172,25 @@ type ownProducer struct {
 	stop    atomic.Bool
 	issued  atomic.Int64 // sends started, for --max-msgs
 	errs    errorLog
+	born    atomic.Pointer[bornStamp]
+}
+
+// bornStamp is a born timestamp formatted once for every worker: 64
+// workers each sending less than once a millisecond would otherwise
+// format (and allocate) it on almost every send.
+type bornStamp struct {
+	ms int64
+	s  string
+}
+
+// bornString returns ms formatted in decimal.
+func (p *ownProducer) bornString(ms int64) string {
+	if b := p.born.Load(); b != nil && b.ms == ms {
+		return b.s
+	}
+	b := &bornStamp{ms: ms, s: strconv.FormatInt(ms, 10)}
+	p.born.Store(b)
+	return b.s
 }
 
 // more reports whether another send may start.
@@ -222,9 +269,9 @@ func produceOwn(o *producerOpts) (*Result, error) {
 // timestamp change between sends. remoting encodes the command before
 // InvokeSync/InvokeAsync return, so reusing it for the next send is safe.
 type request struct {
-	cmd     remoting.RemotingCommand
-	bornMs  int64
-	bornStr string
+	p      *ownProducer
+	cmd    remoting.RemotingCommand
+	bornMs int64
 }
 
 func (p *ownProducer) newRequest() *request {
@@ -246,18 +293,17 @@ func (p *ownProducer) newRequest() *request {
 		"k", "false",
 		"m", "false",
 	)
-	return &request{cmd: remoting.RemotingCommand{Code: protocol.SendMessageV2, ExtFields: ext, Body: p.body, SerializeType: p.st}}
+	return &request{p: p, cmd: remoting.RemotingCommand{Code: protocol.SendMessageV2, ExtFields: ext, Body: p.body, SerializeType: p.st}}
 }
 
 // prepare addresses the request to q and stamps the born time (the string
-// is formatted at most once per millisecond per worker).
+// is formatted about once per millisecond for all workers).
 func (r *request) prepare(q *queueRef, now time.Time) {
 	r.cmd.ExtFields.Set("e", q.queueIDStr)
 	r.cmd.ExtFields.Set("n", q.brokerName)
 	if ms := now.UnixMilli(); ms != r.bornMs {
 		r.bornMs = ms
-		r.bornStr = strconv.FormatInt(ms, 10)
-		r.cmd.ExtFields.Set("g", r.bornStr)
+		r.cmd.ExtFields.Set("g", r.p.bornString(ms))
 	}
 }
 
