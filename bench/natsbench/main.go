@@ -20,6 +20,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +80,8 @@ type options struct {
 	preferLeader bool
 	recreate     bool
 	timeout      time.Duration
+	procs        int
+	gcPercent    int
 }
 
 func main() {
@@ -99,7 +103,18 @@ func main() {
 	fs.BoolVar(&o.preferLeader, "prefer-leader", true, "connect to the server that leads the stream (as rmqd producers talk to the master)")
 	fs.BoolVar(&o.recreate, "recreate", false, "delete the stream first")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Second, "publish timeout")
+	fs.IntVar(&o.procs, "procs", 1, "GOMAXPROCS of this tool (0: Go's default); the same default as `benchmark producer`")
+	fs.IntVar(&o.gcPercent, "gc-percent", 400, "GOGC of this tool (0: Go's default); the same default as `benchmark producer`")
 	_ = fs.Parse(os.Args[1:])
+	// The same runtime settings as rmqd's producer (cmd/benchmark
+	// leanRuntime): both clients share the cores with the servers they
+	// measure, and a comparison that leans only one of them is not fair.
+	if o.procs > 0 {
+		runtime.GOMAXPROCS(o.procs)
+	}
+	if o.gcPercent > 0 {
+		debug.SetGCPercent(o.gcPercent)
+	}
 	if o.threads <= 0 || o.size <= 0 || o.seconds <= 0 || o.conns <= 0 || o.asyncWindow < 0 {
 		fmt.Fprintln(os.Stderr, "natsbench: -w, -s, -d and --conns must be > 0")
 		os.Exit(2)
