@@ -220,7 +220,7 @@ func (cc *clientConn) readOne() (*RemotingCommand, error) {
 			if err != nil {
 				return nil, err
 			}
-			cmd, frame := newFrame(n)
+			cmd, frame := requestFrame(n) // pooled: see ReleaseResponse
 			copy(frame, b[4:])
 			_, _ = br.Discard(4 + n)
 			return cmd, decodeFrameInto(cmd, frame)
