@@ -193,9 +193,13 @@ func (c *Client) conn(ctx context.Context, addr string) (*clientConn, error) {
 		c.mu.Unlock()
 	}
 	select {
-	case <-cc.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	case <-cc.ready: // dialled: no select over ctx on every call
+	default:
+		select {
+		case <-cc.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	if cc.dialErr != nil {
 		return nil, cc.dialErr
