@@ -68,3 +68,15 @@ func TestLeanRuntime(t *testing.T) {
 		t.Fatal("leanRuntime(0, 0) changed the settings")
 	}
 }
+
+// The workers share one histogram per P.
+func TestStatsPerP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if n := len(newStats(64)); n != 1 {
+		t.Fatalf("64 workers on one P: %d histograms, want 1", n)
+	}
+	runtime.GOMAXPROCS(2)
+	if n, m := len(newStats(64)), len(newStats(1)); n != 2 || m != 1 {
+		t.Fatalf("two Ps: %d histograms for 64 workers, %d for one; want 2 and 1", n, m)
+	}
+}
