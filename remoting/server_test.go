@@ -948,7 +948,33 @@ func TestServerCoalescesPipelinedResponses(t *testing.T) {
 // queued for a worker then, yet the responses must still leave in a few
 // writes, not one each.
 func TestServerCoalescesResponsesWokenTogether(t *testing.T) {
-	const n, perBatch, rounds = 64, 2, 10
+	// Measured (10 rounds of 64, 20 runs, with and without -race, load 8):
+	// without the yield a median of 64 writes per round (once 9), with it
+	// 2 or 3; under a load of other tests a median once reached 10. So a
+	// median above n/8 is measured again, up to three times, before the
+	// test fails: a broken yield fails all three.
+	const n, attempts = 64, 3
+	for attempt := 1; ; attempt++ {
+		perRound := serverWritesPerRound(t, n)
+		// The median round, so that rounds the machine's load spoilt do
+		// not decide.
+		slices.Sort(perRound)
+		med := perRound[len(perRound)/2]
+		t.Logf("attempt %d: writes per round of %d responses: %v", attempt, n, perRound)
+		if med <= n/8 {
+			return
+		}
+		if attempt == attempts {
+			t.Fatalf("a median round of %d responses took %d writes in each of %d attempts (last: %v)", n, med, attempts, perRound)
+		}
+	}
+}
+
+// serverWritesPerRound sends rounds of n pipelined requests whose handlers
+// park until all n are parked and are then woken two by two, and returns
+// the server's writes per round.
+func serverWritesPerRound(t *testing.T, n int) []int {
+	const perBatch, rounds = 2, 10
 	var conn atomic.Pointer[serverConn]
 	var parked atomic.Int32
 	var batches atomic.Pointer[[]chan struct{}]
@@ -977,7 +1003,7 @@ func TestServerCoalescesResponsesWokenTogether(t *testing.T) {
 		if _, err := r.nc.Write(burst); err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; parked.Load() < n; i++ {
+		for i := 0; parked.Load() < int32(n); i++ {
 			if i == 5000 {
 				t.Fatalf("%d of %d handlers parked", parked.Load(), n)
 			}
@@ -994,15 +1020,7 @@ func TestServerCoalescesResponsesWokenTogether(t *testing.T) {
 		total = sc.writes
 		sc.wmu.Unlock()
 	}
-	// The median round, so that rounds the machine's load spoilt do not
-	// decide. Measured (10 rounds of 64, 20 runs, with and without -race,
-	// load 8): without the yield a median of 64 writes per round (once 9),
-	// with it 2 or 3.
-	slices.Sort(perRound)
-	if med := perRound[rounds/2]; med > n/8 {
-		t.Errorf("a median round of %d responses took %d writes (rounds: %v)", n, med, perRound)
-	}
-	t.Logf("writes per round of %d responses: %v", n, perRound)
+	return perRound
 }
 
 // Requests answered later by one goroutine (the DLedger leader's sends,
