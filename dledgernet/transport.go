@@ -559,7 +559,7 @@ func (t *Transport) readLoop(c net.Conn) {
 	defer t.wg.Done()
 	defer t.untrack(c)
 	remote := c.RemoteAddr().String()
-	br := bufio.NewReaderSize(c, 256<<10)
+	br := bufio.NewReaderSize(newReader(c), 256<<10)
 	var wmu sync.Mutex // answers to pings
 	for {
 		frame, err := remoting.ReadFrame(br, t.maxFrame())

@@ -231,7 +231,7 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 		}
 		newData = newData || created
 		sg.f = f
-		if _, err := f.f.WriteAt(s.wbuf[sg.lo:sg.hi], sg.off); err != nil {
+		if _, err := f.writeAt(s.wbuf[sg.lo:sg.hi], sg.off); err != nil {
 			return fmt.Errorf("logstore: write %s at %d: %w", f.path, sg.off, err)
 		}
 	}
@@ -243,7 +243,7 @@ func (s *Store) write(entries []dledger.Entry, places []placement) error {
 		}
 		newIndex = newIndex || created
 		sg.f = f
-		if _, err := f.f.WriteAt(s.ibuf[sg.lo:sg.hi], sg.off); err != nil {
+		if _, err := f.writeAt(s.ibuf[sg.lo:sg.hi], sg.off); err != nil {
 			return fmt.Errorf("logstore: write %s at %d: %w", f.path, sg.off, err)
 		}
 	}
@@ -403,7 +403,7 @@ func (s *Store) createFile(dir string, start, size int64) (*file, error) {
 		return nil, fmt.Errorf("logstore: preallocate %s: %w", path, err)
 	}
 	s.log.Debug("created file", zap.String("file", path))
-	return &file{start: start, f: vf, path: path}, nil
+	return newFile(start, vf, path), nil
 }
 
 var zeros = make([]byte, 1<<20)

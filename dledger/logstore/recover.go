@@ -33,7 +33,7 @@ func (s *Store) loadFiles(dir string, size int64, index bool) ([]*file, error) {
 			closeAll(files)
 			return nil, fmt.Errorf("logstore: open %s: %w", path, err)
 		}
-		f := &file{start: start, f: vf, path: path}
+		f := newFile(start, vf, path)
 		files = append(files, f)
 		n, err := vf.Size()
 		if err != nil {

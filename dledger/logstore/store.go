@@ -92,6 +92,20 @@ type file struct {
 	start int64
 	f     vfs.File
 	path  string
+	raw   *rawWriter // Append's writes when f is an OS file (Linux); nil otherwise
+}
+
+func newFile(start int64, f vfs.File, path string) *file {
+	return &file{start: start, f: f, path: path, raw: newRawWriter(f)}
+}
+
+// writeAt is Append's write of b at off (Append's goroutine only: raw is
+// not safe for concurrent use).
+func (f *file) writeAt(b []byte, off int64) (int, error) {
+	if f.raw != nil && len(b) > 0 {
+		return f.raw.WriteAt(b, off)
+	}
+	return f.f.WriteAt(b, off)
 }
 
 // termRun says that entries from index on have term term, up to the next run.
