@@ -9,7 +9,6 @@ import (
 	"math/rand"
 	"net"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -950,24 +949,10 @@ func TestServerCoalescesPipelinedResponses(t *testing.T) {
 func TestServerCoalescesResponsesWokenTogether(t *testing.T) {
 	// Measured (10 rounds of 64, 20 runs, with and without -race, load 8):
 	// without the yield a median of 64 writes per round (once 9), with it
-	// 2 or 3; under a load of other tests a median once reached 10. So a
-	// median above n/8 is measured again, up to three times, before the
-	// test fails: a broken yield fails all three.
-	const n, attempts = 64, 3
-	for attempt := 1; ; attempt++ {
-		perRound := serverWritesPerRound(t, n)
-		// The median round, so that rounds the machine's load spoilt do
-		// not decide.
-		slices.Sort(perRound)
-		med := perRound[len(perRound)/2]
-		t.Logf("attempt %d: writes per round of %d responses: %v", attempt, n, perRound)
-		if med <= n/8 {
-			return
-		}
-		if attempt == attempts {
-			t.Fatalf("a median round of %d responses took %d writes in each of %d attempts (last: %v)", n, med, attempts, perRound)
-		}
-	}
+	// 2 or 3; under a load of other tests a median once reached 10, hence
+	// the attempts of medianWritesWithin.
+	const n = 64
+	medianWritesWithin(t, "responses", n, n/8, func() []int { return serverWritesPerRound(t, n) })
 }
 
 // serverWritesPerRound sends rounds of n pipelined requests whose handlers
